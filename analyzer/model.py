@@ -1,0 +1,141 @@
+"""Typed objects shared by the analyzer's layers: input -> parsing -> rules -> report.
+
+Parsers turn raw bundle files into these; rules read only these (never raw files); the report
+renders only these. Nothing here imports Docker or psutil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Canonical level names, lowest to highest. Parsers map every format's levels onto these.
+LEVELS = ("TRACE", "DEBUG", "VERBOSE", "INFO", "WARN", "ERROR", "FATAL")
+LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
+
+# Severities of findings, lowest to highest.
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+
+ROLES = ("prover-node", "prover-broker", "prover-agent", "other")
+
+
+@dataclass(slots=True)
+class Record:
+    """One log record: a pino line plus its continuation lines, or one raw line."""
+
+    container: str  # container name ("" when unknown, e.g. a single log file without prefix)
+    role: str  # one of ROLES
+    file: str  # bundle-relative path of the file it came from
+    line_start: int  # 1-based first line in that file
+    line_end: int  # 1-based last line (>= line_start; continuation lines extend it)
+    time: datetime | None  # timezone-aware UTC; None when the line carries no usable time
+    level: str | None  # one of LEVELS, None for raw output
+    module: str | None  # e.g. "prover-client:orchestrator"
+    message: str  # first line's message, ANSI stripped, without level/module prefix
+    data: dict[str, Any] = field(default_factory=dict)  # JSON data / k=v pairs
+    stack: list[str] = field(default_factory=list)  # continuation lines (stack trace, [cause] ...)
+    raw: str = ""  # the original first line (ANSI stripped), for evidence
+    kind: str = "pino"  # pino | pino-json | aztec-2024 | json-2024 | raw | node-fatal
+
+    @property
+    def text(self) -> str:
+        """Message plus continuation lines: what rules match against."""
+        if not self.stack:
+            return self.message
+        return self.message + "\n" + "\n".join(self.stack)
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """How much of one log file was understood. Unrecognized lines are kept as raw records."""
+
+    file: str
+    lines: int = 0
+    records: int = 0
+    unrecognized: int = 0
+    formats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ContainerInfo:
+    name: str
+    role: str
+    image: str = ""
+    state: str = ""  # running, exited, restarting, ...
+    exit_code: int | None = None
+    oom_killed: bool = False
+    restart_count: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    env: dict[str, str] = field(default_factory=dict)  # redacted Config.Env as a map
+    cmd: list[str] = field(default_factory=list)
+    memory_limit: int | None = None
+    restart_policy: str = ""
+    log_file: str | None = None  # bundle-relative path of its logs
+
+
+@dataclass(slots=True)
+class Event:
+    """A Docker event or state change, for the timeline."""
+
+    time: datetime
+    container: str
+    action: str  # start, die, oom, kill, restart, stop, health_status: unhealthy, ...
+    attributes: dict[str, str] = field(default_factory=dict)
+    file: str = "docker/events.jsonl"
+    line: int = 0
+
+
+@dataclass(slots=True)
+class Evidence:
+    file: str
+    line_start: int
+    line_end: int
+    lines: list[str]  # the lines themselves (already redacted in the bundle)
+    container: str = ""
+    time: datetime | None = None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Finding:
+    rule_id: str
+    title: str
+    severity: str  # one of SEVERITIES
+    category: str  # "cause", "symptom", "config", "resource", "data-gap", "info"
+    meaning: str
+    action: str
+    container: str = ""
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    count: int = 0
+    evidence: list[Evidence] = field(default_factory=list)
+    caused_by: list[str] = field(default_factory=list)  # rule ids of likely causes
+    confidence: str = "medium"  # low | medium | high
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DataGap:
+    """Something the report cannot see: a failed/timed-out/truncated source, a bad checksum."""
+
+    source: str
+    status: str  # failed | timeout | skipped | truncated | checksum-mismatch | missing
+    detail: str
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoadedInput:
+    """An input opened safely: its files lie under ``root`` (a private temp folder or the user's
+    extracted folder, read-only use). ``kind`` is bundle-v1 | folder-v1 | manual-guide | single-log."""
+
+    kind: str
+    root: Any  # pathlib.Path
+    files: list[str]  # bundle-relative paths, "/" separated
+    manifest: dict[str, Any] | None
+    gaps: list[DataGap] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    name: str = ""  # what the user passed, for the report header

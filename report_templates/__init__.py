@@ -1,0 +1,1 @@
+"""Jinja templates for the incident report (HTML, Markdown); package data only."""
