@@ -139,3 +139,108 @@ class LoadedInput:
     gaps: list[DataGap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     name: str = ""  # what the user passed, for the report header
+
+
+@dataclass(slots=True)
+class LogFile:
+    """A log file in the input and whose it is."""
+
+    path: str  # bundle-relative
+    container: str  # "" when the file mixes containers (compose prefixes tell them apart)
+    role: str
+
+
+@dataclass(slots=True)
+class ConfigFile:
+    path: str  # bundle-relative
+    text: str  # as stored (redacted by the collector, or redacted on read for manual-guide input)
+    env: dict[str, str] = field(default_factory=dict)  # KEY -> value parsed from .env / compose
+
+
+@dataclass(slots=True)
+class Probe:
+    container: str
+    url: str
+    via: str  # "host" | "netns" | "skipped"
+    status: int | None  # HTTP status, None when unreachable/skipped
+    error: str = ""
+    latency_ms: float | None = None
+    file: str = ""
+
+
+@dataclass(slots=True)
+class Filesystem:
+    mountpoint: str
+    device: str
+    fstype: str
+    total: int
+    used: int
+    free: int
+    percent: float
+    role: str = ""  # docker-data-root | deployment-data | ""
+
+
+@dataclass(slots=True)
+class HostFacts:
+    hostname: str = ""
+    cpus: int | None = None
+    cpu_model: str = ""
+    load: list[float] = field(default_factory=list)  # 1, 5, 15 min
+    memory_total: int | None = None
+    memory_available: int | None = None
+    swap_total: int | None = None
+    swap_used: int | None = None
+    uptime_s: float | None = None
+    filesystems: list[Filesystem] = field(default_factory=list)
+    kernel_oom: list[Evidence] = field(default_factory=list)  # one per kernel OOM-kill record
+    container_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> stats summary
+
+
+@dataclass(slots=True)
+class Facts:
+    """Everything the analyzer knows about the input besides log records."""
+
+    containers: list[ContainerInfo] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    host: HostFacts = field(default_factory=HostFacts)
+    config_files: list[ConfigFile] = field(default_factory=list)
+    probes: list[Probe] = field(default_factory=list)
+    log_files: list[LogFile] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    time: datetime
+    container: str
+    kind: str  # "record" | "event" | "finding"
+    level: str  # a LEVEL for records, a severity for findings, "event" for events
+    text: str
+    file: str = ""
+    line: int = 0
+    rule_id: str = ""
+
+
+@dataclass(slots=True)
+class Verdict:
+    headline: str  # the report's first sentence
+    rule_id: str | None  # the root-cause finding, None when evidence is thin
+    container: str = ""
+    started_at: datetime | None = None
+    confidence: str = "low"  # low | medium | high
+
+
+@dataclass(slots=True)
+class AnalysisResult:
+    """What the report renders (HTML, Markdown and JSON alike)."""
+
+    input: LoadedInput
+    facts: Facts
+    verdict: Verdict
+    findings: list[Finding]  # ordered: data gaps, then causes before their symptoms, then the rest
+    timeline: list[TimelineEntry]
+    incident_window: tuple[datetime, datetime] | None
+    parse_stats: list[ParseStats]
+    level_series: dict[str, list[tuple[datetime, dict[str, int]]]] = field(default_factory=dict)
+    # container -> [(minute bucket start, {"ERROR": n, "WARN": n, ...})], for the charts
+    analyzed_at: datetime | None = None
+    tool_version: str = ""
