@@ -1,0 +1,5 @@
+"""`python -m collector` runs the nodediag command."""
+
+from collector.cli import main
+
+main()

@@ -1,0 +1,207 @@
+"""`nodediag collect`: plan, learn the secrets, run every source, write the manifest last.
+
+Order matters for redaction: every secret is learnt (config files, containers' Env and command
+lines, host processes' command lines, the operator's own) BEFORE any source writes a byte, so that
+propagation removes them from logs and everything else.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from collector import discovery
+from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleError, BundleWriter
+from collector.engine import Runner, Source, SourceContext, SourceResult
+from collector.plan import Plan
+from collector.redaction import RedactionCounts, Redactor
+from collector.sources import config, containers, docker_state, host, kernel_oom, probes
+from collector.version import __version__
+
+SOURCE_MODULES = (host, kernel_oom, docker_state, config, containers, probes)
+
+
+class CollectError(Exception):
+    """No bundle could be written; the message says why and what to do."""
+
+
+@dataclass
+class CollectOptions:
+    output: Path | None = None
+    since: timedelta = timedelta(hours=24)
+    log_cap: int = 50 * 1024 * 1024
+    timeout: float = 600.0
+    projects: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    env_files: tuple[Path, ...] = ()
+    compose_files: tuple[Path, ...] = ()
+    docker_timeout: float = 30.0
+    command_line: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CollectOutcome:
+    path: Path
+    size: int
+    status: str
+    results: list[SourceResult]
+    redaction_totals: dict[str, int]
+    warnings: list[str]
+    chosen_how: str
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_output(now: datetime) -> Path:
+    host = discovery.safe_name(socket.gethostname()) or "host"
+    return Path(f"nodediag-{host}-{now.strftime('%Y%m%dT%H%M%SZ')}.tar.zst")
+
+
+def connect_docker(timeout: float) -> tuple[Any, str | None]:
+    try:
+        import docker
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+        return client, None
+    except Exception as exc:  # noqa: BLE001 - unreachable Docker means a host-only bundle
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, text[:300]
+
+
+def make_plan(options: CollectOptions, now: datetime) -> tuple[Plan, list[str]]:
+    warnings: list[str] = []
+    client, error = connect_docker(options.docker_timeout)
+    targets: list[discovery.Target] = []
+    how = "Docker not reachable: host only"
+    docker_root = ""
+    if client is not None:
+        summaries = client.api.containers(all=True)
+        attrs = []
+        for s in summaries:
+            try:
+                attrs.append(client.api.inspect_container(s["Id"]))
+            except Exception:  # noqa: BLE001,S112 - removed between list and inspect
+                continue
+        targets, how = discovery.choose_targets(attrs, projects=options.projects, containers=options.containers)
+        try:
+            docker_root = client.api.info().get("DockerRootDir", "")
+        except Exception:  # noqa: BLE001 - only used to label a filesystem
+            docker_root = ""
+    else:
+        if options.projects or options.containers:
+            raise CollectError(f"Docker is not reachable ({error}), so --project/--container cannot be honoured")
+        warnings.append(f"Docker is not reachable ({error}); collecting host information only. "
+                        "Run as root or a member of the docker group, or set DOCKER_HOST.")
+    configs = discovery.config_files(targets, options.env_files, options.compose_files)
+    plan = Plan(docker=client, docker_error=error, targets=targets, chosen_how=how, configs=configs,
+                since=now - options.since, until=now, log_cap=options.log_cap,
+                data_dirs=discovery.data_dirs(targets), docker_root=docker_root)
+    return plan, warnings
+
+
+def harvest_secrets(plan: Plan, redactor: Redactor) -> None:
+    """Learn every secret before anything is written."""
+    for cf in plan.configs:
+        try:
+            text = config.read_config(cf)
+        except OSError:
+            continue
+        if cf.kind == "env":
+            redactor.harvest_env_file(text)
+        else:
+            redactor.harvest_compose(text)
+    for t in plan.targets:
+        cfg = t.attrs.get("Config") or {}
+        redactor.harvest_env(cfg.get("Env") or [])
+        redactor.harvest_command(list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or []))
+        redactor.harvest_command(list(t.attrs.get("Args") or []))
+    for p in psutil.process_iter(["cmdline"]):
+        cmdline = p.info.get("cmdline")
+        if cmdline:
+            redactor.harvest_command(cmdline)
+
+
+def _discovery_source(plan: Plan) -> Source:
+    def collect(ctx: SourceContext) -> None:
+        if plan.docker is None:
+            raise RuntimeError(f"Docker not reachable: {plan.docker_error}")
+
+    return Source("docker_connect", collect, timeout=5)
+
+
+def collect(options: CollectOptions, progress=None) -> CollectOutcome:
+    started = time.monotonic()
+    now = utc_now()
+    output = options.output or default_output(now)
+    try:
+        plan, warnings = make_plan(options, now)
+    except discovery.DiscoveryError as exc:
+        raise CollectError(str(exc)) from exc
+    try:
+        writer = BundleWriter.create(output)
+    except BundleError as exc:
+        raise CollectError(str(exc)) from exc
+    redactor = Redactor()
+    harvest_secrets(plan, redactor)
+    sources: list[Source] = [_discovery_source(plan)]
+    for module in SOURCE_MODULES:
+        sources.extend(module.sources(plan))
+    runner = Runner(writer, redactor, plan, deadline=started + options.timeout, progress=progress)
+    results = runner.run(sources)
+    if runner.leak is not None:
+        writer.abort()
+        raise CollectError(str(runner.leak))
+    totals: dict[str, int] = {}
+    for rec in writer.records:
+        for kind, n in rec.redactions.items():
+            totals[kind] = totals.get(kind, 0) + n
+    manifest = build_manifest(options, plan, now, runner.status, results, totals, redactor)
+    try:
+        path = writer.finish(manifest)
+    except (BundleError, OSError) as exc:
+        writer.abort()
+        raise CollectError(f"could not finish the bundle: {exc}") from exc
+    return CollectOutcome(path, path.stat().st_size, runner.status, results, totals, warnings, plan.chosen_how)
+
+
+def build_manifest(options: CollectOptions, plan: Plan, now: datetime, status: str,
+                   results: list[SourceResult], totals: dict[str, int], redactor: Redactor) -> dict[str, Any]:
+    vm = psutil.virtual_memory()
+    counts_cmd: Any = redactor.redact_json({"Cmd": options.command_line}, RedactionCounts())
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool": {"name": "nodediag", "version": __version__},
+        "created_at": iso(now),
+        "finished_at": iso(utc_now()),
+        "command_line": counts_cmd["Cmd"],
+        "window": {"since": iso(plan.since), "until": iso(plan.until)},
+        "host": {"hostname": socket.gethostname(), "os": platform.system(), "kernel": platform.release(),
+                 "cpus": psutil.cpu_count(logical=True), "memory_bytes": vm.total,
+                 "python": sys.version.split()[0]},
+        "deployment": {"chosen": plan.chosen_how, "docker_error": plan.docker_error,
+                       "containers": [t.manifest() for t in plan.targets],
+                       "config_files": [{"path": str(c.path), "bundle_path": c.bundle_path, "kind": c.kind}
+                                        for c in plan.configs]},
+        "options": {"since_s": int(options.since.total_seconds()), "log_cap_bytes": options.log_cap,
+                    "timeout_s": options.timeout},
+        "status": status,
+        "sources": [r.as_manifest() for r in results],
+        "redaction": {"placeholder": "[REDACTED:<kind>#<tag>]", "totals": totals,
+                      "secrets_known": redactor.secrets_known, "leak_check": "passed"},
+    }
+
