@@ -1,0 +1,165 @@
+"""Render an AnalysisResult as the incident report: HTML, Markdown or JSON.
+
+The HTML report is one self-contained file (CSS and a small script inlined from
+``report_templates/``) that makes no network request and reads fully with JavaScript off.
+All bundle text is escaped: the HTML environment autoescapes and no template marks bundle data
+safe; Markdown escapes inline text and fences code safely.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from analyzer import report_markdown
+from analyzer.model import AnalysisResult
+from analyzer.report_format import fmt_bytes, fmt_duration, fmt_time, iso_z, line_range
+from analyzer.report_json import render_json
+from analyzer.report_view import build_view
+
+FORMATS = ("html", "json", "md")
+
+__all__ = ["FORMATS", "ReportError", "render_html", "render_json", "render_markdown", "write_report"]
+
+
+class ReportError(OSError):
+    """A report that cannot be written where the user asked. ``str()`` is the full one-line message;
+    ``strerror`` the reason alone (so ``except OSError`` callers that print strerror read well)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.strerror = reason or message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _filters(env: Environment) -> Environment:
+    env.filters.update(
+        time=fmt_time, iso=iso_z, bytes=fmt_bytes, duration=fmt_duration, lines=line_range,
+    )
+    return env
+
+
+@lru_cache(maxsize=1)
+def _html_env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("report_templates", "."),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return _filters(env)
+
+
+@lru_cache(maxsize=1)
+def _markdown_env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("report_templates", "."),
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md=report_markdown.md_text, cell=report_markdown.md_cell, fence=report_markdown.fence)
+    return _filters(env)
+
+
+@dataclass(frozen=True, slots=True)
+class InlineAssets:
+    """The report's own stylesheet and script (package files, never bundle data) and their CSP hashes."""
+
+    style: Markup
+    script: Markup
+    style_hash: str
+    script_hash: str
+
+
+def _csp_hash(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+@lru_cache(maxsize=1)
+def _inline_assets() -> InlineAssets:
+    folder = resources.files("report_templates")
+    style = folder.joinpath("report.css").read_text(encoding="utf-8")
+    script = folder.joinpath("report.js").read_text(encoding="utf-8")
+    if "</" in style or "</" in script:
+        raise RuntimeError("report.css/report.js must not contain '</' (it would end the inline element)")
+    return InlineAssets(Markup(style), Markup(script), _csp_hash(style), _csp_hash(script))
+
+
+def render_html(result: AnalysisResult) -> str:
+    """The self-contained HTML report."""
+    template = _html_env().get_template("report.html")
+    return template.render(view=build_view(result), r=result, assets=_inline_assets())
+
+
+def render_markdown(result: AnalysisResult) -> str:
+    """A short Markdown report for a ticket or a chat."""
+    text = _markdown_env().get_template("report.md").render(view=build_view(result), r=result)
+    return report_markdown.tidy(text)
+
+
+def default_report_name(result: AnalysisResult, fmt: str) -> str:
+    """``<input name>-report.<fmt>`` in the current folder, e.g. ``nodediag-prover-1-...-report.html``."""
+    stem = Path(result.input.name or "nodediag").name
+    for suffix in (".tar.zst", ".log", ".txt"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in stem).strip("._") or "nodediag"
+    return f"{stem}-report.{fmt}"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_report(result: AnalysisResult, fmt: str, output: Path | None) -> Path | None:
+    """Write the report in ``fmt`` (html, json, md) to ``output``.
+
+    With ``output`` None, JSON and Markdown go to stdout (returns None) and HTML goes to
+    ``default_report_name`` in the current folder. Returns the path written. The file is written
+    whole or not at all (temporary file, then rename).
+    """
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+    text = {"html": render_html, "json": render_json, "md": render_markdown}[fmt](result)
+    if output is None and fmt != "html":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return None
+    path = Path(output) if output is not None else Path(default_report_name(result, fmt))
+    if path.is_dir():
+        path = path / default_report_name(result, fmt)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        reason = f"folder {folder} does not exist"
+        raise ReportError(f"cannot write the report to {path}: {reason}", reason)
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=".nodediag-report-", dir=folder)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temp_name, 0o666 & ~_umask())
+        os.replace(temp_name, path)
+    except OSError as exc:
+        if "temp_name" in locals() and os.path.exists(temp_name):
+            os.unlink(temp_name)
+        reason = f"{exc.strerror or exc} ({path})"
+        raise ReportError(f"cannot write the report to {path}: {exc.strerror or exc}", reason) from None
+    return path

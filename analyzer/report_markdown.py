@@ -1,0 +1,40 @@
+"""Markdown escaping for the ticket/chat report: bundle text never becomes markup.
+
+Inline text is backslash-escaped (CommonMark escapes any ASCII punctuation), raw HTML cannot
+open, and code fences are longer than any run of backticks inside them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_INLINE_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~&])")
+_BACKTICK_RUN = re.compile(r"`+")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def md_text(value: object) -> str:
+    """One line of inline Markdown showing ``value`` literally (not for the start of a line)."""
+    text = " ".join(str(value if value is not None else "").split())
+    return _INLINE_SPECIAL.sub(r"\\\1", text)
+
+
+def md_cell(value: object) -> str:
+    """Text for a Markdown table cell (never empty, never breaks the row)."""
+    return md_text(value) or "—"
+
+
+def fence(lines: Iterable[str] | str, info: str = "") -> str:
+    """A fenced code block holding ``lines`` verbatim, whatever backticks they contain."""
+    body = lines if isinstance(lines, str) else "\n".join(lines)
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    longest = max((len(run) for run in _BACKTICK_RUN.findall(body)), default=0)
+    marker = "`" * max(3, longest + 1)
+    info = re.sub(r"[^A-Za-z0-9_+-]", "", info)
+    return f"{marker}{info}\n{body}\n{marker}"
+
+
+def tidy(text: str) -> str:
+    """At most one blank line in a row, exactly one trailing newline."""
+    return _BLANK_RUNS.sub("\n\n", text).strip("\n") + "\n"
