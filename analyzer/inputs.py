@@ -1,0 +1,250 @@
+"""Open what the user hands to ``nodediag analyze``, safely, whatever it is.
+
+Accepted, detected by content: a v1 bundle (``.tar.zst``), an extracted bundle folder, the manual
+guide's ``aztec_diagnostics/`` folder or its ``.tar.gz``/``.tgz``/``.tar``, and a single log file
+(plain, ``.gz`` or ``.zst``). Archives are extracted only into a private folder under ``workdir``;
+hostile members, compression bombs and damaged files end in one plain InputError line.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from analyzer.bundle_manifest import read_manifest, verify_bundle
+from analyzer.manual_guide import find_guide_root, import_guide
+from analyzer.model import LoadedInput
+from analyzer.safe_archive import (
+    DECOMPRESS_ERRORS,
+    GZIP_MAGIC,
+    ZSTD_MAGIC,
+    ArchiveError,
+    CapExceeded,
+    CappedReader,
+    cap_message,
+    copy_capped,
+    describe_decompress_error,
+    extract_tar_stream,
+    looks_like_tar,
+    open_decompressed,
+    remove_tree,
+    stream_limit,
+)
+
+DEFAULT_MAX_BYTES = 4 * 1024**3
+DEFAULT_MAX_FILES = 20000
+MANIFEST = "manifest.json"
+_ACCEPTED = ("pass a nodediag bundle (.tar.zst), an extracted bundle folder, "
+             "the manual guide's aztec_diagnostics folder or archive, or a container log file")
+_TEXT_SAMPLE = 65536
+
+
+class InputError(Exception):
+    """The input cannot be analysed. ``str(e)`` is one plain line: what is wrong, what to do."""
+
+
+def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+               max_files: int = DEFAULT_MAX_FILES) -> LoadedInput:
+    """Detect and open ``path``; archives are extracted into a new 0700 folder under ``workdir``."""
+    name = str(path)
+    path = Path(path)
+    try:
+        if not os.path.lexists(path):
+            raise InputError(f"{name} does not exist: {_ACCEPTED}")
+        if path.is_dir():
+            loaded = _open_folder(path, workdir, max_bytes, max_files)
+        elif not path.is_file():
+            raise InputError(f"{name} is neither a regular file nor a folder: {_ACCEPTED}")
+        else:
+            loaded = _open_file(path, workdir, max_bytes, max_files)
+    except ArchiveError as exc:
+        raise InputError(_one_line(f"{name} {exc}")) from None
+    except PermissionError as exc:
+        raise InputError(_one_line(f"{name} cannot be read ({exc.strerror}: {exc.filename}): "
+                                   "check its permissions")) from None
+    except OSError as exc:
+        raise InputError(_one_line(f"{name} cannot be read ({exc.strerror or exc})")) from None
+    loaded.name = name
+    return loaded
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _private_folder(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="nodediag-input-", dir=workdir))  # mode 0700
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int) -> LoadedInput:
+    if path.stat().st_size == 0:
+        raise ArchiveError(f"is empty: {_ACCEPTED}")
+    with path.open("rb") as fh:
+        head = fh.read(_TEXT_SAMPLE)
+    if head.startswith(b"PK\x03\x04"):
+        raise ArchiveError("is a zip archive, which nodediag does not open: extract it and pass the folder")
+    if head.startswith((ZSTD_MAGIC, GZIP_MAGIC)) or looks_like_tar(head):
+        return _open_stream(path, head, workdir, max_bytes, max_files)
+    if looks_like_text(head):
+        resolved = path.resolve()
+        return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
+    raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
+
+
+def looks_like_text(sample: bytes) -> bool:
+    """True for UTF-8 (or mostly UTF-8) text without NUL bytes or many control characters."""
+    if not sample or b"\x00" in sample:
+        return False
+    decoded = sample.decode("utf-8", errors="replace")
+    bad = decoded.count("\ufffd")
+    controls = sum(1 for ch in decoded if ord(ch) < 32 and ch not in "\t\n\r\x1b\x08\x0c")
+    return (bad + controls) <= max(4, len(decoded) // 100)
+
+
+def _stripped_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".zst", ".zstd", ".gz"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_files: int) -> LoadedInput:
+    private = _private_folder(workdir)
+    try:
+        with path.open("rb") as fh:
+            try:
+                stream = open_decompressed(path, fh, head)
+                reader = CappedReader(stream, stream_limit(max_bytes, max_files))
+                first = reader.peek(_TEXT_SAMPLE)
+                if not looks_like_tar(first):
+                    if stream is not fh and looks_like_text(first):
+                        target = private / _stripped_name(path)
+                        copy_capped(reader, target, max_bytes)  # type: ignore[arg-type]
+                        return LoadedInput(kind="single-log", root=private, files=[target.name],
+                                           manifest=None)
+                    if not first:
+                        raise ArchiveError("decompresses to nothing: the archive is empty")
+                    raise ArchiveError("decompresses to something that is neither a tar archive nor "
+                                       f"text: {_ACCEPTED}")
+                extracted = private / "archive"
+                os.mkdir(extracted, 0o700)
+                files = extract_tar_stream(reader, extracted, max_bytes=max_bytes,  # type: ignore[arg-type]
+                                           max_files=max_files)
+                while reader.read(1024 * 1024):  # reach the end: the zstd checksum is checked there
+                    pass
+            except (CapExceeded, ArchiveError):
+                raise
+            except DECOMPRESS_ERRORS as exc:
+                raise ArchiveError(describe_decompress_error(exc)) from exc
+            except OSError as exc:  # disk full, permissions: the workdir, not the input
+                raise ArchiveError(f"could not be extracted into {workdir} ({exc.strerror or exc}): "
+                                   "free space there or pass another working folder") from exc
+        return _classify_extracted(private, extracted, files, max_bytes, max_files)
+    except BaseException:
+        remove_tree(private)
+        raise
+
+
+def _classify_extracted(private: Path, extracted: Path, files: list[str], max_bytes: int,
+                        max_files: int) -> LoadedInput:
+    bundle_root = _find_bundle_root(extracted)
+    if bundle_root is not None:
+        prefix = bundle_root.relative_to(extracted).as_posix()
+        rel_files = sorted(_strip_prefix(files, "" if prefix == "." else prefix + "/"))
+        return _load_bundle(bundle_root, rel_files, kind="bundle-v1")
+    guide_root = find_guide_root(extracted)
+    if guide_root is None:
+        raise ArchiveError("holds neither a nodediag bundle (manifest.json) nor the manual guide's files "
+                           f"(prover-node.log, containers.txt, ...): {_ACCEPTED}")
+    prefix = guide_root.relative_to(extracted).as_posix()
+    guide_files = _strip_prefix(files, "" if prefix == "." else prefix + "/")
+    dest = private / "guide"
+    os.mkdir(dest, 0o700)
+    stored, warnings = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files)
+    remove_tree(extracted)  # the unredacted copy must not stay on disk
+    return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None, warnings=warnings)
+
+
+def _strip_prefix(files: list[str], prefix: str) -> list[str]:
+    return [f[len(prefix):] for f in files if f.startswith(prefix)]
+
+
+# --- folders ------------------------------------------------------------------------------------
+
+def _find_bundle_root(folder: Path) -> Path | None:
+    if (folder / MANIFEST).is_file():
+        return folder
+    candidates = [sub for sub in sorted(folder.iterdir())
+                  if sub.is_dir() and not sub.is_symlink() and (sub / MANIFEST).is_file()]
+    if len(candidates) > 1:
+        names = ", ".join(c.name for c in candidates[:3])
+        raise ArchiveError(f"holds {len(candidates)} bundles ({names}): pass one of them")
+    return candidates[0] if candidates else None
+
+
+def _open_folder(folder: Path, workdir: Path, max_bytes: int, max_files: int) -> LoadedInput:
+    bundle_root = _find_bundle_root(folder)
+    if bundle_root is not None:
+        files, warnings = list_folder(bundle_root, max_files)
+        loaded = _load_bundle(bundle_root, files, kind="folder-v1")
+        loaded.warnings[:0] = warnings
+        return loaded
+    guide_root = find_guide_root(folder)
+    if guide_root is None:
+        raise ArchiveError("holds neither a nodediag bundle (manifest.json) nor the manual guide's files "
+                           f"(prover-node.log, containers.txt, ...): {_ACCEPTED}")
+    files, warnings = list_folder(guide_root, max_files)
+    private = _private_folder(workdir)
+    try:
+        dest = private / "guide"
+        os.mkdir(dest, 0o700)
+        stored, guide_warnings = import_guide(files, guide_root, dest, max_bytes=max_bytes,
+                                              max_files=max_files)
+    except BaseException:
+        remove_tree(private)
+        raise
+    return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None,
+                       warnings=warnings + guide_warnings)
+
+
+def list_folder(root: Path, max_files: int) -> tuple[list[str], list[str]]:
+    """Regular files under ``root`` (relative, '/'-separated). A link pointing outside ``root`` is
+    refused (ArchiveError); links inside are read as the files they point to; special files are
+    skipped with a warning."""
+    real_root = root.resolve()
+    files: list[str] = []
+    special: list[str] = []
+    for current, dirs, names in os.walk(root, followlinks=False):
+        here = Path(current)
+        for entry in [*dirs, *names]:
+            full = here / entry
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                target = full.resolve()
+                if target != real_root and real_root not in target.parents:
+                    raise ArchiveError(f"holds {rel!r}, a link pointing outside the folder (to "
+                                       f"{os.readlink(full)!r}): refused; copy the file in instead")
+                if entry in names and target.is_file():
+                    files.append(rel)
+                continue
+            if entry in names:
+                if full.is_file():
+                    files.append(rel)
+                else:
+                    special.append(rel)
+        if len(files) > max_files:
+            raise CapExceeded(cap_message("files", max_files))
+    warnings = [f"skipped {len(special)} special file(s) (FIFO, socket, device): "
+                + ", ".join(special[:5])] if special else []
+    return sorted(files), warnings
+
+
+def _load_bundle(root: Path, files: list[str], *, kind: str) -> LoadedInput:
+    manifest = read_manifest(root / MANIFEST)
+    gaps, warnings = verify_bundle(root, manifest, files)
+    return LoadedInput(kind=kind, root=root, files=files, manifest=manifest, gaps=gaps, warnings=warnings)

@@ -1,0 +1,176 @@
+"""The archive the widespread manual guide produces (``aztec_diagnostics/``), read safely.
+
+The guide ships the deployment's raw ``.env`` as ``config.env``: the private key and RPC API keys
+in clear. Every file is redacted as it is read (the .env first, so its secret values are also
+found inside the logs) and only the redacted copies are stored in the private folder.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from analyzer.safe_archive import CapExceeded, cap_message
+from collector.redaction import LogStream, RedactionCounts, Redactor
+
+GUIDE_LOGS = ("prover-node.log", "broker.log", "agent.log")
+GUIDE_FILES = (*GUIDE_LOGS, "containers.txt", "memory.txt", "disk.txt", "config.env")
+GUIDE_FOLDER = "aztec_diagnostics"
+_CHUNK = 1024 * 1024
+_MAX_PENDING = 8 * 1024 * 1024
+
+
+def holds_guide_files(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in GUIDE_FILES)
+
+
+def find_guide_root(folder: Path, max_depth: int = 3) -> Path | None:
+    """The folder holding the guide's files: ``folder`` itself or the shallowest folder below it
+    (``aztec_diagnostics/`` preferred, ``tar`` of an absolute path nests it as ``root/...``)."""
+    level = [folder]
+    for _ in range(max_depth + 1):
+        holding = [p for p in level if holds_guide_files(p)]
+        if holding:
+            named = [p for p in holding if p.name == GUIDE_FOLDER]
+            return (named or holding)[0]
+        level = sorted(sub for p in level for sub in p.iterdir() if sub.is_dir() and not sub.is_symlink())
+    return None
+
+
+def is_compose_file(rel: str) -> bool:
+    return rel.endswith((".yml", ".yaml"))
+
+
+def is_env_file(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.endswith(".env") or name == ".env" or name.startswith(".env.")
+
+
+def _looks_binary(sample: bytes) -> bool:
+    return b"\x00" in sample
+
+
+def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: int,
+                 max_files: int) -> tuple[list[str], list[str]]:
+    """Redact the guide's ``files`` (relative to ``source_root``) into ``dest``.
+    Return (stored relative paths, warnings for the user)."""
+    if len(files) > max_files:
+        raise CapExceeded(cap_message("files", max_files))
+    redactor = Redactor()
+    counts = RedactionCounts()
+    env_files = [rel for rel in files if is_env_file(rel) or is_compose_file(rel)]
+    env_texts: dict[str, str] = {}
+    for rel in env_files:  # learn every configured secret first: the logs repeat them
+        if (source_root / rel).stat().st_size > max_bytes:
+            raise CapExceeded(cap_message("bytes", max_bytes))
+        text = (source_root / rel).read_bytes().decode("utf-8", errors="replace")
+        if is_compose_file(rel):
+            redactor.harvest_compose(text)
+        else:
+            redactor.harvest_env_file(text)
+        env_texts[rel] = text
+    stored: list[str] = []
+    skipped: list[str] = []
+    budget = max_bytes
+    for rel in sorted(files):
+        source = source_root / rel
+        target = dest.joinpath(*rel.split("/"))
+        _make_private_dirs(dest, target.parent)
+        if rel in env_texts:
+            budget -= len(env_texts[rel].encode("utf-8"))
+            if budget < 0:
+                raise CapExceeded(cap_message("bytes", max_bytes))
+            text = env_texts[rel]
+            clean = redactor.redact_compose(text, counts) if is_compose_file(rel) else \
+                redactor.redact_env_file(text, counts)
+            _write_private(target, clean)
+            stored.append(rel)
+            continue
+        with source.open("rb") as fh:
+            if _looks_binary(fh.read(65536)):
+                skipped.append(rel)
+                continue
+            fh.seek(0)
+            budget = _redact_stream(fh, target, redactor, counts, budget, max_bytes)
+        stored.append(rel)
+    warnings = _guide_warnings(stored, dest, has_env=any(is_env_file(rel) for rel in env_files))
+    if skipped:
+        warnings.append(f"skipped {len(skipped)} binary file(s) in the guide's archive: "
+                        + ", ".join(skipped[:5]))
+    return stored, warnings
+
+
+def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: RedactionCounts,
+                   budget: int, max_bytes: int) -> int:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    stream = redactor.stream(counts)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        pending = ""
+        while block := fh.read(_CHUNK):
+            budget -= len(block)
+            if budget < 0:
+                raise CapExceeded(cap_message("bytes", max_bytes))
+            pending = _feed_lines(stream, out, pending + decoder.decode(block))
+        out.write(stream.feed(pending + decoder.decode(b"", final=True)))
+        out.write(stream.close())
+    return budget
+
+
+def _feed_lines(stream: LogStream, out: TextIO, text: str) -> str:
+    """Feed the complete lines of ``text`` (the redactor works on whole lines, so a secret split
+    across two reads is still found); return the unterminated rest. A line longer than
+    _MAX_PENDING is fed as it is, to bound memory."""
+    cut = text.rfind("\n") + 1
+    if cut == 0 and len(text) < _MAX_PENDING:
+        return text
+    if cut == 0:
+        cut = len(text)
+    out.write(stream.feed(text[:cut]))
+    return text[cut:]
+
+
+def _make_private_dirs(dest: Path, folder: Path) -> None:
+    current = dest
+    for part in folder.relative_to(dest).parts:
+        current = current / part
+        if not current.is_dir():
+            os.mkdir(current, 0o700)
+
+
+def _write_private(target: Path, text: str) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+
+
+def _guide_warnings(stored: list[str], dest: Path, *, has_env: bool) -> list[str]:
+    warnings: list[str] = []
+    if has_env:
+        warnings.append(
+            "this archive carries the deployment's .env UNREDACTED (config.env: publisher private key, "
+            "RPC API keys): delete it from wherever it was shared and rotate any key that was posted "
+            "publicly; nodediag kept only a redacted copy")
+    logs = [rel for rel in stored if rel.endswith(".log")]
+    empty = [rel for rel in logs if not (dest / rel).read_text(encoding="utf-8").strip()]
+    if empty:
+        warnings.append(
+            f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: the guide's "
+            "`docker logs X > file` keeps stdout only and Aztec logs go to stderr; "
+            "collect again with `nodediag collect` (it takes both streams)")
+    missing = [rel for rel in logs if rel not in empty and _says_no_such_container(dest / rel)]
+    if missing:
+        warnings.append(
+            f"{', '.join(missing)} say{'s' if len(missing) == 1 else ''} 'No such container': the guide's "
+            "container names (e.g. aztec-prover-broker-1) do not exist under the official compose "
+            "(aztec-prover-prover-broker-1); collect again with `nodediag collect`, which finds "
+            "the containers by image and role")
+    return warnings
+
+
+def _says_no_such_container(path: Path) -> bool:
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        head = fh.read(65536)
+    return "No such container" in head
