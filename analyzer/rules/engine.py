@@ -1,0 +1,203 @@
+"""Run the log rules on a stream of records, one record at a time.
+
+Memory stays bounded whatever the log size: per (rule, container) the engine keeps a count,
+first/last time, at most ``MAX_EVIDENCE`` excerpts (the first ones and the latest) and at most
+``MAX_EPISODES`` episodes (runs of hits closer than the rule's ``burst_gap_s``), never the
+records themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Record
+from analyzer.rules.catalog import Rule
+
+MAX_EVIDENCE = 5  # excerpts per finding: the first MAX_EVIDENCE - 1 and the latest
+MAX_EXCERPT_LINES = 4  # a record's first line plus up to 3 continuation lines
+MAX_EPISODES = 500
+
+
+@dataclass(slots=True)
+class Episode:
+    """A run of hits of one rule in one container, no two further apart than burst_gap_s."""
+
+    start: datetime
+    end: datetime
+    count: int = 1
+    first_line: int = 0
+
+
+@dataclass(slots=True)
+class RuleHits:
+    """What the engine remembers about one rule in one container."""
+
+    rule: Rule
+    container: str
+    seen: int = 0  # every hit, including the rule's ignore_first ones
+    count: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    episodes: deque[Episode] = field(default_factory=lambda: deque(maxlen=MAX_EPISODES))
+
+
+def excerpt(record: Record, note: str = "") -> Evidence:
+    """The record's lines as evidence: its first line and up to a few continuation lines."""
+    lines = [record.raw or record.message, *record.stack[: MAX_EXCERPT_LINES - 1]]
+    line_end = record.line_end
+    if len(record.stack) > MAX_EXCERPT_LINES - 1:
+        line_end = record.line_start + len(lines) - 1
+        note = note or f"{len(record.stack) - len(lines) + 1} more continuation lines not shown"
+    return Evidence(
+        file=record.file,
+        line_start=record.line_start,
+        line_end=line_end,
+        lines=lines,
+        container=record.container,
+        time=record.time,
+        note=note,
+    )
+
+
+def _module_matches(module: str | None, prefixes: tuple[str, ...]) -> bool:
+    if not module:
+        return False
+    if module.startswith("aztec:"):
+        module = module[len("aztec:") :]
+    return any(module == p or module.startswith(p + ":") or module.startswith(p) for p in prefixes)
+
+
+def _rule_matches(rule: Rule, record: Record, text: str, lowered: str) -> bool:
+    match = rule.match
+    assert match is not None
+    if match.min_level and record.level and LEVEL_RANK[record.level] < LEVEL_RANK[match.min_level]:
+        return False
+    if match.roles and record.role not in match.roles:
+        return False
+    if match.modules and not _module_matches(record.module, match.modules):
+        return False
+    found = any(f.lower() in lowered for f in match.fragments) or any(
+        r.search(text) for r in match.regexes
+    )
+    return found and not any(u in lowered for u in match.unless)
+
+
+@dataclass(slots=True)
+class _LevelPlan:
+    prefilter: re.Pattern[str] | None = None
+    anchored: list[tuple[Rule, tuple[str, ...]]] = field(default_factory=list)
+    always: list[Rule] = field(default_factory=list)
+
+
+class LogRuleEngine:
+    """Feed records with :meth:`feed`; read :meth:`findings` and :meth:`episodes` at the end."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = [r for r in rules if r.match is not None]
+        self._hits: dict[tuple[str, str], RuleHits] = {}
+        # Per record level: the rules that apply, and one combined pre-filter of their anchors
+        # (literals searched in the lower-cased text): most records match nothing and cost one
+        # case-sensitive regex search instead of one test per rule.
+        self._by_level: dict[str | None, _LevelPlan] = {}
+        for level in (None, *LEVELS):
+            plan = _LevelPlan()
+            for rule in self.rules:
+                min_level = rule.match.min_level  # type: ignore[union-attr]
+                if level and min_level and LEVEL_RANK[level] < LEVEL_RANK[min_level]:
+                    continue
+                anchors = rule.match.anchors()  # type: ignore[union-attr]
+                if anchors is None:
+                    plan.always.append(rule)
+                else:
+                    plan.anchored.append((rule, tuple(anchors)))
+            all_anchors = sorted({a for _, anchors in plan.anchored for a in anchors}, key=len)
+            if all_anchors:
+                plan.prefilter = re.compile("|".join(re.escape(a) for a in reversed(all_anchors)))
+            self._by_level[level] = plan
+
+    def feed(self, record: Record) -> list[Rule]:
+        """Match one record against every log rule; return the rules it matched."""
+        plan = self._by_level.get(record.level) or self._by_level[None]
+        text = record.text if record.stack else record.message
+        lowered = text.lower()
+        candidates = list(plan.always)
+        if plan.prefilter is not None and plan.prefilter.search(lowered) is not None:
+            candidates += [r for r, anchors in plan.anchored if any(a in lowered for a in anchors)]
+        if not candidates:
+            return []
+        matched = [r for r in candidates if _rule_matches(r, record, text, lowered)]
+        for rule in matched:
+            self._remember(rule, record)
+        return matched
+
+    def _remember(self, rule: Rule, record: Record) -> None:
+        key = (rule.id, record.container)
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = RuleHits(rule=rule, container=record.container)
+        hits.seen += 1
+        if hits.seen <= rule.ignore_first:
+            return
+        hits.count += 1
+        if len(hits.evidence) < MAX_EVIDENCE:
+            hits.evidence.append(excerpt(record))
+        else:
+            hits.evidence[-1] = excerpt(record, note=f"latest of {hits.count} hits")
+        when = record.time
+        if when is None:
+            return
+        if hits.first_seen is None or when < hits.first_seen:
+            hits.first_seen = when
+        if hits.last_seen is None or when > hits.last_seen:
+            hits.last_seen = when
+        last = hits.episodes[-1] if hits.episodes else None
+        gap = timedelta(seconds=rule.burst_gap_s)
+        if last is not None and last.start - gap <= when <= last.end + gap:
+            last.start = min(last.start, when)
+            last.end = max(last.end, when)
+            last.count += 1
+        else:
+            hits.episodes.append(Episode(start=when, end=when, first_line=record.line_start))
+
+    def hit_counts(self, rule_id: str) -> dict[str, int]:
+        """container -> every hit of ``rule_id`` (including ignored and under-threshold ones)."""
+        return {c: h.seen for (r, c), h in self._hits.items() if r == rule_id}
+
+    def episodes(self) -> dict[tuple[str, str], list[Episode]]:
+        """(rule id, container) -> episodes, for the findings that were reported."""
+        return {
+            key: list(h.episodes) for key, h in self._hits.items() if h.count and h.count >= h.rule.min_count
+        }
+
+    def findings(self) -> list[Finding]:
+        """One finding per (rule, container) with at least the rule's ``min_count`` hits."""
+        found = []
+        for hits in self._hits.values():
+            rule = hits.rule
+            if not hits.count or hits.count < rule.min_count:
+                continue
+            details: dict[str, object] = {"rule file": rule.source}
+            if len(hits.episodes) > 1:
+                details["episodes"] = len(hits.episodes)
+            found.append(
+                Finding(
+                    rule_id=rule.id,
+                    title=rule.title,
+                    severity=rule.severity,
+                    category=rule.category,
+                    meaning=rule.meaning,
+                    action=rule.action,
+                    container=hits.container,
+                    first_seen=hits.first_seen,
+                    last_seen=hits.last_seen,
+                    count=hits.count,
+                    evidence=list(hits.evidence),
+                    details=details,
+                )
+            )
+        return found

@@ -1,0 +1,146 @@
+"""The incident timeline and the per-minute level counts, gathered while records stream by.
+
+Memory is bounded: repeated messages collapse into one entry with a count, and at most
+``PER_HOUR_CAP`` entries are kept per container and hour (records a rule matched have their own
+quota, so a flood of warnings cannot hide them). When the timeline is built, entries
+inside the incident window are all kept (up to ``WINDOW_CAP``) and the rest are sampled evenly
+down to ``OUTSIDE_CAP``; ``TimelineBuild.note`` says what was left out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
+from analyzer.rules.evidence import inspect_path
+
+COUNTED_LEVELS = ("WARN", "ERROR", "FATAL")
+PER_HOUR_CAP = 300
+WINDOW_CAP = 3000
+OUTSIDE_CAP = 400
+REPEAT_GAP = timedelta(seconds=120)
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+
+
+@dataclass(slots=True)
+class _Pending:
+    entry: TimelineEntry
+    key: str
+    repeats: int = 1
+    until: datetime | None = None
+
+
+@dataclass(slots=True)
+class TimelineBuild:
+    entries: list[TimelineEntry]
+    note: str = ""  # what was collapsed or sampled away, "" when nothing
+
+
+@dataclass
+class TimelineCollector:
+    entries: list[_Pending] = field(default_factory=list)
+    _last: dict[str, _Pending] = field(default_factory=dict)  # container -> last record entry
+    _per_hour: dict[tuple[str, datetime], int] = field(default_factory=dict)
+    _minutes: dict[str, dict[datetime, dict[str, int]]] = field(default_factory=dict)
+    significant: int = 0
+    dropped: int = 0
+    collapsed: int = 0
+
+    def add_record(self, record: Record, rule_ids: list[str]) -> None:
+        """Count the record's level; keep it when it is WARN or above or a rule matched it."""
+        when = record.time
+        if when is None:
+            return
+        level = record.level
+        if level in COUNTED_LEVELS:
+            minute = when.replace(second=0, microsecond=0)
+            counts = self._minutes.setdefault(record.container, {}).setdefault(minute, {})
+            counts[level] = counts.get(level, 0) + 1
+        if not rule_ids and (level is None or LEVEL_RANK[level] < LEVEL_RANK["WARN"]) and record.kind != "node-fatal":
+            return
+        self.significant += 1
+        text = record.message if not record.module else f"{record.module}: {record.message}"
+        key = f"{','.join(rule_ids)}|{_NUMBERS.sub('#', text[:160])}"
+        last = self._last.get(record.container)
+        if last is not None and last.key == key and last.until and when - last.until <= REPEAT_GAP:
+            last.repeats += 1
+            last.until = when
+            self.collapsed += 1
+            return
+        hour = (record.container if not rule_ids else "rule:" + record.container,
+                when.replace(minute=0, second=0, microsecond=0))
+        if self._per_hour.get(hour, 0) >= PER_HOUR_CAP:
+            self.dropped += 1
+            return
+        self._per_hour[hour] = self._per_hour.get(hour, 0) + 1
+        entry = TimelineEntry(when, record.container, "record", level or "raw", text[:500], record.file,
+                              record.line_start, rule_ids[0] if rule_ids else "")
+        pending = _Pending(entry, key, until=when)
+        self.entries.append(pending)
+        self._last[record.container] = pending
+
+    def level_series(self) -> dict[str, list[tuple[datetime, dict[str, int]]]]:
+        return {c: sorted(minutes.items()) for c, minutes in sorted(self._minutes.items())}
+
+    def build(
+        self,
+        events: list[Event],
+        containers: list[ContainerInfo],
+        findings: list[Finding],
+        window: tuple[datetime, datetime] | None,
+    ) -> TimelineBuild:
+        records = []
+        for pending in self.entries:
+            entry = pending.entry
+            if pending.repeats > 1 and pending.until:
+                entry.text += f" (x{pending.repeats}, until {pending.until.strftime('%H:%M:%S')})"
+            records.append(entry)
+        facts = [_event_entry(e) for e in events]
+        facts += [e for c in containers for e in _state_entries(c)]
+        facts += [_finding_entry(f) for f in findings if f.first_seen]
+        inside = [e for e in records if window and window[0] <= e.time <= window[1]]
+        outside = [e for e in records if not (window and window[0] <= e.time <= window[1])]
+        kept = _sample(inside, WINDOW_CAP) + _sample(outside, OUTSIDE_CAP)
+        left_out = self.dropped + len(records) - len(kept)
+        note = ""
+        if left_out:
+            where = "outside the incident window" if window and len(inside) <= WINDOW_CAP else "overall"
+            note = (f"{left_out} of {self.significant} significant records left out (sampled {where}); "
+                    f"{self.collapsed} repeats collapsed into counts")
+        entries = sorted(kept + facts, key=lambda e: (e.time, e.container, e.kind))
+        return TimelineBuild(entries, note)
+
+
+def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:
+    if len(entries) <= cap:
+        return entries
+    step = len(entries) / cap
+    return [entries[int(i * step)] for i in range(cap)]
+
+
+def _event_entry(event: Event) -> TimelineEntry:
+    attrs = ", ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()) if k in ("exitCode", "signal"))
+    text = f"docker event: {event.action}" + (f" ({attrs})" if attrs else "")
+    return TimelineEntry(event.time, event.container, "event", "event", text, event.file, event.line)
+
+
+def _state_entries(container: ContainerInfo) -> list[TimelineEntry]:
+    path = inspect_path(container.name)
+    entries = []
+    if container.started_at:
+        entries.append(TimelineEntry(container.started_at, container.name, "event", "event",
+                                     f"container started (restart count {container.restart_count})", path))
+    if container.finished_at and (not container.started_at or container.finished_at > container.started_at):
+        how = f"exited with code {container.exit_code}" + (" (OOMKilled)" if container.oom_killed else "")
+        entries.append(TimelineEntry(container.finished_at, container.name, "event", "event",
+                                     f"container {how}", path))
+    return entries
+
+
+def _finding_entry(finding: Finding) -> TimelineEntry:
+    evidence = finding.evidence[0] if finding.evidence else None
+    return TimelineEntry(finding.first_seen, finding.container, "finding", finding.severity,  # type: ignore[arg-type]
+                         f"first: {finding.title}", evidence.file if evidence else "",
+                         evidence.line_start if evidence else 0, finding.rule_id)
