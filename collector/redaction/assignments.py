@@ -1,0 +1,87 @@
+"""`name=value`, `"name": "value"` and `--name value` in free text, where the name is a secret name.
+
+Used on any text (logs, process command lines). A cheap gate (str.find of a few stems in the
+lower-cased text) keeps the regex off blocks that cannot hold such a name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .names import is_public_value, secret_kind_for_name
+
+Placeholder = Callable[[str, str], str]
+Recorder = Callable[[str, int], None]
+
+# Every secret name holds one of these (lower-case); each costs one str.find over the block.
+# (private_key, api_key and access_key all end in "key").
+_STEMS = ("key", "secret", "pass", "token", "mnemonic", "credential")
+_SUFFIX = (r"(?:private[_-]?keys?|secret|password|passwd|passphrase|token|api[_-]?keys?|apikey"
+           r"|access[_-]?key|mnemonic|credentials?)")
+_ASSIGNMENT = re.compile(
+    r"(?P<name>(?<![A-Za-z0-9_.-])(?:--)?[A-Za-z0-9_.-]*?" + _SUFFIX + r")(?![A-Za-z0-9_-])"
+    r"(?P<sep>[\"']?\s*[=:]\s*|\s+(?=\S))"
+    r"(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"',;}\]&)]+))",
+    re.IGNORECASE,
+)
+_KINDS = ("private_key", "api_key", "password", "token", "mnemonic", "secret", "url_credential", "aws_key",
+          "github_token", "jwt", "pem", "detect_secrets", "literal")
+# For each stem, the placeholder openings that hold it: "[redacted:api_key" is not a secret name.
+_STEM_IN_PLACEHOLDERS = {stem: tuple(f"[redacted:{k}" for k in _KINDS if stem in k) for stem in _STEMS}
+_NOT_SECRET_VALUES = frozenset({"", "null", "none", "true", "false", "undefined", "nil", "<nil>", "***"})
+
+
+def redact_assignments(text: str, placeholder: Placeholder, record: Recorder) -> str:
+    low = text.lower()
+    stems = [stem for stem in _STEMS if stem in low]
+    if stems and "[redacted:" in low:  # the kinds inside placeholders are not secret names
+        stems = [stem for stem in stems
+                 if low.count(stem) > sum(low.count(opening) for opening in _STEM_IN_PLACEHOLDERS[stem])]
+    if not stems:
+        return text
+
+    def repl(m: re.Match[str], base: int) -> str:
+        name, sep = m.group("name"), m.group("sep")
+        value_group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
+        value = m.group(value_group)
+        if sep.strip() == "" and not name.startswith("--"):
+            return m.group()  # "word value" is prose unless the name is a --flag
+        kind = secret_kind_for_name(name)
+        if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith("[REDACTED:")
+                or value.startswith("$") or is_public_value(value) or not any(c.isalnum() for c in value)):
+            return m.group()
+        record(kind, base + m.start())
+        start, end = m.span(value_group)
+        whole_start = m.start()
+        return m.group()[: start - whole_start] + placeholder(kind, value) + m.group()[end - whole_start:]
+
+    # Only the lines that hold a stem go through the regex.
+    lines: set[tuple[int, int]] = set()
+    for stem in stems:
+        pos = low.find(stem)
+        while pos != -1:
+            mark = low.rfind("[redacted:", max(0, pos - 24), pos)
+            if mark != -1 and "]" not in low[mark:pos]:  # the kind inside a placeholder
+                pos = low.find(stem, pos + len(stem))
+                continue
+            start = low.rfind("\n", 0, pos) + 1
+            end = low.find("\n", pos)
+            end = len(low) if end == -1 else end
+            lines.add((start, end))
+            pos = low.find(stem, end)
+    out: list[str] = []
+    last = 0
+    for start, end in sorted(lines):
+        if start < last:
+            continue
+        line = text[start:end]
+        new = _ASSIGNMENT.sub(lambda m, base=start: repl(m, base), line)
+        if new != line:
+            out.append(text[last:start])
+            out.append(new)
+            last = end
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)

@@ -1,0 +1,172 @@
+"""Tags, placeholders and the set of known secret literals propagated through every file."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: A placeholder as written into the bundle; never redacted again.
+PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z_]+#[0-9a-f]{8}\]")
+PLACEHOLDER_MARK = "[redacted:"  # lower-case, to test a lowered block cheaply
+
+#: Literals shorter than this (after normalising) are not propagated.
+MIN_LITERAL_LENGTH = 6
+#: Literals at least this long are screened with aligned n-grams when there are many of them.
+_GRAM = 16
+_GRAM_MIN_LITERAL = 2 * _GRAM - 1
+_GRAM_THRESHOLD = 80  # building the n-gram set costs about as much as 80 str.find calls
+_GRAM_RE = re.compile(f".{{{_GRAM}}}", re.S)
+
+Recorder = Callable[[str, int], None]  # (kind, position in the text being redacted)
+
+
+def normalise(value: str) -> str:
+    """Lower-case, stripped, without a leading 0x: variants of one secret get one tag."""
+    v = value.strip().lower()
+    return v[2:] if v.startswith("0x") else v
+
+
+class Tagger:
+    """Placeholders keyed with a per-instance HMAC key that is never exposed."""
+
+    __slots__ = ("__key", "_cache")
+    _CACHE_LIMIT = 100_000
+
+    def __init__(self, key: bytes) -> None:
+        self.__key = key
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def __repr__(self) -> str:
+        return "Tagger(<key hidden>)"
+
+    def tag(self, value: str) -> str:
+        data = normalise(value).encode("utf-8", "surrogatepass")
+        return hmac.new(self.__key, data, hashlib.sha256).hexdigest()[:8]
+
+    def placeholder(self, kind: str, value: str) -> str:
+        cached = self._cache.get((kind, value))
+        if cached is None:
+            cached = f"[REDACTED:{kind}#{self.tag(value)}]"
+            if len(self._cache) < self._CACHE_LIMIT:
+                self._cache[(kind, value)] = cached
+        return cached
+
+
+@dataclass(frozen=True)
+class Literal:
+    needle: str  # normalised form searched for in a lower-cased text
+    kind: str
+    placeholder: str
+
+
+def placeholder_spans(text: str) -> list[tuple[int, int]]:
+    if "[REDACTED:" not in text:
+        return []
+    return [m.span() for m in PLACEHOLDER_RE.finditer(text)]
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in spans)
+
+
+class LiteralSet:
+    """Known secret values, found in any case and with or without `0x`, replaced by their placeholder."""
+
+    def __init__(self, tagger: Tagger) -> None:
+        self._tagger = tagger
+        self._by_needle: dict[str, Literal] = {}
+        self._short: list[Literal] = []
+        self._long: list[Literal] = []
+        self.skipped_short = 0
+
+    def __len__(self) -> int:
+        return len(self._by_needle)
+
+    def kind_of(self, value: str) -> str | None:
+        lit = self._by_needle.get(normalise(value))
+        return lit.kind if lit else None
+
+    def add(self, value: str, kind: str) -> bool:
+        """Propagate a value; False (and counted in skipped_short) when too short to search for safely."""
+        needle = normalise(value)
+        if needle in self._by_needle:
+            return True
+        if len(needle) < MIN_LITERAL_LENGTH:
+            self.skipped_short += 1
+            return False
+        lit = Literal(needle, kind, self._tagger.placeholder(kind, value))
+        self._by_needle[needle] = lit
+        (self._long if len(needle) >= _GRAM_MIN_LITERAL else self._short).append(lit)
+        return True
+
+    def _candidates(self, low: str) -> list[Literal]:
+        """Literals that may occur in `low`: exact (a literal that occurs is always returned)."""
+        if len(self._long) < _GRAM_THRESHOLD:
+            return [lit for lit in self._short + self._long if lit.needle in low]
+        # Every occurrence of a literal of length >= 2*G-1 covers one G-gram starting at a multiple of G.
+        grams = set(_GRAM_RE.findall(low))
+        found = [lit for lit in self._short if lit.needle in low]
+        for lit in self._long:
+            n = lit.needle
+            if any(n[j:j + _GRAM] in grams for j in range(len(n) - _GRAM + 1)) and n in low:
+                found.append(lit)
+        return found
+
+    def replace(self, text: str, record: Recorder) -> str:
+        if not self._by_needle or not text:
+            return text
+        low = text.lower()
+        if len(low) != len(text):  # some characters change length when lower-cased
+            return self._replace_slow(text, record)
+        found = self._candidates(low)
+        if not found:
+            return text
+        spans: list[tuple[int, int, Literal]] = []
+        for lit in found:
+            n = lit.needle
+            pos = low.find(n)
+            while pos != -1:
+                start = pos - 2 if pos >= 2 and low[pos - 2:pos] == "0x" else pos
+                spans.append((start, pos + len(n), lit))
+                pos = low.find(n, pos + len(n))
+        return _apply(text, spans, record)
+
+    def _replace_slow(self, text: str, record: Recorder) -> str:
+        spans: list[tuple[int, int, Literal]] = []
+        for lit in self._by_needle.values():
+            for m in re.finditer(r"(?:0x)?" + re.escape(lit.needle), text, re.IGNORECASE):
+                spans.append((m.start(), m.end(), lit))
+        return _apply(text, spans, record)
+
+    def leaks(self, text: str) -> list[str]:
+        """Kinds of known literals still present in text (placeholders themselves are ignored)."""
+        if PLACEHOLDER_MARK in text.lower():
+            text = PLACEHOLDER_RE.sub("\x00", text)
+        low = text.lower()
+        if len(low) != len(text):
+            return sorted({lit.kind for lit in self._by_needle.values()
+                           if re.search(re.escape(lit.needle), text, re.IGNORECASE)})
+        return sorted({lit.kind for lit in self._candidates(low)})
+
+
+def _apply(text: str, spans: list[tuple[int, int, Literal]], record: Recorder) -> str:
+    if not spans:
+        return text
+    protected = placeholder_spans(text)
+    spans.sort(key=lambda s: (s[0], -s[1]))
+    out: list[str] = []
+    last = 0
+    for start, end, lit in spans:
+        if start < last or (protected and _inside(protected, start, end)):
+            continue
+        out.append(text[last:start])
+        out.append(lit.placeholder)
+        record(lit.kind, start)
+        last = end
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)

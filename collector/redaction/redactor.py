@@ -1,0 +1,255 @@
+"""The Redactor: learns secrets from config, then redacts config, JSON, text and log streams."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .assignments import redact_assignments
+from .config import (
+    command_secrets,
+    compose_pairs,
+    env_pairs,
+    environment_pairs,
+    rewrite_compose_text,
+    rewrite_env_text,
+)
+from .counts import RedactionCounts
+from .detect import detect_secret_values
+from .literals import PLACEHOLDER_RE, LiteralSet, Tagger
+from .names import is_public_value, secret_kind_for_name, secret_kind_for_pair, split_value_list
+from .shapes import redact_mnemonics, redact_pem, redact_simple_shapes
+from .urls import UrlCache, redact_urls, url_secrets
+
+_COMMAND_KEYS = frozenset({"Cmd", "Args", "Entrypoint", "cmdline"})  # docker inspect; psutil
+Stage = Callable[[str, Callable[[str, int], None]], str]
+
+
+def _is_redacted(value: str) -> bool:
+    """True when value is only placeholders (perhaps comma-separated): never redact it again."""
+    return bool(value) and PLACEHOLDER_RE.sub("", value).strip(", ") == ""
+
+
+class Redactor:
+    """One bundle's redaction state: an HMAC key that is never exposed and the secrets learnt so far."""
+
+    def __init__(self, key: bytes | None = None, *, use_detect_secrets: bool = True) -> None:
+        self._tagger = Tagger(key if key is not None else os.urandom(32))
+        self._literals = LiteralSet(self._tagger)
+        self._use_detect_secrets = use_detect_secrets
+        self._url_cache = UrlCache()
+
+    def __repr__(self) -> str:
+        return f"Redactor(secrets_known={self.secrets_known})"
+
+    # --- learning ---------------------------------------------------------------------------------
+    @property
+    def secrets_known(self) -> int:
+        """How many distinct secret values are propagated through every file."""
+        return len(self._literals)
+
+    @property
+    def skipped_short(self) -> int:
+        """How many secret values were too short (< 6 characters) to propagate safely."""
+        return self._literals.skipped_short
+
+    def add_secret(self, value: str, kind: str) -> None:
+        """Propagate a literal: it is removed wherever it appears, any case, with or without 0x."""
+        if not value or not value.strip() or _is_redacted(value):
+            return
+        if "\n" in value:  # e.g. a PEM or a multi-line phrase: each line on its own
+            for line in value.splitlines():
+                line = line.strip().strip("\"'")
+                if line and not line.startswith("-----"):
+                    self._literals.add(line, kind)
+            return
+        self._literals.add(value, kind)
+        for part in split_value_list(value):
+            self._literals.add(part, kind)
+
+    def _learn_pair(self, name: str, value: str) -> str | None:
+        """Learn the secrets of one config pair; the pair's kind when the whole value is secret."""
+        if _is_redacted(value) or is_public_value(value):
+            return None
+        kind = secret_kind_for_pair(name, value)
+        if kind is not None:
+            self.add_secret(value, kind)
+            return kind
+        for url_kind, secret in url_secrets(value):
+            self.add_secret(secret, url_kind)
+        if self._use_detect_secrets:
+            for secret in detect_secret_values(name, value):
+                if self._literals.kind_of(secret) is None:
+                    self.add_secret(secret, "detect_secrets")
+        return None
+
+    def harvest_env(self, pairs: Mapping[str, str] | Iterable[str]) -> None:
+        """Learn from a KEY->value map or from "KEY=VALUE" strings (docker inspect Config.Env)."""
+        items = pairs.items() if isinstance(pairs, Mapping) else environment_pairs(list(pairs))
+        for name, value in items:
+            self._learn_pair(str(name), str(value))
+
+    def harvest_env_file(self, text: str) -> None:
+        for name, value in env_pairs(text):
+            self._learn_pair(name, value)
+
+    def harvest_compose(self, text: str) -> None:
+        pairs, commands = compose_pairs(text)
+        for name, value in pairs:
+            self._learn_pair(name, value)
+        for args in commands:
+            self.harvest_command(args)
+
+    def harvest_command(self, args: Sequence[str]) -> None:
+        for _, kind, value, _, _ in command_secrets(list(args)):
+            self.add_secret(value, kind)
+        for arg in args:
+            for url_kind, secret in url_secrets(arg):
+                self.add_secret(secret, url_kind)
+
+    # --- redacting --------------------------------------------------------------------------------
+    def _decider(self, counts: RedactionCounts) -> Callable[[str, str, int], str | None]:
+        def decide(name: str, value: str, line: int = 0) -> str | None:
+            kind = self._learn_pair(name, value)
+            if kind is None:
+                return None
+            parts = split_value_list(value)
+            counts.add(kind, max(1, len(parts)), line=line or None)
+            if parts:
+                return ",".join(self._tagger.placeholder(kind, p) for p in parts)
+            return self._tagger.placeholder(kind, value)
+        return decide
+
+    def redact_env_file(self, text: str, counts: RedactionCounts) -> str:
+        return self.redact_text(rewrite_env_text(text, self._decider(counts)), counts)
+
+    def redact_compose(self, text: str, counts: RedactionCounts) -> str:
+        self.harvest_compose(text)
+        return self.redact_text(rewrite_compose_text(text, self._decider(counts)), counts)
+
+    def redact_command(self, args: Sequence[str], counts: RedactionCounts) -> list[str]:
+        """A command line with secret arguments replaced, then every argument redacted as text."""
+        out = [str(a) for a in args]
+        self.harvest_command(out)
+        for index, kind, value, start, end in command_secrets(list(out)):
+            if index < 0 or _is_redacted(value) or out[index][start:end] != value:
+                continue
+            out[index] = out[index][:start] + self._tagger.placeholder(kind, value) + out[index][end:]
+            counts.add(kind)
+        return [self.redact_text(a, counts) for a in out]
+
+    def redact_text(self, text: str, counts: RedactionCounts) -> str:
+        """Any text: known literals, URL secrets, secret-name assignments, shapes and PEM blocks."""
+        result, _ = self._redact_block(text, counts, 1, at_end=True)
+        return result
+
+    def redact_json(self, obj: Any, counts: RedactionCounts) -> Any:
+        """A deep copy of obj with every string redacted.
+
+        Dict items whose key is a secret name and "KEY=VALUE" strings with a secret KEY get the value
+        replaced (and learnt); lists under Cmd, Args, Entrypoint or cmdline are redacted as commands.
+        """
+        return self._redact_node(obj, counts, parent_key=None)
+
+    def _redact_node(self, node: Any, counts: RedactionCounts, parent_key: str | None) -> Any:
+        if isinstance(node, Mapping):
+            result = {}
+            for key, value in node.items():
+                new_key = self.redact_text(key, counts) if isinstance(key, str) else key
+                result[new_key] = self._redact_item(str(key), value, counts)
+            return result
+        if isinstance(node, (list, tuple)):
+            if parent_key in _COMMAND_KEYS and all(isinstance(a, str) for a in node):
+                return self.redact_command(node, counts)
+            return [self._redact_node(item, counts, parent_key) for item in node]
+        if isinstance(node, str):
+            return self._redact_string(node, counts)
+        return node
+
+    def _redact_item(self, key: str, value: Any, counts: RedactionCounts) -> Any:
+        if isinstance(value, str) and secret_kind_for_name(key) is not None:
+            new = self._decider(counts)(key, value, 0)
+            if new is not None:
+                return new
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and secret_kind_for_name(key):
+            new = self._decider(counts)(key, str(value), 0)
+            if new is not None:
+                return new
+        return self._redact_node(value, counts, parent_key=key)
+
+    def _redact_string(self, text: str, counts: RedactionCounts) -> str:
+        name, eq, value = text.partition("=")
+        if eq and name and name.replace("_", "a").replace(".", "a").replace("-", "a").isalnum() \
+                and not name[0].isdigit():
+            new = self._decider(counts)(name, value, 0)
+            if new is not None:
+                return f"{name}={new}"
+        return self.redact_text(text, counts)
+
+    def _redact_block(self, text: str, counts: RedactionCounts, first_line: int,
+                      at_end: bool) -> tuple[str, int]:
+        stages: tuple[Stage, ...] = (
+            self._literals.replace,
+            lambda t, rec: redact_urls(t, self._tagger.placeholder, rec, self._url_cache),
+            lambda t, rec: redact_assignments(t, self._tagger.placeholder, rec),
+            lambda t, rec: redact_simple_shapes(t, self._tagger.placeholder, rec),
+            lambda t, rec: redact_mnemonics(t, self._tagger.placeholder, rec),
+        )
+        for stage in stages:
+            found: list[tuple[int, str]] = []
+            new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
+            _count(counts, text, found, first_line)
+            text = new
+        found = []
+        new, open_at = redact_pem(text, self._tagger.placeholder, lambda kind, pos: found.append((pos, kind)),
+                                  at_end=at_end)
+        _count(counts, text, found, first_line)
+        return new, open_at
+
+    def stream(self, counts: RedactionCounts) -> LogStream:
+        """A block redactor for logs: feed blocks of complete lines, then close()."""
+        return LogStream(self, counts)
+
+    def find_leaks(self, text: str) -> list[str]:
+        """Kinds (never values) of the known secrets still present in text."""
+        return self._literals.leaks(text)
+
+
+def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
+    if not found:
+        return
+    found.sort()
+    line, pos = first_line, 0
+    for at, kind in found:
+        line += text.count("\n", pos, at)
+        pos = at
+        counts.add(kind, line=line)
+
+
+class LogStream:
+    """Stateful log redactor: holds back an unterminated PEM block (bounded) until the next feed."""
+
+    def __init__(self, redactor: Redactor, counts: RedactionCounts) -> None:
+        self._redactor = redactor
+        self._counts = counts
+        self._held = ""
+        self._line = 1
+
+    def feed(self, block: str) -> str:
+        text = self._held + block
+        self._held = ""
+        if not text:
+            return ""
+        result, open_at = self._redactor._redact_block(text, self._counts, self._line, at_end=False)
+        out, self._held = result[:open_at], result[open_at:]
+        self._line += text.count("\n") - self._held.count("\n")
+        return out
+
+    def close(self) -> str:
+        text, self._held = self._held, ""
+        if not text:
+            return ""
+        result, _ = self._redactor._redact_block(text, self._counts, self._line, at_end=True)
+        self._line += text.count("\n")
+        return result
