@@ -188,7 +188,8 @@ def _container_from_inspect(data: Any, dir_name: str) -> ContainerInfo | None:
         finished_at=parse_docker_time(state.get("FinishedAt")),
         env=env_list_to_dict(config.get("Env")), cmd=command,
         memory_limit=memory if isinstance(memory, int) and memory > 0 else None,
-        restart_policy=str(_as_dict(host_config.get("RestartPolicy")).get("Name") or ""))
+        restart_policy=str(_as_dict(host_config.get("RestartPolicy")).get("Name") or ""),
+        id=str(data.get("Id") or ""))
 
 
 def _merge_container_list(data: Any, containers: list[ContainerInfo]) -> None:

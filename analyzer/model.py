@@ -74,6 +74,7 @@ class ContainerInfo:
     memory_limit: int | None = None
     restart_policy: str = ""
     log_file: str | None = None  # bundle-relative path of its logs
+    id: str = ""  # full container id, when the input has it (kernel cgroup records name it)
 
 
 @dataclass(slots=True)

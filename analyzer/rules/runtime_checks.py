@@ -3,6 +3,7 @@ restart loops, full disks, hardware below the official minimums, failing /status
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from analyzer.model import ContainerInfo, Event, Evidence, Finding
@@ -109,13 +110,50 @@ def container_restart_loop(rule: Rule, ctx: CheckContext) -> list[Finding]:
     return found
 
 
+_MEMCG = re.compile(r"CONSTRAINT_MEMCG|Memory cgroup out of memory", re.I)
+_CGROUP_ID = re.compile(r"(?:oom_memcg|task_memcg|cpuset)=[^,\s]*?([0-9a-f]{64})")
+
+
+def _split_kernel_oom(ctx: CheckContext) -> tuple[list[Evidence], dict[str, list[Evidence]]]:
+    """Host-wide kills, and cgroup (container limit) kills by container name. A cgroup kill of a
+    container that is not in the input is another deployment's business and is left out."""
+    by_id = {c.id: c.name for c in ctx.facts.containers if c.id}
+    host: list[Evidence] = []
+    cgroup: dict[str, list[Evidence]] = {}
+    for record in ctx.facts.host.kernel_oom:
+        text = "\n".join(record.lines)
+        if not _MEMCG.search(text):
+            host.append(record)
+            continue
+        match = _CGROUP_ID.search(text)
+        name = by_id.get(match.group(1)) if match else None
+        if name:
+            cgroup.setdefault(name, []).append(record)
+    return host, cgroup
+
+
+def _times(records: list[Evidence]) -> tuple:
+    times = sorted(e.time for e in records if e.time)
+    return (times[0], times[-1]) if times else (None, None)
+
+
 def kernel_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
-    records = ctx.facts.host.kernel_oom
+    records, _ = _split_kernel_oom(ctx)
     if not records:
         return []
-    times = sorted(e.time for e in records if e.time)
+    first, last = _times(records)
     return [make_finding(rule, evidence=[*records[:4], *records[4:][-1:]], count=len(records),
-                         first_seen=times[0] if times else None, last_seen=times[-1] if times else None)]
+                         first_seen=first, last_seen=last)]
+
+
+def kernel_cgroup_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    found = []
+    for name, records in sorted(ctx.facts.host.kernel_oom and _split_kernel_oom(ctx)[1].items()):
+        first, last = _times(records)
+        found.append(make_finding(rule, container=name, evidence=[*records[:4], *records[4:][-1:]],
+                                  count=len(records), first_seen=first, last_seen=last,
+                                  title=f"The kernel killed a process in {name} at its memory limit"))
+    return found
 
 
 def filesystem_full(rule: Rule, ctx: CheckContext) -> list[Finding]:
@@ -201,6 +239,7 @@ RUNTIME_CHECKS: dict[str, Callable[[Rule, CheckContext], list[Finding]]] = {
     "container_exit_137": container_exit_137,
     "container_restart_loop": container_restart_loop,
     "kernel_oom": kernel_oom,
+    "kernel_cgroup_oom": kernel_cgroup_oom,
     "filesystem_full": filesystem_full,
     "host_memory_minimum": host_memory_minimum,
     "host_cpu_minimum": host_cpu_minimum,

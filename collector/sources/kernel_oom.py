@@ -1,6 +1,11 @@
-"""Kernel OOM-killer records, from whichever of dmesg, the journal or kern.log is readable.
+"""Kernel OOM-killer records in the window, from whichever of dmesg, the journal or kern.log is
+readable.
 
-    host/kernel-oom.txt   first line: "# source: <where>"; then every OOM-related kernel line
+    host/kernel-oom.txt   first line: "# source: <where>"; then every OOM-related kernel line, ISO
+                          timestamps where the source gives them (dmesg, journal)
+
+A line from a memory cgroup (``CONSTRAINT_MEMCG``, ``Memory cgroup out of memory``) names the
+container's cgroup: the analyzer tells a container's own limit from the whole host running out.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 from collector.engine import Source, SourceContext, SourceSkipped
@@ -30,15 +36,32 @@ def _run(cmd: list[str], timeout: float) -> str | None:
     return out.stdout.decode("utf-8", errors="replace")
 
 
-def oom_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if OOM_LINE.search(line)]
+_ISO_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})[,.]?\d*([+-]\d{2}:?\d{2}|Z)?")
+
+
+def oom_lines(text: str, since: datetime | None = None) -> list[str]:
+    """The OOM-related lines, dropping those with an ISO time before ``since``."""
+    out = []
+    for line in text.splitlines():
+        if not OOM_LINE.search(line):
+            continue
+        m = _ISO_PREFIX.match(line)
+        if since is not None and m:
+            try:
+                stamp = datetime.fromisoformat(m.group(1) + (m.group(2) or "+00:00").replace("Z", "+00:00"))
+            except ValueError:
+                stamp = None
+            if stamp is not None and stamp < since:
+                continue
+        out.append(line)
+    return out
 
 
 def _collect(ctx: SourceContext) -> None:
     tried = []
     since = ctx.plan.since.strftime("%Y-%m-%d %H:%M:%S")
     attempts = [
-        ("dmesg", ["dmesg", "-T", "--level=emerg,alert,crit,err,warn,notice,info"]),
+        ("dmesg", ["dmesg", "--time-format=iso"]),
         ("journal", ["journalctl", "-k", "--no-pager", "-o", "short-iso", "--since", since]),
     ]
     for where, cmd in attempts:
@@ -46,7 +69,7 @@ def _collect(ctx: SourceContext) -> None:
         if text is None:
             tried.append(f"{where}: not readable")
             continue
-        lines = oom_lines(text)
+        lines = oom_lines(text, ctx.plan.since)
         ctx.write_text("host/kernel-oom.txt", f"# source: {where}\n" + "".join(line + "\n" for line in lines))
         return
     for path in KERN_LOGS:
