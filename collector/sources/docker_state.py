@@ -33,7 +33,9 @@ def _events(ctx: SourceContext) -> None:
     if names:
         filters["container"] = names
     events = []
-    stream = plan.docker.api.events(since=plan.since, until=plan.until, filters=filters, decode=True)
+    # whole seconds: round the window outwards so an event in the last second is not lost
+    stream = plan.docker.api.events(since=int(plan.since.timestamp()), until=int(plan.until.timestamp()) + 1,
+                                    filters=filters, decode=True)
     try:
         for event in stream:
             ctx.check()
