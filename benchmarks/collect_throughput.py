@@ -1,0 +1,125 @@
+"""Collect throughput and peak memory against `docker logs -t C 2>&1 | zstd -3`, same containers, same run.
+
+    python benchmarks/collect_throughput.py [MB per container ...]     (default: 100 300)
+
+For each size: three containers each write that many MB of realistic pino lines to stderr (a
+pre-generated file, so the engine's json-file log holds exactly that), then
+  baseline: the three `docker logs -t | zstd -3` pipelines run concurrently, timed;
+  nodediag: `nodediag collect --container A --container B --container C --log-cap <enough>`,
+            timed, its peak RSS read from wait4().
+Prints MB/s (log bytes as docker returns them / wall seconds) and peak RSS beside the baseline.
+Targets (issue 2): nodediag >= 0.5x the baseline's throughput; peak RSS < 150 MB at both sizes.
+Uses the project's private engine (tests/engine/dockerd.sh), started and stopped here if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE = REPO / "tests" / "engine"
+IMAGE = "nodediag-test/busybox:1"
+MODULES = ("prover-client:orchestrator", "prover-node", "archiver", "prover-client:proving-agent:job-controller-0a1",
+           "world-state:database", "p2p:libp2p_service", "sequencer:publisher")
+
+
+def make_log(path: Path, size: int, seed: int) -> None:
+    rng = random.Random(seed)
+    written = 0
+    with open(path, "w") as fh:
+        i = 0
+        while written < size:
+            lines = []
+            for _ in range(2000):
+                i += 1
+                h = "0x" + rng.randbytes(32).hex()
+                t = f"[{i // 3600000 % 24:02d}:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}]"
+                r = rng.random()
+                if r < 0.8:
+                    line = f'{t} INFO: {rng.choice(MODULES)} Processed tx {h} {{"slot":{i},"blockNumber":{i // 7}}}'
+                elif r < 0.95:
+                    line = (f"{t} WARN: json-rpc:json_rpc_client JsonRpcClient request proverBroker_getProvingJob to "
+                            "http://prover-broker:8080 failed. Will retry in 1s...")
+                else:
+                    line = (f"{t} ERROR: prover-client:orchestrator Error thrown when proving job: Error: "
+                            "Broker facade stopped\n    at BrokerCircuitProverFacade.stop (file:///usr/src/a.js:1:2)")
+                lines.append(line)
+            chunk = "\n".join(lines) + "\n"
+            fh.write(chunk)
+            written += len(chunk)
+
+
+def run_timed(cmd: list[str], env: dict) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in KB (this process tree's largest), exit code."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.monotonic() - start, usage.ru_maxrss, proc.returncode
+
+
+def main(sizes_mb: list[int]) -> int:
+    env = dict(os.environ)
+    started_engine = False
+    if "DOCKER_HOST" not in env:
+        env["NODEDIAG_ENGINE_DIR"] = "/tmp/nodediag-engine-bench"
+        out = subprocess.run(["bash", str(ENGINE / "dockerd.sh"), "start"], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        env["DOCKER_HOST"] = out.strip().split("=", 1)[1]
+        started_engine = True
+    env["PYTHONPATH"] = str(REPO)
+    subprocess.run(["bash", str(ENGINE / "build-image.sh")], env=env, check=True, capture_output=True)
+    print(f"{'size/container':>14} {'what':<28} {'MB/s':>8} {'peak RSS':>10} {'seconds':>8}")
+    try:
+        for mb in sizes_mb:
+            with tempfile.TemporaryDirectory(prefix="nodediag-bench-", dir="/var/tmp") as tmp:
+                tmpdir = Path(tmp)
+                names = []
+                for k in range(3):
+                    log = tmpdir / f"log{k}.txt"
+                    make_log(log, mb * 1024 * 1024, seed=k)
+                    name = f"bench-{mb}-{k}-{os.getpid()}"
+                    subprocess.run(["docker", "run", "--name", name, "--network", "none", "-v",
+                                    f"{log}:/log.txt:ro", IMAGE, "sh", "-c", "cat /log.txt >&2"],
+                                   env=env, check=True, capture_output=True)
+                    names.append(name)
+                    log.unlink()
+                try:
+                    # bytes docker returns, measured once (not timed)
+                    total = 0
+                    for n in names:
+                        p = subprocess.Popen(f"docker logs -t {n} 2>&1 | wc -c", shell=True, env=env,
+                                             stdout=subprocess.PIPE, text=True)
+                        total += int(p.communicate()[0].strip())
+                    mbytes = total / 1024 / 1024
+                    pipeline = " & ".join(f"docker logs -t {n} 2>&1 | zstd -3 -q > /dev/null" for n in names)
+                    secs, rss, rc = run_timed(["bash", "-c", pipeline + "; wait"], env)
+                    print(f"{mb:>11} MB {'baseline docker logs|zstd -3':<28} {mbytes / secs:>8.1f} "
+                          f"{rss / 1024:>7.0f} MB {secs:>8.1f}")
+                    out = tmpdir / "bundle.tar.zst"
+                    args = [sys.executable, "-m", "collector", "collect", "--since", "2h", "--log-cap",
+                            f"{mb * 3}MB", "-o", str(out)]
+                    for n in names:
+                        args += ["--container", n]
+                    secs2, rss2, rc2 = run_timed(args, env)
+                    if rc2 != 0:
+                        print(f"nodediag collect failed (exit {rc2})")
+                        return 1
+                    print(f"{mb:>11} MB {'nodediag collect':<28} {mbytes / secs2:>8.1f} {rss2 / 1024:>7.0f} MB "
+                          f"{secs2:>8.1f}   ratio {secs / secs2:.2f}x, bundle {out.stat().st_size / 1e6:.1f} MB")
+                finally:
+                    subprocess.run(["docker", "rm", "-f", *names], env=env, capture_output=True)
+    finally:
+        if started_engine:
+            subprocess.run(["bash", str(ENGINE / "dockerd.sh"), "stop"], env=env, capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main([int(a) for a in sys.argv[1:]] or [100, 300]))
