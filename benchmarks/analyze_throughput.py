@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from peak_rss import run_measured  # noqa: E402
 
 from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleWriter  # noqa: E402
 
@@ -75,14 +75,6 @@ def build_bundle(path: Path, total_mb: int) -> int:
     return total
 
 
-def run_timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, int, int]:
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    _, status, usage = os.wait4(proc.pid, 0)
-    return time.monotonic() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
-
-
 def main(total_mb: int) -> int:
     with tempfile.TemporaryDirectory(prefix="nodediag-bench-", dir="/var/tmp") as tmp:
         bundle = Path(tmp) / "bench.tar.zst"
@@ -90,14 +82,14 @@ def main(total_mb: int) -> int:
         mb = log_bytes / 1024 / 1024
         print(f"bundle: {bundle.stat().st_size / 1e6:.1f} MB compressed, {mb:.0f} MB of logs")
         print(f"{'what':<36} {'MB/s':>8} {'peak RSS':>10} {'seconds':>8}")
-        secs, rss, rc = run_timed(f"zstd -dc {bundle} | grep -cE 'ERROR|WARN'", shell=True)
-        print(f"{'baseline zstd -dc | grep -cE':<36} {mb / secs:>8.1f} {rss / 1024:>7.0f} MB {secs:>8.1f}")
-        secs2, rss2, rc2 = run_timed([sys.executable, "-m", "collector", "analyze", str(bundle),
-                                      "-o", str(Path(tmp) / "r.html")])
+        secs, rss, rc = run_measured(f"zstd -dc {bundle} | grep -cE 'ERROR|WARN'", shell=True)
+        print(f"{'baseline zstd -dc | grep -cE':<36} {mb / secs:>8.1f} {rss / 2**20:>7.0f} MB {secs:>8.1f}")
+        secs2, rss2, rc2 = run_measured([sys.executable, "-m", "collector", "analyze", str(bundle),
+                                      "-o", str(Path(tmp) / "r.html")], env={**os.environ, "PYTHONPATH": str(REPO)})
         if rc2 != 0:
             print(f"nodediag analyze failed (exit {rc2})")
             return 1
-        print(f"{'nodediag analyze':<36} {mb / secs2:>8.1f} {rss2 / 1024:>7.0f} MB {secs2:>8.1f}   "
+        print(f"{'nodediag analyze':<36} {mb / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB {secs2:>8.1f}   "
               f"ratio {secs / secs2:.3f}x")
     return 0
 

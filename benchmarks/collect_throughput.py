@@ -19,8 +19,9 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from peak_rss import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE = REPO / "tests" / "engine"
@@ -53,15 +54,6 @@ def make_log(path: Path, size: int, seed: int) -> None:
             chunk = "\n".join(lines) + "\n"
             fh.write(chunk)
             written += len(chunk)
-
-
-def run_timed(cmd: list[str], env: dict) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS in KB (this process tree's largest), exit code."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.monotonic() - start, usage.ru_maxrss, proc.returncode
 
 
 def main(sizes_mb: list[int]) -> int:
@@ -99,19 +91,19 @@ def main(sizes_mb: list[int]) -> int:
                         total += int(p.communicate()[0].strip())
                     mbytes = total / 1024 / 1024
                     pipeline = " & ".join(f"docker logs -t {n} 2>&1 | zstd -3 -q > /dev/null" for n in names)
-                    secs, rss, rc = run_timed(["bash", "-c", pipeline + "; wait"], env)
+                    secs, rss, rc = run_measured(["bash", "-c", pipeline + "; wait"], env=env)
                     print(f"{mb:>11} MB {'baseline docker logs|zstd -3':<28} {mbytes / secs:>8.1f} "
-                          f"{rss / 1024:>7.0f} MB {secs:>8.1f}")
+                          f"{rss / 2**20:>7.0f} MB {secs:>8.1f}")
                     out = tmpdir / "bundle.tar.zst"
                     args = [sys.executable, "-m", "collector", "collect", "--since", "2h", "--log-cap",
                             f"{mb * 3}MB", "-o", str(out)]
                     for n in names:
                         args += ["--container", n]
-                    secs2, rss2, rc2 = run_timed(args, env)
+                    secs2, rss2, rc2 = run_measured(args, env=env)
                     if rc2 != 0:
                         print(f"nodediag collect failed (exit {rc2})")
                         return 1
-                    print(f"{mb:>11} MB {'nodediag collect':<28} {mbytes / secs2:>8.1f} {rss2 / 1024:>7.0f} MB "
+                    print(f"{mb:>11} MB {'nodediag collect':<28} {mbytes / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB "
                           f"{secs2:>8.1f}   ratio {secs / secs2:.2f}x, bundle {out.stat().st_size / 1e6:.1f} MB")
                 finally:
                     subprocess.run(["docker", "rm", "-f", *names], env=env, capture_output=True)
