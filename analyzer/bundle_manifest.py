@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ _SOURCE_STATUS_DETAIL = {
     "truncated": "its output hit the size cap; only the newest part was kept",
 }
 _HASH_CHUNK = 1024 * 1024
+# a source skipped because its container is not running hides nothing: a stopped container has
+# no processes to list and no /status to probe (its state is in inspect.json)
+_NOT_A_GAP = re.compile(r"^(container is (?!removed)\w+|no running container)", re.I)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -143,6 +147,8 @@ def _source_gaps(manifest: dict[str, Any]) -> list[DataGap]:
             continue
         status = str(source["status"])
         error = source.get("error")
+        if status == "skipped" and _NOT_A_GAP.match(str(error or "")):
+            continue
         detail = str(error) if error else _SOURCE_STATUS_DETAIL[status]
         files = [str(f) for f in source.get("files") or [] if isinstance(f, str)]
         gaps.append(DataGap(source=str(source.get("name") or "?"), status=status, detail=detail,

@@ -193,8 +193,12 @@ def _container_from_inspect(data: Any, dir_name: str) -> ContainerInfo | None:
 
 
 def _merge_container_list(data: Any, containers: list[ContainerInfo]) -> None:
-    """docker/containers.json (the Engine's container list) adds containers not inspected."""
-    known = {c.name for c in containers}
+    """docker/containers.json (the Engine's container list) adds containers not inspected, but
+    only when nothing was inspected: the inspected ones ARE the deployment, and the rest of the
+    host's containers must not produce findings about someone else's services."""
+    if containers:
+        return
+    known: set[str] = set()
     for entry in data if isinstance(data, list) else []:
         if not isinstance(entry, dict):
             continue

@@ -224,18 +224,28 @@ def load_rules(directory: Path | None = None) -> list[Rule]:
             raise RuleFileError(f"{rule.source}: duplicate rule id {rule.id!r}")
         seen.add(rule.id)
     for rule in rules:
-        unknown = [r for r in (*rule.causes, *rule.symptom_of) if r not in seen]
+        unknown = [r for r in (*rule.causes, *rule.symptom_of) if link_target(r)[0] not in seen]
         if unknown:
             raise RuleFileError(f"{rule.source} rule {rule.id!r}: links to unknown rules {unknown}")
     return rules
 
 
-def cause_links(rules: list[Rule]) -> dict[str, set[str]]:
-    """symptom rule id -> ids of the rules that may cause it (from both link directions)."""
-    links: dict[str, set[str]] = {}
+def link_target(entry: str) -> tuple[str, str | None]:
+    """``rule-id`` or ``rule-id@role``: the link holds only when the CAUSE finding's container
+    plays that role (an exit 137 explains "broker unreachable" only when it is the broker's)."""
+    rule_id, _, role = entry.partition("@")
+    return rule_id, role or None
+
+
+def cause_links(rules: list[Rule]) -> dict[str, dict[str, str | None]]:
+    """symptom rule id -> {id of a rule that may cause it: the role its container must play, or
+    None} (from both link directions)."""
+    links: dict[str, dict[str, str | None]] = {}
     for rule in rules:
-        for symptom in rule.causes:
-            links.setdefault(symptom, set()).add(rule.id)
-        if rule.symptom_of:
-            links.setdefault(rule.id, set()).update(rule.symptom_of)
+        for entry in rule.causes:
+            symptom, role = link_target(entry)
+            links.setdefault(symptom, {})[rule.id] = role
+        for entry in rule.symptom_of:
+            cause, role = link_target(entry)
+            links.setdefault(rule.id, {})[cause] = role
     return links

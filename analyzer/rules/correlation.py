@@ -37,10 +37,13 @@ def finding_episodes(finding: Finding, engine_episodes: dict[tuple[str, str], li
 def link_causes(
     findings: list[Finding],
     rules: dict[str, Rule],
-    links: dict[str, set[str]],
+    links: dict[str, dict[str, str | None]],
     engine_episodes: dict[tuple[str, str], list[Episode]],
+    roles: dict[str, str] | None = None,
 ) -> dict[int, CauseLink]:
-    """Fill each symptom's ``caused_by``; return id(cause finding) -> CauseLink."""
+    """Fill each symptom's ``caused_by``; return id(cause finding) -> CauseLink. ``roles`` maps
+    container names to roles, for links that hold only from a container of one role."""
+    roles = roles or {}
     result: dict[int, CauseLink] = {}
     episodes = {id(f): finding_episodes(f, engine_episodes) for f in findings}
     for symptom in findings:
@@ -48,7 +51,8 @@ def link_causes(
         if not possible:
             continue
         window = timedelta(seconds=rules[symptom.rule_id].window_s)
-        candidates = [f for f in findings if f.rule_id in possible and f is not symptom]
+        candidates = [f for f in findings if f.rule_id in possible and f is not symptom
+                      and (possible[f.rule_id] is None or roles.get(f.container) == possible[f.rule_id])]
         for episode in episodes[id(symptom)]:
             best: tuple[tuple[bool, float], datetime | None, Finding, bool] | None = None
             for cause in candidates:

@@ -47,9 +47,11 @@ def assign_confidence(findings: list[Finding], rules: dict[str, Rule], links: di
 
 
 def rank_causes(findings: list[Finding], links: dict[int, CauseLink]) -> list[Finding]:
-    """Cause findings, most likely root first: not itself caused by another finding, linked to
-    a symptom, most confident, earliest, most severe."""
-    causes = [f for f in findings if f.category == "cause"]
+    """Candidate root causes, most likely first: cause findings, and configuration or resource
+    findings that explain something seen (a poll interval behind job time-outs); ranked by not
+    being explained by another finding, explaining something, confidence, time and severity."""
+    causes = [f for f in findings if f.category == "cause"
+              or (f.category in ("config", "resource") and links.get(id(f)))]
 
     def key(f: Finding) -> tuple:
         link = links.get(id(f))
