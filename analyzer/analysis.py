@@ -72,17 +72,17 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     timeline = TimelineCollector()
     parse_stats: list[ParseStats] = []
     role_of = _role_lookup(facts)
-    records = 0
+    skip = engine.skip_plan()  # lines that can match no rule and that the timeline ignores
     for log in facts.log_files:
         stats = ParseStats(file=log.path)
         parse_stats.append(stats)
         path = Path(inp.root) / log.path
         for record in parse_log_file(path, file=log.path, container=log.container, role=log.role,
-                                     stats=stats, role_of=role_of):
-            records += 1
+                                     stats=stats, role_of=role_of, skip=skip):
             matched = engine.feed(record)
             timeline.add_record(record, [r.id for r in matched])
 
+    records = sum(s.records for s in parse_stats)  # every record parsed, skipped ones included
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)

@@ -44,6 +44,7 @@ class TimelineCollector:
     _last: dict[str, _Pending] = field(default_factory=dict)  # container -> last record entry
     _per_hour: dict[tuple[str, datetime], int] = field(default_factory=dict)
     _minutes: dict[str, dict[datetime, dict[str, int]]] = field(default_factory=dict)
+    _shapes: dict[str, str] = field(default_factory=dict)  # message head -> numbers replaced by '#'
     significant: int = 0
     dropped: int = 0
     collapsed: int = 0
@@ -62,7 +63,13 @@ class TimelineCollector:
             return
         self.significant += 1
         text = record.message if not record.module else f"{record.module}: {record.message}"
-        key = f"{','.join(rule_ids)}|{_NUMBERS.sub('#', text[:160])}"
+        head = text[:160]
+        shape = self._shapes.get(head)
+        if shape is None:
+            if len(self._shapes) > 4096:
+                self._shapes.clear()
+            shape = self._shapes[head] = _NUMBERS.sub("#", head)
+        key = f"{','.join(rule_ids)}|{shape}"
         last = self._last.get(record.container)
         if last is not None and last.key == key and last.until and when - last.until <= REPEAT_GAP:
             last.repeats += 1

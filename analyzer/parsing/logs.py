@@ -5,18 +5,26 @@ record, no compose prefix) through an inlined fast path: one regex match, no per
 calls. Every other line goes through ``LineGrouper.feed`` (grouping.py), which knows all the
 formats and how continuation lines attach to records. Memory stays flat: at most one record
 per container is held back, waiting for its continuation lines.
+
+With a ``SkipPlan`` (skipping.py), a fast-path line that can match no rule is not turned into a
+Record at all unless a continuation line follows it: it is only counted in ``ParseStats``.
 """
 
 from __future__ import annotations
 
 import pathlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from itertools import islice
 
 from analyzer.model import ParseStats, Record
 from analyzer.parsing import formats as fmt
 from analyzer.parsing.grouping import LineGrouper
+from analyzer.parsing.skipping import SkipPlan, has_anchor, lines_with_anchor
 from analyzer.parsing.timestamps import UTC
+
+BATCH_LINES = 4096  # lines searched for skip anchors at once
 
 
 def parse_log_lines(
@@ -27,12 +35,15 @@ def parse_log_lines(
     role: str = "other",
     stats: ParseStats | None = None,
     role_of: Callable[[str], str] | None = None,
+    skip: SkipPlan | None = None,
 ) -> Iterator[Record]:
     """Parse log lines (with or without trailing newlines) into records, in file order.
 
     Line numbers are 1-based positions in ``lines``. With ``container == ""`` and
     ``docker compose logs`` prefixes, each record's container is the prefix's service name and
     its role ``role_of(name)`` (or ``role``). ``stats`` is complete once the iterator is exhausted.
+    With ``skip``, pino records at ``skip.levels`` that have no continuation lines and whose line
+    contains none of ``skip.anchors`` are counted in ``stats`` but not yielded.
     """
     if stats is None:
         stats = ParseStats(file=file)
@@ -47,32 +58,10 @@ def parse_log_lines(
     split_json = fmt.split_trailing_json
     split_bindings = fmt.split_bindings
     strip_ansi = fmt.strip_ansi
-    fast_records = 0
-    lineno = 0
-    for lineno, line in enumerate(lines, 1):
-        if line[-1:] == "\n":
-            line = line[:-1]
-            if line[-1:] == "\r":
-                line = line[:-1]
-        if "\x1b" in line:
-            line = strip_ansi(line)
-        m = match_pretty(line) if grouper.compose is not True else None
-        if m is not None:
-            rest = line[m.end() :]
-            if "] " in rest and search_glued(rest) is not None:
-                m = None  # two records on one line: the general path splits them
-        if m is None:
-            slow(lineno, line)
-            if out:
-                yield from out
-                out.clear()
-            if grouper.compose and not lineno & 1023:
-                grouper.close_stale(lineno)
-            continue
+    skip_labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if skip and v in skip.levels)
+    anchors = skip.anchors if skip else ()
 
-        # --- fast path: [docker ts ][HH:MM:SS.mmm] LEVEL: module[ actor][ instanceId] message[ {json}]
-        if grouper.compose is None:
-            grouper.compose = False
+    def build(lineno: int, line: str, m: re.Match[str], rest: str) -> tuple[Record, str | None, str | None]:
         sec, frac, hms, ms, label, module = m.groups()
         bindings = None
         if module is not None:
@@ -98,22 +87,81 @@ def parse_log_lines(
         record = Record(
             container, role, file, lineno, lineno, when, level_of(label), module, rest, data, [], line, "pino"
         )
-        fast_records += 1
-        current = open_now.get("")
-        if current is not None and len(open_now) == 1 and not grouper.heap:
-            # the common case: the held-back record is complete; reuse its holder for this one
-            yield current.record
-            current.record = record  # (its seq only orders compose services: not needed here)
-            current.last_epoch = None
-            current.block = None
-            current.last_sec = sec
-            current.last_frac = frac
-        else:
-            grouper.seq += 1
-            grouper.start_counted("", record, sec, frac)
-            if out:
-                yield from out
-                out.clear()
+        return record, sec, frac
+
+    # A skipped line (see skipping.py) is held back as its arguments to build(): only when a
+    # continuation line follows it does it become the open record the general path extends.
+    skipped: tuple[int, str, re.Match[str], str] | None = None
+    fast_records = 0
+    lineno = 0
+    it = iter(lines)
+    # with a skip plan, lines are read BATCH_LINES at a time; without one, each line is parsed
+    # as soon as it is read
+    batches = iter(lambda: list(islice(it, BATCH_LINES)), []) if skip_labels else ((line,) for line in it)
+    for batch in batches:
+        marked = lines_with_anchor(batch, anchors) if skip_labels else None  # type: ignore[arg-type]
+        base = lineno
+        for index, line in enumerate(batch):
+            lineno = base + index + 1
+            if line[-1:] == "\n":
+                line = line[:-1]
+                if line[-1:] == "\r":
+                    line = line[:-1]
+            ansi = "\x1b" in line
+            if ansi:
+                line = strip_ansi(line)
+            m = match_pretty(line) if grouper.compose is not True else None
+            if m is not None:
+                rest = line[m.end() :]
+                if "] " in rest and search_glued(rest) is not None:
+                    m = None  # two records on one line: the general path splits them
+            if m is None:
+                if skipped is not None:  # it gets continuation lines, or is the last of a service
+                    record, sec, frac = build(*skipped)
+                    skipped = None
+                    grouper.seq += 1
+                    grouper.start_counted("", record, sec, frac)
+                slow(lineno, line)
+                if out:
+                    yield from out
+                    out.clear()
+                if grouper.compose and not lineno & 1023:
+                    grouper.close_stale(lineno)
+                continue
+
+            # --- fast path: [docker ts ][HH:MM:SS.mmm] LEVEL: module[ actor][ instanceId] message[ {json}]
+            if grouper.compose is None:
+                grouper.compose = False
+            fast_records += 1
+            if (
+                m.group(5) in skip_labels
+                and not ansi
+                and not grouper.heap
+                and (not open_now or (len(open_now) == 1 and "" in open_now))
+                and not (index in marked if marked is not None else has_anchor(line, anchors))
+            ):
+                current = open_now.pop("", None)
+                if current is not None:
+                    yield current.record
+                skipped = (lineno, line, m, rest)
+                continue
+            skipped = None  # complete, and it cannot matter
+            record, sec, frac = build(lineno, line, m, rest)
+            current = open_now.get("")
+            if current is not None and len(open_now) == 1 and not grouper.heap:
+                # the common case: the held-back record is complete; reuse its holder for this one
+                yield current.record
+                current.record = record  # (its seq only orders compose services: not needed here)
+                current.last_epoch = None
+                current.block = None
+                current.last_sec = sec
+                current.last_frac = frac
+            else:
+                grouper.seq += 1
+                grouper.start_counted("", record, sec, frac)
+                if out:
+                    yield from out
+                    out.clear()
     grouper.finish()
     stats.lines += lineno
     stats.records += fast_records
@@ -131,12 +179,13 @@ def parse_log_file(
     role: str = "other",
     stats: ParseStats | None = None,
     role_of: Callable[[str], str] | None = None,
+    skip: SkipPlan | None = None,
 ) -> Iterator[Record]:
     """Stream ``path`` (UTF-8, undecodable bytes replaced) through ``parse_log_lines``."""
     # newline="\n": split on LF only, so that line numbers match sed/grep -n (a stray CR stays).
     with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
         yield from parse_log_lines(
-            handle, file=file, container=container, role=role, stats=stats, role_of=role_of
+            handle, file=file, container=container, role=role, stats=stats, role_of=role_of, skip=skip
         )
 
 

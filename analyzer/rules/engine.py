@@ -8,13 +8,13 @@ records themselves.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Record
+from analyzer.parsing.skipping import SkipPlan
 from analyzer.rules.catalog import Rule
 
 MAX_EVIDENCE = 5  # excerpts per finding: the first MAX_EVIDENCE - 1 and the latest
@@ -43,6 +43,7 @@ class RuleHits:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     evidence: list[Evidence] = field(default_factory=list)
+    latest: Record | None = None  # the latest hit once evidence is full: it replaces the last excerpt
     episodes: deque[Episode] = field(default_factory=lambda: deque(maxlen=MAX_EPISODES))
 
 
@@ -89,9 +90,10 @@ def _rule_matches(rule: Rule, record: Record, text: str, lowered: str) -> bool:
 
 @dataclass(slots=True)
 class _LevelPlan:
-    prefilter: re.Pattern[str] | None = None
     anchored: list[tuple[Rule, tuple[str, ...]]] = field(default_factory=list)
     always: list[Rule] = field(default_factory=list)
+    anchors: tuple[str, ...] = ()  # every anchor of the anchored rules, once
+    rules_of: dict[str, tuple[int, ...]] = field(default_factory=dict)  # anchor -> indexes in anchored
 
 
 class LogRuleEngine:
@@ -100,9 +102,9 @@ class LogRuleEngine:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = [r for r in rules if r.match is not None]
         self._hits: dict[tuple[str, str], RuleHits] = {}
-        # Per record level: the rules that apply, and one combined pre-filter of their anchors
-        # (literals searched in the lower-cased text): most records match nothing and cost one
-        # case-sensitive regex search instead of one test per rule.
+        # Per record level: the rules that apply, and which rules each of their anchors (literals
+        # searched in the lower-cased text) points to: a record costs one substring test per
+        # distinct anchor, and only the rules of the anchors it contains are tried.
         self._by_level: dict[str | None, _LevelPlan] = {}
         for level in (None, *LEVELS):
             plan = _LevelPlan()
@@ -115,10 +117,31 @@ class LogRuleEngine:
                     plan.always.append(rule)
                 else:
                     plan.anchored.append((rule, tuple(anchors)))
-            all_anchors = sorted({a for _, anchors in plan.anchored for a in anchors}, key=len)
-            if all_anchors:
-                plan.prefilter = re.compile("|".join(re.escape(a) for a in reversed(all_anchors)))
+            rules_of: dict[str, list[int]] = {}
+            for index, (_, anchors) in enumerate(plan.anchored):
+                for anchor in anchors:
+                    if index not in rules_of.setdefault(anchor, []):
+                        rules_of[anchor].append(index)
+            plan.anchors = tuple(rules_of)
+            plan.rules_of = {a: tuple(found) for a, found in rules_of.items()}
             self._by_level[level] = plan
+
+    def skip_plan(self, below: str = "WARN") -> SkipPlan | None:
+        """The records this engine cannot match and the timeline ignores: those at levels below
+        ``below`` whose text holds none of the anchors of the rules that apply at those levels
+        (None when such a level has a rule without anchors, or an anchor is not ASCII)."""
+        levels = [lv for lv in LEVELS if LEVEL_RANK[lv] < LEVEL_RANK[below]]
+        anchors: set[str] = set()
+        for level in levels:
+            plan = self._by_level[level]
+            if plan.always:
+                return None
+            anchors.update(a for _, found in plan.anchored for a in found)
+        if not levels or not all(a.isascii() and a for a in anchors):
+            return None
+        # an anchor that contains another is redundant: a line holding it holds the shorter one
+        needed = [a for a in anchors if not any(b != a and b in a for b in anchors)]
+        return SkipPlan(frozenset(levels), tuple(sorted(needed)))
 
     def feed(self, record: Record) -> list[Rule]:
         """Match one record against every log rule; return the rules it matched."""
@@ -126,8 +149,12 @@ class LogRuleEngine:
         text = record.text if record.stack else record.message
         lowered = text.lower()
         candidates = list(plan.always)
-        if plan.prefilter is not None and plan.prefilter.search(lowered) is not None:
-            candidates += [r for r, anchors in plan.anchored if any(a in lowered for a in anchors)]
+        present = [a for a in plan.anchors if a in lowered]
+        if present:
+            rules_of = plan.rules_of
+            found = rules_of[present[0]] if len(present) == 1 else sorted({i for a in present for i in rules_of[a]})
+            anchored = plan.anchored
+            candidates += [anchored[i][0] for i in found]
         if not candidates:
             return []
         matched = [r for r in candidates if _rule_matches(r, record, text, lowered)]
@@ -147,7 +174,7 @@ class LogRuleEngine:
         if len(hits.evidence) < MAX_EVIDENCE:
             hits.evidence.append(excerpt(record))
         else:
-            hits.evidence[-1] = excerpt(record, note=f"latest of {hits.count} hits")
+            hits.latest = record  # excerpted by findings(): one record per (rule, container)
         when = record.time
         if when is None:
             return
@@ -181,6 +208,9 @@ class LogRuleEngine:
             rule = hits.rule
             if not hits.count or hits.count < rule.min_count:
                 continue
+            evidence = list(hits.evidence)
+            if hits.latest is not None:
+                evidence[-1] = excerpt(hits.latest, note=f"latest of {hits.count} hits")
             details: dict[str, object] = {"rule file": rule.source}
             if len(hits.episodes) > 1:
                 details["episodes"] = len(hits.episodes)
@@ -196,7 +226,7 @@ class LogRuleEngine:
                     first_seen=hits.first_seen,
                     last_seen=hits.last_seen,
                     count=hits.count,
-                    evidence=list(hits.evidence),
+                    evidence=evidence,
                     details=details,
                 )
             )

@@ -1,0 +1,137 @@
+"""The parser's skip path (lines that can match no rule are only counted) against the full path:
+the same findings, evidence lines, timeline, level series and parse statistics."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer.model import ParseStats
+from analyzer.parsing import parse_log_lines
+from analyzer.parsing.skipping import SkipPlan, lines_with_anchor
+from analyzer.rules.catalog import load_rules
+from analyzer.rules.engine import LogRuleEngine
+from analyzer.timeline import TimelineCollector
+
+RULES = load_rules()
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+
+def docker_line(i: int, level: str, body: str) -> str:
+    at = T0 + timedelta(milliseconds=70 * i)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    return f"{stamp} [{at.strftime('%H:%M:%S.%f')[:-3]}] {level}: {body}"
+
+
+def analyse(lines: list[str], skip: bool) -> dict:
+    """Parse, match and gather a timeline the way analyze_input does, with or without skipping."""
+    engine = LogRuleEngine(RULES)
+    timeline = TimelineCollector()
+    stats = ParseStats(file="logs.txt")
+    plan = engine.skip_plan() if skip else None
+    yielded = 0
+    for record in parse_log_lines(lines, file="logs.txt", container="node", role="prover-node",
+                                  stats=stats, skip=plan):
+        yielded += 1
+        timeline.add_record(record, [r.id for r in engine.feed(record)])
+    findings = [(f.rule_id, f.container, f.count, f.first_seen, f.last_seen,
+                 [(e.line_start, e.line_end, e.lines, e.time, e.note) for e in f.evidence])
+                for f in engine.findings()]
+    entries = [(p.entry, p.repeats, p.until) for p in timeline.entries]
+    return {"findings": findings, "series": timeline.level_series(), "timeline": entries,
+            "stats": (stats.lines, stats.records, stats.unrecognized, stats.formats),
+            "episodes": engine.episodes(), "yielded": yielded}
+
+
+MIXED = [
+    docker_line(0, "INFO", "prover-node Processed tx 0xab {\"slot\":1}"),
+    docker_line(1, "INFO", "prover-node Stopping ProverNode"),  # an anchor at INFO: a finding
+    docker_line(2, "INFO", "archiver Downloaded L2 block 5"),
+    "    at f (file:///x.js:1:2)",  # continuation of a line that would otherwise be skipped
+    "    at Broker facade stopped (file:///x.js:3:4)",  # ... carrying an anchor in its continuation
+    "Error: Broker facade stopped",
+    docker_line(3, "ERROR", "prover-client:orchestrator Error thrown when proving job: Error: Broker facade stopped"),
+    docker_line(4, "DEBUG", "world-state:database synched to block 7"),
+    docker_line(7, "INFO", "prover-node Stopping \x1b[1mProverNode\x1b[22m"),  # an anchor only once uncoloured
+    docker_line(5, "WARN", "json-rpc:json_rpc_client request proverBroker_getProvingJob failed. Will retry in 1s..."),
+    docker_line(6, "VERBOSE", "p2p:libp2p_service peer connected"),
+    "raw text that no format knows",
+    docker_line(7, "INFO", "\x1b[32mprover-node\x1b[39m colored line"),
+    docker_line(8, "INFO", "prover-node glued[10:00:01.000] ERROR: prover-node Error: Broker facade stopped"),
+    "[10:00:02.000] INFO: archiver no docker timestamp",
+    docker_line(9, "INFO", "archiver Aztec Server listening on port 8080"),
+    docker_line(10, "INFO", "archiver Aztec Server listening on port 8080"),
+    docker_line(11, "INFO", "archiver last line, then a continuation"),
+    "}",
+]
+
+
+def test_the_skip_path_gives_the_full_paths_results_on_a_mixed_log():
+    full = analyse(MIXED, skip=False)
+    fast = analyse(MIXED, skip=True)
+    assert fast["yielded"] < full["yielded"]  # some lines really were skipped
+    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+    rule_lines = {f[0]: [e[0] for e in f[5]] for f in full["findings"]}
+    assert rule_lines["node-shutdown"] == [2, 9]
+    assert 3 in rule_lines["broker-facade-stopped"]  # the INFO record whose continuation names it
+
+
+def test_the_skip_path_keeps_line_numbers_across_batches_of_lines():
+    lines = [docker_line(i, "INFO", f"archiver Processed tx {i}") for i in range(9000)]
+    lines[4095] = docker_line(4095, "ERROR", "prover-node Error: Broker facade stopped")
+    lines[4096] = docker_line(4096, "INFO", "prover-node Stopping ProverNode")
+    lines[8191] = "    at f (file:///x.js:1:2)"
+    full, fast = analyse(lines, skip=False), analyse(lines, skip=True)
+    assert fast["yielded"] < 10
+    assert fast["findings"] == full["findings"]
+    assert fast["stats"] == full["stats"] == (9000, 8999, 0, {"pino": 8999})
+    assert {f[0]: f[5][0][0] for f in fast["findings"]} == {"broker-facade-stopped": 4096, "node-shutdown": 4097}
+
+
+SHAPES = st.sampled_from([
+    docker_line(1, "INFO", "archiver Downloaded L2 block 5"),
+    docker_line(2, "INFO", "prover-node Stopping ProverNode"),
+    docker_line(3, "DEBUG", "archiver job id=7 done"),
+    docker_line(4, "ERROR", "prover-node Error: boom"),
+    docker_line(5, "WARN", "archiver Broker facade stopped"),
+    "[18:30:01.000] INFO: archiver Downloaded",
+    "    at f (file:///x.js:1:2)",
+    "Error: Broker facade stopped",
+    "}",
+    "",
+    "raw text",
+    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+    '{"level":30,"time":1795876200000,"module":"archiver","msg":"m"}',
+    "svc-1  | [18:30:01.000] INFO: archiver from compose",
+    docker_line(6, "INFO", "archiver x[18:30:01.000] WARN: archiver glued"),
+    docker_line(7, "INFO", "archiver ΣΑΣ café stopped proverNode"),
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(SHAPES, max_size=40))
+def test_the_skip_path_matches_the_full_path_on_any_mix_of_lines(lines):
+    full = analyse(lines, skip=False)
+    fast = analyse(lines, skip=True)
+    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+
+
+def test_lines_with_anchor_marks_the_lines_holding_an_anchor_in_any_case():
+    lines = ["a Broker FACADE stopped\n", "nothing\n", "\n", "job id=3 and broker facade stopped\n", "x"]
+    assert lines_with_anchor(lines, ("broker facade stopped", "job id=")) == {0, 3}
+    assert lines_with_anchor(["İstanbul job id=1\n"], ("job id=",)) is None  # lower() changes the length
+
+
+def test_the_engine_offers_no_skip_plan_when_a_rule_below_warn_has_no_anchor():
+    plan = LogRuleEngine(RULES).skip_plan()
+    assert isinstance(plan, SkipPlan) and "INFO" in plan.levels and "WARN" not in plan.levels
+    assert "broker facade stopped" in plan.anchors
+    first = next(r for r in RULES if r.match is not None and not r.match.min_level)
+    unanchored = replace(first, match=replace(first.match, regexes=(re.compile(r"(a|b)c"),)))
+    assert LogRuleEngine([unanchored, *RULES]).skip_plan() is None
+    at_warn = replace(first, match=replace(first.match, regexes=(re.compile(r"(a|b)c"),), min_level="WARN"))
+    assert LogRuleEngine([at_warn, *RULES]).skip_plan() == plan  # it cannot match INFO records
