@@ -86,7 +86,8 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)
-    links = link_causes(findings, by_id, cause_links(rules), engine.episodes())
+    roles = {c.name: c.role for c in facts.containers}
+    links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles)
     assign_confidence(findings, by_id, links)
     ranked = rank_causes(findings, links)
     verdict, window = build_verdict(findings, ranked, links, records)

@@ -32,6 +32,8 @@ def assign_confidence(findings: list[Finding], rules: dict[str, Rule], links: di
         is_fact = rules[finding.rule_id].check is not None if finding.rule_id in rules else False
         if finding.category == "cause" and (is_fact or (link and link.ordered)):
             finding.confidence = "high"
+        elif finding.category in ("config", "resource") and link:
+            finding.confidence = "high"  # read from the deployment, and it explains what was seen
         elif finding.category == "cause" or link:
             finding.confidence = "medium"
         elif finding.category == "symptom" and finding.caused_by:
@@ -105,6 +107,8 @@ def build_verdict(
         cause = ranked_causes[0]
         link = links.get(id(cause))
         started = (link.earliest if link and link.earliest else None) or cause.first_seen
+        if started is None and link:  # a setting has no time: say when what it explains began
+            started = min((s.first_seen for s in link.symptoms if s.first_seen), default=None)
         headline = (f"Most likely root cause: {cause.title.rstrip('.')}, in {_where(cause)}, starting "
                     f"{_when(started)} ({cause.confidence} confidence).")
         if link:
