@@ -73,13 +73,13 @@ def test_broker_status_answers_200_inside_the_shared_namespace(deployment, docke
 def test_logs_carry_stderr_pino_records_and_planted_values(deployment, docker_client: DockerClient) -> None:
     up = deployment("official")
     node = docker_client.containers.get(up.containers["prover-node"])
-    _wait_for_log(node, b"Aztec Server listening on port 8081")
+    _wait_for_log(node, b"Prover node ready on port 8081")
     stderr_only = node.logs(stdout=False, stderr=True, timestamps=True)
     stdout_only = node.logs(stdout=True, stderr=False, timestamps=True)
     pino_lines = [line for line in stderr_only.splitlines() if PINO_PRETTY.match(line)]
     assert len(pino_lines) >= 5
     assert not any(PINO_PRETTY.match(line) for line in stdout_only.splitlines())
-    assert b"Aztec Server listening on port 8081" in stdout_only
+    assert b"Prover node ready on port 8081" in stdout_only  # plain output goes to stdout
     both = node.logs(stdout=True, stderr=True).decode()
     secrets = up.planted["secrets"]
     survivors = up.planted["survivors"]
