@@ -86,6 +86,50 @@ class Progress:
         self.stream.flush()
 
 
+def operator_rules(secrets: tuple[str, ...], secrets_files: tuple[Path, ...],
+                   patterns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Check --secret / --secrets-file / --pattern; return (secrets, patterns) or fail in one line."""
+    from collector.redaction.literals import MIN_LITERAL_LENGTH
+    from collector.secret_files import read_operator_secrets
+
+    values = [s.strip() for s in secrets]
+    for path in secrets_files:
+        try:
+            values.extend(read_operator_secrets(path))
+        except FileNotFoundError:
+            fail(f"--secrets-file {path} does not exist")
+        except IsADirectoryError:
+            fail(f"--secrets-file {path} is a folder; pass a file with one secret per line")
+        except OSError as exc:
+            fail(f"--secrets-file {path} cannot be read: {exc.strerror or exc}")
+    for value in values:
+        if len(value.removeprefix("0x")) < MIN_LITERAL_LENGTH:
+            fail(f"a secret given with --secret/--secrets-file is shorter than {MIN_LITERAL_LENGTH} characters: "
+                 "too short to search for without destroying the logs")
+    for pattern in patterns:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            fail(f"--pattern {pattern!r} is not a valid regular expression ({exc})")
+        if compiled.search("") is not None:
+            fail(f"--pattern {pattern!r} matches the empty string; give a pattern that matches the secret itself")
+    return tuple(dict.fromkeys(v for v in values if v)), tuple(patterns)
+
+
+def redaction_options(func):
+    """--secret, --secrets-file, --pattern and --redact-ips, shared by collect and redact."""
+    func = click.option("--redact-ips", is_flag=True,
+                        help="Also replace public IP addresses by pseudonyms (private ranges are kept).")(func)
+    func = click.option("--pattern", "patterns", multiple=True, metavar="REGEX",
+                        help="A regular expression whose matches are secrets (group 1 when it has a group). "
+                             "Repeatable.")(func)
+    func = click.option("--secrets-file", "secrets_files", multiple=True, type=click.Path(path_type=Path),
+                        help="A file with one secret per line (# comments) to remove everywhere. Repeatable.")(func)
+    func = click.option("--secret", "secrets", multiple=True, metavar="VALUE",
+                        help="A value to remove everywhere (any case, with or without 0x). Repeatable.")(func)
+    return func
+
+
 @main.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Bundle file to write "
               "(default ./nodediag-<host>-<UTC time>.tar.zst). Never overwritten.")
@@ -99,19 +143,36 @@ class Progress:
               help="A .env file to include (redacted) when compose labels do not point to it.")
 @click.option("--compose-file", "compose_files", multiple=True, type=click.Path(path_type=Path),
               help="A compose file to include (redacted).")
-def collect(output, since, log_cap, timeout, projects, containers, env_files, compose_files) -> None:
-    """Gather logs, container state, host resources, config and probes into one redacted bundle."""
+@redaction_options
+@click.option("--exclude", "excludes", multiple=True, metavar="SOURCE",
+              help="Do not run this source, by name or prefix (container_logs, host_processes, "
+                   "probe_status, ...); recorded as skipped in the manifest. Repeatable.")
+@click.option("--no-logs", is_flag=True, help="Collect no container logs (same as --exclude container_logs).")
+@click.option("--dry-run", is_flag=True, help="Show what would be collected, from where, and estimated sizes; "
+                                                "write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
+def collect(output, since, log_cap, timeout, projects, containers, env_files, compose_files, secrets,
+            secrets_files, patterns, redact_ips, excludes, no_logs, dry_run, as_json) -> None:
+    """Gather logs, container state, host resources, config and probes into one redacted bundle.
+
+    Redaction cannot be switched off: every byte written passes through it and the leak check."""
     from collector.collect import CollectError, CollectOptions
     from collector.collect import collect as run_collect
 
+    operator_secrets, operator_patterns = operator_rules(secrets, secrets_files, patterns)
     try:
         opts = CollectOptions(
             output=output, since=parse_duration(since), log_cap=parse_size(log_cap),
             timeout=parse_duration(timeout).total_seconds(), projects=projects, containers=containers,
             env_files=env_files, compose_files=compose_files, command_line=["nodediag", *sys.argv[1:]],
+            secrets=operator_secrets, patterns=operator_patterns, excludes=excludes, no_logs=no_logs,
+            redact_ips=redact_ips,
         )
     except click.BadParameter as exc:
         fail(str(exc))
+    if dry_run:
+        show_dry_run(opts, as_json)
+        return
     click.echo(f"nodediag {__version__}: collecting (logs since {since}, cap {log_cap} per container)", err=True)
     start = time.monotonic()
     try:
@@ -138,6 +199,84 @@ def collect(output, since, log_cap, timeout, projects, containers, env_files, co
     # a source thread abandoned in a hung Docker call must not hold the process open once the bundle is written
     if any(t.name.startswith("source") and t.is_alive() for t in threading.enumerate()):
         os._exit(0)
+
+
+def show_dry_run(opts, as_json: bool) -> None:
+    import json
+
+    from collector.collect import CollectError
+    from collector.discovery import DiscoveryError
+    from collector.dry_run import dry_run
+
+    try:
+        report = dry_run(opts)
+    except (CollectError, DiscoveryError) as exc:
+        fail(str(exc), 1)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    click.echo(f"Dry run: nothing is written. Would collect {report.chosen}.")
+    for c in report.containers:
+        size = human(c["log_bytes"]) if c["log_bytes"] is not None else "log size unknown"
+        click.echo(f"  container {c['name']}  role {c['role']}  image {c['image']}  {c['state']}  ({size} of logs)")
+    for f in report.config_files:
+        size = human(f["bytes"]) if f["bytes"] is not None else "not readable"
+        click.echo(f"  config {f['path']} ({f['kind']}, {size}) -> {f['bundle_path']}")
+    click.echo("Sources:")
+    for src in report.sources:
+        est = f"  ~{human(src.estimate_bytes)}" if src.estimate_bytes is not None else ""
+        click.echo(f"  {src.status:<9} {src.name}{est}{'  ' + src.note if src.note else ''}")
+    for note in report.secret_files:
+        click.echo(f"  secret file: {note}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"Estimated size before compression: at least {human(report.estimate_bytes)} of logs and config.")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print as one JSON object.")
+def inspect(bundle: Path, as_json: bool) -> None:
+    """Show what BUNDLE holds: sources and their status, files, and per file the redaction counts by
+    kind with the line numbers they were found on (never a value)."""
+    import json
+
+    from collector.inspect_bundle import InspectError, inspection, read_bundle_manifest, render_text
+
+    try:
+        info = inspection(read_bundle_manifest(bundle))
+    except InspectError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot read {bundle}: {exc.strerror or exc}")
+    click.echo(json.dumps(info, indent=2) if as_json else render_text(bundle, info), nl=as_json)
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The new bundle (.tar.zst). Never overwritten; never the input.")
+@redaction_options
+def redact(source: Path, output: Path, secrets, secrets_files, patterns, redact_ips) -> None:
+    """Re-redact SOURCE (a bundle, or the manual guide's aztec_diagnostics.tar.gz) with the current
+    rules plus your own secrets and patterns, into a new bundle."""
+    from collector.collect import iso, utc_now
+    from collector.reredact import RedactError, RedactOptions, redact_input
+
+    operator_secrets, operator_patterns = operator_rules(secrets, secrets_files, patterns)
+    opts = RedactOptions(input=source, output=output, secrets=operator_secrets, patterns=operator_patterns,
+                         redact_ips=redact_ips, command_line=["nodediag", *sys.argv[1:]])
+    try:
+        outcome = redact_input(opts, iso(utc_now()))
+    except RedactError as exc:
+        fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"cannot read {source} or write {output}: {exc.strerror or exc}", 1)
+    redacted = ", ".join(f"{k} {v}" for k, v in sorted(outcome.totals.items())) or "none"
+    what = "the manual guide's archive converted" if outcome.kind == "manual-guide" else "bundle re-redacted"
+    click.echo(f"Bundle: {outcome.path} ({what}, {outcome.files} files, {human(outcome.size)}); "
+               f"redacted: {redacted}. Check it with `nodediag inspect {outcome.path}`.", err=True)
+    click.echo(str(outcome.path))
 
 
 @main.command()

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from collector import discovery
+from collector import discovery, secret_files
 from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleError, BundleWriter
 from collector.engine import Runner, Source, SourceContext, SourceResult
 from collector.plan import Plan
@@ -45,6 +45,11 @@ class CollectOptions:
     compose_files: tuple[Path, ...] = ()
     docker_timeout: float = 30.0
     command_line: list[str] = field(default_factory=list)
+    secrets: tuple[str, ...] = ()  # operator-supplied literals (--secret, --secrets-file)
+    patterns: tuple[str, ...] = ()  # operator regexes (--pattern)
+    excludes: tuple[str, ...] = ()  # source names or prefixes not to run (--exclude)
+    no_logs: bool = False
+    redact_ips: bool = False
 
 
 @dataclass
@@ -113,8 +118,16 @@ def make_plan(options: CollectOptions, now: datetime) -> tuple[Plan, list[str]]:
     return plan, warnings
 
 
-def harvest_secrets(plan: Plan, redactor: Redactor) -> None:
-    """Learn every secret before anything is written."""
+def make_redactor(options: CollectOptions) -> Redactor:
+    redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
+    for value in options.secrets:
+        redactor.add_secret(value, "literal")
+    return redactor
+
+
+def harvest_secrets(plan: Plan, redactor: Redactor) -> list[str]:
+    """Learn every secret before anything is written; return notes on the secret files read."""
+    notes: list[str] = []
     for cf in plan.configs:
         try:
             text = config.read_config(cf)
@@ -124,7 +137,9 @@ def harvest_secrets(plan: Plan, redactor: Redactor) -> None:
             redactor.harvest_env_file(text)
         else:
             redactor.harvest_compose(text)
+            notes.extend(secret_files.harvest_compose_secrets(cf, text, redactor))
     for t in plan.targets:
+        notes.extend(secret_files.harvest_target(t, redactor))
         cfg = t.attrs.get("Config") or {}
         redactor.harvest_env(cfg.get("Env") or [])
         redactor.harvest_command(list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or []))
@@ -133,6 +148,35 @@ def harvest_secrets(plan: Plan, redactor: Redactor) -> None:
         cmdline = p.info.get("cmdline")
         if cmdline:
             redactor.harvest_command(cmdline)
+    return notes
+
+
+def excluded_by(name: str, options: CollectOptions) -> str | None:
+    """Why a source is not run (the option that dropped it), or None when it runs."""
+    if options.no_logs and name.startswith("container_logs"):
+        return "excluded with --no-logs"
+    for prefix in options.excludes:
+        if name == prefix or name.startswith(prefix):
+            return f"excluded with --exclude {prefix}"
+    return None
+
+
+def plan_sources(plan: Plan, options: CollectOptions) -> tuple[list[Source], list[SourceResult], list[str]]:
+    """(sources to run, skipped results for the excluded ones, warnings for --exclude matching nothing)."""
+    sources: list[Source] = [_discovery_source(plan)]
+    for module in SOURCE_MODULES:
+        sources.extend(module.sources(plan))
+    kept, skipped = [], []
+    for source in sources:
+        why = excluded_by(source.name, options)
+        if why is None:
+            kept.append(source)
+        else:
+            skipped.append(SourceResult(source.name, status="skipped", error=why))
+    warnings = [f"--exclude {prefix} matched no source (names are like container_logs, host_processes)"
+                for prefix in options.excludes
+                if not any(s.name == prefix or s.name.startswith(prefix) for s in sources)]
+    return kept, skipped, warnings
 
 
 def _discovery_source(plan: Plan) -> Source:
@@ -155,13 +199,12 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
         writer = BundleWriter.create(output)
     except BundleError as exc:
         raise CollectError(str(exc)) from exc
-    redactor = Redactor()
-    harvest_secrets(plan, redactor)
-    sources: list[Source] = [_discovery_source(plan)]
-    for module in SOURCE_MODULES:
-        sources.extend(module.sources(plan))
+    redactor = make_redactor(options)
+    secret_notes = harvest_secrets(plan, redactor)
+    sources, skipped, exclude_warnings = plan_sources(plan, options)
+    warnings.extend(exclude_warnings)
     runner = Runner(writer, redactor, plan, deadline=started + options.timeout, progress=progress)
-    results = runner.run(sources)
+    results = runner.run(sources) + skipped
     if runner.leak is not None:
         writer.abort()
         raise CollectError(str(runner.leak))
@@ -170,6 +213,8 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
         for kind, n in rec.redactions.items():
             totals[kind] = totals.get(kind, 0) + n
     manifest = build_manifest(options, plan, now, runner.status, results, totals, redactor)
+    manifest["redaction"]["redacted_lines"] = runner.redacted_lines
+    manifest["redaction"]["secret_files"] = secret_notes  # which files were read (paths, never values)
     try:
         path = writer.finish(manifest)
     except (BundleError, OSError) as exc:
@@ -198,10 +243,13 @@ def build_manifest(options: CollectOptions, plan: Plan, now: datetime, status: s
                        "config_files": [{"path": str(c.path), "bundle_path": c.bundle_path, "kind": c.kind}
                                         for c in plan.configs]},
         "options": {"since_s": int(options.since.total_seconds()), "log_cap_bytes": options.log_cap,
-                    "timeout_s": options.timeout},
+                    "timeout_s": options.timeout, "excluded": list(options.excludes), "no_logs": options.no_logs,
+                    "redact_ips": options.redact_ips},
         "status": status,
         "sources": [r.as_manifest() for r in results],
         "redaction": {"placeholder": "[REDACTED:<kind>#<tag>]", "totals": totals,
-                      "secrets_known": redactor.secrets_known, "leak_check": "passed"},
+                      "secrets_known": redactor.secrets_known, "leak_check": "passed",
+                      "operator_secrets": len(options.secrets), "patterns": len(options.patterns),
+                      "redact_ips": options.redact_ips, "unredacted": False},
     }
 

@@ -64,8 +64,11 @@ class SourceContext:
     """What a running source may do: read the plan, write redacted files, report truncation."""
 
     def __init__(self, source: Source, writer: BundleWriter, redactor: Redactor, plan: Any,
-                 result: SourceResult, deadline: float) -> None:
+                 result: SourceResult, deadline: float,
+                 redacted_lines: dict[str, dict[str, list[int]]] | None = None) -> None:
         self.source = source
+        # bundle path -> kind -> line numbers where something was redacted (capped; never a value)
+        self.redacted_lines = redacted_lines if redacted_lines is not None else {}
         self.plan = plan
         self.redactor = redactor
         self._writer = writer
@@ -100,8 +103,13 @@ class SourceContext:
         self._gate(text, path)
         data = text.encode("utf-8", errors="replace")
         record = self._writer.add_bytes(path, data, self.source.name, counts.by_kind)
+        self.note_lines(record.path, counts)
         self._result.files.append(record.path)
         self._result.bytes += record.size
+
+    def note_lines(self, path: str, counts: RedactionCounts) -> None:
+        if counts.lines_by_kind:
+            self.redacted_lines[path] = {kind: sorted(set(lines)) for kind, lines in counts.lines_by_kind.items()}
 
     def write_json(self, path: str, obj: Any) -> None:
         counts = RedactionCounts()
@@ -140,6 +148,7 @@ class LogWriter:
         self._stream = ctx.redactor.stream(self.counts)
         self._spool = LogSpool(ctx._writer.spool_dir, cap)
         self._pending = bytearray()
+        self._stream_lines = 0
 
     def feed(self, data: bytes) -> None:
         self._pending += data
@@ -153,6 +162,7 @@ class LogWriter:
         text = self._stream.feed(raw.decode("utf-8", errors="replace")) if raw else ""
         if final:
             text += self._stream.close()
+        self._stream_lines += text.count("\n")
         if text:
             self._ctx._gate(text, self.path)
             self._spool.write(text.encode("utf-8"))
@@ -170,13 +180,35 @@ class LogWriter:
                 f"{self._spool.cap} (--log-cap)"
             )
         parts = self._spool.finish()
+        if self._spool.truncated:  # line numbers count from the first line kept, not the first line seen
+            _renumber(self.counts, self._stream_lines - _count_lines(parts))
         self._ctx.check()
         record = self._ctx._writer.commit_segments(self.path, self._ctx.source.name, parts, self.counts.by_kind)
+        self._ctx.note_lines(record.path, self.counts)
         self._ctx._result.files.append(record.path)
         self._ctx._result.bytes += record.size
 
     def discard(self) -> None:
         self._spool.discard()
+
+
+def _count_lines(parts: list[tuple[Any, int]]) -> int:
+    total = 0
+    for path, start in parts:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            while chunk := fh.read(1 << 20):
+                total += chunk.count(b"\n")
+    return total
+
+
+def _renumber(counts: RedactionCounts, dropped: int) -> None:
+    """Shift recorded line numbers after the oldest ``dropped`` lines were cut by the log cap."""
+    if dropped <= 0:
+        return
+    for kind, lines in list(counts.lines_by_kind.items()):
+        counts.lines_by_kind[kind] = [n - dropped for n in lines if n > dropped]
+    counts.lines = [n - dropped for n in counts.lines if n > dropped]
 
 
 ProgressCallback = Callable[[str, SourceResult | None, list[str]], None]
@@ -194,6 +226,7 @@ class Runner:
         self.workers = workers
         self.progress = progress or (lambda event, result, running: None)
         self.results: list[SourceResult] = []
+        self.redacted_lines: dict[str, dict[str, list[int]]] = {}
         self.leak: LeakDetected | None = None
         self.status = "complete"
         self._lock = threading.Lock()
@@ -239,7 +272,8 @@ class Runner:
                         result = SourceResult(source.name)
                         self.results.append(result)
                         hard = min(now + source.timeout, self.deadline)
-                        ctx = SourceContext(source, self.writer, self.redactor, self.plan, result, hard)
+                        ctx = SourceContext(source, self.writer, self.redactor, self.plan, result, hard,
+                                            self.redacted_lines)
                         fut = pool.submit(self._run_one, source, ctx, result)
                         running[fut] = (source, ctx, result, hard)
                         self.progress("start", result, [s.name for s, *_ in running.values()])

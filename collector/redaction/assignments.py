@@ -32,9 +32,19 @@ _STEM_IN_PLACEHOLDERS = {stem: tuple(f"[redacted:{k}" for k in _KINDS if stem in
 _NOT_SECRET_VALUES = frozenset({"", "null", "none", "true", "false", "undefined", "nil", "<nil>", "***"})
 
 
-def redact_assignments(text: str, placeholder: Placeholder, record: Recorder) -> str:
+def stems_in(low: str) -> list[str]:
+    """The secret-name stems present in a lower-cased text (a cheap gate for the pass below)."""
+    return [stem for stem in _STEMS if stem in low]
+
+
+def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
+                       stems_before: list[str] | None = None) -> str:
+    """``stems_before``: stems_in() of the block before earlier passes put placeholders in it
+    (placeholders only ever remove stems), so no stem means nothing to do."""
+    if stems_before is not None and not stems_before:
+        return text
     low = text.lower()
-    stems = [stem for stem in _STEMS if stem in low]
+    stems = [stem for stem in (_STEMS if stems_before is None else stems_before) if stem in low]
     if stems and "[redacted:" in low:  # the kinds inside placeholders are not secret names
         stems = [stem for stem in stems
                  if low.count(stem) > sum(low.count(opening) for opening in _STEM_IN_PLACEHOLDERS[stem])]
@@ -49,7 +59,8 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder) ->
             return m.group()  # "word value" is prose unless the name is a --flag
         kind = secret_kind_for_name(name)
         if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith("[REDACTED:")
-                or value.startswith("$") or is_public_value(value) or not any(c.isalnum() for c in value)):
+                or value.startswith("$") or is_public_value(value) or not any(c.isalnum() for c in value)
+                or (value.startswith("<") and value.endswith(">"))):  # a placeholder like <key> in help text
             return m.group()
         record(kind, base + m.start())
         start, end = m.span(value_group)

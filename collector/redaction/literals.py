@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,11 +15,13 @@ PLACEHOLDER_MARK = "[redacted:"  # lower-case, to test a lowered block cheaply
 
 #: Literals shorter than this (after normalising) are not propagated.
 MIN_LITERAL_LENGTH = 6
-#: Literals at least this long are screened with aligned n-grams when there are many of them.
-_GRAM = 16
-_GRAM_MIN_LITERAL = 2 * _GRAM - 1
-_GRAM_THRESHOLD = 80  # building the n-gram set costs about as much as 80 str.find calls
-_GRAM_RE = re.compile(f".{{{_GRAM}}}", re.S)
+#: Literals whose UTF-8 form is at least this long are screened with one pass over the block: every
+#: occurrence covers a whole 8-byte word starting at a multiple of _STRIDE bytes, so looking the
+#: block's aligned words up in the set of every 8-byte window of every literal (C speed, the same
+#: cost for 5 or 5000 literals) names the few literals worth a str.find.
+_WORD = 8
+_STRIDE_WORDS = 3
+_WORD_MIN_LITERAL = _WORD * _STRIDE_WORDS + _WORD - 1
 
 Recorder = Callable[[str, int], None]  # (kind, position in the text being redacted)
 
@@ -79,7 +82,8 @@ class LiteralSet:
         self._tagger = tagger
         self._by_needle: dict[str, Literal] = {}
         self._short: list[Literal] = []
-        self._long: list[Literal] = []
+        self._by_word: dict[int, list[Literal]] = {}
+        self._word_set: frozenset[int] | None = None
         self.skipped_short = 0
 
     def __len__(self) -> int:
@@ -99,26 +103,42 @@ class LiteralSet:
             return False
         lit = Literal(needle, kind, self._tagger.placeholder(kind, value))
         self._by_needle[needle] = lit
-        (self._long if len(needle) >= _GRAM_MIN_LITERAL else self._short).append(lit)
+        data = needle.encode("utf-8", "surrogatepass")
+        if len(data) < _WORD_MIN_LITERAL:
+            self._short.append(lit)
+            return True
+        self._word_set = None
+        for j in range(len(data) - _WORD + 1):
+            holders = self._by_word.setdefault(int.from_bytes(data[j:j + _WORD], sys.byteorder), [])
+            if lit not in holders:
+                holders.append(lit)
         return True
 
     def _candidates(self, low: str) -> list[Literal]:
         """Literals that may occur in `low`: exact (a literal that occurs is always returned)."""
-        if len(self._long) < _GRAM_THRESHOLD:
-            return [lit for lit in self._short + self._long if lit.needle in low]
-        # Every occurrence of a literal of length >= 2*G-1 covers one G-gram starting at a multiple of G.
-        grams = set(_GRAM_RE.findall(low))
         found = [lit for lit in self._short if lit.needle in low]
-        for lit in self._long:
-            n = lit.needle
-            if any(n[j:j + _GRAM] in grams for j in range(len(n) - _GRAM + 1)) and n in low:
-                found.append(lit)
+        if not self._by_word:
+            return found
+        data = low.encode("utf-8", "surrogatepass")
+        usable = len(data) - len(data) % _WORD
+        words = memoryview(data)[:usable].cast("Q")[::_STRIDE_WORDS]
+        if self._word_set is None:
+            self._word_set = frozenset(self._by_word)
+        hits = self._word_set.intersection(words)  # iterates the words, looks each up: no set built
+        seen: set[str] = set()
+        for word in hits:
+            for lit in self._by_word[word]:
+                if lit.needle not in seen:
+                    seen.add(lit.needle)
+                    if lit.needle in low:
+                        found.append(lit)
         return found
 
-    def replace(self, text: str, record: Recorder) -> str:
+    def replace(self, text: str, record: Recorder, low: str | None = None) -> str:
+        """``low``: text.lower(), when the caller has it already."""
         if not self._by_needle or not text:
             return text
-        low = text.lower()
+        low = text.lower() if low is None else low
         if len(low) != len(text):  # some characters change length when lower-cased
             return self._replace_slow(text, record)
         found = self._candidates(low)
@@ -160,6 +180,8 @@ def _apply(text: str, spans: list[tuple[int, int, Literal]], record: Recorder) -
     out: list[str] = []
     last = 0
     for start, end, lit in spans:
+        if start < last <= end - len(lit.needle):  # only its "0x" overlaps the previous one (e.g. "…0X…")
+            start = end - len(lit.needle)
         if start < last or (protected and _inside(protected, start, end)):
             continue
         out.append(text[last:start])

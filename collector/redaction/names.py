@@ -35,6 +35,8 @@ _SEPARATORS = re.compile(r"[-_.\s]+")
 _CAMEL_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
 _HEX_KEY_LIST = re.compile(r"(?:0[xX])?[0-9a-fA-F]{64}(?:\s*,\s*(?:0[xX])?[0-9a-fA-F]{64})*")
+_NOT_KEY_LAST_WORDS = frozenset({"hash", "hashes", "digest", "address", "addresses", "id", "ids", "file", "path",
+                                 "dir", "directory"})
 _REFERENCE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 #: Query-string parameters whose value is a credential, and the kind it gets.
@@ -77,9 +79,17 @@ def secret_kind_for_pair(name: str, value: str) -> str | None:
     if kind is not None:
         return kind
     words = _name_words(name)
+    if words and words[-1] in _NOT_KEY_LAST_WORDS:  # AZTEC_ADMIN_API_KEY_HASH holds a hash of a key
+        return None
     if ("key" in words or "keys" in words) and "public" not in words and _HEX_KEY_LIST.fullmatch(stripped):
         return "private_key"
     return None
+
+
+def names_a_digest(name: str) -> bool:
+    """True for names like AZTEC_ADMIN_API_KEY_HASH or KEY_STORE_PATH: about a key, not the key."""
+    words = _name_words(name)
+    return bool(words) and words[-1] in _NOT_KEY_LAST_WORDS
 
 
 def split_value_list(value: str) -> list[str]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .assignments import redact_assignments
+from .assignments import redact_assignments, stems_in
 from .config import (
     command_secrets,
     compose_pairs,
@@ -17,9 +18,10 @@ from .config import (
 )
 from .counts import RedactionCounts
 from .detect import detect_secret_values
+from .ips import redact_public_ips
 from .literals import PLACEHOLDER_RE, LiteralSet, Tagger
-from .names import is_public_value, secret_kind_for_name, secret_kind_for_pair, split_value_list
-from .shapes import redact_mnemonics, redact_pem, redact_simple_shapes
+from .names import is_public_value, names_a_digest, secret_kind_for_name, secret_kind_for_pair, split_value_list
+from .shapes import find_admin_api_keys, redact_mnemonics, redact_pem, redact_simple_shapes, shape_kind
 from .urls import UrlCache, redact_urls, url_secrets
 
 _COMMAND_KEYS = frozenset({"Cmd", "Args", "Entrypoint", "cmdline"})  # docker inspect; psutil
@@ -34,11 +36,16 @@ def _is_redacted(value: str) -> bool:
 class Redactor:
     """One bundle's redaction state: an HMAC key that is never exposed and the secrets learnt so far."""
 
-    def __init__(self, key: bytes | None = None, *, use_detect_secrets: bool = True) -> None:
+    def __init__(self, key: bytes | None = None, *, use_detect_secrets: bool = True, redact_ips: bool = False,
+                 patterns: Sequence[str | re.Pattern[str]] = ()) -> None:
+        """``redact_ips``: replace public IP addresses by pseudonyms. ``patterns``: operator regexes
+        whose matches (group 1 when the regex has a group) are secrets, kind ``pattern``."""
         self._tagger = Tagger(key if key is not None else os.urandom(32))
         self._literals = LiteralSet(self._tagger)
         self._use_detect_secrets = use_detect_secrets
         self._url_cache = UrlCache()
+        self.redact_ips = redact_ips
+        self.patterns = [p if isinstance(p, re.Pattern) else re.compile(p) for p in patterns]
 
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
@@ -78,10 +85,10 @@ class Redactor:
             return kind
         for url_kind, secret in url_secrets(value):
             self.add_secret(secret, url_kind)
-        if self._use_detect_secrets:
+        if self._use_detect_secrets and not names_a_digest(name):
             for secret in detect_secret_values(name, value):
                 if self._literals.kind_of(secret) is None:
-                    self.add_secret(secret, "detect_secrets")
+                    self.add_secret(secret, shape_kind(secret) or "detect_secrets")
         return None
 
     def harvest_env(self, pairs: Mapping[str, str] | Iterable[str]) -> None:
@@ -189,23 +196,48 @@ class Redactor:
 
     def _redact_block(self, text: str, counts: RedactionCounts, first_line: int,
                       at_end: bool) -> tuple[str, int]:
-        stages: tuple[Stage, ...] = (
-            self._literals.replace,
-            lambda t, rec: redact_urls(t, self._tagger.placeholder, rec, self._url_cache),
-            lambda t, rec: redact_assignments(t, self._tagger.placeholder, rec),
-            lambda t, rec: redact_simple_shapes(t, self._tagger.placeholder, rec),
-            lambda t, rec: redact_mnemonics(t, self._tagger.placeholder, rec),
-        )
+        admin_keys, hold_from = find_admin_api_keys(text, at_end)
+        for key in admin_keys:  # learnt first: the literal pass removes it here and everywhere after
+            self.add_secret(key, "api_key")
+        text, held = text[:hold_from], text[hold_from:]  # a banner whose key has not arrived yet
+        low = text.lower()
+        stems = stems_in(low)
+        placeholder = self._tagger.placeholder
+        stages: list[Stage] = [
+            lambda t, rec: self._literals.replace(t, rec, low),
+            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache),
+            lambda t, rec: redact_assignments(t, placeholder, rec, stems),
+            lambda t, rec: redact_simple_shapes(t, placeholder, rec),
+            lambda t, rec: redact_mnemonics(t, placeholder, rec),
+        ]
+        if self.patterns:
+            stages.append(self._redact_patterns)
+        if self.redact_ips:
+            stages.append(lambda t, rec: redact_public_ips(t, placeholder, rec))
         for stage in stages:
             found: list[tuple[int, str]] = []
             new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
             _count(counts, text, found, first_line)
             text = new
         found = []
-        new, open_at = redact_pem(text, self._tagger.placeholder, lambda kind, pos: found.append((pos, kind)),
-                                  at_end=at_end)
+        new, open_at = redact_pem(text, placeholder, lambda kind, pos: found.append((pos, kind)),
+                                  at_end=at_end and not held)
         _count(counts, text, found, first_line)
-        return new, open_at
+        return new + held, open_at
+
+    def _redact_patterns(self, text: str, record: Callable[[str, int], None]) -> str:
+        for pattern in self.patterns:
+            def repl(m: re.Match[str]) -> str:
+                group = 1 if m.re.groups else 0
+                value = m.group(group)
+                if not value or PLACEHOLDER_RE.fullmatch(value):
+                    return m.group()
+                record("pattern", m.start())
+                start, end = m.span(group)
+                return m.group()[: start - m.start()] + self._tagger.placeholder("pattern", value) + \
+                    m.group()[end - m.start():]
+            text = pattern.sub(repl, text)
+        return text
 
     def stream(self, counts: RedactionCounts) -> LogStream:
         """A block redactor for logs: feed blocks of complete lines, then close()."""
@@ -222,6 +254,9 @@ def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], fir
     found.sort()
     line, pos = first_line, 0
     for at, kind in found:
+        if not counts.wants_lines(kind):  # no line number kept any more: count only
+            counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
+            continue
         line += text.count("\n", pos, at)
         pos = at
         counts.add(kind, line=line)

@@ -23,8 +23,8 @@ _SIMPLE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 # --- BIP-39 seed phrases -------------------------------------------------------------------------
 _MNEMONIC_LENGTHS = (24, 21, 18, 15, 12)
 _WORD_RUN = re.compile(r"(?<![A-Za-z])(?:[a-z]{3,8} ){11,}[a-z]{3,8}(?![A-Za-z])")
-_DELETE_LOWER = b"abcdefghijklmnopqrstuvwxyz"
-_ELEVEN_SPACES = b" " * 11
+_WORD_RUN_MAP = bytes(ord("a") if (97 <= c <= 122 or c == 32) else 10 for c in range(256))
+_WORD_RUN_MIN = b"a" * (12 * 3 + 11)
 
 
 @lru_cache(maxsize=1)
@@ -57,17 +57,22 @@ def _mnemonic_spans(line: str) -> list[tuple[int, int]]:
 
 def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> str:
     """Replace runs of 12/15/18/21/24 (or more) BIP-39 English words separated by single spaces."""
-    # Gate at C speed: with lower-case letters deleted, 12 words in a row leave 11 spaces in a row,
-    # and newlines stay, so the gate also says which lines to look at.
-    gate = text.encode("utf-8", "surrogatepass").translate(None, _DELETE_LOWER)
-    hit = gate.find(_ELEVEN_SPACES)
+    # Gate at C speed: 12 words of 3+ letters are a run of at least 47 characters of [a-z ]; with
+    # those mapped to "a" and everything else to a newline, such a run is 47 a's in a row (and the
+    # newlines stay where they were, so the gate also says which lines to look at).
+    nl = text.encode("utf-8", "surrogatepass")
+    gate = nl.translate(_WORD_RUN_MAP)
+    hit = gate.find(_WORD_RUN_MIN)
     if hit == -1:
         return text
     line_numbers: list[int] = []
+    line, counted_to = 0, 0
     while hit != -1:
-        line_numbers.append(gate.count(b"\n", 0, hit))
-        end = gate.find(b"\n", hit)
-        hit = -1 if end == -1 else gate.find(_ELEVEN_SPACES, end)
+        line += nl.count(b"\n", counted_to, hit)
+        counted_to = hit
+        line_numbers.append(line)
+        end = nl.find(b"\n", hit)
+        hit = -1 if end == -1 else gate.find(_WORD_RUN_MIN, end)
     lines = text.split("\n")
     starts = [0]
     for line in lines[:-1]:
@@ -85,6 +90,14 @@ def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> s
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+def shape_kind(value: str) -> str | None:
+    """The kind of a value that is exactly one unambiguous shape (an AWS key id, a GitHub token, a JWT)."""
+    for kind, pattern in _SIMPLE_SHAPES:
+        if pattern.fullmatch(value):
+            return kind
+    return None
 
 
 def redact_simple_shapes(text: str, placeholder: Placeholder, record: Recorder) -> str:
@@ -173,3 +186,45 @@ def redact_pem(text: str, placeholder: Placeholder, record: Recorder, at_end: bo
     result = "".join(out)
     return result, len(result)
 
+
+
+# --- the admin API key an Aztec node prints once at first start -----------------------------------
+# aztec/src/cli/aztec_start_action.ts prints a banner, a blank line, then the raw key (32 random bytes
+# as hex) on a line of its own: "  ADMIN API KEY (save this — it will NOT be shown again)".
+ADMIN_KEY_BANNER = "ADMIN API KEY (save this"
+_ADMIN_KEY_LINES_AFTER = 4
+_ADMIN_KEY_BODY = re.compile(r"\s*(?:0x)?[0-9a-fA-F]{64}\s*")
+
+
+def find_admin_api_keys(text: str, at_end: bool = True) -> tuple[list[str], int]:
+    """The keys printed in the lines after each banner, for the caller to propagate (the literal
+    pass then replaces them everywhere, this line included).
+
+    Returns (keys, hold_from): when at_end is False and a banner is closer to the end than the
+    lines that may hold its key, hold_from is the start of the banner's line (the caller holds
+    the text from there back until the next block); len(text) otherwise.
+    """
+    if ADMIN_KEY_BANNER not in text:
+        return [], len(text)
+    keys: list[str] = []
+    hold_from = len(text)
+    at = text.find(ADMIN_KEY_BANNER)
+    while at != -1:
+        pos = text.find("\n", at)
+        seen, found = 0, False
+        while pos != -1 and seen < _ADMIN_KEY_LINES_AFTER:
+            nxt = text.find("\n", pos + 1)
+            if nxt == -1 and not at_end:
+                break  # an unterminated last line may still be growing
+            line = text[pos + 1:nxt if nxt != -1 else len(text)]
+            body_at = _LINE_PREFIX.match(line).end()  # type: ignore[union-attr]
+            if _ADMIN_KEY_BODY.fullmatch(line, body_at):
+                keys.append(line[body_at:].strip())
+                found = True
+                break
+            seen += 1
+            pos = nxt
+        if not found and not at_end and seen < _ADMIN_KEY_LINES_AFTER:
+            hold_from = min(hold_from, text.rfind("\n", 0, at) + 1)
+        at = text.find(ADMIN_KEY_BANNER, at + len(ADMIN_KEY_BANNER))
+    return keys, hold_from

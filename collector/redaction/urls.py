@@ -17,7 +17,8 @@ Placeholder = Callable[[str, str], str]  # (kind, secret) -> placeholder text
 Finding = tuple[str, str]  # (kind, secret value)
 
 # A URL body may already hold placeholders (a password or key replaced as a known literal).
-_URL_BODY = re.compile(r"://(?:[^\s\"'<>\[\]{}|\\^`,]|\[REDACTED:[a-z_]+#[0-9a-f]{8}\])+")
+# The first branch takes runs, not single characters: twice as fast on log blocks.
+_URL_BODY = re.compile(r"://(?:[^\s\"'<>\[\]{}|\\^`,]+|\[REDACTED:[a-z_]+#[0-9a-f]{8}\])+")
 _PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+#[0-9a-f]{8}\]")
 _PATH_KEY_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 _NO_SECRET_SCHEMES = frozenset({"file"})
@@ -158,6 +159,7 @@ class UrlCache:
 
     def __init__(self) -> None:
         self.rewrites: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.unchanged: set[str] = set()  # bodies (with the leading ://) that hold no secret
 
 
 def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int], None],
@@ -166,9 +168,27 @@ def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int]
     if "://" not in text:
         return text
     rewrites = cache.rewrites if cache is not None else {}
+    # Logs repeat a few URLs on thousands of lines: decide once per distinct body (at C speed) and
+    # walk the matches only when one of them changes. A body unchanged under https (which also
+    # looks at path segments) is unchanged under every scheme.
+    unchanged = cache.unchanged if cache is not None else set()
+    changing = False
+    for body in set(_URL_BODY.findall(text)):
+        if body in unchanged:
+            continue
+        found: list[Finding] = []
+        if _may_hold_secret(body[3:]) and rewrite_url_rest("https", body[3:], found) != body[3:]:
+            changing = True
+            break
+        if len(unchanged) < UrlCache.LIMIT:
+            unchanged.add(body)
+    if not changing:
+        return text
     out: list[str] = []
     last = 0
     for m in _URL_BODY.finditer(text):
+        if m.group() in unchanged:
+            continue
         rest = m.group()[3:]
         scheme = _scheme_before(text, m.start())
         cached = rewrites.get(scheme + rest)

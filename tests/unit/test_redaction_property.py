@@ -7,7 +7,7 @@ import string
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from collector.redaction import RedactionCounts, Redactor
+from collector.redaction import PLACEHOLDER_RE, RedactionCounts, Redactor
 
 hex_keys = st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex())
 url_keys = st.text(alphabet=string.ascii_letters + string.digits, min_size=20, max_size=40).filter(
@@ -88,3 +88,58 @@ def test_unknown_provider_keys_in_logs_are_removed(key: str, before: str, after:
     out = Redactor().redact_text(text, RedactionCounts())
     assert key not in out
     assert host.split("://")[1].split("/")[0] in out  # the provider host stays readable
+
+
+noise = st.text(alphabet=string.ascii_letters + string.digits + " .,:;=/-_{}[]\"'#|éß€\n", max_size=400)
+literal = st.text(alphabet=string.ascii_letters + string.digits + "+/=_-", min_size=6, max_size=90).filter(
+    lambda s: not s.lower().startswith("0x"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(secrets=st.lists(literal, min_size=1, max_size=6), pieces=st.lists(noise, min_size=7, max_size=7),
+       decoys=st.integers(min_value=0, max_value=120))
+def test_operator_literals_of_every_length_are_found_anywhere(secrets: list[str], pieces: list[str],
+                                                              decoys: int) -> None:
+    """Literals short and long (the long ones are screened by aligned 8-byte words) at every offset,
+    among non-ASCII text, with many other literals known."""
+    r = Redactor(b"k" * 32)
+    for i in range(decoys):
+        r.add_secret(f"decoy-literal-{i:04d}-padding-padding", "literal")
+    for s in secrets:
+        r.add_secret(s, "literal")
+    text = _plant(pieces, [(s, "as-is") for s in secrets]) + "\n"
+    out = PLACEHOLDER_RE.sub("", r.redact_text(text, RedactionCounts())).lower()
+    for s in secrets:
+        assert s.lower() not in out
+
+
+@settings(max_examples=40, deadline=None)
+@given(keys=st.lists(hex_keys, min_size=1, max_size=3), fillers=st.lists(filler, min_size=4, max_size=4),
+       how=st.lists(variants, min_size=3, max_size=3))
+def test_redaction_is_idempotent(keys: list[str], fillers: list[str], how: list[str]) -> None:
+    r = Redactor(b"i" * 32, redact_ips=True)
+    r.harvest_env({f"K{i}_PRIVATE_KEY": k for i, k in enumerate(keys)})
+    text = _plant(fillers, list(zip(keys * 3, how, strict=False))) + " peer 8.8.4.4 token=abcdef123456\n"
+    once = r.redact_text(text, RedactionCounts())
+    assert r.redact_text(once, RedactionCounts()) == once
+    stream = r.stream(RedactionCounts())
+    assert stream.feed(once) + stream.close() == once
+
+
+@settings(max_examples=40, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=12), key=st.binary(min_size=32, max_size=32).map(bytes.hex),
+       before=st.lists(filler.map(lambda s: s.replace("\n", " ")), max_size=5))
+def test_admin_api_key_banner_split_across_blocks(cut: int, key: str, before: list[str]) -> None:
+    """The key printed under the node's ADMIN API KEY banner is removed wherever the blocks are cut,
+    and from everything after it."""
+    ts = "2026-11-27T18:30:00.000000000Z "
+    lines = [ts + b + "\n" for b in before] + [
+        ts + "=" * 70 + "\n", ts + "  ADMIN API KEY (save this \u2014 it will NOT be shown again)\n", ts + "\n",
+        ts + f"  {key}\n", ts + "\n", ts + "  Use via header:  x-api-key: <key>\n",
+        ts + f"curl -H 'Authorization: Bearer {key}' http://127.0.0.1:8880\n"]
+    at = min(cut + len(before), len(lines))
+    r = Redactor()
+    stream = r.stream(RedactionCounts())
+    out = stream.feed("".join(lines[:at])) + stream.feed("".join(lines[at:])) + stream.close()
+    assert key not in out and out.count("[REDACTED:api_key#") == 2
+    assert out.count("\n") == len(lines)

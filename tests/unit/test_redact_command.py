@@ -1,0 +1,181 @@
+"""`nodediag redact` and `nodediag inspect` on real archives: a bundle written by BundleWriter and
+the manual guide's aztec_diagnostics.tar.gz. No Docker needed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from collector.bundle_writer import BundleWriter
+from tests.unit.test_inputs_manual_guide import API_KEY, PRIVATE_KEY, write_guide_tgz
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_SECRET = "internal-host-7f3kq9"
+LOG = ("2026-11-27T18:00:00.000000000Z INFO: prover-node connected to db-7f3kq9.corp.example\n"
+       f"2026-11-27T18:00:01.000000000Z INFO: relay {OPERATOR_SECRET} ok, peer 8.8.8.8 and 10.0.0.3\n"
+       "2026-11-27T18:00:02.000000000Z INFO: order ref ORD-99812734 shipped\n")
+
+
+def nodediag(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def members(bundle: Path) -> dict[str, bytes]:
+    raw = zstandard.ZstdDecompressor().stream_reader(bundle.read_bytes(), read_across_frames=True)
+    out = {}
+    with tarfile.open(fileobj=raw, mode="r|") as tar:
+        for m in tar:
+            if m.isfile():
+                out[m.name.split("/", 1)[1]] = tar.extractfile(m).read()  # type: ignore[union-attr]
+    return out
+
+
+def make_bundle(path: Path) -> Path:
+    writer = BundleWriter.create(path)
+    writer.add_bytes("containers/node/logs.txt", LOG.encode(), "container_logs:node", {"private_key": 1})
+    writer.add_bytes("config/p/.env", b"LOG_LEVEL=info\nPROVER_PUBLISHER_PRIVATE_KEY=[REDACTED:private_key#0a1b2c3d]\n",
+                     "config:/srv/p/.env", {"private_key": 1})
+    writer.finish({"format": "nodediag-bundle", "format_version": 1, "tool": {"name": "nodediag", "version": "0.0.9"},
+                   "created_at": "2026-11-27T18:30:00Z", "status": "complete",
+                   "sources": [{"name": "container_logs:node", "status": "ok", "duration_s": 1.0, "error": None,
+                                "files": ["containers/node/logs.txt"]},
+                               {"name": "host_processes", "status": "skipped", "duration_s": 0.0,
+                                "error": "excluded with --exclude host_processes", "files": []}],
+                   "redaction": {"totals": {"private_key": 2},
+                                 "redacted_lines": {"config/p/.env": {"private_key": [2]}}}})
+    return path
+
+
+def test_re_redaction_removes_operator_secrets_and_records_it(tmp_path: Path) -> None:
+    src = make_bundle(tmp_path / "in.tar.zst")
+    before = src.read_bytes()
+    out = tmp_path / "out.tar.zst"
+    proc = nodediag("redact", str(src), "-o", str(out), "--secret", OPERATOR_SECRET,
+                    "--pattern", r"ORD-(\d{8})", "--redact-ips")
+    assert proc.returncode == 0, proc.stderr
+    assert src.read_bytes() == before  # the input is never touched
+    files = members(out)
+    log = files["containers/node/logs.txt"].decode()
+    assert OPERATOR_SECRET not in log and "8.8.8.8" not in log and "99812734" not in log
+    assert "10.0.0.3" in log and "ORD-[REDACTED:pattern#" in log and "[REDACTED:literal#" in log
+    manifest = json.loads(files["manifest.json"])
+    assert [s["name"] for s in manifest["sources"]] == ["container_logs:node", "host_processes"]
+    entry = manifest["redaction"]["re_redacted"][-1]
+    assert entry["operator_secrets"] == 1 and entry["patterns"] == 1 and entry["redact_ips"] is True
+    for f in manifest["files"]:
+        data = files[f["path"]]
+        assert f["size"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest()
+    log_entry = next(f for f in manifest["files"] if f["path"] == "containers/node/logs.txt")
+    assert log_entry["redactions"] == {"private_key": 1, "literal": 1, "pattern": 1, "ip": 1}
+    assert manifest["redaction"]["redacted_lines"]["containers/node/logs.txt"]["literal"] == [2]
+    assert manifest["redaction"]["redacted_lines"]["config/p/.env"] == {"private_key": [2]}
+    assert nodediag("verify", str(out)).returncode == 0
+
+
+def test_re_redacting_twice_changes_nothing_more(tmp_path: Path) -> None:
+    once = tmp_path / "once.tar.zst"
+    assert nodediag("redact", str(make_bundle(tmp_path / "in.tar.zst")), "-o", str(once),
+                    "--secret", OPERATOR_SECRET).returncode == 0
+    twice = tmp_path / "twice.tar.zst"
+    assert nodediag("redact", str(once), "-o", str(twice), "--secret", OPERATOR_SECRET).returncode == 0
+    a, b = members(once), members(twice)
+    assert {k: v for k, v in a.items() if k != "manifest.json"} == {k: v for k, v in b.items() if k != "manifest.json"}
+    assert len(json.loads(b["manifest.json"])["redaction"]["re_redacted"]) == 2
+
+
+def test_manual_guide_archive_becomes_a_clean_bundle(tmp_path: Path) -> None:
+    guide = write_guide_tgz(tmp_path / "aztec_diagnostics.tar.gz")
+    out = tmp_path / "guide.tar.zst"
+    proc = nodediag("redact", str(guide), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    files = members(out)
+    blob = b"\n".join(files.values()).lower()
+    assert PRIVATE_KEY.encode() not in blob and API_KEY.lower().encode() not in blob
+    assert "containers/prover-node/logs.txt" in files and "config/guide/config.env" in files
+    assert b"PROVER_PUBLISHER_PRIVATE_KEY=0x[REDACTED:private_key#" in files["config/guide/config.env"] or \
+        b"PROVER_PUBLISHER_PRIVATE_KEY=[REDACTED:private_key#" in files["config/guide/config.env"]
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["converted_from"]["kind"] == "manual-guide"
+    assert {c["role"] for c in manifest["deployment"]["containers"]} == {"prover-node", "prover-broker", "prover-agent"}
+    assert nodediag("verify", str(out)).returncode == 0
+    shown = nodediag("inspect", str(out))
+    assert shown.returncode == 0 and "config/guide/config.env" in shown.stdout
+    assert "redacted private_key" in shown.stdout and PRIVATE_KEY not in shown.stdout
+
+
+def test_inspect_lists_sources_files_and_lines_never_values(tmp_path: Path) -> None:
+    out = tmp_path / "out.tar.zst"
+    assert nodediag("redact", str(make_bundle(tmp_path / "in.tar.zst")), "-o", str(out),
+                    "--secret", OPERATOR_SECRET).returncode == 0
+    text = nodediag("inspect", str(out))
+    assert text.returncode == 0, text.stderr
+    assert "skipped   host_processes  (excluded with --exclude host_processes)" in text.stdout
+    assert "redacted literal x1 (line 2)" in text.stdout and OPERATOR_SECRET not in text.stdout
+    data = json.loads(nodediag("inspect", "--json", str(out)).stdout)
+    node = next(f for f in data["files"] if f["path"] == "containers/node/logs.txt")
+    assert node["redacted_lines"]["literal"] == [2] and node["redactions"]["literal"] == 1
+    assert "redacted_lines" not in data["redaction"]
+
+
+@pytest.mark.parametrize("case", ["missing", "not-a-bundle", "output-exists", "short-secret", "bad-pattern",
+                                  "missing-secrets-file"])
+def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, case: str) -> None:
+    src = make_bundle(tmp_path / "in.tar.zst")
+    out = tmp_path / "out.tar.zst"
+    args = ["redact", str(src), "-o", str(out)]
+    if case == "missing":
+        args[1] = str(tmp_path / "nope.tar.zst")
+    elif case == "not-a-bundle":
+        (tmp_path / "notes.txt").write_text("hello\n")
+        args[1] = str(tmp_path / "notes.txt")
+    elif case == "output-exists":
+        out.write_bytes(b"precious")
+    elif case == "short-secret":
+        args += ["--secret", "abc"]
+    elif case == "bad-pattern":
+        args += ["--pattern", "(unclosed"]
+    else:
+        args += ["--secrets-file", str(tmp_path / "none.txt")]
+    proc = nodediag(*args)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nodediag: error:") and "Traceback" not in proc.stderr
+    if case == "output-exists":
+        assert out.read_bytes() == b"precious"
+    else:
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "not-a-bundle", "tar-without-manifest"])
+def test_inspect_bad_input(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "x.tar.zst"
+    if case == "not-a-bundle":
+        path.write_text("plain text\n")
+    elif case == "tar-without-manifest":
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("top/a.txt")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"a"))
+        path.write_bytes(zstandard.ZstdCompressor().compress(buf.getvalue()))
+    proc = nodediag("inspect", str(path))
+    assert proc.returncode != 0 and proc.stderr.startswith("nodediag: error:")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_new_command_has_help() -> None:
+    for cmd in ("inspect", "redact", "collect"):
+        proc = nodediag(cmd, "--help")
+        assert proc.returncode == 0 and "Usage:" in proc.stdout
+    assert "--dry-run" in nodediag("collect", "--help").stdout
