@@ -195,12 +195,18 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
         plan, warnings = make_plan(options, now)
     except discovery.DiscoveryError as exc:
         raise CollectError(str(exc)) from exc
+    except KeyboardInterrupt as exc:
+        raise CollectError("interrupted while finding the deployment; no bundle was written") from exc
     try:
         writer = BundleWriter.create(output)
     except BundleError as exc:
         raise CollectError(str(exc)) from exc
-    redactor = make_redactor(options)
-    secret_notes = harvest_secrets(plan, redactor)
+    try:
+        redactor = make_redactor(options)
+        secret_notes = harvest_secrets(plan, redactor)
+    except KeyboardInterrupt as exc:  # nothing collected yet: nothing worth keeping
+        writer.abort()
+        raise CollectError("interrupted before any source ran; no bundle was written") from exc
     sources, skipped, exclude_warnings = plan_sources(plan, options)
     warnings.extend(exclude_warnings)
     runner = Runner(writer, redactor, plan, deadline=started + options.timeout, progress=progress)

@@ -290,7 +290,12 @@ class Runner:
                                 continue
                             ctx.cancelled.set()
                             result.status = "timeout"
-                            result.error = f"did not finish within {source.timeout:g}s"
+                            if hard >= self.deadline:  # cut by the overall deadline, not its own
+                                result.error = "stopped early: the overall --timeout ran out"
+                                if self.status == "complete":
+                                    self.status = "deadline"
+                            else:
+                                result.error = f"did not finish within {source.timeout:g}s"
                             result.duration_s = now - (hard - source.timeout)
                         running.pop(fut)  # abandoned: its later writes are refused
                         self.progress("done", result, [s.name for s, *_ in running.values()])

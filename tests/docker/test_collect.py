@@ -254,3 +254,38 @@ def test_never_overwrites(tmp_path):
     proc = nodediag("collect", "-o", str(out), env={"DOCKER_HOST": f"unix://{tmp_path}/nope.sock"})
     assert proc.returncode == 1 and "already exists" in proc.stderr
     assert out.read_bytes() == b"precious"
+
+
+def test_ctrl_c_writes_a_valid_partial_bundle(deployment_module, tmp_path):
+    """SIGINT while sources run: the bundle is still written, valid, and marked interrupted."""
+    import signal
+
+    out = tmp_path / "partial.tar.zst"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "collect", "--project", deployment_module.project,
+                             "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    # wait for the first finished source, then interrupt while the slower ones (stats, cpu) still run
+    for line in proc.stderr:
+        if line.startswith("  ok "):
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "INTERRUPTED" in stderr and "Traceback" not in stderr
+    assert nodediag("verify", str(out)).returncode == 0
+    root = extract(out, tmp_path / "x")
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    statuses = {s["status"] for s in manifest["sources"]}
+    assert statuses & {"timeout", "skipped"}, "some sources must show they were cut short"
+
+
+def test_overall_deadline_writes_a_partial_bundle(deployment_module, tmp_path):
+    out = tmp_path / "deadline.tar.zst"
+    proc = nodediag("collect", "--project", deployment_module.project, "--timeout", "1s", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    root = extract(out, tmp_path / "x")
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["status"] == "deadline"
+    cut = [s for s in manifest["sources"] if s["status"] in ("timeout", "skipped")]
+    assert cut and all("--timeout" in (s["error"] or "") or "within" in (s["error"] or "") for s in cut)
