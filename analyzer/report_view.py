@@ -148,7 +148,8 @@ def finding_views(findings: list[Finding]) -> list[FindingView]:
                 causes.append((rule_id, "", ""))
                 continue
             causes.append((rule_id, anchors[target], findings[target].title))
-            explains.setdefault(target, []).append((anchors[index], finding.title))
+            where = f" ({finding.container})" if finding.container else ""
+            explains.setdefault(target, []).append((anchors[index], finding.title + where))
         shown = finding.evidence[:MAX_EVIDENCE_PER_FINDING]
         views.append(
             FindingView(

@@ -229,7 +229,8 @@ def test_symptom_links_to_its_cause_and_cause_lists_what_it_explains() -> None:
     views = finding_views(full_result().findings)
     oom, facade = views[0], views[1]
     assert facade.causes == [("node-out-of-memory", oom.anchor, "The prover node ran out of memory")]
-    assert oom.explains == [(facade.anchor, "Burst of 'Broker facade stopped' errors")]
+    # the container is named, so two symptoms of one rule in different containers stay apart
+    assert oom.explains == [(facade.anchor, f"Burst of 'Broker facade stopped' errors ({facade.finding.container})")]
 
 
 def test_a_cause_missing_from_the_input_is_named_without_a_link() -> None:
