@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
 from analyzer.rules.evidence import inspect_path
@@ -21,6 +21,7 @@ PER_HOUR_CAP = 300
 WINDOW_CAP = 3000
 OUTSIDE_CAP = 400
 REPEAT_GAP = timedelta(seconds=120)
+MINUTE = timedelta(minutes=1)
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
 
@@ -48,6 +49,8 @@ class TimelineCollector:
     significant: int = 0
     dropped: int = 0
     collapsed: int = 0
+    # (start, end, tzinfo, container, counts) of the minute counted last: saves a replace()
+    _minute_span: tuple | None = field(default=None, compare=False, repr=False)
 
     def add_record(self, record: Record, rule_ids: list[str]) -> None:
         """Count the record's level; keep it when it is WARN or above or a rule matched it."""
@@ -56,8 +59,14 @@ class TimelineCollector:
             return
         level = record.level
         if level in COUNTED_LEVELS:
-            minute = when.replace(second=0, microsecond=0)
-            counts = self._minutes.setdefault(record.container, {}).setdefault(minute, {})
+            span = self._minute_span  # the minute of the previous count: records come in order
+            if span and span[0] <= when < span[1] and when.tzinfo is span[2] and span[3] == record.container:
+                counts = span[4]
+            else:
+                minute = when.replace(second=0, microsecond=0)
+                counts = self._minutes.setdefault(record.container, {}).setdefault(minute, {})
+                if when.tzinfo is None or type(when.tzinfo) is timezone:  # fixed offsets: exact arithmetic
+                    self._minute_span = (minute, minute + MINUTE, when.tzinfo, record.container, counts)
             counts[level] = counts.get(level, 0) + 1
         if not rule_ids and (level is None or LEVEL_RANK[level] < LEVEL_RANK["WARN"]) and record.kind != "node-fatal":
             return
@@ -87,6 +96,19 @@ class TimelineCollector:
         pending = _Pending(entry, key, until=when)
         self.entries.append(pending)
         self._last[record.container] = pending
+
+    def absorb(self, other: TimelineCollector) -> None:
+        """Take over what ``other`` gathered from other containers' records, as if they had been
+        added here after everything added so far."""
+        if self._last.keys() & other._last.keys() or self._minutes.keys() & other._minutes.keys():
+            raise ValueError("timelines of the same container cannot be merged")
+        self.entries += other.entries
+        self._last.update(other._last)
+        self._per_hour.update(other._per_hour)
+        self._minutes.update(other._minutes)
+        self.significant += other.significant
+        self.dropped += other.dropped
+        self.collapsed += other.collapsed
 
     def level_series(self) -> dict[str, list[tuple[datetime, dict[str, int]]]]:
         return {c: sorted(minutes.items()) for c, minutes in sorted(self._minutes.items())}

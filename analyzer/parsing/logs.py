@@ -7,7 +7,9 @@ formats and how continuation lines attach to records. Memory stays flat: at most
 per container is held back, waiting for its continuation lines.
 
 With a ``SkipPlan`` (skipping.py), a fast-path line that can match no rule is not turned into a
-Record at all unless a continuation line follows it: it is only counted in ``ParseStats``.
+Record at all unless a continuation line follows it: it is only counted in ``ParseStats``. Lines
+are then read BATCH_LINES at a time; ``lines_to_check`` finds, for the whole batch at once, the
+lines that need a look of their own, and each run of lines between them is counted in one step.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from itertools import islice
 from analyzer.model import ParseStats, Record
 from analyzer.parsing import formats as fmt
 from analyzer.parsing.grouping import LineGrouper
-from analyzer.parsing.skipping import SkipPlan, has_anchor, lines_with_anchor
+from analyzer.parsing.skipping import (
+    SkipPlan,
+    has_anchor,
+    lines_to_check,
+    lines_with_anchor,
+    not_plain_re,
+    skip_prefix_re,
+    strip_eol,
+)
 from analyzer.parsing.timestamps import UTC
 
 BATCH_LINES = 4096  # lines searched for skip anchors at once
@@ -60,6 +70,10 @@ def parse_log_lines(
     strip_ansi = fmt.strip_ansi
     skip_labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if skip and v in skip.levels)
     anchors = skip.anchors if skip else ()
+    # lines holding an anchor or an ANSI escape take the general path (which may skip them still)
+    marks = (*anchors, "\x1b")
+    skip_head = skip_prefix_re(skip_labels).match if skip_labels else None
+    not_plain = not_plain_re(skip_labels) if skip_labels else None
 
     def build(lineno: int, line: str, m: re.Match[str], rest: str) -> tuple[Record, str | None, str | None]:
         sec, frac, hms, ms, label, module = m.groups()
@@ -91,18 +105,76 @@ def parse_log_lines(
 
     # A skipped line (see skipping.py) is held back as its arguments to build(): only when a
     # continuation line follows it does it become the open record the general path extends.
-    skipped: tuple[int, str, re.Match[str], str] | None = None
+    skipped: tuple[int, str] | None = None  # (line number, line as read)
     fast_records = 0
     lineno = 0
     it = iter(lines)
     # with a skip plan, lines are read BATCH_LINES at a time; without one, each line is parsed
     # as soon as it is read
     batches = iter(lambda: list(islice(it, BATCH_LINES)), []) if skip_labels else ((line,) for line in it)
+
+    def visit(batch: list[str], check: set[int] | None, base: int) -> Iterator[int]:
+        """The indexes of the lines in ``batch`` to parse one by one. Each run of lines between
+        them that can all be skipped is skipped here at once (the record it completes goes to
+        ``out``), provided nothing but the one container's record is pending when it starts."""
+        nonlocal skipped, fast_records
+        if check is None:
+            yield from range(len(batch))
+            return
+        start = 0
+        for stop in (*sorted(check), len(batch)):
+            if stop > start:
+                if (grouper.compose is False and not grouper.heap
+                        and (not open_now or (len(open_now) == 1 and "" in open_now))):
+                    fast_records += stop - start
+                    if open_now:
+                        out.append(open_now.pop("").record)
+                    skipped = (base + stop, batch[stop - 1])
+                else:
+                    yield from range(start, stop)
+            if stop < len(batch):
+                yield stop
+            start = stop + 1
+
     for batch in batches:
-        marked = lines_with_anchor(batch, anchors) if skip_labels else None  # type: ignore[arg-type]
+        check = lines_to_check(batch, anchors, not_plain) if skip_labels else None  # type: ignore[arg-type]
+        marked = lines_with_anchor(batch, marks) if skip_labels and check is None else None  # type: ignore[arg-type]
         base = lineno
-        for index, line in enumerate(batch):
+        for index in visit(batch, check, base):  # type: ignore[arg-type]
+            if out:
+                yield from out
+                out.clear()
+            line = batch[index]
             lineno = base + index + 1
+            # --- skip path: a plain pino line at a skipped level, with no anchor, no escape and no
+            # second record glued on, while no other record is pending: only counted
+            if (
+                check is not None
+                and index not in check
+                and grouper.compose is False
+                and not grouper.heap
+                and (not open_now or (len(open_now) == 1 and "" in open_now))
+            ):
+                fast_records += 1
+                if open_now:
+                    yield open_now.pop("").record
+                skipped = (lineno, line)
+                continue
+            if (
+                check is None
+                and skip_head is not None
+                and grouper.compose is False
+                and not grouper.heap
+                and (not open_now or (len(open_now) == 1 and "" in open_now))
+                and (index not in marked if marked is not None else not has_anchor(line, marks))
+            ):
+                head = skip_head(line)
+                if head is not None and line.find("] ", head.end()) == -1:
+                    fast_records += 1
+                    if open_now:
+                        yield open_now.pop("").record
+                    skipped = (lineno, line)
+                    continue
             if line[-1:] == "\n":
                 line = line[:-1]
                 if line[-1:] == "\r":
@@ -117,7 +189,10 @@ def parse_log_lines(
                     m = None  # two records on one line: the general path splits them
             if m is None:
                 if skipped is not None:  # it gets continuation lines, or is the last of a service
-                    record, sec, frac = build(*skipped)
+                    held = strip_eol(skipped[1])
+                    held_match = match_pretty(held)
+                    assert held_match is not None
+                    record, sec, frac = build(skipped[0], held, held_match, held[held_match.end() :])
                     skipped = None
                     grouper.seq += 1
                     grouper.start_counted("", record, sec, frac)
@@ -143,7 +218,7 @@ def parse_log_lines(
                 current = open_now.pop("", None)
                 if current is not None:
                     yield current.record
-                skipped = (lineno, line, m, rest)
+                skipped = (lineno, line)
                 continue
             skipped = None  # complete, and it cannot matter
             record, sec, frac = build(lineno, line, m, rest)
@@ -162,6 +237,10 @@ def parse_log_lines(
                 if out:
                     yield from out
                     out.clear()
+        lineno = base + len(batch)
+        if out:
+            yield from out
+            out.clear()
     grouper.finish()
     stats.lines += lineno
     stats.records += fast_records

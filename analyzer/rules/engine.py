@@ -20,6 +20,8 @@ from analyzer.rules.catalog import Rule
 MAX_EVIDENCE = 5  # excerpts per finding: the first MAX_EVIDENCE - 1 and the latest
 MAX_EXCERPT_LINES = 4  # a record's first line plus up to 3 continuation lines
 MAX_EPISODES = 500
+MATCH_CACHE_SIZE = 4096  # distinct (level, role, module, text) whose matching rules are remembered
+MATCH_CACHE_TEXT = 512  # ... for texts up to this long
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class RuleHits:
     evidence: list[Evidence] = field(default_factory=list)
     latest: Record | None = None  # the latest hit once evidence is full: it replaces the last excerpt
     episodes: deque[Episode] = field(default_factory=lambda: deque(maxlen=MAX_EPISODES))
+    gap: timedelta | None = None  # the rule's burst_gap_s, once made
 
 
 def excerpt(record: Record, note: str = "") -> Evidence:
@@ -102,6 +105,7 @@ class LogRuleEngine:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = [r for r in rules if r.match is not None]
         self._hits: dict[tuple[str, str], RuleHits] = {}
+        self._matched: dict[tuple[str | None, str, str | None, str], tuple[Rule, ...]] = {}
         # Per record level: the rules that apply, and which rules each of their anchors (literals
         # searched in the lower-cased text) points to: a record costs one substring test per
         # distinct anchor, and only the rules of the anchors it contains are tried.
@@ -145,8 +149,23 @@ class LogRuleEngine:
 
     def feed(self, record: Record) -> list[Rule]:
         """Match one record against every log rule; return the rules it matched."""
-        plan = self._by_level.get(record.level) or self._by_level[None]
         text = record.text if record.stack else record.message
+        # which rules match depends on these alone: repeated messages are matched once
+        if len(text) > MATCH_CACHE_TEXT:
+            matched = self._match(record, text)
+        else:
+            key = (record.level, record.role, record.module, text)
+            matched = self._matched.get(key)  # type: ignore[assignment]
+            if matched is None:
+                if len(self._matched) >= MATCH_CACHE_SIZE:
+                    self._matched.clear()
+                matched = self._matched[key] = self._match(record, text)
+        for rule in matched:
+            self._remember(rule, record)
+        return list(matched)
+
+    def _match(self, record: Record, text: str) -> tuple[Rule, ...]:
+        plan = self._by_level.get(record.level) or self._by_level[None]
         lowered = text.lower()
         candidates = list(plan.always)
         present = [a for a in plan.anchors if a in lowered]
@@ -155,12 +174,7 @@ class LogRuleEngine:
             found = rules_of[present[0]] if len(present) == 1 else sorted({i for a in present for i in rules_of[a]})
             anchored = plan.anchored
             candidates += [anchored[i][0] for i in found]
-        if not candidates:
-            return []
-        matched = [r for r in candidates if _rule_matches(r, record, text, lowered)]
-        for rule in matched:
-            self._remember(rule, record)
-        return matched
+        return tuple(r for r in candidates if _rule_matches(r, record, text, lowered))
 
     def _remember(self, rule: Rule, record: Record) -> None:
         key = (rule.id, record.container)
@@ -183,13 +197,31 @@ class LogRuleEngine:
         if hits.last_seen is None or when > hits.last_seen:
             hits.last_seen = when
         last = hits.episodes[-1] if hits.episodes else None
-        gap = timedelta(seconds=rule.burst_gap_s)
+        gap = hits.gap
+        if gap is None:
+            gap = hits.gap = timedelta(seconds=rule.burst_gap_s)
         if last is not None and last.start - gap <= when <= last.end + gap:
-            last.start = min(last.start, when)
-            last.end = max(last.end, when)
+            if when < last.start:
+                last.start = when
+            elif when > last.end:
+                last.end = when
             last.count += 1
         else:
             hits.episodes.append(Episode(start=when, end=when, first_line=record.line_start))
+
+    def hits_by_key(self) -> dict[tuple[str, str], RuleHits]:
+        """(rule id, container) -> what was remembered, in first-hit order (see absorb)."""
+        return self._hits
+
+    def absorb(self, hits: dict[tuple[str, str], RuleHits]) -> None:
+        """Take over the hits another engine (with the same rules) gathered from other containers'
+        logs, as if they had been fed here after everything fed so far."""
+        rules = {r.id: r for r in self.rules}
+        for key, found in hits.items():
+            if key in self._hits:
+                raise ValueError(f"hits of {key!r} gathered twice")
+            found.rule = rules[found.rule.id]
+            self._hits[key] = found
 
     def hit_counts(self, rule_id: str) -> dict[str, int]:
         """container -> every hit of ``rule_id`` (including ignored and under-threshold ones)."""

@@ -6,13 +6,22 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.model import ParseStats
+from analyzer.parsing import formats as fmt
+from analyzer.parsing import logs as logs_module
 from analyzer.parsing import parse_log_lines
-from analyzer.parsing.skipping import SkipPlan, lines_with_anchor
+from analyzer.parsing.skipping import (
+    SkipPlan,
+    has_anchor,
+    lines_to_check,
+    lines_with_anchor,
+    not_plain_re,
+)
 from analyzer.rules.catalog import load_rules
 from analyzer.rules.engine import LogRuleEngine
 from analyzer.timeline import TimelineCollector
@@ -135,3 +144,109 @@ def test_the_engine_offers_no_skip_plan_when_a_rule_below_warn_has_no_anchor():
     assert LogRuleEngine([unanchored, *RULES]).skip_plan() is None
     at_warn = replace(first, match=replace(first.match, regexes=(re.compile(r"(a|b)c"),), min_level="WARN"))
     assert LogRuleEngine([at_warn, *RULES]).skip_plan() == plan  # it cannot match INFO records
+
+
+PLAIN_INFO = docker_line(20, "INFO", "archiver Processed tx 0xab {\"slot\":1}")
+FILE_SHAPES = st.sampled_from([
+    PLAIN_INFO,
+    docker_line(21, "DEBUG", "world-state:database synched"),
+    docker_line(22, "VERBOSE", "p2p:libp2p_service peer [1, 2] connected"),  # "] " after the start
+    docker_line(23, "INFO", "archiver list [a]"),  # "]" but no "] "
+    docker_line(24, "INFO", "prover-node \x1b[1mStopping\x1b[22m ProverNode"),
+    docker_line(25, "INFO", "prover-node STOPPING provernode"),
+    docker_line(26, "WARN", "json-rpc:json_rpc_client request proverBroker_getProvingJob failed"),
+    docker_line(27, "ERROR", "prover-client:orchestrator Error: Broker facade stopped"),
+    docker_line(28, "INFO", "archiver x[18:30:01.000] ERROR: archiver glued Broker facade stopped"),
+    docker_line(29, "INFO", "archiver ends with a CR\r"),
+    docker_line(30, "INFO", "archiver ΣΑΣ café"),
+    "[18:30:02.000] INFO: archiver no docker timestamp",
+    "2026-11-27T10:00:00Z [18:30:02.000] INFO: archiver a docker timestamp without fraction",
+    "2026-11-27T10:00:00.1234567890Z [18:30:02.000] INFO: archiver ten fraction digits",
+    "[18:30:02.000] info: archiver lower-case level",
+    "    at f (file:///x.js:1:2)",
+    "    at Broker facade stopped (file:///x.js:3:4)",  # makes the line it continues a finding
+    "Error: Broker facade stopped",
+    "}",
+    "",
+    "raw text ] here",
+    "svc-1  | [18:30:01.000] INFO: archiver from compose",
+])
+
+
+def exact_check(lines: list[str], anchors: tuple[str, ...]) -> set[int]:
+    """Which lines the skip path may not skip, decided line by line the slow way."""
+    plan = LogRuleEngine(RULES).skip_plan()
+    assert plan is not None
+    labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
+    found = set()
+    for i, line in enumerate(lines):
+        head = fmt.PRETTY_LINE_RE.match(line)
+        if (head is None or head.group(5) not in labels or "] " in line[head.end(5):]
+                or has_anchor(line, (*anchors, "\x1b"))):
+            found.add(i)
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FILE_SHAPES, min_size=1, max_size=30), st.booleans())
+def test_lines_to_check_are_exactly_the_lines_a_slow_check_would_not_skip(lines, last_newline):
+    plan = LogRuleEngine(RULES).skip_plan()
+    labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
+    block = [line + "\n" for line in lines]
+    if not last_newline:
+        block[-1] = lines[-1]
+    got = lines_to_check(block, plan.anchors, not_plain_re(labels))
+    if any(len(line.lower()) != len(line) for line in lines):
+        return  # (the caller then checks line by line)
+    assert got == exact_check(block, plan.anchors)
+
+
+def test_lines_to_check_declines_blocks_whose_lines_are_not_whole_lines():
+    plan = LogRuleEngine(RULES).skip_plan()
+    pattern = not_plain_re(frozenset({"INFO"}))
+    assert lines_to_check([PLAIN_INFO, PLAIN_INFO + "\n"], plan.anchors, pattern) is None  # no newline
+    assert lines_to_check([PLAIN_INFO + "\nx\n"], plan.anchors, pattern) is None  # two lines in one
+    assert lines_to_check([PLAIN_INFO + "\n", PLAIN_INFO], plan.anchors, pattern) == set()
+    assert lines_to_check(["İ\n"], plan.anchors, pattern) == {0}  # not plain: not searched
+    assert lines_to_check([PLAIN_INFO + "İ\n"], plan.anchors, pattern) is None  # lower() changes the length
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FILE_SHAPES, max_size=40), st.booleans(), st.integers(min_value=1, max_value=7))
+def test_the_block_skip_path_matches_the_full_path_on_lines_read_from_a_file(lines, last_newline, batch):
+    block = [line + "\n" for line in lines]
+    if block and not last_newline:
+        block[-1] = lines[-1]
+    with patch.object(logs_module, "BATCH_LINES", batch):  # runs of skipped lines across batches
+        fast = analyse(block, skip=True)
+    full = analyse(block, skip=False)
+    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+
+
+def test_a_file_of_mostly_skipped_lines_gives_the_full_paths_results(tmp_path):
+    lines = [docker_line(i, "INFO", f"archiver Processed tx {i:x} {{\"slot\":{i}}}") for i in range(10000)]
+    for i in range(0, 10000, 97):
+        lines[i] = docker_line(i, "WARN", "json-rpc:json_rpc_client request proverBroker_getProvingJob failed")
+    for i in range(50, 10000, 1001):
+        lines[i] = docker_line(i, "ERROR", "prover-client:orchestrator Error: Broker facade stopped")
+    lines[7000] = docker_line(7000, "INFO", "prover-node Stopping ProverNode")
+    lines[7001] = "    at f (file:///x.js:1:2)"
+    path = tmp_path / "logs.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with open(path, newline="\n") as handle:
+        fast = analyse(list(handle), skip=True)
+    full = analyse(lines, skip=False)
+    assert fast["yielded"] < 200
+    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+    assert fast["stats"] == (10000, 9999, 0, {"pino": 9999})
+
+
+def test_a_continuation_after_a_run_of_skipped_lines_extends_the_last_of_them():
+    lines = [docker_line(0, "WARN", "archiver slow") + "\n"]  # (parsed alone: it shows the format)
+    lines += [docker_line(i, "INFO", f"archiver Processed tx {i}") + "\n" for i in range(1, 7)]
+    lines += ["    at f (file:///x.js:1:2)\n", "    at Broker facade stopped (file:///x.js:3:4)\n"]
+    fast = analyse(lines, skip=True)
+    assert fast["yielded"] == 2
+    assert fast == {**analyse(lines, skip=False), "yielded": 2}
+    (finding,) = fast["findings"]
+    assert finding[5][0][:2] == (7, 9)  # the record of line 7, with its two continuation lines
