@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 
-from analyzer.guide_tables import parse_docker_ps, parse_status
 from analyzer.host_facts import (
     apply_df_text,
     apply_free_text,
@@ -26,6 +25,7 @@ from analyzer.host_facts import (
     parse_disk_json,
     summarize_stats,
 )
+from analyzer.inputs.guide_tables import parse_docker_ps, parse_status
 from analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
 from collector.roles import detect_role
 

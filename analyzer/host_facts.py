@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from analyzer.guide_tables import parse_df, parse_free
+from analyzer.inputs.guide_tables import parse_df, parse_free
 from analyzer.model import Evidence, Filesystem, HostFacts
 
 _KILLED = re.compile(r"Killed process (\d+) \(([^)]*)\)")

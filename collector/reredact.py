@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import zstandard
 
-from analyzer.manual_guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
+from analyzer.inputs.manual_guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleError, BundleWriter
 from collector.redaction import RedactionCounts, Redactor
 from collector.version import __version__

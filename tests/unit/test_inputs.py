@@ -345,7 +345,7 @@ def test_compressed_binary_is_not_a_log(tmp_path: Path) -> None:
 
 def test_zstd_frame_walk_spots_every_truncation(tmp_path: Path) -> None:
     """The decompressor reports a cut-off frame as a clean end of data; the frame walk does not."""
-    from analyzer.safe_archive import ArchiveError, check_zstd_frames
+    from analyzer.inputs.safe_archive import ArchiveError, check_zstd_frames
 
     frame = zstandard.ZstdCompressor(write_checksum=True).compress(os.urandom(300_000) + bytes(300_000))
     whole = tmp_path / "whole.zst"

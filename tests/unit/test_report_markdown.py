@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from test_report_sample import NODE, full_result, hostile_result, thin_result
 
 from analyzer.report import render_markdown
-from analyzer.report_markdown import fence, md_cell, md_text
+from analyzer.report.markdown import fence, md_cell, md_text
 
 FENCE_OPEN = re.compile(r"^(`{3,})[^`]*$")
 

@@ -30,7 +30,7 @@ from analyzer.model import (
     Verdict,
 )
 from analyzer.model import Evidence as Ev
-from analyzer.report_view import build_view, finding_views, next_steps, timeline_rows
+from analyzer.report.view import build_view, finding_views, next_steps, timeline_rows
 
 NODE = "aztec-prover-prover-node-1"
 BROKER = "aztec-prover-prover-broker-1"

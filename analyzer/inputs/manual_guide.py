@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from analyzer.safe_archive import CapExceeded, cap_message
+from analyzer.inputs.safe_archive import CapExceeded, cap_message
 from collector.redaction import LogStream, RedactionCounts, Redactor
 
 GUIDE_LOGS = ("prover-node.log", "broker.log", "agent.log")

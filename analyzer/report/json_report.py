@@ -15,7 +15,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from analyzer.model import AnalysisResult
-from analyzer.report_format import iso_z, parse_iso, utc
+from analyzer.report.formatting import iso_z, parse_iso, utc
 
 SCHEMA = "nodediag-report"
 SCHEMA_VERSION = 1

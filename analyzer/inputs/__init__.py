@@ -12,10 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from analyzer.bundle_manifest import read_manifest, verify_bundle
-from analyzer.manual_guide import find_guide_root, import_guide
-from analyzer.model import LoadedInput
-from analyzer.safe_archive import (
+from analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
+from analyzer.inputs.manual_guide import find_guide_root, import_guide
+from analyzer.inputs.safe_archive import (
     DECOMPRESS_ERRORS,
     GZIP_MAGIC,
     ZSTD_MAGIC,
@@ -31,6 +30,7 @@ from analyzer.safe_archive import (
     remove_tree,
     stream_limit,
 )
+from analyzer.model import LoadedInput
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
 DEFAULT_MAX_FILES = 20000

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from analyzer import charts
 from analyzer.model import (
     LEVEL_RANK,
     SEVERITY_RANK,
@@ -21,7 +20,8 @@ from analyzer.model import (
     Finding,
     TimelineEntry,
 )
-from analyzer.report_format import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
+from analyzer.report import charts
+from analyzer.report.formatting import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
 
 MAX_TIMELINE_ROWS = 2000
 MAX_EVIDENCE_PER_FINDING = 8

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from analyzer.inputs.safe_archive import ArchiveError
 from analyzer.model import DataGap
-from analyzer.safe_archive import ArchiveError
 
 BUNDLE_FORMAT = "nodediag-bundle"
 SUPPORTED_FORMAT_VERSION = 1

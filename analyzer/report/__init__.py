@@ -21,11 +21,11 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from analyzer import report_markdown
 from analyzer.model import AnalysisResult
-from analyzer.report_format import fmt_bytes, fmt_duration, fmt_time, iso_z, line_range
-from analyzer.report_json import render_json
-from analyzer.report_view import build_view
+from analyzer.report import markdown as report_markdown
+from analyzer.report.formatting import fmt_bytes, fmt_duration, fmt_time, iso_z, line_range
+from analyzer.report.json_report import render_json
+from analyzer.report.view import build_view
 
 FORMATS = ("html", "json", "md")
 
