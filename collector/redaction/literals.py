@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .counts import RedactionCounts
+
 #: A placeholder as written into the bundle; never redacted again.
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z_]+#[0-9a-f]{8}\]")
 PLACEHOLDER_MARK = "[redacted:"  # lower-case, to test a lowered block cheaply
@@ -24,6 +26,8 @@ _STRIDE_WORDS = 3
 _WORD_MIN_LITERAL = _WORD * _STRIDE_WORDS + _WORD - 1
 
 Recorder = Callable[[str, int], None]  # (kind, position in the text being redacted)
+#: More literals found in one text than this take the span-by-span path.
+_MAX_COUNTED_LITERALS = 8
 
 
 def normalise(value: str) -> str:
@@ -63,6 +67,35 @@ class Literal:
     needle: str  # normalised form searched for in a lower-cased text
     kind: str
     placeholder: str
+    exact: str | None = None  # the value as learnt (no 0x), when it may be replaced with str.replace
+    outside_placeholders: bool = False  # no occurrence can overlap a placeholder (see below)
+
+
+_PLACEHOLDER_PUNCTUATION = frozenset("[]:#")
+_KIND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_")
+_HEX_CHARS = frozenset("0123456789abcdef")
+
+
+def _outside_placeholders(needle: str) -> bool:
+    """True when needle can never overlap a placeholder `[redacted:<kind>#<8 hex>]` (lowered): it
+    holds none of its punctuation, so an occurrence would lie within "redacted", the kind
+    ([a-z_]+) or the tag (8 hex), and it is none of those shapes."""
+    chars = set(needle)
+    return (chars.isdisjoint(_PLACEHOLDER_PUNCTUATION) and not chars <= _KIND_CHARS
+            and (len(needle) > 8 or not chars <= _HEX_CHARS))
+
+
+def _overlaps_itself(needle: str) -> bool:
+    """True when two occurrences of needle can overlap (a proper suffix is also a prefix)."""
+    return any(needle.startswith(needle[k:]) for k in range(1, len(needle)))
+
+
+def _can_interact(a: Literal, b: Literal) -> bool:
+    """True when occurrences of a and b may overlap, or one may turn up inside the other's placeholder."""
+    x, y = a.needle, b.needle
+    if x in y or y in x or x in b.placeholder.lower() or y in a.placeholder.lower():
+        return True
+    return any(y.startswith(x[k:]) for k in range(1, len(x))) or any(x.startswith(y[k:]) for k in range(1, len(y)))
 
 
 def placeholder_spans(text: str) -> list[tuple[int, int]]:
@@ -101,7 +134,11 @@ class LiteralSet:
         if len(needle) < MIN_LITERAL_LENGTH:
             self.skipped_short += 1
             return False
-        lit = Literal(needle, kind, self._tagger.placeholder(kind, value))
+        exact = value.strip()
+        exact = exact[2:] if exact[:2].lower() == "0x" else exact
+        if exact.lower() != needle or _overlaps_itself(needle) or "[" in needle or "]" in needle:
+            exact = None  # only the span-by-span path is exact for these
+        lit = Literal(needle, kind, self._tagger.placeholder(kind, value), exact, _outside_placeholders(needle))
         self._by_needle[needle] = lit
         data = needle.encode("utf-8", "surrogatepass")
         if len(data) < _WORD_MIN_LITERAL:
@@ -134,8 +171,10 @@ class LiteralSet:
                         found.append(lit)
         return found
 
-    def replace(self, text: str, record: Recorder, low: str | None = None) -> str:
-        """``low``: text.lower(), when the caller has it already."""
+    def replace(self, text: str, record: Recorder, low: str | None = None,
+                counts: RedactionCounts | None = None) -> str:
+        """``low``: text.lower(), when the caller has it already. ``counts``: where record() ends
+        up; occurrences of a kind that keeps no more line numbers may be added to it directly."""
         if not self._by_needle or not text:
             return text
         low = text.lower() if low is None else low
@@ -144,6 +183,10 @@ class LiteralSet:
         found = self._candidates(low)
         if not found:
             return text
+        if counts is not None:
+            fast = _replace_counted(text, low, found, counts)
+            if fast is not None:
+                return fast
         spans: list[tuple[int, int, Literal]] = []
         for lit in found:
             n = lit.needle
@@ -170,6 +213,45 @@ class LiteralSet:
             return sorted({lit.kind for lit in self._by_needle.values()
                            if re.search(re.escape(lit.needle), text, re.IGNORECASE)})
         return sorted({lit.kind for lit in self._candidates(low)})
+
+
+def _replace_counted(text: str, low: str, found: list[Literal], counts: RedactionCounts) -> str | None:
+    """Replace the found literals with str.replace (C speed) when that is exactly what the span path
+    would do and no position is wanted; None when the span path must run.
+
+    Exact when: no placeholder to protect (or none a found literal can overlap), every occurrence
+    in low is the learnt spelling in text (equal counts; a needle that cannot overlap itself),
+    none follows "0x", and no two found literals can overlap or turn up in each other's placeholders.
+    """
+    if len(found) > _MAX_COUNTED_LITERALS:
+        return None
+    if not all(lit.outside_placeholders for lit in found) and "[REDACTED:" in text:
+        return None  # placeholders already in text are protected span by span
+    for lit in found:
+        if lit.exact is None or counts.wants_lines(lit.kind):
+            return None
+    for i, a in enumerate(found):
+        for b in found[i + 1:]:
+            if _can_interact(a, b):
+                return None
+    plan: list[tuple[Literal, int]] = []
+    for lit in found:
+        if "0x" + lit.needle in low:
+            return None
+        plan.append((lit, low.count(lit.needle)))
+    new = text
+    for lit, n in plan:
+        exact: str = lit.exact  # type: ignore[assignment]
+        growth = len(lit.placeholder) - len(exact)
+        if growth == 0 and new.count(exact) != n:
+            return None
+        before = len(new)
+        new = new.replace(exact, lit.placeholder)
+        if len(new) - before != n * growth:  # some occurrence is spelt in another case
+            return None
+    for lit, n in plan:
+        counts.add(lit.kind, n)
+    return new
 
 
 def _apply(text: str, spans: list[tuple[int, int, Literal]], record: Recorder) -> str:

@@ -20,11 +20,17 @@ _SIMPLE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("jwt", re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
 )
 
+# Both GitHub shapes start with "g": one scan says whether either may occur.
+_GITHUB_GATE = re.compile(r"gh[pousr]_|github_pat_")
+
+# A JWT starts "eyJ"; scanning for the rarer "J" and looking behind is about twice as fast.
+_JWT_GATE = re.compile(r"J(?<=eyJ)")
+
 # --- BIP-39 seed phrases -------------------------------------------------------------------------
 _MNEMONIC_LENGTHS = (24, 21, 18, 15, 12)
 _WORD_RUN = re.compile(r"(?<![A-Za-z])(?:[a-z]{3,8} ){11,}[a-z]{3,8}(?![A-Za-z])")
-_WORD_RUN_MAP = bytes(ord("a") if (97 <= c <= 122 or c == 32) else 10 for c in range(256))
-_WORD_RUN_MIN = b"a" * (12 * 3 + 11)
+_WORD_RUN_TABLE = ["a" if (97 <= c <= 122 or c == 32) else "\n" for c in range(128)]
+_WORD_RUN_MIN = "a" * (12 * 3 + 11)
 
 
 @lru_cache(maxsize=1)
@@ -58,20 +64,19 @@ def _mnemonic_spans(line: str) -> list[tuple[int, int]]:
 def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> str:
     """Replace runs of 12/15/18/21/24 (or more) BIP-39 English words separated by single spaces."""
     # Gate at C speed: 12 words of 3+ letters are a run of at least 47 characters of [a-z ]; with
-    # those mapped to "a" and everything else to a newline, such a run is 47 a's in a row (and the
-    # newlines stay where they were, so the gate also says which lines to look at).
-    nl = text.encode("utf-8", "surrogatepass")
-    gate = nl.translate(_WORD_RUN_MAP)
+    # those mapped to "a" and every other ASCII character to a newline (str.translate's ASCII fast
+    # path: no encoding, one character for one), such a run is 47 a's in a row, at the same place.
+    gate = text.translate(_WORD_RUN_TABLE)
     hit = gate.find(_WORD_RUN_MIN)
     if hit == -1:
         return text
     line_numbers: list[int] = []
     line, counted_to = 0, 0
     while hit != -1:
-        line += nl.count(b"\n", counted_to, hit)
+        line += text.count("\n", counted_to, hit)
         counted_to = hit
         line_numbers.append(line)
-        end = nl.find(b"\n", hit)
+        end = text.find("\n", hit)
         hit = -1 if end == -1 else gate.find(_WORD_RUN_MIN, end)
     lines = text.split("\n")
     starts = [0]
@@ -102,7 +107,10 @@ def shape_kind(value: str) -> str | None:
 
 def redact_simple_shapes(text: str, placeholder: Placeholder, record: Recorder) -> str:
     """AWS access key ids, GitHub tokens and JWTs."""
+    github_possible = _GITHUB_GATE.search(text) is not None  # one scan for both GitHub shapes
     for kind, pattern in _SIMPLE_SHAPES:  # each starts with a literal: the regex engine skips fast
+        if (kind == "github_token" and not github_possible) or (kind == "jwt" and _JWT_GATE.search(text) is None):
+            continue
         def repl(m: re.Match[str], kind: str = kind) -> str:
             if kind == "aws_key" and m.start() > 0 and m.string[m.start() - 1].isalnum():
                 return m.group()
