@@ -72,7 +72,9 @@ class Progress:
     def __call__(self, event: str, result, running: list[str]) -> None:
         if self.tty:
             self.stream.write("\r\x1b[K")
-        if event == "done" and result is not None:
+        if event == "stage":  # a step before the sources run; ``running`` holds its description
+            self.stream.write(f"  {running[0]}\n")
+        elif event == "done" and result is not None:
             self.done += 1
             mark = {"ok": "ok", "truncated": "cut", "skipped": "skip", "timeout": "TIME", "failed": "FAIL"}
             line = f"  {mark.get(result.status, result.status):<4} {result.name}  ({result.duration_s:.1f}s"

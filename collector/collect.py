@@ -191,6 +191,12 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
     started = time.monotonic()
     now = utc_now()
     output = options.output or default_output(now)
+
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress("stage", None, [text])
+
+    stage("finding the deployment ...")
     try:
         plan, warnings = make_plan(options, now)
     except discovery.DiscoveryError as exc:
@@ -201,6 +207,7 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
         writer = BundleWriter.create(output)
     except BundleError as exc:
         raise CollectError(str(exc)) from exc
+    stage(f"found {plan.chosen_how}; learning its secrets before anything is written ...")
     try:
         redactor = make_redactor(options)
         secret_notes = harvest_secrets(plan, redactor)
