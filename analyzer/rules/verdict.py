@@ -109,8 +109,9 @@ def build_verdict(
         started = (link.earliest if link and link.earliest else None) or cause.first_seen
         if started is None and link:  # a setting has no time: say when what it explains began
             started = min((s.first_seen for s in link.symptoms if s.first_seen), default=None)
-        headline = (f"Most likely root cause: {cause.title.rstrip('.')}, in {_where(cause)}, starting "
-                    f"{_when(started)} ({cause.confidence} confidence).")
+        since = f"starting {_when(started)}" if started else "time unknown (the input dates nothing about it)"
+        headline = (f"Most likely root cause: {cause.title.rstrip('.')}, in {_where(cause)}, {since} "
+                    f"({cause.confidence} confidence).")
         if link:
             names = sorted({s.title for s in link.symptoms})
             headline += f" It preceded {link.symptom_episodes} episode(s) of: {'; '.join(names)}."
