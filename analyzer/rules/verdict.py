@@ -109,7 +109,7 @@ def build_verdict(
         started = (link.earliest if link and link.earliest else None) or cause.first_seen
         if started is None and link:  # a setting has no time: say when what it explains began
             started = min((s.first_seen for s in link.symptoms if s.first_seen), default=None)
-        since = f"starting {_when(started)}" if started else "time unknown (the input dates nothing about it)"
+        since = f"starting {_when(started)}" if started else "at a time the input does not record"
         headline = (f"Most likely root cause: {cause.title.rstrip('.')}, in {_where(cause)}, {since} "
                     f"({cause.confidence} confidence).")
         if link:
