@@ -11,77 +11,11 @@
 # write, what the collector and analyzer read) and is divided by LAB_MS_PER_SECOND (default 10000)
 # when the scripts wait, so 30000 ms of real time take 3 s here.
 
-LOG_LEVEL="${LOG_LEVEL:-info}"
 LAB_MS_PER_SECOND="${LAB_MS_PER_SECOND:-10000}"
 BROKER_URL="${PROVER_BROKER_HOST:-http://127.0.0.1:8080}"
 
-# time of day, UTC, with milliseconds (busybox date has no %N: adjtimex reads the clock in us)
-now_hms() {
-    _out="$(adjtimex 2>/dev/null)" || _out="tv_sec: $(date -u +%s) time.tv_usec: 0 return"
-    _s="${_out#*tv_sec:}"; _s="${_s%%time*}"; _s=$((_s))
-    _u="${_out#*tv_usec:}"; _u="${_u%%return*}"; _u=$((_u))
-    NOW_EPOCH_MS=$((_s * 1000 + _u / 1000))
-    NOW_HMS="$(printf '%02d:%02d:%02d.%03d' $((_s / 3600 % 24)) $((_s / 60 % 60)) $((_s % 60)) $((_u / 1000)))"
-}
-
-level_number() {
-    case "$1" in
-        trace) echo 10 ;; debug) echo 20 ;; verbose) echo 25 ;; info) echo 30 ;;
-        warn) echo 40 ;; error) echo 50 ;; fatal) echo 60 ;; silent) echo 100 ;; *) echo "" ;;
-    esac
-}
-
-# LOG_LEVEL is "level[;level:module,module...]"; an unknown level stops start-up like the real node
-check_log_level() {
-    _spec="$LOG_LEVEL"
-    _default="${_spec%%;*}"
-    if [ -z "$(level_number "$_default")" ]; then
-        now_hms
-        echo "[$NOW_HMS] ERROR: cli Invalid log level: $_default" >&2
-        echo "Error: Invalid log level: $_default" >&2
-        echo "    at parseLogLevel (file:///usr/src/yarn-project/foundation/dest/log/log-levels.js:21:15)" >&2
-        exit 1
-    fi
-    MIN_LEVEL="$(level_number "$_default")"
-}
-
-json_mode() { [ -n "${LOG_JSON:-}" ] && [ "${LOG_JSON}" != "0" ] && [ "${LOG_JSON}" != "false" ]; }
-
-# log LEVEL MODULE MESSAGE [JSON-DATA]  -> stderr
-log() {
-    _lvl="$1"; _mod="$2"; _msg="$3"; _data="${4:-}"
-    _num="$(level_number "$_lvl")"
-    [ "$_num" -ge "${MIN_LEVEL:-30}" ] || return 0
-    now_hms
-    if json_mode; then
-        _extra=""
-        if [ -n "$_data" ]; then _extra=",${_data#\{}"; _extra="${_extra%\}}"; fi
-        _esc="$(printf '%s' "$_msg" | sed 's/\\/\\\\/g; s/"/\\"/g')"
-        printf '{"level":%s,"time":%s,"pid":%s,"hostname":"%s","module":"%s"%s,"msg":"%s"}\n' \
-            "$_num" "$NOW_EPOCH_MS" "$$" "$(hostname)" "$_mod" "$_extra" "$_esc" >&2
-    else
-        _up="$(echo "$_lvl" | tr "[:lower:]" "[:upper:]")"
-        if [ -n "$_data" ]; then
-            printf '[%s] %s: %s %s %s\n' "$NOW_HMS" "$_up" "$_mod" "$_msg" "$_data" >&2
-        else
-            printf '[%s] %s: %s %s\n' "$NOW_HMS" "$_up" "$_mod" "$_msg" >&2
-        fi
-    fi
-}
-
-# plain output on stdout (banners, console.log): what `docker logs > file` keeps
-say() { echo "$*"; }
-
-# stack lines that follow an "Error: ..." record; each argument is "Function@path/in/yarn-project.js"
-stack() {
-    json_mode && return 0  # pino JSON keeps the stack inside msg: no separate lines
-    for _frame in "$@"; do
-        echo "    at ${_frame%%@*} (file:///usr/src/yarn-project/${_frame#*@}:$((RANDOM % 400 + 1)):$((RANDOM % 40 + 1)))" >&2
-    done
-}
-
-
-
+# the pino record writers (log, stack, say, check_log_level), shared with tests/fixtures/roles
+. /common/pino.sh
 
 # sleep that a trapped TERM interrupts at once (a plain foreground sleep delays the trap)
 nap() {
