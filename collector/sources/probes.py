@@ -14,36 +14,14 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+from pathlib import Path
 
 from collector.discovery import Target
 from collector.engine import Source, SourceContext, SourceSkipped
+from collector.sources.http_status import get_status
 
 TIMEOUT_S = 3.0
 ROLES = ("prover-node", "prover-broker", "prover-agent")
-
-# Runs in a fresh interpreter (never fork a threaded process): join the netns, GET, print JSON.
-_NETNS_PROBE = r"""
-import ctypes, json, os, sys, time, urllib.request, urllib.error
-pid, url, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-if libc.setns(fd, 0x40000000) != 0:
-    print(json.dumps({"status": None, "error": "setns: " + os.strerror(ctypes.get_errno())})); sys.exit(0)
-start = time.monotonic()
-try:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        out = {"status": r.status, "error": ""}
-except urllib.error.HTTPError as e:
-    out = {"status": e.code, "error": ""}
-except Exception as e:
-    out = {"status": None, "error": f"{type(e).__name__}: {getattr(e, 'reason', e)}"}
-out["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
-print(json.dumps(out))
-"""
-
 
 def status_port(target: Target) -> int:
     try:
@@ -60,19 +38,6 @@ def published_port(target: Target, port: int) -> int | None:
     return None
 
 
-def get_status(url: str, timeout: float = TIMEOUT_S) -> dict:
-    start = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            out = {"status": r.status, "error": ""}
-    except urllib.error.HTTPError as e:
-        out = {"status": e.code, "error": ""}
-    except Exception as e:  # noqa: BLE001 - any failure to connect is the probe's result
-        out = {"status": None, "error": f"{type(e).__name__}: {getattr(e, 'reason', e)}"}
-    out["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
-    return out
-
-
 def _probe(target: Target):
     def collect(ctx: SourceContext) -> None:
         path = f"probes/{target.dir_name}-status.json"
@@ -83,10 +48,14 @@ def _probe(target: Target):
         host_port = published_port(target, port)
         if host_port:
             url = f"http://127.0.0.1:{host_port}/status"
-            result = {"container": target.name, "url": url, "via": "host", **get_status(url)}
+            result = {"container": target.name, "url": url, "via": "host", **get_status(url, TIMEOUT_S)}
         elif os.geteuid() == 0 and state.get("Pid"):
             url = f"http://127.0.0.1:{port}/status"
-            proc = subprocess.run([sys.executable, "-c", _NETNS_PROBE, str(state["Pid"]), url, str(TIMEOUT_S)],
+            # the helper must import this same copy of collector, installed or not
+            here = str(Path(__file__).resolve().parents[2])
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+            proc = subprocess.run([sys.executable, "-m", "collector.sources.http_status", str(state["Pid"]), url,
+                                   str(TIMEOUT_S)], env=env,
                                   capture_output=True, timeout=TIMEOUT_S + 5, check=False)
             try:
                 outcome = json.loads(proc.stdout.decode().strip().splitlines()[-1])
