@@ -52,30 +52,22 @@ def _filters(env: Environment) -> Environment:
     return env
 
 
+def _environment(*, autoescape: bool, **options: bool) -> Environment:
+    env = Environment(loader=PackageLoader("report_templates", "."), autoescape=autoescape,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, **options)
+    return _filters(env)
+
+
 @lru_cache(maxsize=1)
 def _html_env() -> Environment:
-    env = Environment(
-        loader=PackageLoader("report_templates", "."),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return _filters(env)
+    return _environment(autoescape=True)  # every piece of bundle text is escaped
 
 
 @lru_cache(maxsize=1)
 def _markdown_env() -> Environment:
-    env = Environment(
-        loader=PackageLoader("report_templates", "."),
-        autoescape=False,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = _environment(autoescape=False, keep_trailing_newline=True)
     env.filters.update(md=report_markdown.md_text, cell=report_markdown.md_cell, fence=report_markdown.fence)
-    return _filters(env)
+    return env
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,21 +14,9 @@
 LAB_MS_PER_SECOND="${LAB_MS_PER_SECOND:-10000}"
 BROKER_URL="${PROVER_BROKER_HOST:-http://127.0.0.1:8080}"
 
-# the pino record writers (log, stack, say, check_log_level), shared with tests/fixtures/roles
-. /common/pino.sh
+# log, stack, say, check_log_level, nap, on_stop: shared with tests/fixtures/roles
+. /common/common.sh
 
-# sleep that a trapped TERM interrupts at once (a plain foreground sleep delays the trap)
-nap() {
-    sleep "$1" &
-    wait $!
-}
-
-
-on_stop() {
-    log info "$1" "Stopping $2"
-    log info "$1" "Stopped $2"
-    exit 0
-}
 
 # lab_seconds MS: a real-time setting in milliseconds as lab seconds (fractional, at least 0.1)
 lab_seconds() {
