@@ -16,26 +16,22 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def iso_z(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z`` suffix; milliseconds only when present."""
-    if moment is None:
-        return None
+def _stamp(moment: datetime, sep: str) -> str:
     moment = utc(moment)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond // 1000:03d}"
     return text + "Z"
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z`` suffix; milliseconds only when present."""
+    return None if moment is None else _stamp(moment, "T")
 
 
 def fmt_time(moment: datetime | None, empty: str = "—") -> str:
     """A human-readable UTC time: ``2026-11-27 18:30:05Z``."""
-    if moment is None:
-        return empty
-    moment = utc(moment)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
+    return empty if moment is None else _stamp(moment, " ")
 
 
 def fmt_bytes(value: float | int | None, empty: str = "—") -> str:
