@@ -1,18 +1,23 @@
-"""Which log lines cannot matter to the analysis, decided a block of lines at a time.
+"""Which log lines cannot matter to the analysis, decided for a whole block of bytes at once.
 
 A pino line below WARN that contains none of the log rules' anchor literals can match no rule,
-and the timeline ignores it: the parser only counts it. This is decided per block of lines:
-one regex search over the block finds the lines that do not start as such a pino line, one
-count of "] " rules out records glued onto a line, and the remaining lines are joined,
-lower-cased once and each anchor found with ``str.find``.
+and the timeline ignores it: the parser only counts it. ``LineSieve`` finds, in a block of whole
+lines, the few lines that need a look of their own, with a handful of passes that each run at C
+speed over the block: one regex search for the lines that do not start as such a pino line, one
+Aho-Corasick search for every anchor (and ESC) in the lower-cased block, and counts of "] " to
+rule out records glued onto a line. Everything between those lines is counted, never decoded.
+
+The sieve may over-mark (the parser then decides the line exactly, as ``parse_log_lines`` does
+for every line), never under-mark: a line it does not return is a plain pino line at a skipped
+level, with no anchor in any case, no ANSI escape, no second record and only ASCII bytes.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import accumulate, islice, repeat
+
+import ahocorasick_rs
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,86 +28,70 @@ class SkipPlan:
     anchors: tuple[str, ...]
 
 
-def lines_with_anchor(lines: list[str], anchors: tuple[str, ...]) -> set[int] | None:
-    """Indexes in ``lines`` of the lines whose lower-cased text contains one of ``anchors``.
-
-    None when lower-casing changes the block's length (some non-ASCII text): the caller then
-    checks line by line. Lines given without newlines may join into a match spanning two lines:
-    it marks the first (harmless: that line is merely not skipped)."""
-    blob = "".join(lines)
-    low = blob.lower()
-    if len(low) != len(blob):
-        return None
-    ends = list(accumulate(map(len, lines)))
-    found: set[int] = set()
-    find = low.find
-    for anchor in anchors:
-        pos = find(anchor)
-        while pos != -1:
-            i = bisect_right(ends, pos)
-            found.add(i)
-            pos = find(anchor, ends[i])  # the next line: this one is marked already
-    return found
-
-
-def _head_pattern(labels: frozenset[str]) -> str:
+def _head_pattern(labels: frozenset[str]) -> bytes:
     names = "|".join(sorted(map(re.escape, labels), key=lambda n: (-len(n), n)))
     # formats.PRETTY_LINE_RE with ASCII digits only (a narrower \\d, and quicker to test)
     stamps = r"(?:DDDD-DD-DDTDD:DD:DD(?:\.D{1,9})?Z )?\[DD:DD:DD\.D{3}\] ".replace("D", "[0-9]")
-    return rf"{stamps}(?=[A-Z]{{4,7}}:)(?:{names}):"
+    return rf"{stamps}(?=[A-Z]{{4,7}}:)(?:{names}):".encode()
 
 
-def skip_prefix_re(labels: frozenset[str]) -> re.Pattern[str]:
-    """The start of a pino pretty line (formats.PRETTY_LINE_RE) whose level label is one of
-    ``labels``: a line it matches, PRETTY_LINE_RE matches too, with the same label."""
-    return re.compile(_head_pattern(labels))
+# a line holding a byte outside ASCII: str.lower() may then find an anchor bytes.lower() cannot
+# (the Kelvin sign lower-cases to "k"), so such a line is decided on its decoded text
+_NON_ASCII_LINE = re.compile(rb"^[^\n]*?[\x80-\xff]", re.MULTILINE)
 
 
-def not_plain_re(labels: frozenset[str]) -> re.Pattern[str]:
-    """Matches the newline before each line that does not start as ``skip_prefix_re`` says.
-    Searched in "\\n" + the lines joined."""
-    return re.compile(rf"\n(?!{_head_pattern(labels)})")
+class LineSieve:
+    """Finds the lines of a block that the parser must look at, given a skip plan and the level
+    labels it skips (``formats.LEVEL_BY_NAME`` keys)."""
 
+    def __init__(self, plan: SkipPlan, labels: frozenset[str]) -> None:
+        # matches the newline before each line that does not start as a plain pino line at a
+        # skipped level; searched in b"\n" + block, so that a match's start is its line's offset
+        self._not_plain = re.compile(rb"\n(?!" + _head_pattern(labels) + rb")")
+        marks = [a.encode() for a in plan.anchors] + [b"\x1b"]
+        self._marks = ahocorasick_rs.BytesAhoCorasick(marks, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
 
-def lines_to_check(lines: list[str], anchors: tuple[str, ...], not_plain: re.Pattern[str]) -> set[int] | None:
-    """Indexes in ``lines`` of the lines that are not plain or whose lower-cased text holds one
-    of ``anchors``: every other line can be skipped. A plain line starts as ``skip_prefix_re``
-    says, and holds no ANSI escape and no "] " after that start (no second record glued on).
+    def lines_to_check(self, block: bytes) -> list[tuple[int, int]]:
+        """(start, end) offsets, in order, of the lines of ``block`` that may not be skipped. The
+        block holds whole lines: each ends with b"\\n" except perhaps the last. ``end`` is past
+        the line's newline."""
+        size = len(block)
+        found = {m.start() for m in self._not_plain.finditer(b"\n" + block)}
+        found.discard(size)
+        rfind = block.rfind
+        for _, start, _ in self._marks.find_matches_as_indexes(block.lower()):
+            found.add(rfind(b"\n", 0, start) + 1)
+        if not block.isascii():
+            found.update(m.start() for m in _NON_ASCII_LINE.finditer(block))
+        find = block.find
+        lines = []
+        for start in sorted(found):
+            end = find(b"\n", start) + 1
+            lines.append((start, end or size))
+        count = block.count
+        # the start of a plain line holds one "] ": if the other lines hold more than one each,
+        # the runs between the marked lines are looked at one by one
+        plain = count(b"\n") + (block[-1:] != b"\n" and size > 0) - len(lines)
+        if count(b"] ") - sum(count(b"] ", s, e) for s, e in lines) != plain:
+            lines = sorted({*lines, *self._glued_lines(block, lines)})
+        return lines
 
-    None when the block does not allow this (a line without its newline before the last one, a
-    newline inside a line, or lower-casing that changes the length): the caller checks each line."""
-    count = len(lines)
-    if not count:
-        return set()
-    blob = "".join(lines)
-    whole = count - (lines[-1][-1:] != "\n")
-    if blob.count("\n") != whole or not all(map(str.endswith, islice(lines, whole), repeat("\n"))):
-        return None
-    starts = list(accumulate(map(len, lines), initial=0))  # starts[i]: offset of line i
-    # in "\n" + blob, the newline before line i is at offset starts[i]
-    found = {bisect_left(starts, m.start()) for m in not_plain.finditer("\n" + blob)}
-    found.discard(count)
-    # the rest is looked for in the lines that are plain so far, only
-    plain: list[int] | range = range(count)
-    if found:
-        plain = [i for i in plain if i not in found]
-        blob = "".join([lines[i] for i in plain])
-        starts = list(accumulate([len(lines[i]) for i in plain], initial=0))
-    # the start of a plain line holds one "] ": if these lines hold more, the lines holding
-    # more are looked for one by one
-    if blob.count("] ") != len(plain):
-        found.update(i for i in plain if lines[i].count("] ") > 1)
-    low = blob.lower()
-    if len(low) != len(blob):
-        return None
-    find = low.find
-    for anchor in (*anchors, "\x1b"):
-        pos = find(anchor)
-        while pos != -1:
-            i = bisect_right(starts, pos) - 1
-            found.add(plain[i])
-            pos = find(anchor, starts[i + 1])  # the next line: this one is marked already
-    return found
+    @staticmethod
+    def _glued_lines(block: bytes, marked: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The unmarked lines of ``block`` that hold "] " more than once."""
+        size = len(block)
+        count, find = block.count, block.find
+        glued = []
+        pos = 0
+        for start, end in (*marked, (size, size)):
+            if count(b"] ", pos, start) != count(b"\n", pos, start) + (start == size and block[-1:] != b"\n"):
+                while pos < start:
+                    stop = find(b"\n", pos, start) + 1 or start
+                    if count(b"] ", pos, stop) > 1:
+                        glued.append((pos, stop))
+                    pos = stop
+            pos = end
+        return glued
 
 
 def strip_eol(line: str) -> str:
@@ -119,6 +108,4 @@ def has_anchor(line: str, anchors: tuple[str, ...]) -> bool:
     return any(a in low for a in anchors)
 
 
-__all__ = [
-    "SkipPlan", "has_anchor", "lines_to_check", "lines_with_anchor", "not_plain_re", "skip_prefix_re", "strip_eol",
-]
+__all__ = ["LineSieve", "SkipPlan", "has_anchor", "strip_eol"]

@@ -3,25 +3,19 @@ the same findings, evidence lines, timeline, level series and parse statistics."
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.model import ParseStats
 from analyzer.parsing import formats as fmt
-from analyzer.parsing import logs as logs_module
-from analyzer.parsing import parse_log_lines
-from analyzer.parsing.skipping import (
-    SkipPlan,
-    has_anchor,
-    lines_to_check,
-    lines_with_anchor,
-    not_plain_re,
-)
+from analyzer.parsing import parse_log_file, parse_log_lines
+from analyzer.parsing.logs import parse_log_blocks
+from analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor
 from analyzer.rules.catalog import load_rules
 from analyzer.rules.engine import LogRuleEngine
 from analyzer.timeline import TimelineCollector
@@ -36,15 +30,24 @@ def docker_line(i: int, level: str, body: str) -> str:
     return f"{stamp} [{at.strftime('%H:%M:%S.%f')[:-3]}] {level}: {body}"
 
 
-def analyse(lines: list[str], skip: bool) -> dict:
-    """Parse, match and gather a timeline the way analyze_input does, with or without skipping."""
+def analyse(lines: list[str], skip: bool | int) -> dict:
+    """Parse, match and gather a timeline the way analyze_input does: without skipping (False),
+    skipping line by line (True), or reading blocks of ``skip`` bytes of the lines joined by
+    newlines (an int), as parse_log_file does."""
     engine = LogRuleEngine(RULES)
     timeline = TimelineCollector()
     stats = ParseStats(file="logs.txt")
-    plan = engine.skip_plan() if skip else None
+    plan = engine.skip_plan() if skip is not False else None
+    kwargs = {"file": "logs.txt", "container": "node", "role": "prover-node", "stats": stats}
+    if skip is True or skip is False:
+        records = parse_log_lines(lines, skip=plan, **kwargs)
+    else:
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        if lines and lines[-1] and not lines[-1].endswith("\n"):
+            text = text[:-1]  # the last line without its newline, as given
+        records = parse_log_blocks(io.BytesIO(text.encode()), plan, block_bytes=skip, **kwargs)
     yielded = 0
-    for record in parse_log_lines(lines, file="logs.txt", container="node", role="prover-node",
-                                  stats=stats, skip=plan):
+    for record in records:
         yielded += 1
         timeline.add_record(record, [r.id for r in engine.feed(record)])
     findings = [(f.rule_id, f.container, f.count, f.first_seen, f.last_seen,
@@ -79,11 +82,16 @@ MIXED = [
 ]
 
 
+def same(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k != "yielded"} == {k: v for k, v in b.items() if k != "yielded"}
+
+
 def test_the_skip_path_gives_the_full_paths_results_on_a_mixed_log():
     full = analyse(MIXED, skip=False)
-    fast = analyse(MIXED, skip=True)
-    assert fast["yielded"] < full["yielded"]  # some lines really were skipped
-    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+    for skip in (True, 1, 100, 1 << 20):
+        fast = analyse(MIXED, skip=skip)
+        assert fast["yielded"] < full["yielded"]  # some lines really were skipped
+        assert same(fast, full), skip
     rule_lines = {f[0]: [e[0] for e in f[5]] for f in full["findings"]}
     assert rule_lines["node-shutdown"] == [2, 9]
     assert 3 in rule_lines["broker-facade-stopped"]  # the INFO record whose continuation names it
@@ -94,11 +102,13 @@ def test_the_skip_path_keeps_line_numbers_across_batches_of_lines():
     lines[4095] = docker_line(4095, "ERROR", "prover-node Error: Broker facade stopped")
     lines[4096] = docker_line(4096, "INFO", "prover-node Stopping ProverNode")
     lines[8191] = "    at f (file:///x.js:1:2)"
-    full, fast = analyse(lines, skip=False), analyse(lines, skip=True)
-    assert fast["yielded"] < 10
-    assert fast["findings"] == full["findings"]
-    assert fast["stats"] == full["stats"] == (9000, 8999, 0, {"pino": 8999})
-    assert {f[0]: f[5][0][0] for f in fast["findings"]} == {"broker-facade-stopped": 4096, "node-shutdown": 4097}
+    full = analyse(lines, skip=False)
+    for skip in (True, 4096, 65536):  # blocks end anywhere, runs of skipped lines cross them
+        fast = analyse(lines, skip=skip)
+        assert fast["yielded"] < 10
+        assert fast["findings"] == full["findings"]
+        assert fast["stats"] == full["stats"] == (9000, 8999, 0, {"pino": 8999})
+        assert {f[0]: f[5][0][0] for f in fast["findings"]} == {"broker-facade-stopped": 4096, "node-shutdown": 4097}
 
 
 SHAPES = st.sampled_from([
@@ -122,17 +132,32 @@ SHAPES = st.sampled_from([
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(SHAPES, max_size=40))
-def test_the_skip_path_matches_the_full_path_on_any_mix_of_lines(lines):
+@given(st.lists(SHAPES, max_size=40), st.integers(min_value=1, max_value=600))
+def test_the_skip_path_matches_the_full_path_on_any_mix_of_lines(lines, block):
     full = analyse(lines, skip=False)
-    fast = analyse(lines, skip=True)
-    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+    assert same(analyse(lines, skip=True), full)
+    assert same(analyse(lines, skip=block), full)
 
 
-def test_lines_with_anchor_marks_the_lines_holding_an_anchor_in_any_case():
-    lines = ["a Broker FACADE stopped\n", "nothing\n", "\n", "job id=3 and broker facade stopped\n", "x"]
-    assert lines_with_anchor(lines, ("broker facade stopped", "job id=")) == {0, 3}
-    assert lines_with_anchor(["İstanbul job id=1\n"], ("job id=",)) is None  # lower() changes the length
+def sieve_marks(lines: list[str]) -> set[int]:
+    """Indexes of the lines the sieve marks, in the block of ``lines`` (each with its newline)."""
+    plan = LogRuleEngine(RULES).skip_plan()
+    labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
+    block = "".join(lines).encode()
+    starts = {sum(len(line.encode()) for line in lines[:i]): i for i in range(len(lines))}
+    return {starts[s] for s, _ in LineSieve(plan, labels).lines_to_check(block)}
+
+
+def test_the_sieve_marks_the_lines_holding_an_anchor_in_any_case():
+    plain = docker_line(1, "INFO", "archiver Downloaded L2 block 5") + "\n"
+    lines = [plain, docker_line(2, "INFO", "prover-node a Broker FACADE stopped") + "\n", plain,
+             docker_line(3, "DEBUG", "archiver job ID=3 done") + "\n", plain]
+    assert sieve_marks(lines) == {1, 3}
+    # bytes.lower() misses the anchor that str.lower() finds through a Kelvin sign: that line is
+    # marked (it holds a byte outside ASCII), so the parser decides it on its text
+    kelvin = docker_line(4, "INFO", "prover-client mar\u212aing proving job as failed") + "\n"
+    assert sieve_marks([plain, kelvin]) == {1}
+    assert has_anchor(kelvin, ("marking proving job as failed",))
 
 
 def test_the_engine_offers_no_skip_plan_when_a_rule_below_warn_has_no_anchor():
@@ -189,38 +214,22 @@ def exact_check(lines: list[str], anchors: tuple[str, ...]) -> set[int]:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(FILE_SHAPES, min_size=1, max_size=30), st.booleans())
-def test_lines_to_check_are_exactly_the_lines_a_slow_check_would_not_skip(lines, last_newline):
-    plan = LogRuleEngine(RULES).skip_plan()
-    labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
+def test_the_sieve_marks_exactly_the_lines_a_slow_check_would_not_skip(lines, last_newline):
     block = [line + "\n" for line in lines]
-    if not last_newline:
+    if not last_newline and lines[-1]:  # (an empty last line without its newline is no line)
         block[-1] = lines[-1]
-    got = lines_to_check(block, plan.anchors, not_plain_re(labels))
-    if any(len(line.lower()) != len(line) for line in lines):
-        return  # (the caller then checks line by line)
-    assert got == exact_check(block, plan.anchors)
-
-
-def test_lines_to_check_declines_blocks_whose_lines_are_not_whole_lines():
     plan = LogRuleEngine(RULES).skip_plan()
-    pattern = not_plain_re(frozenset({"INFO"}))
-    assert lines_to_check([PLAIN_INFO, PLAIN_INFO + "\n"], plan.anchors, pattern) is None  # no newline
-    assert lines_to_check([PLAIN_INFO + "\nx\n"], plan.anchors, pattern) is None  # two lines in one
-    assert lines_to_check([PLAIN_INFO + "\n", PLAIN_INFO], plan.anchors, pattern) == set()
-    assert lines_to_check(["İ\n"], plan.anchors, pattern) == {0}  # not plain: not searched
-    assert lines_to_check([PLAIN_INFO + "İ\n"], plan.anchors, pattern) is None  # lower() changes the length
+    outside_ascii = {i for i, line in enumerate(block) if not line.isascii()}  # marked too, see above
+    assert sieve_marks(block) == exact_check(block, plan.anchors) | outside_ascii
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(FILE_SHAPES, max_size=40), st.booleans(), st.integers(min_value=1, max_value=7))
-def test_the_block_skip_path_matches_the_full_path_on_lines_read_from_a_file(lines, last_newline, batch):
+@given(st.lists(FILE_SHAPES, max_size=40), st.booleans(), st.integers(min_value=1, max_value=400))
+def test_the_block_skip_path_matches_the_full_path_on_lines_read_from_a_file(lines, last_newline, block_bytes):
     block = [line + "\n" for line in lines]
     if block and not last_newline:
         block[-1] = lines[-1]
-    with patch.object(logs_module, "BATCH_LINES", batch):  # runs of skipped lines across batches
-        fast = analyse(block, skip=True)
-    full = analyse(block, skip=False)
-    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
+    assert same(analyse(block, skip=block_bytes), analyse(block, skip=False))
 
 
 def test_a_file_of_mostly_skipped_lines_gives_the_full_paths_results(tmp_path):
@@ -233,12 +242,21 @@ def test_a_file_of_mostly_skipped_lines_gives_the_full_paths_results(tmp_path):
     lines[7001] = "    at f (file:///x.js:1:2)"
     path = tmp_path / "logs.txt"
     path.write_text("\n".join(lines) + "\n")
-    with open(path, newline="\n") as handle:
-        fast = analyse(list(handle), skip=True)
+    engine = LogRuleEngine(RULES)
+    timeline = TimelineCollector()
+    stats = ParseStats(file="logs.txt")
+    yielded = 0
+    for record in parse_log_file(path, file="logs.txt", container="node", role="prover-node", stats=stats,
+                                 skip=engine.skip_plan()):
+        yielded += 1
+        timeline.add_record(record, [r.id for r in engine.feed(record)])
     full = analyse(lines, skip=False)
-    assert fast["yielded"] < 200
-    assert {k: v for k, v in fast.items() if k != "yielded"} == {k: v for k, v in full.items() if k != "yielded"}
-    assert fast["stats"] == (10000, 9999, 0, {"pino": 9999})
+    assert yielded < 200
+    assert (stats.lines, stats.records, stats.unrecognized, stats.formats) == full["stats"] == (10000, 9999, 0,
+                                                                                                 {"pino": 9999})
+    assert [(f.rule_id, f.count, f.first_seen, [e.line_start for e in f.evidence]) for f in engine.findings()] == [
+        (f[0], f[2], f[3], [e[0] for e in f[5]]) for f in full["findings"]]
+    assert [(p.entry, p.repeats, p.until) for p in timeline.entries] == full["timeline"]
 
 
 def test_a_continuation_after_a_run_of_skipped_lines_extends_the_last_of_them():
@@ -248,5 +266,6 @@ def test_a_continuation_after_a_run_of_skipped_lines_extends_the_last_of_them():
     fast = analyse(lines, skip=True)
     assert fast["yielded"] == 2
     assert fast == {**analyse(lines, skip=False), "yielded": 2}
+    assert analyse(lines, skip=200) == fast
     (finding,) = fast["findings"]
     assert finding[5][0][:2] == (7, 9)  # the record of line 7, with its two continuation lines
