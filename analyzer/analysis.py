@@ -57,14 +57,14 @@ def _scan_logs(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
     # more than half the time of a record that a rule matched. Collect less often while scanning.
     threshold = gc.get_threshold()
     gc.set_threshold(max(threshold[0], SCAN_GC_THRESHOLD), *threshold[1:])
+    feed = engine.feed_ids
     try:
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
             for record in parse_log_file(Path(root) / log.path, file=log.path, container=log.container,
                                          role=log.role, stats=stats, role_of=role_of, skip=skip):
-                matched = engine.feed(record)
-                timeline.add_record(record, [r.id for r in matched])
+                timeline.add_record(record, feed(record)[1])
     finally:
         gc.set_threshold(*threshold)
     return parse_stats

@@ -46,13 +46,14 @@ class TimelineCollector:
     _per_hour: dict[tuple[str, datetime], int] = field(default_factory=dict)
     _minutes: dict[str, dict[datetime, dict[str, int]]] = field(default_factory=dict)
     _shapes: dict[str, str] = field(default_factory=dict)  # message head -> numbers replaced by '#'
+    _keys: dict[tuple, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     significant: int = 0
     dropped: int = 0
     collapsed: int = 0
     # (start, end, tzinfo, container, counts) of the minute counted last: saves a replace()
     _minute_span: tuple | None = field(default=None, compare=False, repr=False)
 
-    def add_record(self, record: Record, rule_ids: list[str]) -> None:
+    def add_record(self, record: Record, rule_ids: tuple[str, ...] | list[str]) -> None:
         """Count the record's level; keep it when it is WARN or above or a rule matched it."""
         when = record.time
         if when is None:
@@ -71,14 +72,22 @@ class TimelineCollector:
         if not rule_ids and (level is None or LEVEL_RANK[level] < LEVEL_RANK["WARN"]) and record.kind != "node-fatal":
             return
         self.significant += 1
-        text = record.message if not record.module else f"{record.module}: {record.message}"
-        head = text[:160]
-        shape = self._shapes.get(head)
-        if shape is None:
-            if len(self._shapes) > 4096:
-                self._shapes.clear()
-            shape = self._shapes[head] = _NUMBERS.sub("#", head)
-        key = f"{','.join(rule_ids)}|{shape}"
+        # its text and its key (rules and text with numbers as '#': repeats share one), found
+        # once per message
+        ids = rule_ids if type(rule_ids) is tuple else tuple(rule_ids)
+        known = self._keys.get((record.module, record.message, ids))
+        if known is None:
+            text = record.message if not record.module else f"{record.module}: {record.message}"
+            head = text[:160]
+            shape = self._shapes.get(head)
+            if shape is None:
+                if len(self._shapes) > 4096:
+                    self._shapes.clear()
+                shape = self._shapes[head] = _NUMBERS.sub("#", head)
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            known = self._keys[(record.module, record.message, ids)] = (text, f"{','.join(ids)}|{shape}")
+        text, key = known
         last = self._last.get(record.container)
         if last is not None and last.key == key and last.until and when - last.until <= REPEAT_GAP:
             last.repeats += 1

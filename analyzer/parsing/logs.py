@@ -24,24 +24,31 @@ from typing import BinaryIO
 
 from analyzer.model import ParseStats, Record
 from analyzer.parsing import formats as fmt
-from analyzer.parsing.grouping import LineGrouper
+from analyzer.parsing.grouping import LineGrouper, Pending
 from analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor, strip_eol
 from analyzer.parsing.timestamps import UTC
 
 BLOCK_BYTES = 4 * 2**20  # read and sieved at once by parse_log_file
+BODY_CACHE_SIZE = 4096  # distinct message texts whose split into message and data is remembered
+BODY_CACHE_TEXT = 512  # ... for texts up to this long
+PROTO_CACHE_SIZE = 4096  # distinct one-line record texts that later lines may repeat
+REPEAT_LEVELS = frozenset(("WARN", "ERROR", "FATAL"))  # (below WARN, an anchor could span the time)
+# a docker timestamp and a pino time of day, in bytes, as formats.PRETTY_LINE_RE reads them
+REPEAT_HEAD = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z "
+                         rb"\[[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}\] ").match
 
-Feed = Callable[[int, str], None]
-SkipRun = Callable[[int, int, bytes], bool]
+Feed = Callable[[int, str], Record | None]
+SkipRun = Callable[[int, int, bytes, int, int], bool]
 
 
 def _line_parser(
     file: str, container: str, role: str, stats: ParseStats, role_of: Callable[[str], str] | None,
     skip: SkipPlan | None,
-) -> tuple[Feed, SkipRun, Callable[[int], None], list[Record]]:
+) -> tuple[Feed, SkipRun, Callable[[int], None], list[Record], Callable, Callable]:
     """The parser's state and its three steps: ``feed(lineno, line)`` parses one line (as read,
-    with its newline); ``skip_run(count, last_lineno, last_line)`` counts a run of lines the
-    sieve found skippable, or returns False when the parser's state does not allow it (the
-    caller then feeds them); ``finish(lines)`` ends the input. Finished records are appended
+    with its newline); ``skip_run(count, last_lineno, block, pos, end)`` counts the run of lines
+    ``block[pos:end]`` that the sieve found skippable, or returns False when the parser's state
+    does not allow it (the caller then feeds them); ``finish(lines)`` ends the input. Finished records are appended
     to the returned list, in file order: the caller yields and clears it."""
     grouper = LineGrouper(file, container, role, stats, role_of)
     out = grouper.out
@@ -57,8 +64,11 @@ def _line_parser(
     skip_labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if skip and v in skip.levels)
     anchors = skip.anchors if skip else ()
 
-    def build(lineno: int, line: str, m: re.Match[str], rest: str) -> tuple[Record, str | None, str | None]:
-        sec, frac, hms, ms, label, module = m.groups()
+    # the message and data of the text after a line's module, by that text (repeated messages
+    # are split once); the data is copied for each record
+    bodies: dict[tuple[str, bool], tuple[str, dict]] = {}
+
+    def body_of(rest: str, module: str | None) -> tuple[str, dict]:
         bindings = None
         if module is not None:
             space = rest.find(" ")
@@ -71,31 +81,50 @@ def _line_parser(
                 data = found
         if bindings:
             data.update(bindings)
-        when = None
-        if sec is not None and (sec == clock.key or clock.set_second(sec)):
-            if hms == clock.sec_hms:
-                year, month, day, hour, minute, second = clock.parts
-                when = datetime(year, month, day, hour, minute, second, int(ms) * 1000, UTC)
-            else:
-                when = clock.with_time_of_day(clock.sec, hms + "." + ms)  # type: ignore[arg-type]
-        else:
+        return rest, data
+
+    def when_of(sec: str, hms: str, ms: str) -> datetime | None:
+        """The time of a line: its docker second's date, its pino time of day; None when the
+        docker second is not a valid time."""
+        if sec != clock.key and not clock.set_second(sec):
+            return None
+        if hms == clock.sec_hms:
+            year, month, day, hour, minute, second = clock.parts
+            return datetime(year, month, day, hour, minute, second, int(ms) * 1000, UTC)
+        return clock.with_time_of_day(clock.sec, hms + "." + ms)  # type: ignore[arg-type]
+
+    def build(lineno: int, line: str, m: re.Match[str], rest: str) -> tuple[Record, str | None, str | None]:
+        sec, frac, hms, ms, label, module = m.groups()
+        key = (rest, module is not None)
+        known = bodies.get(key)
+        if known is None:
+            if len(bodies) >= BODY_CACHE_SIZE:
+                bodies.clear()
+            known = bodies[key] = body_of(rest, module) if len(rest) <= BODY_CACHE_TEXT else (None, None)
+        rest, data = known if known[0] is not None else body_of(rest, module)
+        data = dict(data) if data else {}
+        when = when_of(sec, hms, ms) if sec is not None else None
+        if when is None:
             data["time_of_day"] = hms + "." + ms
         record = Record(
             container, role, file, lineno, lineno, when, level_of(label), module, rest, data, [], line, "pino"
         )
         return record, sec, frac
 
-    # A skipped line is held back (line number, line as read): only when a continuation line
-    # follows it does it become the open record the general path extends.
-    skipped: tuple[int, str | bytes] | None = None
+    # A skipped line is held back (line number, line as read; or line number, block, and the
+    # offsets of the run it ends): only when a continuation line follows it does it become the
+    # open record the general path extends.
+    skipped: tuple | None = None
     fast_records = 0
+    spare: list[Pending] = []  # the holder a run of skipped lines emptied, for the next record
 
     def quiet() -> bool:
         """Nothing but the one container's record is pending: a skipped line can complete it."""
         return grouper.compose is False and not grouper.heap and (not open_now or (len(open_now) == 1
                                                                                    and "" in open_now))
 
-    def feed(lineno: int, line: str) -> None:
+    def feed(lineno: int, line: str) -> Record | None:
+        """Parse one line; the record it starts when that went through the fast path."""
         nonlocal skipped, fast_records
         if line[-1:] == "\n":
             line = line[:-1]
@@ -111,8 +140,12 @@ def _line_parser(
                 m = None  # two records on one line: the general path splits them
         if m is None:
             if skipped is not None:  # it gets continuation lines, or is the last of a service
-                held = skipped[1]
-                held = strip_eol(held.decode("utf-8", "replace") if isinstance(held, bytes) else held)
+                if len(skipped) == 2:
+                    held = strip_eol(skipped[1])
+                else:  # the last line of a run
+                    _, block, pos, end = skipped
+                    held = strip_eol(block[max(block.rfind(b"\n", pos, end - 1) + 1, pos) : end].decode(
+                        "utf-8", "replace"))
                 held_match = match_pretty(held)
                 assert held_match is not None
                 record, sec, frac = build(skipped[0], held, held_match, held[held_match.end() :])
@@ -122,7 +155,7 @@ def _line_parser(
             slow(lineno, line)
             if grouper.compose and not lineno & 1023:
                 grouper.close_stale(lineno)
-            return
+            return None
 
         # --- fast path: [docker ts ][HH:MM:SS.mmm] LEVEL: module[ actor][ instanceId] message[ {json}]
         if grouper.compose is None:
@@ -133,7 +166,7 @@ def _line_parser(
             if current is not None:
                 out.append(current.record)
             skipped = (lineno, line)
-            return
+            return None
         skipped = None  # complete, and it cannot matter
         record, sec, frac = build(lineno, line, m, rest)
         current = open_now.get("")
@@ -145,18 +178,80 @@ def _line_parser(
             current.block = None
             current.last_sec = sec
             current.last_frac = frac
+        elif spare and not open_now and not grouper.heap:
+            grouper.seq += 1
+            holder = spare.pop()  # grouper.start_counted, without making a new holder
+            holder.record = record
+            holder.seq = grouper.seq
+            holder.last_epoch = None
+            holder.block = None
+            holder.last_sec = sec
+            holder.last_frac = frac
+            open_now[""] = holder
         else:
             grouper.seq += 1
             grouper.start_counted("", record, sec, frac)
+        return record
 
-    def skip_run(count: int, last_lineno: int, last_line: bytes) -> bool:
+    # One-line records at WARN and above, by their text after the time (a docker timestamp, then
+    # pino's): the first record of each. A line that repeats one, with no continuation line
+    # after it, becomes a copy of it with its own line number, time and raw line: its text is
+    # not parsed again.
+    protos: dict[bytes, Record] = {}
+    proto_key = b""  # the text of the line repeat() looked at last
+
+    def repeat(lineno: int, block: bytes, start: int, end: int) -> Record | None:
+        """``block[start:end]`` (line ``lineno``, whole, the next line starting a record of its
+        own) as a copy of the record whose text it repeats; None when it repeats no known record
+        or the state does not allow it: the caller then feeds it, and offers the record feed
+        returns to ``learn``."""
+        nonlocal skipped, fast_records, proto_key
+        head = REPEAT_HEAD(block, start, end)
+        if head is None:
+            proto_key = b""
+            return None
+        cut = head.end()
+        proto_key = block[cut:end]
+        proto = protos.get(proto_key)
+        if proto is None or grouper.compose is not False or grouper.heap or (
+                open_now and (len(open_now) > 1 or "" not in open_now)):
+            return None
+        stamp = block[start:cut].decode("ascii")  # YYYY-MM-DDTHH:MM:SS[.f]Z [HH:MM:SS.mmm]
+        when = when_of(stamp[:19], stamp[-14:-6], stamp[-5:-2])
+        if when is None:
+            return None
+        if open_now:  # the record held back is complete
+            holder = open_now.pop("")
+            out.append(holder.record)
+            spare[:] = (holder,)
+        else:
+            grouper.seq += 1
+        skipped = None
+        fast_records += 1
+        p = proto
+        raw = strip_eol(block[start:end].decode("utf-8", "replace"))
+        return Record(p.container, p.role, p.file, lineno, lineno, when, p.level, p.module, p.message,
+                      dict(p.data) if p.data else {}, [], raw, p.kind)
+
+    def learn(record: Record | None) -> None:
+        """Remember ``record`` (what feed returned for the line repeat() declined last) when later
+        lines with its text can be Repeats of it."""
+        if (proto_key and record is not None and record.time is not None and not record.stack
+                and record.level in REPEAT_LEVELS and proto_key not in protos):
+            if len(protos) >= PROTO_CACHE_SIZE:
+                protos.clear()
+            protos[proto_key] = record
+
+    def skip_run(count: int, last_lineno: int, block: bytes, pos: int, end: int) -> bool:
         nonlocal skipped, fast_records
-        if not quiet():
+        if grouper.compose is not False or grouper.heap or (open_now and (len(open_now) > 1 or "" not in open_now)):
             return False
         fast_records += count
         if open_now:
-            out.append(open_now.pop("").record)
-        skipped = (last_lineno, last_line)
+            holder = open_now.pop("")
+            out.append(holder.record)
+            spare[:] = (holder,)
+        skipped = (last_lineno, block, pos, end)
         return True
 
     def finish(lines: int) -> None:
@@ -166,7 +261,7 @@ def _line_parser(
         if fast_records:
             stats.formats["pino"] = stats.formats.get("pino", 0) + fast_records
 
-    return feed, skip_run, finish, out
+    return feed, skip_run, finish, out, repeat, learn
 
 
 def parse_log_lines(
@@ -187,7 +282,7 @@ def parse_log_lines(
     With ``skip``, pino records at ``skip.levels`` that have no continuation lines and whose line
     contains none of ``skip.anchors`` are counted in ``stats`` but not yielded.
     """
-    feed, _, finish, out = _line_parser(file, container, role, stats or ParseStats(file=file), role_of, skip)
+    feed, _, finish, out, _, _ = _line_parser(file, container, role, stats or ParseStats(file=file), role_of, skip)
     lineno = 0
     for lineno, line in enumerate(lines, 1):  # noqa: B007 (the count is used after the loop)
         feed(lineno, line)
@@ -231,21 +326,24 @@ def parse_log_blocks(
 ) -> Iterator[Record]:
     """``parse_log_lines(lines of handle, skip=skip)``, reading UTF-8 bytes (undecodable bytes
     replaced) a block at a time: only the lines the sieve marks are decoded and parsed."""
-    feed, skip_run, finish, out = _line_parser(file, container, role, stats or ParseStats(file=file), role_of, skip)
+    feed, skip_run, finish, out, repeat, learn = _line_parser(file, container, role, stats or ParseStats(file=file),
+                                                              role_of, skip)
     sieve = LineSieve(skip, frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in skip.levels))
     lineno = 0
     for block in _blocks(handle, block_bytes):
         size = len(block)
-        count, find, rfind = block.count, block.find, block.rfind
+        count, find = block.count, block.find
         pos = 0
-        for start, end in (*sieve.lines_to_check(block), (size, size)):
-            while pos < start:  # a run of skippable lines
+        marked = sieve.lines_to_check(block)
+        marked.append(size)
+        for index, start in enumerate(marked):
+            while pos < start:  # a run of lines the sieve found skippable
                 lines = count(b"\n", pos, start) + (start == size and block[-1:] != b"\n")
-                last = max(rfind(b"\n", pos, start - 1) + 1, pos)  # the run's last line
-                if skip_run(lines, lineno + lines, block[last:start]):
+                # each holds "] " once, unless a second record is glued on: then they are parsed
+                if count(b"] ", pos, start) == lines and skip_run(lines, lineno + lines, block, pos, start):
                     lineno += lines
                     break
-                stop = find(b"\n", pos, start) + 1 or start  # not now: its first line, then again
+                stop = find(b"\n", pos, start) + 1 or start  # its first line, then the rest again
                 lineno += 1
                 feed(lineno, block[pos:stop].decode("utf-8", "replace"))
                 if out:
@@ -253,12 +351,23 @@ def parse_log_blocks(
                     out.clear()
                 pos = stop
             if start < size:
+                end = find(b"\n", start) + 1 or size
                 lineno += 1
-                feed(lineno, block[start:end].decode("utf-8", "replace"))
+                if end != marked[index + 1] and end < size:  # the next line is a plain one: no continuation
+                    item = repeat(lineno, block, start, end)
+                    if item is None:
+                        learn(feed(lineno, block[start:end].decode("utf-8", "replace")))
+                    else:
+                        if out:
+                            yield from out
+                            out.clear()
+                        yield item
+                else:
+                    feed(lineno, block[start:end].decode("utf-8", "replace"))
                 if out:
                     yield from out
                     out.clear()
-            pos = end
+                pos = end
     finish(lineno)
     yield from out
     out.clear()

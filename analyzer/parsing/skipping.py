@@ -29,10 +29,15 @@ class SkipPlan:
 
 
 def _head_pattern(labels: frozenset[str]) -> bytes:
-    names = "|".join(sorted(map(re.escape, labels), key=lambda n: (-len(n), n)))
-    # formats.PRETTY_LINE_RE with ASCII digits only (a narrower \\d, and quicker to test)
-    stamps = r"(?:DDDD-DD-DDTDD:DD:DD(?:\.D{1,9})?Z )?\[DD:DD:DD\.D{3}\] ".replace("D", "[0-9]")
-    return rf"{stamps}(?=[A-Z]{{4,7}}:)(?:{names}):".encode()
+    """The start of a line that formats.PRETTY_LINE_RE matches with one of ``labels`` as its
+    level: the same pattern with ASCII digits only, the docker timestamp's two cases spelt out and
+    INFO tried first (each quicker for re than the general form)."""
+    names = "|".join(sorted(map(re.escape, labels), key=lambda n: (n != "INFO", -len(n), n)))
+    # PRETTY_LINE_RE's level is [A-Z]{4,7}: a label of another shape needs that said
+    shape = "" if all(re.fullmatch("[A-Z]{4,7}", label) for label in labels) else "(?=[A-Z]{4,7}:)"
+    pino = r"\[DD:DD:DD\.D{3}\] ".replace("D", "[0-9]") + rf"{shape}(?:{names}):"
+    docker = r"DDDD-DD-DDTDD:DD:DD(?:\.D{1,9}+)?Z ".replace("D", "[0-9]")
+    return f"{docker}{pino}|{pino}".encode()
 
 
 # a line holding a byte outside ASCII: str.lower() may then find an anchor bytes.lower() cannot
@@ -48,50 +53,29 @@ class LineSieve:
         # matches the newline before each line that does not start as a plain pino line at a
         # skipped level; searched in b"\n" + block, so that a match's start is its line's offset
         self._not_plain = re.compile(rb"\n(?!" + _head_pattern(labels) + rb")")
-        marks = [a.encode() for a in plan.anchors] + [b"\x1b"]
-        self._marks = ahocorasick_rs.BytesAhoCorasick(marks, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+        # (ESC is looked for on its own: a one-byte pattern would slow the automaton's prefilter)
+        self._anchors = ahocorasick_rs.BytesAhoCorasick([a.encode() for a in plan.anchors],
+                                                        matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
 
-    def lines_to_check(self, block: bytes) -> list[tuple[int, int]]:
-        """(start, end) offsets, in order, of the lines of ``block`` that may not be skipped. The
-        block holds whole lines: each ends with b"\\n" except perhaps the last. ``end`` is past
-        the line's newline."""
-        size = len(block)
+    def lines_to_check(self, block: bytes) -> list[int]:
+        """The start offsets, in order, of the lines of ``block`` that do not start as a plain
+        pino line at a skipped level, or that hold an anchor (in any ASCII case), an ESC or a
+        byte outside ASCII. ``block`` holds whole lines: each ends with b"\\n" but perhaps the
+        last. (Whether an unmarked line holds a second, glued record is left to the caller:
+        a plain line holds "] " once.)"""
         found = {m.start() for m in self._not_plain.finditer(b"\n" + block)}
-        found.discard(size)
+        found.discard(len(block))
         rfind = block.rfind
-        for _, start, _ in self._marks.find_matches_as_indexes(block.lower()):
+        for _, start, _ in self._anchors.find_matches_as_indexes(block.lower()):
             found.add(rfind(b"\n", 0, start) + 1)
+        find = block.find
+        pos = find(b"\x1b")
+        while pos != -1:
+            found.add(rfind(b"\n", 0, pos) + 1)
+            pos = find(b"\x1b", pos + 1)
         if not block.isascii():
             found.update(m.start() for m in _NON_ASCII_LINE.finditer(block))
-        find = block.find
-        lines = []
-        for start in sorted(found):
-            end = find(b"\n", start) + 1
-            lines.append((start, end or size))
-        count = block.count
-        # the start of a plain line holds one "] ": if the other lines hold more than one each,
-        # the runs between the marked lines are looked at one by one
-        plain = count(b"\n") + (block[-1:] != b"\n" and size > 0) - len(lines)
-        if count(b"] ") - sum(count(b"] ", s, e) for s, e in lines) != plain:
-            lines = sorted({*lines, *self._glued_lines(block, lines)})
-        return lines
-
-    @staticmethod
-    def _glued_lines(block: bytes, marked: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The unmarked lines of ``block`` that hold "] " more than once."""
-        size = len(block)
-        count, find = block.count, block.find
-        glued = []
-        pos = 0
-        for start, end in (*marked, (size, size)):
-            if count(b"] ", pos, start) != count(b"\n", pos, start) + (start == size and block[-1:] != b"\n"):
-                while pos < start:
-                    stop = find(b"\n", pos, start) + 1 or start
-                    if count(b"] ", pos, stop) > 1:
-                        glued.append((pos, stop))
-                    pos = stop
-            pos = end
-        return glued
+        return sorted(found)
 
 
 def strip_eol(line: str) -> str:

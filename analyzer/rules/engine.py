@@ -105,7 +105,7 @@ class LogRuleEngine:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = [r for r in rules if r.match is not None]
         self._hits: dict[tuple[str, str], RuleHits] = {}
-        self._matched: dict[tuple[str | None, str, str | None, str], tuple[Rule, ...]] = {}
+        self._matched: dict[tuple[str | None, str, str | None, str], tuple[tuple[Rule, ...], tuple[str, ...]]] = {}
         # Per record level: the rules that apply, and which rules each of their anchors (literals
         # searched in the lower-cased text) points to: a record costs one substring test per
         # distinct anchor, and only the rules of the anchors it contains are tried.
@@ -147,22 +147,28 @@ class LogRuleEngine:
         needed = [a for a in anchors if not any(b != a and b in a for b in anchors)]
         return SkipPlan(frozenset(levels), tuple(sorted(needed)))
 
-    def feed(self, record: Record) -> list[Rule]:
+    def feed(self, record: Record) -> tuple[Rule, ...]:
         """Match one record against every log rule; return the rules it matched."""
+        return self.feed_ids(record)[0]
+
+    def feed_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
+        """Match one record against every log rule; return the rules it matched and their ids."""
         text = record.text if record.stack else record.message
         # which rules match depends on these alone: repeated messages are matched once
         if len(text) > MATCH_CACHE_TEXT:
             matched = self._match(record, text)
+            found = (matched, tuple(r.id for r in matched))
         else:
             key = (record.level, record.role, record.module, text)
-            matched = self._matched.get(key)  # type: ignore[assignment]
-            if matched is None:
+            found = self._matched.get(key)  # type: ignore[assignment]
+            if found is None:
                 if len(self._matched) >= MATCH_CACHE_SIZE:
                     self._matched.clear()
-                matched = self._matched[key] = self._match(record, text)
-        for rule in matched:
+                matched = self._match(record, text)
+                found = self._matched[key] = (matched, tuple(r.id for r in matched))
+        for rule in found[0]:
             self._remember(rule, record)
-        return list(matched)
+        return found
 
     def _match(self, record: Record, text: str) -> tuple[Rule, ...]:
         plan = self._by_level.get(record.level) or self._by_level[None]
