@@ -133,8 +133,9 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                                        f"text: {_ACCEPTED}")
                 extracted = private / "archive"
                 os.mkdir(extracted, 0o700)
+                digests: dict[str, tuple[int, str]] = {}  # measured while extracting: not read again
                 files = extract_tar_stream(reader, extracted, max_bytes=max_bytes,  # type: ignore[arg-type]
-                                           max_files=max_files)
+                                           max_files=max_files, digests=digests)
                 while reader.read(1024 * 1024):  # reach the end: the zstd checksum is checked there
                     pass
             except (CapExceeded, ArchiveError):
@@ -144,19 +145,21 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
             except OSError as exc:  # disk full, permissions: the workdir, not the input
                 raise ArchiveError(f"could not be extracted into {workdir} ({exc.strerror or exc}): "
                                    "free space there or pass another working folder") from exc
-        return _classify_extracted(private, extracted, files, max_bytes, max_files)
+        return _classify_extracted(private, extracted, files, digests, max_bytes, max_files)
     except BaseException:
         remove_tree(private)
         raise
 
 
-def _classify_extracted(private: Path, extracted: Path, files: list[str], max_bytes: int,
-                        max_files: int) -> LoadedInput:
+def _classify_extracted(private: Path, extracted: Path, files: list[str], digests: dict[str, tuple[int, str]],
+                        max_bytes: int, max_files: int) -> LoadedInput:
     bundle_root = _find_bundle_root(extracted)
     if bundle_root is not None:
         prefix = bundle_root.relative_to(extracted).as_posix()
-        rel_files = sorted(_strip_prefix(files, "" if prefix == "." else prefix + "/"))
-        return _load_bundle(bundle_root, rel_files, kind="bundle-v1")
+        prefix = "" if prefix == "." else prefix + "/"
+        rel_files = sorted(_strip_prefix(files, prefix))
+        rel_digests = {f[len(prefix):]: d for f, d in digests.items() if f.startswith(prefix)}
+        return _load_bundle(bundle_root, rel_files, kind="bundle-v1", digests=rel_digests)
     guide_root = find_guide_root(extracted)
     if guide_root is None:
         raise ArchiveError("holds neither a nodediag bundle (manifest.json) nor the manual guide's files "
@@ -244,7 +247,8 @@ def list_folder(root: Path, max_files: int) -> tuple[list[str], list[str]]:
     return sorted(files), warnings
 
 
-def _load_bundle(root: Path, files: list[str], *, kind: str) -> LoadedInput:
+def _load_bundle(root: Path, files: list[str], *, kind: str,
+                 digests: dict[str, tuple[int, str]] | None = None) -> LoadedInput:
     manifest = read_manifest(root / MANIFEST)
-    gaps, warnings = verify_bundle(root, manifest, files)
+    gaps, warnings = verify_bundle(root, manifest, files, digests)
     return LoadedInput(kind=kind, root=root, files=files, manifest=manifest, gaps=gaps, warnings=warnings)

@@ -70,9 +70,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str]) -> tuple[
-        list[DataGap], list[str]]:
-    """Compare the files in ``root`` with the manifest. Return (gaps, warnings)."""
+def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str],
+                  digests: dict[str, tuple[int, str]] | None = None) -> tuple[list[DataGap], list[str]]:
+    """Compare the files in ``root`` with the manifest. Return (gaps, warnings).
+
+    ``digests`` maps a file (relative to ``root``) to the (size, sha256 hex) measured as it was
+    extracted into ``root``; such a file is not read again. Any other file is measured on disk."""
+    digests = digests or {}
     gaps: list[DataGap] = []
     warnings: list[str] = []
     listed: set[str] = set()
@@ -102,7 +106,7 @@ def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str]) -> t
                                 detail=f"{rel} is listed in the manifest but not in the bundle",
                                 files=[rel]))
             continue
-        gap = _check_file(root / rel, rel, source, entry)
+        gap = _check_file(root / rel, rel, source, entry, digests.get(rel))
         if gap:
             gaps.append(gap)
     gaps.extend(source_gaps)
@@ -118,16 +122,17 @@ def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str]) -> t
     return gaps, warnings
 
 
-def _check_file(path: Path, rel: str, source: str, entry: dict[str, Any]) -> DataGap | None:
+def _check_file(path: Path, rel: str, source: str, entry: dict[str, Any],
+                known: tuple[int, str] | None = None) -> DataGap | None:
     try:
-        size = path.stat().st_size
+        size = known[0] if known else path.stat().st_size
         expected_size = entry.get("size")
         if isinstance(expected_size, int) and size != expected_size:
             return DataGap(source=source, status="checksum-mismatch",
                            detail=f"{rel} is {size} bytes, the manifest says {expected_size}: "
                                   "it was changed or damaged after collection", files=[rel])
         expected_hash = entry.get("sha256")
-        if isinstance(expected_hash, str) and _sha256(path) != expected_hash.lower():
+        if isinstance(expected_hash, str) and (known[1] if known else _sha256(path)) != expected_hash.lower():
             return DataGap(source=source, status="checksum-mismatch",
                            detail=f"{rel} does not match its sha256 in the manifest: "
                                   "it was changed or damaged after collection", files=[rel])

@@ -7,12 +7,13 @@ by the decompressor, so a compression bomb stops at the cap without filling memo
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import stat
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -63,6 +64,24 @@ class CappedReader:
                 break
             self._pushback += data
         return self._pushback[:size]
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Like ``read(len(buffer))``, into ``buffer``: the same bytes, counted the same way."""
+        if self._pushback:
+            count = min(len(buffer), len(self._pushback))
+            buffer[:count] = self._pushback[:count]
+            self._pushback = self._pushback[count:]
+            return count
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:
+            data = self._pull(len(buffer))
+            buffer[:len(data)] = data
+            return len(data)
+        count = readinto(buffer)
+        self.count += count
+        if self.count > self._limit:
+            raise CapExceeded(cap_message("bytes", self._limit))
+        return count
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -219,16 +238,107 @@ def stream_limit(max_bytes: int, max_files: int) -> int:
     return max_bytes + 1024 * max_files + _CHUNK
 
 
+_RECORD = tarfile.RECORDSIZE  # tarfile's stream mode ("r|") pulls its input in steps of this size
+
+
+class _ForwardReader:
+    """A forward-only view of a tar stream, for ``tarfile.open(mode="r:")``: tarfile reads headers
+    through ``read``/``seek``/``tell`` and the extraction loop takes member data with ``chunks``.
+
+    It pulls ``source`` exactly as far as tarfile's stream mode would (whole 10 KiB records, never
+    further ahead), so every cap counted by ``source`` stops at the same byte; but it pulls many
+    records per call into one reused buffer and hands member data out as views of it, without
+    stream mode's per-record reads, joins and copies. Seeking backwards is refused, as in stream
+    mode.
+    """
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._readinto = getattr(source, "readinto", None)
+        self._buffer = bytearray()
+        self._view = memoryview(self._buffer)
+        self._start = 0  # pulled, not yet consumed: _buffer[_start:_end], stream bytes from _pos on
+        self._end = 0
+        self._pos = 0
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int) -> int:
+        if pos < self._pos:
+            raise tarfile.StreamError("seeking backwards is not allowed")
+        while self._pos < pos and self._take(min(pos - self._pos, _CHUNK)):
+            pass  # skipped bytes are pulled (and counted) like any others, then dropped
+        return self._pos
+
+    def read(self, size: int) -> bytes:
+        if size < 0:  # a hostile negative header size: slice the pulled bytes as stream mode does
+            keep = min(-size, self._end - self._start)
+            data = bytes(self._view[self._start:self._end - keep])
+            self._start += len(data)
+            self._pos += len(data)
+            return data
+        return bytes(self._take(size))
+
+    def chunks(self, size: int) -> Iterator[memoryview]:
+        """The next ``size`` bytes (a member's data) in chunks of _CHUNK bytes, each a view valid
+        until the next call; tarfile.ReadError when the stream ends first."""
+        while size > 0:
+            wanted = min(size, _CHUNK)
+            chunk = self._take(wanted)
+            if len(chunk) != wanted:
+                raise tarfile.ReadError("unexpected end of data")
+            size -= wanted
+            yield chunk
+
+    def _take(self, size: int) -> memoryview:
+        """Consume up to ``size`` bytes (fewer only at the end of the stream)."""
+        have = self._end - self._start
+        if have < size:
+            self._fill(size - have)
+            size = min(size, self._end - self._start)
+        chunk = self._view[self._start:self._start + size]
+        self._start += size
+        self._pos += size
+        return chunk
+
+    def _fill(self, missing: int) -> None:
+        have = self._end - self._start
+        if have and self._start:
+            self._view[:have] = self._view[self._start:self._end]
+        self._start, self._end = 0, have
+        while missing > 0:
+            want = -(-missing // _RECORD) * _RECORD  # whole records, as many as stream mode would pull
+            if len(self._buffer) < self._end + want:
+                grown = bytearray(self._end + want)
+                grown[:self._end] = self._view[:self._end]
+                self._buffer, self._view = grown, memoryview(grown)
+            if self._readinto is not None:
+                count = self._readinto(self._view[self._end:self._end + want])
+            else:
+                data = self._source.read(want)
+                count = len(data)
+                self._view[self._end:self._end + count] = data
+            if not count:
+                break
+            self._end += count
+            missing -= count
+
+
 def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_files: int,
-                       on_member: Callable[[str], None] | None = None) -> list[str]:
+                       on_member: Callable[[str], None] | None = None,
+                       digests: dict[str, tuple[int, str]] | None = None) -> list[str]:
     """Extract a tar stream into ``dest`` (an empty private folder), refusing links, devices,
     FIFOs, absolute paths and '..'; stop at ``max_files`` members or ``max_bytes`` of content.
-    Return the extracted regular files' relative paths. Raise ArchiveError naming the member."""
+    Return the extracted regular files' relative paths. Raise ArchiveError naming the member.
+    When ``digests`` is given, it receives each extracted file's (size, sha256 hex), computed
+    from the bytes as they were written."""
     files: list[str] = []
     members = 0
     content = 0
+    reader = _ForwardReader(stream)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as archive:
+        with tarfile.open(fileobj=reader, mode="r:", tarinfo=_BoundedTarInfo) as archive:  # type: ignore[call-overload]
             for member in archive:
                 members += 1
                 if members > max_files:
@@ -245,10 +355,18 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
                     _make_dirs(dest, target)
                     continue
                 _make_dirs(dest, target.parent)
-                source = archive.extractfile(member)
-                if source is None:
-                    raise ArchiveError(f"holds a member {member.name!r} that cannot be read")
-                content = _copy_member(source, target, member.name, content, max_bytes)
+                if member.sparse is not None:  # tarfile fills the holes
+                    source = archive.extractfile(member)
+                    if source is None:
+                        raise ArchiveError(f"holds a member {member.name!r} that cannot be read")
+                    chunks: Iterable[bytes | memoryview] = _read_chunks(source)
+                else:
+                    chunks = _member_chunks(reader, member)
+                digest = hashlib.sha256() if digests is not None else None
+                written = _write_member(chunks, target, member.name, content, max_bytes, digest)
+                if digests is not None and digest is not None:
+                    digests[rel] = (written - content, digest.hexdigest())
+                content = written
                 files.append(rel)
                 if on_member:
                     on_member(rel)
@@ -266,6 +384,17 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
     return files
 
 
+def _member_chunks(reader: _ForwardReader, member: tarfile.TarInfo) -> Iterator[memoryview]:
+    if member.size > 0:
+        reader.seek(member.offset_data)
+        yield from reader.chunks(member.size)
+
+
+def _read_chunks(source: BinaryIO) -> Iterator[bytes]:
+    while chunk := source.read(_CHUNK):
+        yield chunk
+
+
 def _make_dirs(dest: Path, folder: Path) -> None:
     current = dest
     for part in folder.relative_to(dest).parts:
@@ -278,24 +407,29 @@ def _make_dirs(dest: Path, folder: Path) -> None:
                                    "the archive was not analysed") from None
 
 
-def _copy_member(source: BinaryIO, target: Path, name: str, content: int, max_bytes: int) -> int:
+def _write_member(chunks: Iterable[bytes | memoryview], target: Path, name: str, content: int,
+                  max_bytes: int, digest: hashlib._Hash | None = None) -> int:
+    """Write ``chunks`` to the new file ``target``, counting ``content`` against ``max_bytes`` before
+    each chunk is written; feed ``digest`` with what is written. Return the new content count."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(target, flags, 0o600)
     except FileExistsError:
         raise ArchiveError(f"holds the member {name!r} twice: refused, the archive was not analysed") from None
     with os.fdopen(fd, "wb") as out:
-        while chunk := source.read(_CHUNK):
+        for chunk in chunks:
             content += len(chunk)
             if content > max_bytes:
                 raise CapExceeded(cap_message("bytes", max_bytes))
+            if digest is not None:
+                digest.update(chunk)
             out.write(chunk)
     return content
 
 
 def copy_capped(source: BinaryIO, target: Path, max_bytes: int) -> int:
     """Copy a (decompressed) stream to a new private file, stopping at ``max_bytes``."""
-    return _copy_member(source, target, target.name, 0, max_bytes)
+    return _write_member(_read_chunks(source), target, target.name, 0, max_bytes)
 
 
 def remove_tree(folder: Path) -> None:
