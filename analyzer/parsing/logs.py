@@ -39,17 +39,23 @@ REPEAT_HEAD = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2
 
 Feed = Callable[[int, str], Record | None]
 SkipRun = Callable[[int, int, bytes, int, int], bool]
+Repeat = Callable[[int, bytes, int, int], Record | None]
+Learn = Callable[[Record | None], None]
 
 
 def _line_parser(
     file: str, container: str, role: str, stats: ParseStats, role_of: Callable[[str], str] | None,
     skip: SkipPlan | None,
-) -> tuple[Feed, SkipRun, Callable[[int], None], list[Record], Callable, Callable]:
-    """The parser's state and its three steps: ``feed(lineno, line)`` parses one line (as read,
-    with its newline); ``skip_run(count, last_lineno, block, pos, end)`` counts the run of lines
-    ``block[pos:end]`` that the sieve found skippable, or returns False when the parser's state
-    does not allow it (the caller then feeds them); ``finish(lines)`` ends the input. Finished records are appended
-    to the returned list, in file order: the caller yields and clears it."""
+) -> tuple[Feed, SkipRun, Callable[[int], None], list[Record], Repeat, Learn]:
+    """The parser's state and its steps:
+    - ``feed(lineno, line)`` parses one line (as read, with its newline);
+    - ``skip_run(count, last_lineno, block, pos, end)`` counts the run of lines ``block[pos:end]``
+      that the sieve found skippable, or returns False when the parser's state does not allow it
+      (the caller then feeds them);
+    - ``repeat(lineno, block, start, end)`` and ``learn(record)``: see below;
+    - ``finish(lines)`` ends the input.
+    Finished records are appended to the returned list, in file order: the caller yields and
+    clears it."""
     grouper = LineGrouper(file, container, role, stats, role_of)
     out = grouper.out
     open_now = grouper.open
