@@ -22,6 +22,7 @@ WINDOW_CAP = 3000
 OUTSIDE_CAP = 400
 REPEAT_GAP = timedelta(seconds=120)
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
 
@@ -52,6 +53,7 @@ class TimelineCollector:
     collapsed: int = 0
     # (start, end, tzinfo, container, counts) of the minute counted last: saves a replace()
     _minute_span: tuple | None = field(default=None, compare=False, repr=False)
+    _hour_span: tuple | None = field(default=None, compare=False, repr=False)  # (who, start, end, tz, key)
 
     def add_record(self, record: Record, rule_ids: tuple[str, ...] | list[str]) -> None:
         """Count the record's level; keep it when it is WARN or above or a rule matched it."""
@@ -94,8 +96,14 @@ class TimelineCollector:
             last.until = when
             self.collapsed += 1
             return
-        hour = (record.container if not rule_ids else "rule:" + record.container,
-                when.replace(minute=0, second=0, microsecond=0))
+        who = record.container if not rule_ids else "rule:" + record.container
+        span = self._hour_span  # the hour of the previous quota check: records come in order
+        if span and span[0] == who and span[1] <= when < span[2] and when.tzinfo is span[3]:
+            hour = span[4]
+        else:
+            hour = (who, when.replace(minute=0, second=0, microsecond=0))
+            if when.tzinfo is None or type(when.tzinfo) is timezone:  # fixed offsets: exact arithmetic
+                self._hour_span = (who, hour[1], hour[1] + HOUR, when.tzinfo, hour)
         if self._per_hour.get(hour, 0) >= PER_HOUR_CAP:
             self.dropped += 1
             return

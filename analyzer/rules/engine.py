@@ -198,22 +198,30 @@ class LogRuleEngine:
         when = record.time
         if when is None:
             return
-        if hits.first_seen is None or when < hits.first_seen:
-            hits.first_seen = when
-        if hits.last_seen is None or when > hits.last_seen:
+        last_seen = hits.last_seen
+        if last_seen is None:
+            hits.first_seen = hits.last_seen = when
+        elif when > last_seen:  # (records mostly come in time order)
             hits.last_seen = when
-        last = hits.episodes[-1] if hits.episodes else None
-        gap = hits.gap
-        if gap is None:
-            gap = hits.gap = timedelta(seconds=rule.burst_gap_s)
-        if last is not None and last.start - gap <= when <= last.end + gap:
-            if when < last.start:
-                last.start = when
-            elif when > last.end:
-                last.end = when
-            last.count += 1
+        elif when < hits.first_seen:  # type: ignore[operator]
+            hits.first_seen = when
+        episodes = hits.episodes
+        if episodes:
+            last = episodes[-1]
+            gap = hits.gap
+            if last.end < when:
+                if when <= last.end + gap:  # type: ignore[operator]
+                    last.end = when
+                    last.count += 1
+                    return
+            elif last.start - gap <= when:  # type: ignore[operator]
+                if when < last.start:
+                    last.start = when
+                last.count += 1
+                return
         else:
-            hits.episodes.append(Episode(start=when, end=when, first_line=record.line_start))
+            hits.gap = timedelta(seconds=rule.burst_gap_s)
+        episodes.append(Episode(start=when, end=when, first_line=record.line_start))
 
     def hits_by_key(self) -> dict[tuple[str, str], RuleHits]:
         """(rule id, container) -> what was remembered, in first-hit order (see absorb)."""
