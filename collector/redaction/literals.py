@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import ahocorasick_rs
+
 from .counts import RedactionCounts
 
 #: A placeholder as written into the bundle; never redacted again.
@@ -24,6 +26,23 @@ MIN_LITERAL_LENGTH = 6
 _WORD = 8
 _STRIDE_WORDS = 3
 _WORD_MIN_LITERAL = _WORD * _STRIDE_WORDS + _WORD - 1
+
+#: Texts of at least this many characters (log blocks) find their literals with one Aho-Corasick
+#: automaton run over every SAMPLE-th byte of the lower-cased UTF-8 text: an occurrence of a literal
+#: of n >= SAMPLED_MIN_LITERAL bytes starting at byte p shows, from p rounded up to a multiple of
+#: SAMPLE on, the literal's bytes r, r+SAMPLE, r+2*SAMPLE, ... (r = -p mod SAMPLE) in a row, so
+#: each literal enters the automaton as SAMPLE patterns: for each r, SAMPLED_MAX (at most n // SAMPLE)
+#: of those sampled bytes in a row. A quarter of the haystack, every occurrence reported
+#: (overlapping search), each checked in full: a list of positions, with no str.find or word
+#: screen per literal. Shorter texts (one JSON value, one line) keep the word screen, which costs
+#: nothing to set up, and so do literals with a sampled pattern of fewer than SAMPLED_MIN_DISTINCT
+#: distinct bytes (e.g. "0x000…001"): such a pattern could match thousands of times a block (runs
+#: of zeros in ABI-encoded words), each a check in Python.
+SAMPLE = 4
+SAMPLED_MAX = 8
+SAMPLED_MIN_LITERAL = SAMPLE * 6
+SAMPLED_MIN_DISTINCT = 4
+AUTOMATON_MIN_CHARS = 8192
 
 Recorder = Callable[[str, int], None]  # (kind, position in the text being redacted)
 #: More literals found in one text than this take the span-by-span path.
@@ -118,6 +137,18 @@ class LiteralSet:
         self._by_word: dict[int, list[Literal]] = {}
         self._word_set: frozenset[int] | None = None
         self.skipped_short = 0
+        # The automaton path (texts of AUTOMATON_MIN_CHARS or more): literals of SAMPLED_MIN_LITERAL
+        # bytes or more in the automaton, built when first needed after a change; shorter ones by str.find.
+        self._sampled: list[tuple[Literal, bytes, list[tuple[bytes, int]]]] = []  # (literal, bytes, patterns)
+        self._unsampled: list[Literal] = []
+        self._automaton: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._owners: list[tuple[tuple[bytes, int], ...]] = []  # per pattern: (literal's bytes, offset)
+        self._by_bytes: dict[bytes, Literal] = {}
+        self._self_overlapping: set[str] = set()  # needles two of whose occurrences may overlap
+        # A needle that is "0x" + another needle gives both the same span where "0x" precedes the
+        # other: which one wins then depends on the word screen's order, so such sets keep that path.
+        self._prefixed_twins = False
+        self.kinds: set[str] = set()  # of the literals (it only grows)
 
     def __len__(self) -> int:
         return len(self._by_needle)
@@ -136,11 +167,23 @@ class LiteralSet:
             return False
         exact = value.strip()
         exact = exact[2:] if exact[:2].lower() == "0x" else exact
-        if exact.lower() != needle or _overlaps_itself(needle) or "[" in needle or "]" in needle:
+        overlaps_itself = _overlaps_itself(needle)
+        if overlaps_itself:
+            self._self_overlapping.add(needle)
+        if exact.lower() != needle or overlaps_itself or "[" in needle or "]" in needle:
             exact = None  # only the span-by-span path is exact for these
         lit = Literal(needle, kind, self._tagger.placeholder(kind, value), exact, _outside_placeholders(needle))
         self._by_needle[needle] = lit
+        self.kinds.add(kind)
         data = needle.encode("utf-8", "surrogatepass")
+        patterns = _sampled_patterns(data)
+        if patterns:
+            self._sampled.append((lit, data, patterns))
+        else:
+            self._unsampled.append(lit)
+        self._automaton = None
+        if (needle.startswith("0x") and needle[2:] in self._by_needle) or "0x" + needle in self._by_needle:
+            self._prefixed_twins = True
         if len(data) < _WORD_MIN_LITERAL:
             self._short.append(lit)
             return True
@@ -172,14 +215,18 @@ class LiteralSet:
         return found
 
     def replace(self, text: str, record: Recorder, low: str | None = None,
-                counts: RedactionCounts | None = None) -> str:
-        """``low``: text.lower(), when the caller has it already. ``counts``: where record() ends
-        up; occurrences of a kind that keeps no more line numbers may be added to it directly."""
+                counts: RedactionCounts | None = None, data: bytes | None = None,
+                sampled: bytes | None = None) -> str:
+        """``low``: text.lower(), when the caller has it already; ``data``: low encoded as UTF-8
+        (surrogatepass), and ``sampled``: data[::SAMPLE], likewise. ``counts``: where record()
+        ends up; occurrences of a kind that keeps no more line numbers may be added to it directly."""
         if not self._by_needle or not text:
             return text
         low = text.lower() if low is None else low
         if len(low) != len(text):  # some characters change length when lower-cased
             return self._replace_slow(text, record)
+        if self._use_automaton(low):
+            return self._replace_found(text, low, self._occurrences(low, data, sampled), record, counts)
         found = self._candidates(low)
         if not found:
             return text
@@ -197,6 +244,89 @@ class LiteralSet:
                 pos = low.find(n, pos + len(n))
         return _apply(text, spans, record)
 
+    def _use_automaton(self, low: str) -> bool:
+        return len(low) >= AUTOMATON_MIN_CHARS and not self._prefixed_twins
+
+    def _build_automaton(self) -> ahocorasick_rs.BytesAhoCorasick:
+        owners: dict[bytes, list[tuple[bytes, int]]] = {}
+        self._by_bytes = {}
+        for lit, data, patterns in self._sampled:
+            self._by_bytes[data] = lit
+            for pattern, offset in patterns:
+                owners.setdefault(pattern, []).append((data, offset))
+        patterns = list(owners)
+        self._owners = [tuple(owners[p]) for p in patterns]
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(
+            patterns, matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA)
+        return self._automaton
+
+    def _occurrences(self, low: str, data: bytes | None = None,
+                     sampled: bytes | None = None) -> list[tuple[Literal, list[int]]]:
+        """Every literal in `low` with the positions str.find finds it at, one after the other
+        (each search starting where the last occurrence ended). ``data``, ``sampled``: as for replace()."""
+        found: list[tuple[Literal, list[int]]] = []
+        if self._sampled:
+            if data is None:
+                data = low.encode("utf-8", "surrogatepass")
+            if sampled is None:
+                sampled = data[::SAMPLE]
+            automaton = self._automaton or self._build_automaton()
+            hits: dict[bytes, list[int]] = {}  # by the literal's bytes
+            owners = self._owners
+            for index, at, _ in automaton.find_matches_as_indexes(sampled, overlapping=True):
+                at *= SAMPLE
+                for needle, offset in owners[index]:
+                    start = at - offset
+                    if start >= 0 and data.startswith(needle, start):
+                        positions = hits.get(needle)
+                        if positions is None:
+                            hits[needle] = [start]
+                        else:
+                            positions.append(start)
+            if hits:
+                if len(data) != len(low):  # byte offsets to character offsets
+                    _to_char_offsets(data, hits)
+                by_bytes = self._by_bytes
+                for needle, positions in hits.items():
+                    lit = by_bytes[needle]
+                    positions.sort()
+                    if lit.needle in self._self_overlapping:
+                        size = len(lit.needle)
+                        kept, end = [], -1
+                        for start in positions:  # the occurrences one str.find after another finds
+                            if start >= end:
+                                kept.append(start)
+                                end = start + size
+                        positions = kept
+                    found.append((lit, positions))
+        for lit in self._unsampled:
+            n = lit.needle
+            pos = low.find(n)
+            if pos != -1:
+                positions = []
+                while pos != -1:
+                    positions.append(pos)
+                    pos = low.find(n, pos + len(n))
+                found.append((lit, positions))
+        return found
+
+    def _replace_found(self, text: str, low: str, found: list[tuple[Literal, list[int]]], record: Recorder,
+                       counts: RedactionCounts | None) -> str:
+        """What replace() gives, from the occurrences _occurrences() found."""
+        if not found:
+            return text
+        if counts is not None:
+            fast = _replace_counted_at(text, low, found, counts)
+            if fast is not None:
+                return fast
+        spans: list[tuple[int, int, Literal]] = []
+        for lit, positions in found:
+            size = len(lit.needle)
+            for pos in positions:
+                start = pos - 2 if pos >= 2 and low.startswith("0x", pos - 2) else pos
+                spans.append((start, pos + size, lit))
+        return _apply(text, spans, record)
+
     def _replace_slow(self, text: str, record: Recorder) -> str:
         spans: list[tuple[int, int, Literal]] = []
         for lit in self._by_needle.values():
@@ -212,7 +342,40 @@ class LiteralSet:
         if len(low) != len(text):
             return sorted({lit.kind for lit in self._by_needle.values()
                            if re.search(re.escape(lit.needle), text, re.IGNORECASE)})
+        if self._by_needle and self._use_automaton(low):
+            return sorted({lit.kind for lit, _ in self._occurrences(low)})
         return sorted({lit.kind for lit in self._candidates(low)})
+
+
+def _sampled_patterns(data: bytes) -> list[tuple[bytes, int]]:
+    """The automaton's patterns for a literal's bytes, each with the offset in the literal of its
+    first byte (a match at sampled index j puts the literal at byte SAMPLE * j - offset); [] for a
+    literal the automaton does not take (too short, or too few distinct bytes in a pattern)."""
+    if len(data) < SAMPLED_MIN_LITERAL:
+        return []
+    width = min(SAMPLED_MAX, len(data) // SAMPLE)
+    patterns = []
+    for r in range(SAMPLE):
+        row = data[r::SAMPLE]
+        # The run of sampled bytes with the most distinct values: the fewest false hits.
+        k = max(range(len(row) - width + 1), key=lambda k: len(set(row[k:k + width])))
+        if len(set(row[k:k + width])) < SAMPLED_MIN_DISTINCT:
+            return []
+        patterns.append((row[k:k + width], r + SAMPLE * k))
+    return patterns
+
+
+def _to_char_offsets(data: bytes, hits: dict[bytes, list[int]]) -> None:
+    """Turn the UTF-8 byte offsets in hits (each the start of a character) into character offsets."""
+    offsets = sorted({start for positions in hits.values() for start in positions})
+    chars: dict[int, int] = {}
+    byte_at = char_at = 0
+    for start in offsets:
+        char_at += len(data[byte_at:start].decode("utf-8", "surrogatepass"))
+        byte_at = start
+        chars[start] = char_at
+    for positions in hits.values():
+        positions[:] = [chars[start] for start in positions]
 
 
 def _replace_counted(text: str, low: str, found: list[Literal], counts: RedactionCounts) -> str | None:
@@ -251,6 +414,56 @@ def _replace_counted(text: str, low: str, found: list[Literal], counts: Redactio
             return None
     for lit, n in plan:
         counts.add(lit.kind, n)
+    return new
+
+
+def _replace_counted_at(text: str, low: str, found: list[tuple[Literal, list[int]]],
+                        counts: RedactionCounts) -> str | None:
+    """_replace_counted() for literals whose every occurrence is known: the text is cut at them and
+    joined back with the placeholders between (no search at all), and the conditions under which
+    that is what the span path gives are simpler, as no occurrence is missed whatever its case.
+
+    Exact when no kind wants a line number, no placeholder is to protect (or none of the literals
+    can overlap one), no occurrence follows "0x" and no two of the literals can overlap (one
+    literal's occurrences, one str.find after another, never do): then the span path takes every
+    span, in order, and counts one per span.
+    """
+    if len(found) > _MAX_COUNTED_LITERALS:
+        return None
+    for lit, _ in found:
+        if counts.wants_lines(lit.kind):
+            return None
+    if not all(lit.outside_placeholders for lit, _ in found) and "[REDACTED:" in text:
+        return None  # placeholders already in text are protected span by span
+    for i, (a, _) in enumerate(found):
+        for b, _ in found[i + 1:]:
+            if _can_interact(a, b):
+                return None
+    for _, positions in found:
+        for pos in positions:
+            if pos >= 2 and low[pos - 2:pos] == "0x":
+                return None
+    if len(found) == 1:
+        lit, positions = found[0]
+        size = len(lit.needle)
+        pieces, last = [], 0
+        for pos in positions:
+            pieces.append(text[last:pos])
+            last = pos + size
+        pieces.append(text[last:])
+        new = lit.placeholder.join(pieces)
+    else:
+        spans = sorted(((pos, lit) for lit, positions in found for pos in positions), key=lambda span: span[0])
+        parts: list[str] = []
+        last = 0
+        for pos, lit in spans:
+            parts.append(text[last:pos])
+            parts.append(lit.placeholder)
+            last = pos + len(lit.needle)
+        parts.append(text[last:])
+        new = "".join(parts)
+    for lit, positions in found:
+        counts.add(lit.kind, len(positions))
     return new
 
 

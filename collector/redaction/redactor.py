@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .assignments import redact_assignments, stems_in
+from . import gates
+from .assignments import redact_assignments
 from .config import (
     command_secrets,
     compose_pairs,
@@ -19,7 +20,7 @@ from .config import (
 from .counts import RedactionCounts
 from .detect import detect_secret_values
 from .ips import redact_public_ips
-from .literals import PLACEHOLDER_RE, LiteralSet, Tagger
+from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger
 from .names import is_public_value, names_a_digest, secret_kind_for_name, secret_kind_for_pair, split_value_list
 from .shapes import (
     ADMIN_KEY_BANNER,
@@ -55,6 +56,8 @@ class Redactor:
         self._url_cache = UrlCache()
         self.redact_ips = redact_ips
         self.patterns = [p if isinstance(p, re.Pattern) else re.compile(p) for p in patterns]
+        self._kinds_seen = -1  # how many literal kinds _kind_shapes was found for
+        self._kind_shapes: set[str] | None = set()
 
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
@@ -203,23 +206,38 @@ class Redactor:
                 return f"{name}={new}"
         return self.redact_text(text, counts)
 
-    def _redact_block(self, text: str, counts: RedactionCounts, first_line: int,
+    def _redact_block(self, text: str, counts: RedactionCounts, first_line: int | Callable[[], int],
                       at_end: bool, banner_possible: bool = True) -> tuple[str, int]:
-        """``banner_possible``: False when the caller knows text holds no admin key banner."""
+        """``banner_possible``: False when the caller knows text holds no admin key banner.
+        ``first_line``: the line number text starts on, or a function that tells it (asked only
+        when a line number is to be kept)."""
         admin_keys, hold_from = find_admin_api_keys(text, at_end) if banner_possible else ([], len(text))
         for key in admin_keys:  # learnt first: the literal pass removes it here and everywhere after
             self.add_secret(key, "api_key")
         text, held = text[:hold_from], text[hold_from:]  # a banner whose key has not arrived yet
         low = text.lower()
-        stems = stems_in(low)
+        data = low.encode("utf-8", "surrogatepass")
+        sampled = data[::SAMPLE]
+        present = gates.present(data)
+        stems = gates.stems_listed(present)
         placeholder = self._tagger.placeholder
+        # Which passes can find anything (see gates.py); all of them where the look cannot tell.
+        kinds = self._literals.kinds
+        if len(kinds) != self._kinds_seen:  # what the literal pass's placeholders may hold
+            self._kinds_seen, self._kind_shapes = len(kinds), gates.shapes_in_kinds(kinds)
+        every_pass = "nul" in present or self._kind_shapes is None
+        shapes: set[str] | None = None
+        if not every_pass:
+            shapes = present.intersection(gates.SHAPE_OPENINGS) | self._kind_shapes  # type: ignore[operator]
         stages: list[Stage] = [
-            lambda t, rec: self._literals.replace(t, rec, low, counts),
+            lambda t, rec: self._literals.replace(t, rec, low, counts, data, sampled),
             lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache),
             lambda t, rec: redact_assignments(t, placeholder, rec, stems),
-            lambda t, rec: redact_simple_shapes(t, placeholder, rec),
-            lambda t, rec: redact_mnemonics(t, placeholder, rec),
         ]
+        if shapes is None or shapes:
+            stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
+        if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
+            stages.append(lambda t, rec: redact_mnemonics(t, placeholder, rec))
         if self.patterns:
             stages.append(self._redact_patterns)
         if self.redact_ips:
@@ -229,6 +247,8 @@ class Redactor:
             new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
             _count(counts, text, found, first_line)
             text = new
+        if not every_pass and "pem" not in present:
+            return text + held, len(text)
         found = []
         new, open_at = redact_pem(text, placeholder, lambda kind, pos: found.append((pos, kind)),
                                   at_end=at_end and not held)
@@ -258,7 +278,8 @@ class Redactor:
         return self._literals.leaks(text)
 
 
-def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
+def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]],
+           first_line: int | Callable[[], int]) -> None:
     if not found:
         return
     # A kind that keeps no more line numbers never will again: count its finds in one go.
@@ -269,8 +290,10 @@ def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], fir
             if kind in done:
                 counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
         found = [item for item in found if item[1] not in done]
+        if not found:
+            return
     found.sort()
-    line, pos = first_line, 0
+    line, pos = first_line if isinstance(first_line, int) else first_line(), 0
     for at, kind in found:
         if not counts.wants_lines(kind):  # no line number kept any more: count only
             counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
@@ -288,6 +311,14 @@ class LogStream:
         self._counts = counts
         self._held = ""
         self._line = 1
+        self._uncounted: list[str] = []  # texts done since _line was last brought up to date
+
+    def _first_line(self) -> int:
+        """The line the next text starts on (newlines are counted only when a line number is kept)."""
+        if self._uncounted:
+            self._line += sum(text.count("\n") for text in self._uncounted)
+            self._uncounted.clear()
+        return self._line
 
     def feed(self, block: str) -> str:
         """Redact a block of complete lines; what a still-open PEM block holds back comes later."""
@@ -316,16 +347,19 @@ class LogStream:
         self._held = ""
         if not text:
             return ""
-        result, open_at = self._redactor._redact_block(text, self._counts, self._line, at_end=False,
+        result, open_at = self._redactor._redact_block(text, self._counts, self._first_line, at_end=False,
                                                        banner_possible=banner_possible)
         out, self._held = result[:open_at], result[open_at:]
-        self._line += text.count("\n") - self._held.count("\n")
+        if self._held:
+            self._line = self._first_line() + text.count("\n") - self._held.count("\n")
+        else:
+            self._uncounted.append(text)
         return out
 
     def close(self) -> str:
         text, self._held = self._held, ""
         if not text:
             return ""
-        result, _ = self._redactor._redact_block(text, self._counts, self._line, at_end=True)
-        self._line += text.count("\n")
+        result, _ = self._redactor._redact_block(text, self._counts, self._first_line, at_end=True)
+        self._line = self._first_line() + text.count("\n")
         return result

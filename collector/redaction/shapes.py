@@ -6,7 +6,7 @@ Never by shape: a bare `0x` + 64 hex, because transaction and block hashes look 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from functools import lru_cache
 from importlib import resources
 
@@ -105,10 +105,17 @@ def shape_kind(value: str) -> str | None:
     return None
 
 
-def redact_simple_shapes(text: str, placeholder: Placeholder, record: Recorder) -> str:
-    """AWS access key ids, GitHub tokens and JWTs."""
-    github_possible = _GITHUB_GATE.search(text) is not None  # one scan for both GitHub shapes
+def redact_simple_shapes(text: str, placeholder: Placeholder, record: Recorder,
+                         possible: Container[str] | None = None) -> str:
+    """AWS access key ids, GitHub tokens and JWTs. ``possible``: the kinds that may occur in text
+    (the caller has looked, see gates.py); None: any."""
+    if possible is not None and "github_token" not in possible:
+        github_possible = False
+    else:
+        github_possible = _GITHUB_GATE.search(text) is not None  # one scan for both GitHub shapes
     for kind, pattern in _SIMPLE_SHAPES:  # each starts with a literal: the regex engine skips fast
+        if possible is not None and kind not in possible:
+            continue
         if (kind == "github_token" and not github_possible) or (kind == "jwt" and _JWT_GATE.search(text) is None):
             continue
         def repl(m: re.Match[str], kind: str = kind) -> str:

@@ -1,0 +1,110 @@
+"""One cheap look at a block before the passes: which of them can find anything in it at all.
+
+Two Aho-Corasick automata (SIMD-fast on a few short patterns) run over the lower-cased block,
+UTF-8 encoded, and report which secret-name stems and which shape openings occur in it: a pass
+whose every match needs one that is absent is skipped. A pass never creates what another looks
+for: every change a pass makes puts a placeholder `[REDACTED:<kind>#<8 hex>]` in the place of
+text that was there (the URL pass may also drop the characters between `://` and a placeholder in
+a user-info part), and none of the patterns below holds `[` or `]`, so a pattern found after a
+pass was in the block before it, or lies inside a placeholder, whose kind the caller checks
+(shapes_in_kinds) against the kinds in use.
+The look is taken on the lower-cased text, where every case-sensitive pattern still shows (in
+lower case): it may say a pass is needed when it is not, never the other way round.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import ahocorasick_rs
+
+from .assignments import _STEM_GROUPS
+from .shapes import _WORD_RUN_MIN
+
+#: Lower-cased openings of the shapes (see shapes.py), by what each gates.
+SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {
+    "aws_key": ("akia", "asia"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "jwt": ("eyj",),
+}
+PEM_OPENING = "-----begin "
+_KIND = re.compile(r"[a-z_]+")
+
+_STEMS = tuple(stem for stems, _ in _STEM_GROUPS for stem in stems)
+
+# Each pattern names what it gates: a stem, a shape kind or "pem".
+_LABELS: dict[str, str] = {stem: stem for stem in _STEMS}
+_LABELS.update({opening: kind for kind, openings in SHAPE_OPENINGS.items() for opening in openings})
+_LABELS[PEM_OPENING] = "pem"
+
+# Two groups, each searched leftmost-first without overlaps: that reports every label present as
+# long as no two patterns of different labels in a group may overlap ("key" and "eyj" may, so may
+# "pass" and "secret"...), for an occurrence it skips then overlaps a match of the same label. The
+# split also keeps each group on the automaton's SIMD prefilter (with one to three distinct first
+# bytes, common letters in logs, it would pick a slower one): a few tenths of a ms per MB, both.
+_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("key", "secret", "mnemonic", *SHAPE_OPENINGS["aws_key"], *SHAPE_OPENINGS["github_token"], PEM_OPENING),
+    (*SHAPE_OPENINGS["jwt"], "pass", "token", "credential"),
+)
+
+
+def _may_overlap(x: str, y: str) -> bool:
+    return x in y or y in x or any(y.startswith(x[k:]) for k in range(1, len(x))) \
+        or any(x.startswith(y[k:]) for k in range(1, len(y)))
+
+
+assert sorted(p for group in _GROUPS for p in group) == sorted(_LABELS)
+assert all(_LABELS[x] == _LABELS[y] or not _may_overlap(x, y) for group in _GROUPS for x in group for y in group)
+
+_AUTOMATA = [
+    (ahocorasick_rs.BytesAhoCorasick([p.encode() for p in group], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST),
+     [_LABELS[p] for p in group])
+    for group in _GROUPS
+]
+
+
+def present(data: bytes) -> set[str]:
+    """Labels (stems, shape kinds, "pem") whose patterns occur in data, the lower-cased text
+    UTF-8 encoded; and "nul" when data holds a NUL, which can leave a part of the URL pass's own
+    marks (a kind name) in the text: the block then takes every pass, as before these gates."""
+    found: set[str] = set()
+    for automaton, labels in _AUTOMATA:
+        found.update(labels[index] for index, _, _ in automaton.find_matches_as_indexes(data))
+    if b"\x00" in data:
+        found.add("nul")
+    return found
+
+
+def shapes_in_kinds(kinds: Iterable[str]) -> set[str] | None:
+    """The shape kinds whose opening a placeholder of one of these kinds holds, or None when a
+    kind is not made of [a-z_] only (it may then hold anything: every pass is to run). A kind of
+    [a-z_] holds no upper-case "AKIA", "ASIA" or "eyJ", no "-----BEGIN " and no space for a seed
+    phrase: of the openings, only the GitHub ones matter (all are looked for, in lower case)."""
+    found: set[str] = set()
+    for kind in kinds:
+        if not _KIND.fullmatch(kind):
+            return None
+        found.update(label for opening, label in _LABELS.items() if label in SHAPE_OPENINGS and opening in kind)
+    return found
+
+
+def stems_listed(found: set[str]) -> list[str]:
+    """What assignments.stems_in() gives for the same text, from present()'s labels."""
+    return [stem for stems, _ in _STEM_GROUPS if not found.isdisjoint(stems) for stem in stems]
+
+
+# --- the seed-phrase gate --------------------------------------------------------------------------
+# A seed phrase lies in a run of at least 47 characters of [a-z ] (see shapes.redact_mnemonics): in
+# the text's UTF-8 bytes with [a-z ] mapped to "a" and every other byte to a newline (bytes.translate,
+# a little faster than str.translate), 47 a's in a row. Not in the lower-cased text: there
+# "JsonRpcClient request proverBroker" is such a run. Read before the passes: none makes a run, as
+# a placeholder starts with "[" and ends with "]", and a run inside one (a kind of [a-z_]) holds
+# no space, so no phrase.
+_RUN_TABLE = bytes(0x61 if (0x61 <= c <= 0x7A or c == 0x20) else 0x0A for c in range(256))
+_RUN = b"a" * len(_WORD_RUN_MIN)
+
+
+def mnemonic_possible(data: bytes) -> bool:
+    """False when data (the text, UTF-8) holds no run of 47 bytes of [a-z ], so no seed phrase."""
+    return data.translate(_RUN_TABLE).find(_RUN) != -1
