@@ -477,7 +477,11 @@ def _apply(text: str, spans: list[tuple[int, int, Literal]], record: Recorder) -
     for start, end, lit in spans:
         if start < last <= end - len(lit.needle):  # only its "0x" overlaps the previous one (e.g. "…0X…")
             start = end - len(lit.needle)
-        if start < last or (protected and _inside(protected, start, end)):
+        if protected and _inside(protected, start, end):
+            continue
+        if start < last:
+            if end > last:  # overlaps the previous secret and goes on: the placeholder covers both
+                last = end
             continue
         out.append(text[last:start])
         out.append(lit.placeholder)

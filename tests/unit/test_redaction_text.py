@@ -246,3 +246,20 @@ def test_find_leaks_reports_kinds_of_secrets_added_after_redaction() -> None:
 def test_the_key_is_never_exposed() -> None:
     r = Redactor(key=b"super-secret-hmac-key-0123456789")
     assert "super-secret" not in repr(r) and "super-secret" not in repr(vars(r))
+
+
+@pytest.mark.parametrize("size", [100, 20000])  # a line; a log block (the automaton path)
+def test_overlapping_secrets_leave_no_part_of_either_behind(size: int) -> None:
+    """'0000000' then '000000' in 13 zeros: each search alone finds occurrences the other covers
+    in part; the placeholder covers both, and neither secret is left whole in the output."""
+    r = Redactor(b"o" * 32)
+    r.add_secret("000000", "literal")
+    r.add_secret("0000000", "literal")
+    r.add_secret("secretAAAAsecret", "literal")
+    r.add_secret("AAAAsecretBBBB", "literal")  # overlaps the line's other secret
+    line = "value 0000000000000 and xsecretAAAAsecretBBBBx end\n"
+    text = line * (size // len(line) + 1)
+    out = TAG.sub("", redact(text, r)).lower()
+    for secret in ("000000", "0000000", "secretaaaasecret", "aaaasecretbbbb"):
+        assert secret not in out
+    assert out.count("value ") == out.count(" end")  # the rest of each line is kept
