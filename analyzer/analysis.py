@@ -5,8 +5,10 @@ verdict. Records are never kept: the rules and the timeline keep only matches an
 from __future__ import annotations
 
 import gc
+import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from analyzer.facts import container_from_inspect
 from analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats
 from analyzer.parsing import parse_log_file
 from analyzer.rules.catalog import Rule, cause_links, load_rules
@@ -33,6 +36,9 @@ SCAN_GC_THRESHOLD = 50_000  # allocations between young-generation collections w
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # holds the analyzer package: the workers' path
 WORKER_CODE = "import sys; from analyzer.analysis import _worker_main; _worker_main(sys.argv[1], sys.argv[2])"
 MAX_PROCESSES = 4  # this one and its workers (each holds its own engine and buffers: ~40 MB)
+EARLY_MIN_BYTES = 16 * 2**20  # a smaller log is scanned with the others, after extraction
+# a container's files in a bundle, under the bundle's top folder
+_EARLY_FILE = re.compile(r"(?:(.+)/)?containers/([^/]+)/(inspect\.json|logs\.txt)")
 
 
 def _role_of(roles: dict[str, str]) -> Callable[[str], str]:
@@ -83,17 +89,23 @@ def _scan_each(root: str, logs: list[LogFile], rules: list[Rule], roles: dict[st
     return parts
 
 
+def _mergeable(logs: list[LogFile]) -> bool:
+    """Whether the parts of ``logs`` scanned apart can be merged exactly: their containers are
+    named and distinct (the engine's hits and the timeline's pieces are kept per container)."""
+    containers = [log.container for log in logs]
+    if "" in containers or len(set(containers)) != len(containers):
+        return False
+    return not any(c.startswith("rule:") for c in containers)  # the timeline's hourly quotas key on "rule:" + name
+
+
 def _parallel_split(root: str, logs: list[LogFile], min_bytes: int) -> list[list[int]] | None:
     """Indexes of the log files for this process (the first list) and for each worker, balanced
     by size; None when one process is the better choice: one core, little log, or files whose
     containers are not distinct (their hits and timeline pieces could then not be merged exactly).
     With more files than cores, one process more than cores: whole files cannot be split evenly."""
-    containers = [log.container for log in logs]
-    if len(logs) < 2 or "" in containers or len(set(containers)) != len(containers):
+    if len(logs) < 2 or not _mergeable(logs):
         return None
-    if any(c.startswith("rule:") for c in containers):  # the timeline's hourly quotas key on "rule:" + name
-        return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = _cores()
     if cores < 2:
         return None
     sizes = [(Path(root) / log.path).stat().st_size for log in logs]
@@ -141,33 +153,121 @@ def _worker_main(args: str, result: str) -> None:
     Path(result).write_bytes(pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+def _stop(workers: list[Worker]) -> None:
+    for proc, _ in workers:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class EarlyScans:
+    """Container logs scanned by worker processes while the rest of a bundle is still being
+    extracted: ``on_file`` (given to ``open_input``) starts a worker on a container's logs.txt as
+    soon as it and the container's inspect.json (which names the container and its role) are both
+    on disk. ``scan_logs`` takes a part only for the file, container and role the facts give it;
+    anything else is scanned as usual. Use as a context manager: leftover workers are stopped."""
+
+    def __init__(self, rules: list[Rule], *, min_bytes: int = EARLY_MIN_BYTES) -> None:
+        self.rules = rules
+        self.min_bytes = min_bytes
+        self._names: dict[tuple[Path, str], tuple[str, str]] = {}  # (root, dir) -> (container, role)
+        self._waiting: dict[tuple[Path, str], Path] = {}  # logs.txt on disk, its inspect.json not yet
+        self._started: dict[tuple[str, str], tuple[LogFile, Worker]] = {}  # (root, path) ->
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def __enter__(self) -> EarlyScans:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _stop([worker for _, worker in self._started.values()])
+        self._started.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def on_file(self, folder: Path, member: str) -> None:
+        match = _EARLY_FILE.fullmatch(member)
+        if match is None or len(self._started) >= MAX_PROCESSES - 1 or _cores() < 2:
+            return
+        root = folder / match.group(1) if match.group(1) else folder
+        key = (root, match.group(2))
+        if match.group(3) == "inspect.json":
+            try:
+                info = container_from_inspect(json.loads((folder / member).read_bytes()), match.group(2))
+            except (OSError, ValueError, RecursionError):
+                return
+            if info is None:
+                return
+            self._names[key] = (info.name, info.role)
+            logs = self._waiting.pop(key, None)
+            if logs is None:
+                return
+        else:
+            logs = folder / member
+            if key not in self._names:
+                self._waiting[key] = logs
+                return
+        try:
+            if logs.stat().st_size < self.min_bytes:
+                return
+        except OSError:
+            return
+        name, role = self._names[key]
+        log = LogFile(path=f"containers/{match.group(2)}/logs.txt", container=name, role=role)
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="nodediag-scan-")
+        base = Path(self._tmp.name) / str(len(self._started))
+        self._started[(str(root), log.path)] = (log, _start_worker(base, str(root), [log], self.rules, {}))
+
+    def take(self, root: str, log: LogFile, rules: list[Rule]) -> LogPart | None:
+        """The part of ``log`` under ``root``, when a worker scanned that file for that container
+        and role with these rules; None otherwise (or when the worker failed)."""
+        found = self._started.pop((root, log.path), None)
+        if found is None:
+            return None
+        scanned, worker = found
+        if scanned != log or rules is not self.rules:
+            _stop([worker])
+            return None
+        got = _finish_worker(worker)
+        return got[0] if got else None
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def scan_logs(
     root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str], *,
-    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES, early: EarlyScans | None = None,
 ) -> tuple[LogRuleEngine, TimelineCollector, list[ParseStats]]:
     """Every log file through the log rules and the timeline. Files of distinct containers
-    adding up to ``parallel_min_bytes`` or more are shared with worker processes; the parts are
-    merged in file order, which gives exactly what one process gives."""
+    adding up to ``parallel_min_bytes`` or more are shared with worker processes (and those
+    ``early`` scanned already are taken from it); the parts are merged in file order, which
+    gives exactly what one process gives."""
     engine, timeline = LogRuleEngine(rules), TimelineCollector()
-    split = _parallel_split(root, logs, parallel_min_bytes)
-    if split is None:
+    parts: dict[int, LogPart] = {}
+    if early is not None and _mergeable(logs):
+        for index, log in enumerate(logs):
+            got = early.take(root, log, rules)
+            if got is not None:
+                parts[index] = got
+    rest = [i for i in range(len(logs)) if i not in parts]
+    split = _parallel_split(root, [logs[i] for i in rest], 0 if parts else parallel_min_bytes)
+    if split is None and not parts:
         return engine, timeline, _scan_logs(root, logs, engine, timeline, _role_of(roles))
-    here, *theirs = split
+    here, *theirs = [[rest[i] for i in share] for share in split] if split else [rest]
     with tempfile.TemporaryDirectory(prefix="nodediag-scan-") as tmp:
         workers = [_start_worker(Path(tmp) / str(n), root, [logs[i] for i in there], rules, roles)
                    for n, there in enumerate(theirs)]
         try:
-            parts = dict(zip(here, _scan_each(root, [logs[i] for i in here], rules, roles), strict=True))
+            parts.update(zip(here, _scan_each(root, [logs[i] for i in here], rules, roles), strict=True))
             for there, worker in zip(theirs, workers, strict=True):
                 got = _finish_worker(worker)
                 if got is None:  # the worker could not run or failed: its files are scanned here
                     got = _scan_each(root, [logs[i] for i in there], rules, roles)
                 parts.update(zip(there, got, strict=True))
         finally:
-            for proc, _ in workers:
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            _stop(workers)
     parse_stats = []
     for index in range(len(logs)):
         hits, piece, stats = parts[index]
@@ -207,12 +307,13 @@ def _add_heap_context(findings: list[Finding], facts: Facts) -> None:
 
 
 def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
-                  rules: list[Rule] | None = None, parallel_min_bytes: int = PARALLEL_MIN_BYTES) -> AnalysisResult:
-    rules = rules if rules is not None else load_rules()
+                  rules: list[Rule] | None = None, parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+                  early: EarlyScans | None = None) -> AnalysisResult:
+    rules = rules if rules is not None else early.rules if early is not None else load_rules()
     by_id = {r.id: r for r in rules}
     roles = {c.name.lstrip("/"): c.role for c in facts.containers}
     engine, timeline, parse_stats = scan_logs(str(inp.root), facts.log_files, rules, roles,
-                                              parallel_min_bytes=parallel_min_bytes)
+                                              parallel_min_bytes=parallel_min_bytes, early=early)
 
     records = sum(s.records for s in parse_stats)  # every record parsed, skipped ones included
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}

@@ -105,7 +105,7 @@ def _load_bundle(reader: _Reader, facts: Facts) -> None:
     for rel in sorted(reader.files):
         match = _CONTAINER_FILE.match(rel)
         if match and match.group(2) == "inspect":
-            info = _container_from_inspect(reader.json(rel), match.group(1))
+            info = container_from_inspect(reader.json(rel), match.group(1))
             if info:
                 by_dir[match.group(1)] = info
     for dir_name, info in by_dir.items():
@@ -162,7 +162,7 @@ def env_list_to_dict(env: Any) -> dict[str, str]:
     return result
 
 
-def _container_from_inspect(data: Any, dir_name: str) -> ContainerInfo | None:
+def container_from_inspect(data: Any, dir_name: str) -> ContainerInfo | None:
     if isinstance(data, list) and data:
         data = data[0]
     if not isinstance(data, dict):

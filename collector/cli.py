@@ -316,11 +316,12 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
     an incident report: the root cause first, with its evidence."""
     import tempfile
 
-    from analyzer.analysis import analyze_input
+    from analyzer.analysis import EarlyScans, analyze_input
     from analyzer.facts import load_facts
     from analyzer.inputs import InputError, open_input
     from analyzer.model import SEVERITY_RANK
     from analyzer.report import ReportError, write_report
+    from analyzer.rules.catalog import load_rules
 
     try:
         cap = parse_size(max_bytes)
@@ -331,13 +332,14 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
                       + ".report.html")
     if output is not None and output.exists() and output.is_dir():
         fail(f"{output} is a folder; pass a file name with -o")
-    with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work:
+    # container logs are scanned by worker processes while the rest of a bundle is extracted
+    with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
         try:
-            inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files)
+            inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files, on_file=early.on_file)
         except InputError as exc:
             fail(str(exc))
         facts = load_facts(inp)
-        result = analyze_input(inp, facts, tool_version=__version__)
+        result = analyze_input(inp, facts, tool_version=__version__, early=early)
         try:
             written = write_report(result, fmt, output)
         except ReportError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
@@ -45,8 +46,10 @@ class InputError(Exception):
 
 
 def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_files: int = DEFAULT_MAX_FILES) -> LoadedInput:
-    """Detect and open ``path``; archives are extracted into a new 0700 folder under ``workdir``."""
+               max_files: int = DEFAULT_MAX_FILES, on_file: Callable[[Path, str], None] | None = None) -> LoadedInput:
+    """Detect and open ``path``; archives are extracted into a new 0700 folder under ``workdir``.
+    ``on_file(folder, member)`` is called as each file of an archive is complete on disk (as
+    ``folder / member``), before the archive is checked to its end."""
     name = str(path)
     path = Path(path)
     try:
@@ -57,7 +60,7 @@ def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
         elif not path.is_file():
             raise InputError(f"{name} is neither a regular file nor a folder: {_ACCEPTED}")
         else:
-            loaded = _open_file(path, workdir, max_bytes, max_files)
+            loaded = _open_file(path, workdir, max_bytes, max_files, on_file)
     except ArchiveError as exc:
         raise InputError(_one_line(f"{name} {exc}")) from None
     except PermissionError as exc:
@@ -80,7 +83,8 @@ def _private_folder(workdir: Path) -> Path:
 
 # --- files --------------------------------------------------------------------------------------
 
-def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int) -> LoadedInput:
+def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
+               on_file: Callable[[Path, str], None] | None = None) -> LoadedInput:
     if path.stat().st_size == 0:
         raise ArchiveError(f"is empty: {_ACCEPTED}")
     with path.open("rb") as fh:
@@ -88,7 +92,7 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int) -> Loa
     if head.startswith(b"PK\x03\x04"):
         raise ArchiveError("is a zip archive, which nodediag does not open: extract it and pass the folder")
     if head.startswith((ZSTD_MAGIC, GZIP_MAGIC)) or looks_like_tar(head):
-        return _open_stream(path, head, workdir, max_bytes, max_files)
+        return _open_stream(path, head, workdir, max_bytes, max_files, on_file)
     if looks_like_text(head):
         resolved = path.resolve()
         return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
@@ -113,7 +117,8 @@ def _stripped_name(path: Path) -> str:
     return name
 
 
-def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_files: int) -> LoadedInput:
+def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_files: int,
+                 on_file: Callable[[Path, str], None] | None = None) -> LoadedInput:
     private = _private_folder(workdir)
     try:
         with path.open("rb") as fh:
@@ -135,7 +140,8 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                 os.mkdir(extracted, 0o700)
                 digests: dict[str, tuple[int, str]] = {}  # measured while extracting: not read again
                 files = extract_tar_stream(reader, extracted, max_bytes=max_bytes,  # type: ignore[arg-type]
-                                           max_files=max_files, digests=digests)
+                                           max_files=max_files, digests=digests,
+                                           on_member=(lambda rel: on_file(extracted, rel)) if on_file else None)
                 while reader.read(1024 * 1024):  # reach the end: the zstd checksum is checked there
                     pass
             except (CapExceeded, ArchiveError):

@@ -1,15 +1,27 @@
-"""analyze_input shares the log files of distinct containers with a second process and merges
-what each file gave in file order: the result is exactly the one-process result."""
+"""analyze_input shares the log files of distinct containers with a second process (or takes
+them from workers started while the bundle was extracted) and merges what each file gave in file
+order: the result is exactly the one-process result."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from analyzer.analysis import _finish_worker, _parallel_split, _scan_each, _start_worker, analyze_input
+from analyzer.analysis import (
+    EarlyScans,
+    _finish_worker,
+    _parallel_split,
+    _scan_each,
+    _start_worker,
+    analyze_input,
+)
+from analyzer.facts import load_facts
+from analyzer.inputs import open_input
 from analyzer.model import Facts, LoadedInput, LogFile
 from analyzer.rules.catalog import load_rules
+from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleWriter
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 ROLES = {"aztec-prover-prover-node-1": "prover-node", "aztec-prover-prover-broker-1": "prover-broker",
@@ -86,3 +98,70 @@ def test_a_worker_process_gives_what_this_process_gives_and_none_when_it_fails(t
     assert sum(len(hits) for hits, _, _ in got) >= 4 and all(stats.lines for _, _, stats in got)
     missing = [LogFile(path="containers/gone/logs.txt", container="gone", role="other")]
     assert _finish_worker(_start_worker(tmp_path / "x", root, missing, rules, {})) is None
+
+
+def write_bundle(path: Path, logs: dict[str, list[str]], *, inspect_first: bool) -> None:
+    """A v1 bundle, written with the collector's own BundleWriter: every inspect.json first (as the
+    collector writes them), or each after its container's logs."""
+
+    writer = BundleWriter.create(path)
+    flags = {"prover-node": "--prover-node", "prover-broker": "--prover-broker", "prover-agent": "--prover-agent"}
+
+    def inspect(k: int, name: str) -> None:
+        data = {"Id": f"{k + 1:064x}", "Name": f"/{name}", "State": {"Status": "running", "ExitCode": 0},
+                "Config": {"Image": "aztecprotocol/aztec:2.1.2", "Cmd": ["start", flags[ROLES[name]]], "Env": []}}
+        writer.add_bytes(f"containers/{name}/inspect.json", json.dumps(data).encode(), f"container_inspect:{name}")
+
+    if inspect_first:
+        for k, name in enumerate(logs):
+            inspect(k, name)
+    for k, (name, lines) in enumerate(logs.items()):
+        writer.add_bytes(f"containers/{name}/logs.txt", ("\n".join(lines) + "\n").encode(), f"container_logs:{name}")
+        if not inspect_first:
+            inspect(k, name)
+    writer.finish({"format": FORMAT, "format_version": FORMAT_VERSION, "tool": {"name": "nodediag"},
+                   "created_at": "2026-11-27T00:00:00Z", "status": "complete", "sources": []})
+
+
+def test_logs_scanned_while_the_bundle_is_extracted_give_exactly_the_usual_result(tmp_path: Path) -> None:
+    logs = {name: container_log(seed, n) for seed, (name, n) in enumerate(zip(ROLES, (3000, 5000, 400, 2000),
+                                                                              strict=True))}
+    for inspect_first in (True, False):
+        bundle = tmp_path / f"b-{inspect_first}.tar.zst"
+        write_bundle(bundle, logs, inspect_first=inspect_first)
+        inp = open_input(bundle, workdir=tmp_path / f"plain-{inspect_first}")
+        usual = analyze_input(inp, load_facts(inp), tool_version="t")
+        with EarlyScans(load_rules(), min_bytes=50_000) as early:
+            seen: list[str] = []
+
+            def on_file(folder: Path, member: str, seen: list[str] = seen, early: EarlyScans = early) -> None:
+                seen.append(member)
+                early.on_file(folder, member)
+
+            inp = open_input(bundle, workdir=tmp_path / f"early-{inspect_first}", on_file=on_file)
+            started = len(early._started)
+            result = analyze_input(inp, load_facts(inp), tool_version="t", early=early)
+        assert sum(m.endswith("logs.txt") for m in seen) == 4
+        # started while extracting, once a log and its inspect.json (either first) are on disk:
+        # the three of 50 kB or more (the fourth is scanned after extraction)
+        assert started == 3
+        assert len(result.findings) >= 8 and result.timeline
+        assert replace(result, analyzed_at=usual.analyzed_at, input=usual.input) == usual
+
+
+def test_an_early_scan_for_another_container_or_role_is_not_used(tmp_path: Path) -> None:
+    inp, facts = make_input(tmp_path / "in", {"aztec-prover-prover-node-1": container_log(3, 2000),
+                                              "aztec-prover-prover-agent-1": container_log(4, 900)})
+    node, agent = facts.log_files
+    with EarlyScans(load_rules(), min_bytes=0) as early:
+        for log in (node, agent):
+            folder = inp.root
+            inspect = {"Name": f"/{log.container}",
+                       "Config": {"Image": "aztecprotocol/aztec:2.1.2", "Cmd": ["start", "--prover-node"]}}
+            (folder / log.path).parent.joinpath("inspect.json").write_text(json.dumps(inspect))
+            early.on_file(folder, log.path.replace("logs.txt", "inspect.json"))
+            early.on_file(folder, log.path)
+        assert len(early._started) == 2
+        assert early.take(str(inp.root), node, early.rules) is not None  # inspect says prover-node: as the facts
+        assert early.take(str(inp.root), agent, early.rules) is None  # the facts say prover-agent: not used
+        assert early.take(str(inp.root), node, early.rules) is None  # taken once
