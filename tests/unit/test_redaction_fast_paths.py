@@ -10,18 +10,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from redaction_samples import HEX_KEY, PEM, PHRASE, URL_KEY
 
 from collector.redaction import RedactionCounts, Redactor
 from collector.redaction import redactor as redactor_module
 from collector.redaction.assignments import _STEMS, stems_in
 from collector.redaction.counts import MAX_LINES_PER_KIND
 
-URL_KEY = "Xk3vQ9pL2mN7rT4wZ8yB1cD6"
-HEX_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
-PHRASE = ("abandon ability able about above absent absorb abstract absurd abuse access accident "
-          "acid acoustic acquire across act action")
-PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
-       "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\n-----END PRIVATE KEY-----\n")
 ADMIN_BANNER = "  ADMIN API KEY (save this — it will NOT be shown again)\n\n"
 ADMIN_KEY = "9f" * 32
 TAG = re.compile(r"\[REDACTED:([a-z_]+)#[0-9a-f]{8}\]")

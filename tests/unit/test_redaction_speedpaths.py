@@ -13,6 +13,7 @@ import re
 import string
 
 import pytest
+from redaction_samples import HEX_KEY, PEM, PHRASE, URL_KEY
 
 from collector.redaction import RedactionCounts, Redactor
 from collector.redaction import gates as gates_module
@@ -20,12 +21,6 @@ from collector.redaction import literals as literals_module
 from collector.redaction.assignments import stems_in
 from collector.redaction.counts import MAX_LINES_PER_KIND
 
-URL_KEY = "Xk3vQ9pL2mN7rT4wZ8yB1cD6"
-HEX_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
-PHRASE = ("abandon ability able about above absent absorb abstract absurd abuse access accident "
-          "acid acoustic acquire across act action")
-PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
-       "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\n-----END PRIVATE KEY-----\n")
 AWS = "AKIAIOSFODNN7EXAMPLE"
 GITHUB = "ghp_" + "a1B2c3D4e5" * 4
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
