@@ -4,12 +4,13 @@ A pino line below WARN that contains none of the log rules' anchor literals can 
 and the timeline ignores it: the parser only counts it. ``LineSieve`` finds, in a block of whole
 lines, the few lines that need a look of their own, with a handful of passes that each run at C
 speed over the block: one regex search for the lines that do not start as such a pino line, one
-Aho-Corasick search for every anchor (and ESC) in the lower-cased block, and counts of "] " to
-rule out records glued onto a line. Everything between those lines is counted, never decoded.
+Aho-Corasick search for every anchor in the lower-cased block, and a find for ESC. The caller
+counts each run of lines between them, never decoding it, and counts its "] " to rule out
+records glued onto a line (a plain line holds one).
 
 The sieve may over-mark (the parser then decides the line exactly, as ``parse_log_lines`` does
 for every line), never under-mark: a line it does not return is a plain pino line at a skipped
-level, with no anchor in any case, no ANSI escape, no second record and only ASCII bytes.
+level, with no anchor in any case, no ANSI escape and only ASCII bytes.
 """
 
 from __future__ import annotations
