@@ -172,7 +172,9 @@ class EarlyScans:
         self.min_bytes = min_bytes
         self._names: dict[tuple[Path, str], tuple[str, str]] = {}  # (root, dir) -> (container, role)
         self._waiting: dict[tuple[Path, str], Path] = {}  # logs.txt on disk, its inspect.json not yet
-        self._started: dict[tuple[str, str], tuple[LogFile, Worker]] = {}  # (root, path) ->
+        # (root, path) -> the log file as it was scanned, and its worker
+        self._started: dict[tuple[str, str], tuple[LogFile, Worker]] = {}
+        self._count = 0  # workers started: names their argument and result files
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     def __enter__(self) -> EarlyScans:
@@ -186,7 +188,7 @@ class EarlyScans:
 
     def on_file(self, folder: Path, member: str) -> None:
         match = _EARLY_FILE.fullmatch(member)
-        if match is None or len(self._started) >= MAX_PROCESSES - 1 or _cores() < 2:
+        if match is None or self._count >= MAX_PROCESSES - 1 or _cores() < 2:
             return
         root = folder / match.group(1) if match.group(1) else folder
         key = (root, match.group(2))
@@ -215,7 +217,8 @@ class EarlyScans:
         log = LogFile(path=f"containers/{match.group(2)}/logs.txt", container=name, role=role)
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="nodediag-scan-")
-        base = Path(self._tmp.name) / str(len(self._started))
+        base = Path(self._tmp.name) / str(self._count)
+        self._count += 1
         self._started[(str(root), log.path)] = (log, _start_worker(base, str(root), [log], self.rules, {}))
 
     def take(self, root: str, log: LogFile, rules: list[Rule]) -> LogPart | None:
