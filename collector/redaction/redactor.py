@@ -206,11 +206,9 @@ class Redactor:
                 return f"{name}={new}"
         return self.redact_text(text, counts)
 
-    def _redact_block(self, text: str, counts: RedactionCounts, first_line: int | Callable[[], int],
+    def _redact_block(self, text: str, counts: RedactionCounts, first_line: int,
                       at_end: bool, banner_possible: bool = True) -> tuple[str, int]:
-        """``banner_possible``: False when the caller knows text holds no admin key banner.
-        ``first_line``: the line number text starts on, or a function that tells it (asked only
-        when a line number is to be kept)."""
+        """``banner_possible``: False when the caller knows text holds no admin key banner."""
         admin_keys, hold_from = find_admin_api_keys(text, at_end) if banner_possible else ([], len(text))
         for key in admin_keys:  # learnt first: the literal pass removes it here and everywhere after
             self.add_secret(key, "api_key")
@@ -278,8 +276,7 @@ class Redactor:
         return self._literals.leaks(text)
 
 
-def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]],
-           first_line: int | Callable[[], int]) -> None:
+def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
     if not found:
         return
     # A kind that keeps no more line numbers never will again: count its finds in one go.
@@ -293,7 +290,7 @@ def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]],
         if not found:
             return
     found.sort()
-    line, pos = first_line if isinstance(first_line, int) else first_line(), 0
+    line, pos = first_line, 0
     for at, kind in found:
         if not counts.wants_lines(kind):  # no line number kept any more: count only
             counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
@@ -311,14 +308,6 @@ class LogStream:
         self._counts = counts
         self._held = ""
         self._line = 1
-        self._uncounted: list[str] = []  # texts done since _line was last brought up to date
-
-    def _first_line(self) -> int:
-        """The line the next text starts on (newlines are counted only when a line number is kept)."""
-        if self._uncounted:
-            self._line += sum(text.count("\n") for text in self._uncounted)
-            self._uncounted.clear()
-        return self._line
 
     def feed(self, block: str) -> str:
         """Redact a block of complete lines; what a still-open PEM block holds back comes later."""
@@ -347,19 +336,16 @@ class LogStream:
         self._held = ""
         if not text:
             return ""
-        result, open_at = self._redactor._redact_block(text, self._counts, self._first_line, at_end=False,
+        result, open_at = self._redactor._redact_block(text, self._counts, self._line, at_end=False,
                                                        banner_possible=banner_possible)
         out, self._held = result[:open_at], result[open_at:]
-        if self._held:
-            self._line = self._first_line() + text.count("\n") - self._held.count("\n")
-        else:
-            self._uncounted.append(text)
+        self._line += text.count("\n") - self._held.count("\n")
         return out
 
     def close(self) -> str:
         text, self._held = self._held, ""
         if not text:
             return ""
-        result, _ = self._redactor._redact_block(text, self._counts, self._first_line, at_end=True)
-        self._line = self._first_line() + text.count("\n")
+        result, _ = self._redactor._redact_block(text, self._counts, self._line, at_end=True)
+        self._line += text.count("\n")
         return result
