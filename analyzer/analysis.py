@@ -255,7 +255,7 @@ def scan_logs(
             if got is not None:
                 parts[index] = got
     rest = [i for i in range(len(logs)) if i not in parts]
-    split = _parallel_split(root, [logs[i] for i in rest], 0 if parts else parallel_min_bytes)
+    split = _parallel_split(root, [logs[i] for i in rest], parallel_min_bytes)
     if split is None and not parts:
         return engine, timeline, _scan_logs(root, logs, engine, timeline, _role_of(roles))
     here, *theirs = [[rest[i] for i in share] for share in split] if split else [rest]
