@@ -290,3 +290,47 @@ def test_repeated_warnings_keep_their_own_line_time_continuations_and_data():
     assert (entry.line, repeats) == (1, 19)  # the warning without a usable date is not on it
     assert until == T0 + timedelta(milliseconds=70 * 57)
     assert full["series"]["node"][0][1]["WARN"] == 19
+
+
+BYTE_PIECES = st.sampled_from([
+    b"2026-11-27T10:00:01.223456789Z [10:00:01.223] INFO: ", b"2026-11-27T10:00:01.5Z ",
+    b"2026-13-27T10:00:01.123456789Z ", b"[10:00:01.000] ", b"[10:00:0x.000] ",
+    b"INFO: ", b"WARN: ", b"ERROR: ", b"ERR: ", b"archiver ", b"json-rpc:json_rpc_client ", b"Stopping ProverNode",
+    b"request proverBroker_getProvingJob failed", b"\xff\xfe", b"\xe2\x82", b"caf\xc3\xa9", b"\x1b[1m", b"] ",
+    b"[10:00:02.000] ERROR: ", b"{\"a\":1}", b"\r", b"    at f (x.js:1:2)", b"}", b"\x00",
+])
+BYTE_LINES = st.one_of(
+    st.sampled_from([b"2026-11-27T10:00:01.123456789Z [10:00:01.123] WARN: json-rpc:json_rpc_client request failed",
+                     b"2026-11-27T10:00:01.223456789Z [10:00:01.223] INFO: archiver Downloaded",
+                     # an anchor only str.lower() finds (a Kelvin sign): the line must not be skipped
+                     b"2026-11-27T10:00:01.323456789Z [10:00:01.323] INFO: mar\xe2\x84\xaaing proving job as failed"]),
+    st.lists(BYTE_PIECES, max_size=6).map(b"".join),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(BYTE_LINES, min_size=1, max_size=40), st.booleans(), st.integers(min_value=1, max_value=300))
+def test_a_file_of_any_bytes_gives_what_the_text_reader_gives(tmp_path_factory, lines, last_newline, block_bytes):
+    """Undecodable bytes, NUL, CR, ESC, a Kelvin sign: the block path reads bytes and decodes only the
+    lines it parses; a text-mode reader with errors="replace" gives the same records and counts."""
+    path = tmp_path_factory.mktemp("bytes") / "logs.txt"
+    path.write_bytes(b"\n".join(lines) + (b"\n" if last_newline else b""))
+
+    def result(records, stats):
+        engine, timeline = LogRuleEngine(RULES), TimelineCollector()
+        for record in records:
+            timeline.add_record(record, engine.feed_ids(record)[1])
+        findings = [(f.rule_id, f.count, f.first_seen, [(e.line_start, e.line_end, e.lines) for e in f.evidence])
+                    for f in engine.findings()]
+        return findings, [(p.entry, p.repeats) for p in timeline.entries], timeline.level_series(), (
+            stats.lines, stats.records, stats.unrecognized, stats.formats)
+
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as text:
+        full_stats = ParseStats(file="logs.txt")
+        full = result(parse_log_lines(text, file="logs.txt", container="c", role="prover-node", stats=full_stats),
+                      full_stats)
+    with open(path, "rb") as raw:
+        fast_stats = ParseStats(file="logs.txt")
+        fast = result(parse_log_blocks(raw, LogRuleEngine(RULES).skip_plan(), file="logs.txt", container="c",
+                                       role="prover-node", stats=fast_stats, block_bytes=block_bytes), fast_stats)
+    assert fast == full
