@@ -36,20 +36,20 @@ _NOT_SECRET_VALUES = frozenset({"", "null", "none", "true", "false", "undefined"
 # on needles this short (whose skip table stalls on the hex digits and common letters of log
 # text), and a lookbehind lets two stems share one scan ("k" of key and token, "cre" of secret and
 # credential): four scans of ~0.3-0.5 ms per MB instead of six of ~0.35-0.7.
-_STEM_GROUPS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+STEM_GROUPS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("key", "token"), re.compile(r"k(?:ey|(?<=tok)en)")),
     (("secret", "credential"), re.compile(r"cre(?:(?<=secre)t|dential)")),
     (("pass",), re.compile("pass")),
     (("mnemonic",), re.compile("mnemonic")),
 )
-assert sorted(stem for stems, _ in _STEM_GROUPS for stem in stems) == sorted(_STEMS)
+assert sorted(stem for stems, _ in STEM_GROUPS for stem in stems) == sorted(_STEMS)
 
 
 def stems_in(low: str) -> list[str]:
     """The secret-name stems that may be present in a lower-cased text (a cheap gate for the pass
     below): every stem present is listed; a stem that shares its group's scan may be listed
     without being present."""
-    return [stem for stems, pattern in _STEM_GROUPS if pattern.search(low) is not None for stem in stems]
+    return [stem for stems, pattern in STEM_GROUPS if pattern.search(low) is not None for stem in stems]
 
 
 def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 
 import ahocorasick_rs
 
-from .assignments import _STEM_GROUPS
-from .shapes import _WORD_RUN_MIN
+from .assignments import STEM_GROUPS
+from .shapes import WORD_RUN_MIN
 
 #: Lower-cased openings of the shapes (see shapes.py), by what each gates.
 SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {
@@ -31,7 +31,7 @@ SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {
 PEM_OPENING = "-----begin "
 _KIND = re.compile(r"[a-z_]+")
 
-_STEMS = tuple(stem for stems, _ in _STEM_GROUPS for stem in stems)
+_STEMS = tuple(stem for stems, _ in STEM_GROUPS for stem in stems)
 
 # Each pattern names what it gates: a stem, a shape kind or "pem".
 _LABELS: dict[str, str] = {stem: stem for stem in _STEMS}
@@ -91,7 +91,7 @@ def shapes_in_kinds(kinds: Iterable[str]) -> set[str] | None:
 
 def stems_listed(found: set[str]) -> list[str]:
     """What assignments.stems_in() gives for the same text, from present()'s labels."""
-    return [stem for stems, _ in _STEM_GROUPS if not found.isdisjoint(stems) for stem in stems]
+    return [stem for stems, _ in STEM_GROUPS if not found.isdisjoint(stems) for stem in stems]
 
 
 # --- the seed-phrase gate --------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def stems_listed(found: set[str]) -> list[str]:
 # a placeholder starts with "[" and ends with "]", and a run inside one (a kind of [a-z_]) holds
 # no space, so no phrase.
 _RUN_TABLE = bytes(0x61 if (0x61 <= c <= 0x7A or c == 0x20) else 0x0A for c in range(256))
-_RUN = b"a" * len(_WORD_RUN_MIN)
+_RUN = b"a" * len(WORD_RUN_MIN)
 
 
 def mnemonic_possible(data: bytes) -> bool:

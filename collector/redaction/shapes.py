@@ -30,7 +30,7 @@ _JWT_GATE = re.compile(r"J(?<=eyJ)")
 _MNEMONIC_LENGTHS = (24, 21, 18, 15, 12)
 _WORD_RUN = re.compile(r"(?<![A-Za-z])(?:[a-z]{3,8} ){11,}[a-z]{3,8}(?![A-Za-z])")
 _WORD_RUN_TABLE = ["a" if (97 <= c <= 122 or c == 32) else "\n" for c in range(128)]
-_WORD_RUN_MIN = "a" * (12 * 3 + 11)
+WORD_RUN_MIN = "a" * (12 * 3 + 11)
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +67,7 @@ def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> s
     # those mapped to "a" and every other ASCII character to a newline (str.translate's ASCII fast
     # path: no encoding, one character for one), such a run is 47 a's in a row, at the same place.
     gate = text.translate(_WORD_RUN_TABLE)
-    hit = gate.find(_WORD_RUN_MIN)
+    hit = gate.find(WORD_RUN_MIN)
     if hit == -1:
         return text
     line_numbers: list[int] = []
@@ -77,7 +77,7 @@ def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> s
         counted_to = hit
         line_numbers.append(line)
         end = text.find("\n", hit)
-        hit = -1 if end == -1 else gate.find(_WORD_RUN_MIN, end)
+        hit = -1 if end == -1 else gate.find(WORD_RUN_MIN, end)
     lines = text.split("\n")
     starts = [0]
     for line in lines[:-1]:
