@@ -86,7 +86,6 @@ class Literal:
     needle: str  # normalised form searched for in a lower-cased text
     kind: str
     placeholder: str
-    exact: str | None = None  # the value as learnt (no 0x), when it may be replaced with str.replace
     outside_placeholders: bool = False  # no occurrence can overlap a placeholder (see below)
 
 
@@ -165,14 +164,9 @@ class LiteralSet:
         if len(needle) < MIN_LITERAL_LENGTH:
             self.skipped_short += 1
             return False
-        exact = value.strip()
-        exact = exact[2:] if exact[:2].lower() == "0x" else exact
-        overlaps_itself = _overlaps_itself(needle)
-        if overlaps_itself:
+        if _overlaps_itself(needle):
             self._self_overlapping.add(needle)
-        if exact.lower() != needle or overlaps_itself or "[" in needle or "]" in needle:
-            exact = None  # only the span-by-span path is exact for these
-        lit = Literal(needle, kind, self._tagger.placeholder(kind, value), exact, _outside_placeholders(needle))
+        lit = Literal(needle, kind, self._tagger.placeholder(kind, value), _outside_placeholders(needle))
         self._by_needle[needle] = lit
         self.kinds.add(kind)
         data = needle.encode("utf-8", "surrogatepass")
@@ -226,23 +220,10 @@ class LiteralSet:
         if len(low) != len(text):  # some characters change length when lower-cased
             return self._replace_slow(text, record)
         if self._use_automaton(low):
-            return self._replace_found(text, low, self._occurrences(low, data, sampled), record, counts)
-        found = self._candidates(low)
-        if not found:
-            return text
-        if counts is not None:
-            fast = _replace_counted(text, low, found, counts)
-            if fast is not None:
-                return fast
-        spans: list[tuple[int, int, Literal]] = []
-        for lit in found:
-            n = lit.needle
-            pos = low.find(n)
-            while pos != -1:
-                start = pos - 2 if pos >= 2 and low[pos - 2:pos] == "0x" else pos
-                spans.append((start, pos + len(n), lit))
-                pos = low.find(n, pos + len(n))
-        return _apply(text, spans, record)
+            found = self._occurrences(low, data, sampled)
+        else:
+            found = [(lit, _positions(low, lit.needle)) for lit in self._candidates(low)]
+        return self._replace_found(text, low, found, record, counts)
 
     def _use_automaton(self, low: str) -> bool:
         return len(low) >= AUTOMATON_MIN_CHARS and not self._prefixed_twins
@@ -300,13 +281,8 @@ class LiteralSet:
                         positions = kept
                     found.append((lit, positions))
         for lit in self._unsampled:
-            n = lit.needle
-            pos = low.find(n)
-            if pos != -1:
-                positions = []
-                while pos != -1:
-                    positions.append(pos)
-                    pos = low.find(n, pos + len(n))
+            positions = _positions(low, lit.needle)
+            if positions:
                 found.append((lit, positions))
         return found
 
@@ -378,50 +354,21 @@ def _to_char_offsets(data: bytes, hits: dict[bytes, list[int]]) -> None:
         positions[:] = [chars[start] for start in positions]
 
 
-def _replace_counted(text: str, low: str, found: list[Literal], counts: RedactionCounts) -> str | None:
-    """Replace the found literals with str.replace (C speed) when that is exactly what the span path
-    would do and no position is wanted; None when the span path must run.
-
-    Exact when: no placeholder to protect (or none a found literal can overlap), every occurrence
-    in low is the learnt spelling in text (equal counts; a needle that cannot overlap itself),
-    none follows "0x", and no two found literals can overlap or turn up in each other's placeholders.
-    """
-    if len(found) > _MAX_COUNTED_LITERALS:
-        return None
-    if not all(lit.outside_placeholders for lit in found) and "[REDACTED:" in text:
-        return None  # placeholders already in text are protected span by span
-    for lit in found:
-        if lit.exact is None or counts.wants_lines(lit.kind):
-            return None
-    for i, a in enumerate(found):
-        for b in found[i + 1:]:
-            if _can_interact(a, b):
-                return None
-    plan: list[tuple[Literal, int]] = []
-    for lit in found:
-        if "0x" + lit.needle in low:
-            return None
-        plan.append((lit, low.count(lit.needle)))
-    new = text
-    for lit, n in plan:
-        exact: str = lit.exact  # type: ignore[assignment]
-        growth = len(lit.placeholder) - len(exact)
-        if growth == 0 and new.count(exact) != n:
-            return None
-        before = len(new)
-        new = new.replace(exact, lit.placeholder)
-        if len(new) - before != n * growth:  # some occurrence is spelt in another case
-            return None
-    for lit, n in plan:
-        counts.add(lit.kind, n)
-    return new
+def _positions(low: str, needle: str) -> list[int]:
+    """Where ``needle`` occurs in ``low``, one str.find after another (each from the end of the last)."""
+    positions = []
+    pos = low.find(needle)
+    while pos != -1:
+        positions.append(pos)
+        pos = low.find(needle, pos + len(needle))
+    return positions
 
 
 def _replace_counted_at(text: str, low: str, found: list[tuple[Literal, list[int]]],
                         counts: RedactionCounts) -> str | None:
-    """_replace_counted() for literals whose every occurrence is known: the text is cut at them and
-    joined back with the placeholders between (no search at all), and the conditions under which
-    that is what the span path gives are simpler, as no occurrence is missed whatever its case.
+    """Replace literals whose every occurrence is known, when no position is wanted: the text is cut
+    at them and joined back with the placeholders between (no search at all); None when the span
+    path must run.
 
     Exact when no kind wants a line number, no placeholder is to protect (or none of the literals
     can overlap one), no occurrence follows "0x" and no two of the literals can overlap (one

@@ -1,6 +1,6 @@
 """The log stream's fast paths give exactly what the plain paths give.
 
-Covered: literals replaced with str.replace once a kind keeps no more line numbers, big blocks
+Covered: literals cut out at their known places once a kind keeps no more line numbers, big blocks
 redacted in pieces of whole lines, the seed-phrase gate built with str.translate, and the grouped
 secret-name stem scan.
 """
