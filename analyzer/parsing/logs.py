@@ -33,13 +33,10 @@ BODY_CACHE_SIZE = 4096  # distinct message texts whose split into message and da
 BODY_CACHE_TEXT = 512  # ... for texts up to this long
 PROTO_CACHE_SIZE = 4096  # distinct one-line record texts that later lines may repeat
 REPEAT_LEVELS = frozenset(("WARN", "ERROR", "FATAL"))  # (below WARN, an anchor could span the time)
-# a docker timestamp and a pino time of day, in bytes, as formats.PRETTY_LINE_RE reads them
-REPEAT_HEAD = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z "
-                         rb"\[[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}\] ").match
 
 Feed = Callable[[int, str], Record | None]
 SkipRun = Callable[[int, int, bytes, int, int], bool]
-Repeat = Callable[[int, bytes, int, int], Record | None]
+Repeat = Callable[[int, bytes, int, int, int], Record | None]
 Learn = Callable[[Record | None], None]
 
 
@@ -206,17 +203,16 @@ def _line_parser(
     protos: dict[bytes, Record] = {}
     proto_key = b""  # the text of the line repeat() looked at last
 
-    def repeat(lineno: int, block: bytes, start: int, end: int) -> Record | None:
+    def repeat(lineno: int, block: bytes, start: int, end: int, cut: int) -> Record | None:
         """``block[start:end]`` (line ``lineno``, whole, the next line starting a record of its
-        own) as a copy of the record whose text it repeats; None when it repeats no known record
-        or the state does not allow it: the caller then feeds it, and offers the record feed
-        returns to ``learn``."""
+        own), whose docker timestamp and pino time end at ``cut`` (0: it has no such head), as a
+        copy of the record whose text it repeats; None when it repeats no known record or the
+        state does not allow it: the caller then feeds it, and offers the record feed returns to
+        ``learn``."""
         nonlocal skipped, fast_records, proto_key
-        head = REPEAT_HEAD(block, start, end)
-        if head is None:
+        if not cut:
             proto_key = b""
             return None
-        cut = head.end()
         proto_key = block[cut:end]
         proto = protos.get(proto_key)
         if proto is None or grouper.compose is not False or grouper.heap or (
@@ -319,6 +315,20 @@ def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
         yield block[:cut] if carry else block
 
 
+def _feed_lines(feed: Feed, out: list[Record], block: bytes, pos: int, end: int, lineno: int) -> Iterator[Record]:
+    """Feed the lines of ``block[pos:end]``, the first being line ``lineno + 1``; the records
+    they complete."""
+    find = block.find
+    while pos < end:
+        stop = find(b"\n", pos, end) + 1 or end
+        lineno += 1
+        feed(lineno, block[pos:stop].decode("utf-8", "replace"))
+        if out:
+            yield from out
+            out.clear()
+        pos = stop
+
+
 def parse_log_blocks(
     handle: BinaryIO,
     skip: SkipPlan,
@@ -329,51 +339,56 @@ def parse_log_blocks(
     stats: ParseStats | None = None,
     role_of: Callable[[str], str] | None = None,
     block_bytes: int = BLOCK_BYTES,
+    compiled: bool = True,
 ) -> Iterator[Record]:
     """``parse_log_lines(lines of handle, skip=skip)``, reading UTF-8 bytes (undecodable bytes
-    replaced) a block at a time: only the lines the sieve marks are decoded and parsed."""
+    replaced) a block at a time: only the lines the sieve marks are decoded and parsed. With
+    ``compiled=False`` the sieve written in Python is used even where the compiled one is built."""
     feed, skip_run, finish, out, repeat, learn = _line_parser(file, container, role, stats or ParseStats(file=file),
                                                               role_of, skip)
-    sieve = LineSieve(skip, frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in skip.levels))
+    sieve = LineSieve(skip, frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in skip.levels),
+                      compiled=compiled)
     lineno = 0
     for block in _blocks(handle, block_bytes):
         size = len(block)
-        count, find = block.count, block.find
-        pos = 0
-        marked = sieve.lines_to_check(block)
-        marked.append(size)
-        for index, start in enumerate(marked):
-            while pos < start:  # a run of lines the sieve found skippable
-                lines = count(b"\n", pos, start) + (start == size and block[-1:] != b"\n")
-                # each holds "] " once, unless a second record is glued on: then they are parsed
-                if count(b"] ", pos, start) == lines and skip_run(lines, lineno + lines, block, pos, start):
+        marks = sieve.marks(block)
+        pos = done = 0  # the offset and the index in the block of the first line not yet read
+        last = len(marks) - 1
+        for k, (start, end, index, cut, _) in enumerate(marks):
+            if index > done:  # a run of lines the sieve found skippable: counted, not read
+                lines = index - done
+                if skip_run(lines, lineno + lines, block, pos, start):
                     lineno += lines
-                    break
-                stop = find(b"\n", pos, start) + 1 or start  # its first line, then the rest again
-                lineno += 1
-                feed(lineno, block[pos:stop].decode("utf-8", "replace"))
-                if out:
-                    yield from out
-                    out.clear()
-                pos = stop
-            if start < size:
-                end = find(b"\n", start) + 1 or size
-                lineno += 1
-                if end != marked[index + 1] and end < size:  # the next line is a plain one: no continuation
-                    item = repeat(lineno, block, start, end)
-                    if item is None:
-                        learn(feed(lineno, block[start:end].decode("utf-8", "replace")))
-                    else:
-                        if out:
-                            yield from out
-                            out.clear()
-                        yield item
+                else:  # the parser's state does not allow it: each line is fed
+                    for record in _feed_lines(feed, out, block, pos, start, lineno):
+                        yield record
+                    lineno += lines
+            lineno += 1
+            # when the next line starts a record of its own (a plain line, or a marked one the
+            # sieve says so of), this one has no continuation line: it may repeat a record
+            if end < size and (k == last or marks[k + 1][2] != index + 1 or marks[k + 1][4]):
+                item = repeat(lineno, block, start, end, cut)
+                if item is None:
+                    learn(feed(lineno, block[start:end].decode("utf-8", "replace")))
                 else:
-                    feed(lineno, block[start:end].decode("utf-8", "replace"))
-                if out:
-                    yield from out
-                    out.clear()
-                pos = end
+                    if out:
+                        yield from out
+                        out.clear()
+                    yield item
+            else:
+                feed(lineno, block[start:end].decode("utf-8", "replace"))
+            if out:
+                yield from out
+                out.clear()
+            pos, done = end, index + 1
+        if pos < size:  # the run of skippable lines after the last marked one
+            lines = block.count(b"\n", pos) + (block[-1:] != b"\n")
+            if skip_run(lines, lineno + lines, block, pos, size):
+                lineno += lines
+            else:
+                for record in _feed_lines(feed, out, block, pos, size, lineno):
+                    yield record
+                lineno += lines
     finish(lineno)
     yield from out
     out.clear()

@@ -20,6 +20,11 @@ from dataclasses import dataclass
 
 import ahocorasick_rs
 
+try:  # the compiled sieve (setup.py builds it where a C compiler is at hand)
+    from analyzer.parsing import _sieve
+except ImportError:  # pragma: no cover - the Python sieve below does the same, slower
+    _sieve = None  # type: ignore[assignment]
+
 
 @dataclass(frozen=True, slots=True)
 class SkipPlan:
@@ -44,39 +49,90 @@ def _head_pattern(labels: frozenset[str]) -> bytes:
 # a line holding a byte outside ASCII: str.lower() may then find an anchor bytes.lower() cannot
 # (the Kelvin sign lower-cases to "k"), so such a line is decided on its decoded text
 _NON_ASCII_LINE = re.compile(rb"^[^\n]*?[\x80-\xff]", re.MULTILINE)
+_DOCKER = r"DDDD-DD-DDTDD:DD:DD(?:\.D{1,9}+)?Z ".replace("D", "[0-9]")
+_PINO = r"\[DD:DD:DD\.DDD\] ".replace("D", "[0-9]")
+# a docker timestamp and a pino time: a marked line's ``cut`` is where this ends
+_STAMPS = re.compile((_DOCKER + _PINO).encode()).match
+# a line the parser reads as the start of a record of its own (see mark_lines), but for its
+# bytes outside ASCII, ESC and "] " after this head, which are looked at apart
+_STARTS = re.compile(f"(?:{_DOCKER})?{_PINO}[A-Z]{{4,7}}:".encode()).match
+_C_LABEL = re.compile(r"[A-Z]{4,7}")
+
+Mark = tuple[int, int, int, int, int]
+
+
+def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -> list[Mark]:
+    """``_sieve.mark_lines`` in Python (see _sieve.c for what it returns), given
+    ``not_plain``, the regex LineSieve makes from the labels. The compiled one must give the
+    same list: the tests compare them."""
+    found = {m.start() for m in not_plain.finditer(b"\n" + block)}
+    found.discard(len(block))
+    rfind, find, count = block.rfind, block.find, block.count
+    found.update(rfind(b"\n", 0, hit) + 1 for hit in hits)
+    pos = find(b"\x1b")
+    while pos != -1:
+        found.add(rfind(b"\n", 0, pos) + 1)
+        pos = find(b"\x1b", pos + 1)
+    if not block.isascii():
+        found.update(m.start() for m in _NON_ASCII_LINE.finditer(block))
+    size = len(block)
+    marks: list[Mark] = []
+    pos = index = 0
+
+    def mark(start: int) -> int:
+        end = find(b"\n", start) + 1 or size
+        line = block[start:end]
+        stamps = _STAMPS(line)
+        head = _STARTS(line)
+        starts = (head is not None and b"] " not in line[head.end():] and line.isascii()
+                  and b"\x1b" not in line)
+        marks.append((start, end, index, start + stamps.end() if stamps else 0, int(starts)))
+        return end
+
+    for start in [*sorted(found), size]:
+        if pos < start:  # a run of plain lines: each holds "] " once, unless a record is glued on
+            lines = count(b"\n", pos, start) + (start == size and block[-1:] != b"\n")
+            if count(b"] ", pos, start) == lines:
+                index += lines
+                pos = start
+            while pos < start:  # find the lines holding a second "] "
+                end = find(b"\n", pos, start) + 1 or start
+                if count(b"] ", pos, end) != 1:
+                    mark(pos)
+                index += 1
+                pos = end
+        if start < size:
+            pos = mark(start)
+            index += 1
+    return marks
 
 
 class LineSieve:
     """Finds the lines of a block that the parser must look at, given a skip plan and the level
     labels it skips (``formats.LEVEL_BY_NAME`` keys)."""
 
-    def __init__(self, plan: SkipPlan, labels: frozenset[str]) -> None:
+    def __init__(self, plan: SkipPlan, labels: frozenset[str], *, compiled: bool = True) -> None:
         # matches the newline before each line that does not start as a plain pino line at a
         # skipped level; searched in b"\n" + block, so that a match's start is its line's offset
         self._not_plain = re.compile(rb"\n(?!" + _head_pattern(labels) + rb")")
         # (ESC is looked for on its own: a one-byte pattern would slow the automaton's prefilter)
         self._anchors = ahocorasick_rs.BytesAhoCorasick([a.encode() for a in plan.anchors],
                                                         matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+        self._labels = tuple(sorted(label.encode() for label in labels))
+        # the compiled sieve reads a label as [A-Z]{4,7}: any other label needs the Python one
+        usable = _sieve is not None and all(_C_LABEL.fullmatch(label) for label in labels)
+        self.compiled = compiled and usable
 
-    def lines_to_check(self, block: bytes) -> list[int]:
-        """The start offsets, in order, of the lines of ``block`` that do not start as a plain
-        pino line at a skipped level, or that hold an anchor (in any ASCII case), an ESC or a
-        byte outside ASCII. ``block`` holds whole lines: each ends with b"\\n" but perhaps the
-        last. (Whether an unmarked line holds a second, glued record is left to the caller:
-        a plain line holds "] " once.)"""
-        found = {m.start() for m in self._not_plain.finditer(b"\n" + block)}
-        found.discard(len(block))
-        rfind = block.rfind
-        for _, start, _ in self._anchors.find_matches_as_indexes(block.lower()):
-            found.add(rfind(b"\n", 0, start) + 1)
-        find = block.find
-        pos = find(b"\x1b")
-        while pos != -1:
-            found.add(rfind(b"\n", 0, pos) + 1)
-            pos = find(b"\x1b", pos + 1)
-        if not block.isascii():
-            found.update(m.start() for m in _NON_ASCII_LINE.finditer(block))
-        return sorted(found)
+    def marks(self, block: bytes) -> list[Mark]:
+        """The lines of ``block`` the parser must look at, in order, as
+        (start, end, index, cut, starts) (see _sieve.c): those that do not start as a plain pino
+        line at a skipped level, or that hold an anchor (in any ASCII case), an ESC, a byte
+        outside ASCII, or a second record glued on. ``block`` holds whole lines: each ends with
+        b"\\n" but perhaps the last."""
+        hits = [start for _, start, _ in self._anchors.find_matches_as_indexes(block.lower())]
+        if self.compiled:
+            return _sieve.mark_lines(block, self._labels, hits)  # type: ignore[union-attr]
+        return py_mark_lines(block, self._not_plain, hits)
 
 
 def strip_eol(line: str) -> str:
@@ -93,4 +149,4 @@ def has_anchor(line: str, anchors: tuple[str, ...]) -> bool:
     return any(a in low for a in anchors)
 
 
-__all__ = ["LineSieve", "SkipPlan", "has_anchor", "strip_eol"]
+__all__ = ["LineSieve", "Mark", "SkipPlan", "has_anchor", "py_mark_lines", "strip_eol"]

@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,7 @@ from analyzer.model import ParseStats
 from analyzer.parsing import formats as fmt
 from analyzer.parsing import parse_log_file, parse_log_lines
 from analyzer.parsing.logs import parse_log_blocks
-from analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor
+from analyzer.parsing.skipping import LineSieve, SkipPlan, _sieve, has_anchor, py_mark_lines
 from analyzer.rules.catalog import load_rules
 from analyzer.rules.engine import LogRuleEngine
 from analyzer.timeline import TimelineCollector
@@ -30,10 +31,11 @@ def docker_line(i: int, level: str, body: str) -> str:
     return f"{stamp} [{at.strftime('%H:%M:%S.%f')[:-3]}] {level}: {body}"
 
 
-def analyse(lines: list[str], skip: bool | int) -> dict:
+def analyse(lines: list[str], skip: bool | int, compiled: bool = True) -> dict:
     """Parse, match and gather a timeline the way analyze_input does: without skipping (False),
     skipping line by line (True), or reading blocks of ``skip`` bytes of the lines joined by
-    newlines (an int), as parse_log_file does."""
+    newlines (an int), as parse_log_file does (with the compiled sieve where it is built, or the
+    Python one)."""
     engine = LogRuleEngine(RULES)
     timeline = TimelineCollector()
     stats = ParseStats(file="logs.txt")
@@ -45,7 +47,7 @@ def analyse(lines: list[str], skip: bool | int) -> dict:
         text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
         if lines and lines[-1] and not lines[-1].endswith("\n"):
             text = text[:-1]  # the last line without its newline, as given
-        records = parse_log_blocks(io.BytesIO(text.encode()), plan, block_bytes=skip, **kwargs)
+        records = parse_log_blocks(io.BytesIO(text.encode()), plan, block_bytes=skip, compiled=compiled, **kwargs)
     yielded = 0
     for record in records:
         yielded += 1
@@ -137,26 +139,32 @@ def test_the_skip_path_matches_the_full_path_on_any_mix_of_lines(lines, block):
     full = analyse(lines, skip=False)
     assert same(analyse(lines, skip=True), full)
     assert same(analyse(lines, skip=block), full)
+    assert same(analyse(lines, skip=block, compiled=False), full)
 
 
-def sieve_marks(lines: list[str]) -> set[int]:
-    """Indexes of the lines the sieve marks, in the block of ``lines`` (each with its newline)."""
+def sieve_marks(lines: list[str], compiled: bool = True) -> set[int]:
+    """Indexes of the lines the sieve marks, in the block of ``lines`` (each with its newline);
+    checks that each mark's offsets and index agree."""
     plan = LogRuleEngine(RULES).skip_plan()
     labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
     block = "".join(lines).encode()
-    starts = {sum(len(line.encode()) for line in lines[:i]): i for i in range(len(lines))}
-    return {starts[s] for s in LineSieve(plan, labels).lines_to_check(block)}
+    starts = [sum(len(line.encode()) for line in lines[:i]) for i in range(len(lines) + 1)]
+    marks = LineSieve(plan, labels, compiled=compiled).marks(block)
+    for start, end, index, _, _ in marks:
+        assert (start, end) == (starts[index], starts[index + 1])
+    return {index for _, _, index, _, _ in marks}
 
 
 def test_the_sieve_marks_the_lines_holding_an_anchor_in_any_case():
     plain = docker_line(1, "INFO", "archiver Downloaded L2 block 5") + "\n"
     lines = [plain, docker_line(2, "INFO", "prover-node a Broker FACADE stopped") + "\n", plain,
              docker_line(3, "DEBUG", "archiver job ID=3 done") + "\n", plain]
-    assert sieve_marks(lines) == {1, 3}
+    for compiled in (True, False):
+        assert sieve_marks(lines, compiled) == {1, 3}
     # bytes.lower() misses the anchor that str.lower() finds through a Kelvin sign: that line is
     # marked (it holds a byte outside ASCII), so the parser decides it on its text
     kelvin = docker_line(4, "INFO", "prover-client mar\u212aing proving job as failed") + "\n"
-    assert sieve_marks([plain, kelvin]) == {1}
+    assert sieve_marks([plain, kelvin]) == sieve_marks([plain, kelvin], compiled=False) == {1}
     assert has_anchor(kelvin, ("marking proving job as failed",))
 
 
@@ -199,15 +207,17 @@ FILE_SHAPES = st.sampled_from([
 
 
 def exact_check(lines: list[str], anchors: tuple[str, ...]) -> set[int]:
-    """The lines that do not start as a plain pino line at a skipped level or that hold an anchor
-    or ESC, decided line by line the slow way. (Glued records are the parser's to find.)"""
+    """The lines that do not start as a plain pino line at a skipped level, that hold an anchor
+    or ESC, or that hold "] " after that start (a record glued on), decided line by line the
+    slow way."""
     plan = LogRuleEngine(RULES).skip_plan()
     assert plan is not None
     labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
     found = set()
     for i, line in enumerate(lines):
         head = fmt.PRETTY_LINE_RE.match(line)
-        if head is None or head.group(5) not in labels or has_anchor(line, (*anchors, "\x1b")):
+        if (head is None or head.group(5) not in labels or has_anchor(line, (*anchors, "\x1b"))
+                or "] " in line[head.end(5):]):
             found.add(i)
     return found
 
@@ -220,7 +230,8 @@ def test_the_sieve_marks_exactly_the_lines_a_slow_check_would_not_skip(lines, la
         block[-1] = lines[-1]
     plan = LogRuleEngine(RULES).skip_plan()
     outside_ascii = {i for i, line in enumerate(block) if not line.isascii()}  # marked too, see above
-    assert sieve_marks(block) == exact_check(block, plan.anchors) | outside_ascii
+    expected = exact_check(block, plan.anchors) | outside_ascii
+    assert sieve_marks(block) == sieve_marks(block, compiled=False) == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -229,7 +240,9 @@ def test_the_block_skip_path_matches_the_full_path_on_lines_read_from_a_file(lin
     block = [line + "\n" for line in lines]
     if block and not last_newline:
         block[-1] = lines[-1]
-    assert same(analyse(block, skip=block_bytes), analyse(block, skip=False))
+    full = analyse(block, skip=False)
+    assert same(analyse(block, skip=block_bytes), full)
+    assert same(analyse(block, skip=block_bytes, compiled=False), full)
 
 
 def test_a_file_of_mostly_skipped_lines_gives_the_full_paths_results(tmp_path):
@@ -329,8 +342,53 @@ def test_a_file_of_any_bytes_gives_what_the_text_reader_gives(tmp_path_factory, 
         full_stats = ParseStats(file="logs.txt")
         full = result(parse_log_lines(text, file="logs.txt", container="c", role="prover-node", stats=full_stats),
                       full_stats)
-    with open(path, "rb") as raw:
-        fast_stats = ParseStats(file="logs.txt")
-        fast = result(parse_log_blocks(raw, LogRuleEngine(RULES).skip_plan(), file="logs.txt", container="c",
-                                       role="prover-node", stats=fast_stats, block_bytes=block_bytes), fast_stats)
-    assert fast == full
+    for compiled in (True, False):
+        with open(path, "rb") as raw:
+            fast_stats = ParseStats(file="logs.txt")
+            fast = result(parse_log_blocks(raw, LogRuleEngine(RULES).skip_plan(), file="logs.txt", container="c",
+                                           role="prover-node", stats=fast_stats, block_bytes=block_bytes,
+                                           compiled=compiled), fast_stats)
+        assert fast == full, compiled
+
+
+@pytest.mark.skipif(_sieve is None, reason="the compiled sieve is not built here (setup.py needs a C compiler)")
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(BYTE_LINES, FILE_SHAPES.map(str.encode)), min_size=1, max_size=40), st.booleans(),
+       st.data())
+def test_the_compiled_sieve_gives_what_the_python_sieve_gives(lines, last_newline, data):
+    """Marks, offsets, indexes, heads and record starts alike, for any bytes and any anchor hits
+    (sorted offsets, as the automaton gives them)."""
+    block = b"\n".join(lines) + (b"\n" if last_newline else b"")
+    hits = sorted(set(data.draw(st.lists(st.integers(min_value=0, max_value=max(len(block) - 1, 0)), max_size=5))))
+    plan = LogRuleEngine(RULES).skip_plan()
+    labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
+    sieve = LineSieve(plan, labels)
+    assert sieve.compiled
+    assert _sieve.mark_lines(block, tuple(sorted(x.encode() for x in labels)), hits) == py_mark_lines(
+        block, sieve._not_plain, hits)
+
+
+def test_the_compiled_sieve_reads_heads_as_the_parser_does():
+    """Line by line: a timestamp of ten fraction digits or an impossible digit is no head; the
+    cut falls after the pino time; "starts" needs a level of 4 to 7 capitals and a colon."""
+    labels = (b"DEBUG", b"INFO", b"TRACE", b"VERBOSE")
+    cases = [
+        (b"2026-11-27T10:00:00.123456789Z [10:00:00.123] INFO: archiver a", None, 0),
+        (b"2026-11-27T10:00:00Z [10:00:00.123] WARN: archiver a", 36, 1),
+        (b"2026-11-27T10:00:00.1234567890Z [10:00:00.123] WARN: a", 0, 0),
+        (b"[10:00:00.123] WARNING: a", 0, 1),  # 7 capitals: the parser reads WARNING as a level
+        (b"[10:00:00.123] WARNINGS: a", 0, 0),
+        (b"[10:00:00.123] WAR: a", 0, 0),
+        (b"[10:0a:00.123] INFO: a", 0, 0),
+        (b"[10:00:00.123] INFO: a [x] b", 0, 0),
+        (b"[10:00:00.123] WARN: caf\xc3\xa9", 0, 0),
+    ]
+    for line, cut, starts in cases:
+        got = _sieve.mark_lines(line + b"\n", labels, []) if _sieve else None
+        want = py_mark_lines(line + b"\n", LineSieve(LogRuleEngine(RULES).skip_plan(), frozenset(
+            x.decode() for x in labels))._not_plain, [])
+        if cut is None:
+            assert want == [] and (got is None or got == [])
+            continue
+        assert want == [(0, len(line) + 1, 0, cut, starts)], line
+        assert got is None or got == want, line
