@@ -5,6 +5,7 @@ verdict. Records are never kept: the rules and the timeline keep only matches an
 from __future__ import annotations
 
 import gc
+import io
 import json
 import os
 import pickle
@@ -12,13 +13,19 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 from analyzer.facts import container_from_inspect
-from analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats
+from analyzer.inputs import InputError
+from analyzer.inputs.bundle_manifest import verify_read
+from analyzer.inputs.frames import FrameMemberReader, OwnFrame
+from analyzer.inputs.safe_archive import ArchiveError
+from analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from analyzer.parsing import parse_log_file
+from analyzer.parsing.logs import parse_log_blocks, parse_log_lines
+from analyzer.parsing.skipping import SkipPlan
 from analyzer.rules.catalog import Rule, cause_links, load_rules
 from analyzer.rules.correlation import link_causes
 from analyzer.rules.engine import LogRuleEngine, RuleHits
@@ -54,11 +61,36 @@ def _role_of(roles: dict[str, str]) -> Callable[[str], str]:
     return role_of
 
 
+Digests = dict[str, tuple[int, str]]  # log path -> (size, sha256 hex) measured as it was read
+
+
+def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str], str], skip: SkipPlan | None,
+             own: dict[str, OwnFrame], digests: Digests) -> Iterator[Record]:
+    """The records of ``log``: from its file under ``root``, or straight from the bundle when it
+    is in ``own`` (then its measured size and sha256 go to ``digests``)."""
+    kwargs = {"file": log.path, "container": log.container, "role": log.role, "stats": stats, "role_of": role_of}
+    frame = own.get(log.path)
+    if frame is None:
+        yield from parse_log_file(Path(root) / log.path, skip=skip, **kwargs)  # type: ignore[arg-type]
+        return
+    with FrameMemberReader(frame) as reader:
+        if skip is not None and skip.levels:
+            yield from parse_log_blocks(reader, skip, **kwargs)  # type: ignore[arg-type]
+        else:
+            text = io.TextIOWrapper(reader, encoding="utf-8", errors="replace", newline="\n")  # type: ignore[arg-type]
+            yield from parse_log_lines(text, skip=skip, **kwargs)  # type: ignore[arg-type]
+        digests[log.path] = reader.finish()
+
+
 def _scan_logs(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: TimelineCollector,
-               role_of: Callable[[str], str]) -> list[ParseStats]:
-    """Stream ``logs`` through the engine and the timeline, in order; their parse statistics."""
+               role_of: Callable[[str], str], own: dict[str, OwnFrame] | None = None,
+               digests: Digests | None = None) -> list[ParseStats]:
+    """Stream ``logs`` through the engine and the timeline, in order; their parse statistics.
+    Logs in ``own`` are read from the bundle, and their measured digests put in ``digests``."""
     skip = engine.skip_plan()  # lines that can match no rule and that the timeline ignores
     parse_stats: list[ParseStats] = []
+    own = own or {}
+    digests = digests if digests is not None else {}
     # Records die young and hold no cycles: collecting every 700 allocations (the default) cost
     # more than half the time of a record that a rule matched. Collect less often while scanning.
     threshold = gc.get_threshold()
@@ -68,24 +100,26 @@ def _scan_logs(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
-            for record in parse_log_file(Path(root) / log.path, file=log.path, container=log.container,
-                                         role=log.role, stats=stats, role_of=role_of, skip=skip):
+            for record in _records(root, log, stats, role_of, skip, own, digests):
                 timeline.add_record(record, feed(record)[1])
     finally:
         gc.set_threshold(*threshold)
     return parse_stats
 
 
-LogPart = tuple[dict[tuple[str, str], RuleHits], TimelineCollector, ParseStats]
+# what one log file gave: its rule hits, timeline and statistics; its digest when read from the bundle
+LogPart = tuple[dict[tuple[str, str], RuleHits], TimelineCollector, ParseStats, tuple[int, str] | None]
 
 
-def _scan_each(root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str]) -> list[LogPart]:
+def _scan_each(root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str],
+               own: dict[str, OwnFrame] | None = None) -> list[LogPart]:
     """Each log file on its own (fresh engine and timeline): what it gave. Runs in a worker too."""
     parts = []
     for log in logs:
         engine, timeline = LogRuleEngine(rules), TimelineCollector()
-        (stats,) = _scan_logs(root, [log], engine, timeline, _role_of(roles))
-        parts.append((engine.hits_by_key(), timeline, stats))
+        digests: Digests = {}
+        (stats,) = _scan_logs(root, [log], engine, timeline, _role_of(roles), own, digests)
+        parts.append((engine.hits_by_key(), timeline, stats, digests.get(log.path)))
     return parts
 
 
@@ -98,7 +132,8 @@ def _mergeable(logs: list[LogFile]) -> bool:
     return not any(c.startswith("rule:") for c in containers)  # the timeline's hourly quotas key on "rule:" + name
 
 
-def _parallel_split(root: str, logs: list[LogFile], min_bytes: int) -> list[list[int]] | None:
+def _parallel_split(root: str, logs: list[LogFile], min_bytes: int,
+                    own: dict[str, OwnFrame] | None = None) -> list[list[int]] | None:
     """Indexes of the log files for this process (the first list) and for each worker, balanced
     by size; None when one process is the better choice: one core, little log, or files whose
     containers are not distinct (their hits and timeline pieces could then not be merged exactly).
@@ -108,7 +143,8 @@ def _parallel_split(root: str, logs: list[LogFile], min_bytes: int) -> list[list
     cores = _cores()
     if cores < 2:
         return None
-    sizes = [(Path(root) / log.path).stat().st_size for log in logs]
+    own = own or {}
+    sizes = [own[log.path].size if log.path in own else (Path(root) / log.path).stat().st_size for log in logs]
     if sum(sizes) < min_bytes:
         return None
     shares: list[list[int]] = [[] for _ in range(min(len(logs), cores + 1, MAX_PROCESSES))]
@@ -123,12 +159,14 @@ def _parallel_split(root: str, logs: list[LogFile], min_bytes: int) -> list[list
 Worker = tuple[subprocess.Popen | None, Path]
 
 
-def _start_worker(base: Path, root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str]) -> Worker:
+def _start_worker(base: Path, root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str],
+                  own: dict[str, OwnFrame] | None = None) -> Worker:
     """A fresh interpreter that runs _scan_each on ``logs`` (arguments and result pickled in
     files next to ``base``). A plain subprocess, not multiprocessing: that would run the
     caller's main module again in the worker, which is unsafe for a script without a guard."""
     args, result = base.with_suffix(".args"), base.with_suffix(".result")
-    args.write_bytes(pickle.dumps((root, logs, rules, roles), protocol=pickle.HIGHEST_PROTOCOL))
+    mine = {log.path: own[log.path] for log in logs if own and log.path in own}
+    args.write_bytes(pickle.dumps((root, logs, rules, roles, mine), protocol=pickle.HIGHEST_PROTOCOL))
     path = os.pathsep.join(filter(None, (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH"))))
     try:
         proc = subprocess.Popen([sys.executable, "-c", WORKER_CODE, str(args), str(result)],
@@ -148,8 +186,8 @@ def _finish_worker(worker: Worker) -> list[LogPart] | None:
 
 def _worker_main(args: str, result: str) -> None:
     """In a worker process: scan the log files named in the ``args`` file, pickle the parts."""
-    root, logs, rules, roles = pickle.loads(Path(args).read_bytes())
-    parts = _scan_each(root, logs, rules, roles)
+    root, logs, rules, roles, own = pickle.loads(Path(args).read_bytes())
+    parts = _scan_each(root, logs, rules, roles, own)
     Path(result).write_bytes(pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL))
 
 
@@ -162,16 +200,18 @@ def _stop(workers: list[Worker]) -> None:
 
 class EarlyScans:
     """Container logs scanned by worker processes while the rest of a bundle is still being
-    extracted: ``on_file`` (given to ``open_input``) starts a worker on a container's logs.txt as
-    soon as it and the container's inspect.json (which names the container and its role) are both
-    on disk. ``scan_logs`` takes a part only for the file, container and role the facts give it;
-    anything else is scanned as usual. Use as a context manager: leftover workers are stopped."""
+    extracted: ``on_file`` and ``on_frame`` (given to ``open_input``) start a worker on a
+    container's logs.txt as soon as it (on disk, or in a frame of its own in the bundle) and the
+    container's inspect.json (which names the container and its role) are both at hand.
+    ``scan_logs`` takes a part only for the file, container and role the facts give it; anything
+    else is scanned as usual. Use as a context manager: leftover workers are stopped."""
 
     def __init__(self, rules: list[Rule], *, min_bytes: int = EARLY_MIN_BYTES) -> None:
         self.rules = rules
         self.min_bytes = min_bytes
         self._names: dict[tuple[Path, str], tuple[str, str]] = {}  # (root, dir) -> (container, role)
-        self._waiting: dict[tuple[Path, str], Path] = {}  # logs.txt on disk, its inspect.json not yet
+        # logs.txt on disk or in the bundle, its inspect.json not yet
+        self._waiting: dict[tuple[Path, str], Path | OwnFrame] = {}
         # (root, path) -> the log file as it was scanned, and its worker
         self._started: dict[tuple[str, str], tuple[LogFile, Worker]] = {}
         self._count = 0  # workers started: names their argument and result files
@@ -186,7 +226,10 @@ class EarlyScans:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def on_file(self, folder: Path, member: str) -> None:
+    def on_frame(self, folder: Path, frame: OwnFrame) -> None:
+        self.on_file(folder, frame.name, frame)
+
+    def on_file(self, folder: Path, member: str, frame: OwnFrame | None = None) -> None:
         match = _EARLY_FILE.fullmatch(member)
         if match is None or self._count >= MAX_PROCESSES - 1 or _cores() < 2:
             return
@@ -204,12 +247,12 @@ class EarlyScans:
             if logs is None:
                 return
         else:
-            logs = folder / member
+            logs = frame or folder / member
             if key not in self._names:
                 self._waiting[key] = logs
                 return
         try:
-            if logs.stat().st_size < self.min_bytes:
+            if (logs.size if isinstance(logs, OwnFrame) else logs.stat().st_size) < self.min_bytes:
                 return
         except OSError:
             return
@@ -219,7 +262,8 @@ class EarlyScans:
             self._tmp = tempfile.TemporaryDirectory(prefix="nodediag-scan-")
         base = Path(self._tmp.name) / str(self._count)
         self._count += 1
-        self._started[(str(root), log.path)] = (log, _start_worker(base, str(root), [log], self.rules, {}))
+        own = {log.path: logs} if isinstance(logs, OwnFrame) else {}
+        self._started[(str(root), log.path)] = (log, _start_worker(base, str(root), [log], self.rules, {}, own))
 
     def take(self, root: str, log: LogFile, rules: list[Rule]) -> LogPart | None:
         """The part of ``log`` under ``root``, when a worker scanned that file for that container
@@ -242,12 +286,15 @@ def _cores() -> int:
 def scan_logs(
     root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str], *,
     parallel_min_bytes: int = PARALLEL_MIN_BYTES, early: EarlyScans | None = None,
+    own: dict[str, OwnFrame] | None = None, digests: Digests | None = None,
 ) -> tuple[LogRuleEngine, TimelineCollector, list[ParseStats]]:
     """Every log file through the log rules and the timeline. Files of distinct containers
     adding up to ``parallel_min_bytes`` or more are shared with worker processes (and those
     ``early`` scanned already are taken from it); the parts are merged in file order, which
-    gives exactly what one process gives."""
+    gives exactly what one process gives. Logs in ``own`` are read straight from the bundle;
+    ``digests`` receives what was measured of them."""
     engine, timeline = LogRuleEngine(rules), TimelineCollector()
+    digests = digests if digests is not None else {}
     parts: dict[int, LogPart] = {}
     if early is not None and _mergeable(logs):
         for index, log in enumerate(logs):
@@ -255,28 +302,30 @@ def scan_logs(
             if got is not None:
                 parts[index] = got
     rest = [i for i in range(len(logs)) if i not in parts]
-    split = _parallel_split(root, [logs[i] for i in rest], parallel_min_bytes)
+    split = _parallel_split(root, [logs[i] for i in rest], parallel_min_bytes, own)
     if split is None and not parts:
-        return engine, timeline, _scan_logs(root, logs, engine, timeline, _role_of(roles))
+        return engine, timeline, _scan_logs(root, logs, engine, timeline, _role_of(roles), own, digests)
     here, *theirs = [[rest[i] for i in share] for share in split] if split else [rest]
     with tempfile.TemporaryDirectory(prefix="nodediag-scan-") as tmp:
-        workers = [_start_worker(Path(tmp) / str(n), root, [logs[i] for i in there], rules, roles)
+        workers = [_start_worker(Path(tmp) / str(n), root, [logs[i] for i in there], rules, roles, own)
                    for n, there in enumerate(theirs)]
         try:
-            parts.update(zip(here, _scan_each(root, [logs[i] for i in here], rules, roles), strict=True))
+            parts.update(zip(here, _scan_each(root, [logs[i] for i in here], rules, roles, own), strict=True))
             for there, worker in zip(theirs, workers, strict=True):
                 got = _finish_worker(worker)
                 if got is None:  # the worker could not run or failed: its files are scanned here
-                    got = _scan_each(root, [logs[i] for i in there], rules, roles)
+                    got = _scan_each(root, [logs[i] for i in there], rules, roles, own)
                 parts.update(zip(there, got, strict=True))
         finally:
             _stop(workers)
     parse_stats = []
     for index in range(len(logs)):
-        hits, piece, stats = parts[index]
+        hits, piece, stats, digest = parts[index]
         engine.absorb(hits)
         timeline.absorb(piece)
         parse_stats.append(stats)
+        if digest is not None:
+            digests[logs[index].path] = digest
     return engine, timeline, parse_stats
 
 
@@ -315,8 +364,18 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     rules = rules if rules is not None else early.rules if early is not None else load_rules()
     by_id = {r.id: r for r in rules}
     roles = {c.name.lstrip("/"): c.role for c in facts.containers}
-    engine, timeline, parse_stats = scan_logs(str(inp.root), facts.log_files, rules, roles,
-                                              parallel_min_bytes=parallel_min_bytes, early=early)
+    digests: Digests = {}
+    try:
+        engine, timeline, parse_stats = scan_logs(str(inp.root), facts.log_files, rules, roles,
+                                                  parallel_min_bytes=parallel_min_bytes, early=early,
+                                                  own=inp.own_frames, digests=digests)
+    except ArchiveError as exc:  # a log read straight from the bundle is damaged
+        raise InputError(" ".join(f"{inp.name} {exc}".split())) from None
+    if inp.manifest is not None:
+        for path, measured in sorted(digests.items()):
+            gap = verify_read(inp.manifest, path, measured)
+            if gap is not None:
+                inp.gaps.append(gap)
 
     records = sum(s.records for s in parse_stats)  # every record parsed, skipped ones included
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}

@@ -5,6 +5,12 @@ with a running sha256), and the writer copies finished spools into the tar strea
 under a lock, through a multi-threaded Zstandard compressor. Memory stays flat whatever the size
 of the files; disk holds at most the spools in flight.
 
+A member of ``OWN_FRAME_BYTES`` or more (a container's logs) is written as a Zstandard frame of
+its own, holding exactly its tar header, data and padding, with that length in the frame header:
+a reader can find it without decompressing the rest, and decompress it on its own (the analyzer
+scans such logs in parallel, straight from the bundle). For ``zstd -d`` and ``tar`` it is one
+ordinary stream of frames.
+
 The archive is written to a hidden temporary name in the output folder and renamed into place
 only once the manifest (the last member) is written: a reader never sees half a bundle under the
 final name, and an existing file is never overwritten.
@@ -31,6 +37,8 @@ FORMAT = "nodediag-bundle"
 FORMAT_VERSION = 1
 
 _COPY_CHUNK = 1 << 20
+OWN_FRAME_BYTES = 1 << 20  # members this large get a Zstandard frame of their own
+_BLOCK = tarfile.BLOCKSIZE
 
 
 class BundleError(Exception):
@@ -103,7 +111,11 @@ class BundleWriter:
         self._zstd = zstandard.ZstdCompressor(compression_params=params).stream_writer(
             self._raw, closefd=False
         )
-        self._tar = tarfile.open(fileobj=self._zstd, mode="w|", format=tarfile.PAX_FORMAT)
+        # a large member's own frame records its length (see OWN_FRAME_BYTES)
+        self._own_frame = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+            level, threads=-1, write_checksum=True, write_content_size=True))
+        self._tar_bytes = 0  # the tar stream is written here by hand: headers from TarInfo.tobuf
+        self._frame_open = False  # bytes went to self._zstd since its last frame ended
         self._created = time.time()
         self._add_dir(self.top)
         self._dirs: set[str] = {self.top}
@@ -139,7 +151,7 @@ class BundleWriter:
         info.type = tarfile.DIRTYPE
         info.mode = 0o755
         info.mtime = int(self._created)
-        self._tar.addfile(info)
+        self._add_member(info, None)
 
     def _ensure_parents(self, path: str) -> None:
         parts = PurePosixPath(path).parts[:-1]
@@ -148,6 +160,32 @@ class BundleWriter:
             if d not in self._dirs:
                 self._add_dir(d)
                 self._dirs.add(d)
+
+    def _add_member(self, info: tarfile.TarInfo, data: Any) -> None:
+        """Write one member: its header, ``info.size`` bytes read from ``data``, and the padding
+        to a whole tar block; in a frame of its own when it is large. Called under the lock."""
+        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        padded = -(-info.size // _BLOCK) * _BLOCK
+        if info.size >= OWN_FRAME_BYTES:
+            if self._frame_open:  # the frame of the members before it ends here
+                self._zstd.flush(zstandard.FLUSH_FRAME)
+                self._frame_open = False
+            out = self._own_frame.stream_writer(self._raw, size=len(header) + padded, closefd=False)
+        else:
+            out = self._zstd
+            self._frame_open = True
+        out.write(header)
+        left = info.size
+        while left > 0:
+            chunk = data.read(min(left, _COPY_CHUNK))
+            if not chunk:
+                raise BundleError(f"{info.name} ended before its {info.size} bytes were copied")
+            out.write(chunk)
+            left -= len(chunk)
+        out.write(bytes(padded - info.size))
+        if out is not self._zstd:
+            out.close()  # ends the member's frame
+        self._tar_bytes += len(header) + padded
 
     def spool(self, path: str, source: str) -> FileSpool:
         return FileSpool(self.spool_dir, path, source)
@@ -167,7 +205,7 @@ class BundleWriter:
                 info.mode = 0o644
                 info.mtime = int(time.time())
                 with open(spool.temp_path, "rb") as fh:
-                    self._tar.addfile(info, fh)
+                    self._add_member(info, fh)
                 record = FileRecord(spool.path, spool.size, spool.sha256, spool.source, dict(redactions or {}))
                 self.records.append(record)
                 return record
@@ -191,7 +229,7 @@ class BundleWriter:
                 info.size = size
                 info.mode = 0o644
                 info.mtime = int(time.time())
-                self._tar.addfile(info, _HashingReader(segments, digest))
+                self._add_member(info, _HashingReader(segments, digest))
                 record = FileRecord(path, size, digest.hexdigest(), source, dict(redactions or {}))
                 self.records.append(record)
                 return record
@@ -217,10 +255,11 @@ class BundleWriter:
             info.size = len(data)
             info.mode = 0o644
             info.mtime = int(time.time())
-            self._tar.addfile(info, io.BytesIO(data))
-            self._tar.close()
-            self._zstd.flush(zstandard.FLUSH_FRAME)
-            self._zstd.close()
+            self._add_member(info, io.BytesIO(data))
+            # the end of the archive: two zero blocks, then zeros up to a whole tar record
+            end = self._tar_bytes + 2 * _BLOCK
+            self._zstd.write(bytes(-(-end // tarfile.RECORDSIZE) * tarfile.RECORDSIZE - self._tar_bytes))
+            self._zstd.close()  # (ends the last frame)
             self._raw.flush()
             os.fsync(self._raw.fileno())
             self._raw.close()

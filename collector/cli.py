@@ -335,11 +335,12 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
     # container logs are scanned by worker processes while the rest of a bundle is extracted
     with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
         try:
-            inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files, on_file=early.on_file)
-        except InputError as exc:
+            inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files, on_file=early.on_file,
+                             on_frame=early.on_frame)
+            facts = load_facts(inp)
+            result = analyze_input(inp, facts, tool_version=__version__, early=early)
+        except InputError as exc:  # (analyze_input: a log read straight from a damaged bundle)
             fail(str(exc))
-        facts = load_facts(inp)
-        result = analyze_input(inp, facts, tool_version=__version__, early=early)
         try:
             written = write_report(result, fmt, output)
         except ReportError as exc:

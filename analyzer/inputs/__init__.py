@@ -13,7 +13,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import zstandard
+
 from analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
+from analyzer.inputs.frames import OwnFrame, SkippingReader, own_frames
 from analyzer.inputs.manual_guide import find_guide_root, import_guide
 from analyzer.inputs.safe_archive import (
     DECOMPRESS_ERRORS,
@@ -45,11 +48,19 @@ class InputError(Exception):
     """The input cannot be analysed. ``str(e)`` is one plain line: what is wrong, what to do."""
 
 
+class _NotABundle(Exception):
+    """Logs were left in their frames, but the archive holds no bundle after all."""
+
+
 def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_files: int = DEFAULT_MAX_FILES, on_file: Callable[[Path, str], None] | None = None) -> LoadedInput:
+               max_files: int = DEFAULT_MAX_FILES, on_file: Callable[[Path, str], None] | None = None,
+               on_frame: Callable[[Path, OwnFrame], None] | None = None) -> LoadedInput:
     """Detect and open ``path``; archives are extracted into a new 0700 folder under ``workdir``.
     ``on_file(folder, member)`` is called as each file of an archive is complete on disk (as
-    ``folder / member``), before the archive is checked to its end."""
+    ``folder / member``), before the archive is checked to its end. A bundle's container logs that
+    sit in Zstandard frames of their own (inputs/frames.py) are not extracted: they are listed in
+    ``LoadedInput.own_frames``, to be read from the bundle, and ``on_frame(folder, frame)`` is
+    called for each before extraction starts."""
     name = str(path)
     path = Path(path)
     try:
@@ -60,7 +71,7 @@ def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
         elif not path.is_file():
             raise InputError(f"{name} is neither a regular file nor a folder: {_ACCEPTED}")
         else:
-            loaded = _open_file(path, workdir, max_bytes, max_files, on_file)
+            loaded = _open_file(path, workdir, max_bytes, max_files, on_file, on_frame)
     except ArchiveError as exc:
         raise InputError(_one_line(f"{name} {exc}")) from None
     except PermissionError as exc:
@@ -84,7 +95,8 @@ def _private_folder(workdir: Path) -> Path:
 # --- files --------------------------------------------------------------------------------------
 
 def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
-               on_file: Callable[[Path, str], None] | None = None) -> LoadedInput:
+               on_file: Callable[[Path, str], None] | None = None,
+               on_frame: Callable[[Path, OwnFrame], None] | None = None) -> LoadedInput:
     if path.stat().st_size == 0:
         raise ArchiveError(f"is empty: {_ACCEPTED}")
     with path.open("rb") as fh:
@@ -92,7 +104,10 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
     if head.startswith(b"PK\x03\x04"):
         raise ArchiveError("is a zip archive, which nodediag does not open: extract it and pass the folder")
     if head.startswith((ZSTD_MAGIC, GZIP_MAGIC)) or looks_like_tar(head):
-        return _open_stream(path, head, workdir, max_bytes, max_files, on_file)
+        try:
+            return _open_stream(path, head, workdir, max_bytes, max_files, on_file, on_frame)
+        except _NotABundle:  # logs in frames of their own, but no bundle: extract it as a whole
+            return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False)
     if looks_like_text(head):
         resolved = path.resolve()
         return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
@@ -118,12 +133,24 @@ def _stripped_name(path: Path) -> str:
 
 
 def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_files: int,
-                 on_file: Callable[[Path, str], None] | None = None) -> LoadedInput:
+                 on_file: Callable[[Path, str], None] | None = None,
+                 on_frame: Callable[[Path, OwnFrame], None] | None = None, detach: bool = True) -> LoadedInput:
     private = _private_folder(workdir)
     try:
         with path.open("rb") as fh:
             try:
-                stream = open_decompressed(path, fh, head)
+                frames: list[OwnFrame] = []
+                if head.startswith(ZSTD_MAGIC) and detach:
+                    frames = own_frames(path)  # (walks every frame: a truncated file is refused here)
+                    if len(frames) > max_files:
+                        raise CapExceeded(cap_message("files", max_files))
+                    if sum(f.size for f in frames) > max_bytes:
+                        raise CapExceeded(cap_message("bytes", max_bytes))
+                if frames:  # the rest of the bundle, without them: still a Zstandard stream
+                    stream = zstandard.ZstdDecompressor().stream_reader(
+                        SkippingReader(fh, [(f.offset, f.length) for f in frames]), read_across_frames=True)
+                else:
+                    stream = open_decompressed(path, fh, head)
                 reader = CappedReader(stream, stream_limit(max_bytes, max_files))
                 first = reader.peek(_TEXT_SAMPLE)
                 if not looks_like_tar(first):
@@ -139,9 +166,17 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                 extracted = private / "archive"
                 os.mkdir(extracted, 0o700)
                 digests: dict[str, tuple[int, str]] = {}  # measured while extracting: not read again
+                if on_frame:
+                    for frame in frames:
+                        on_frame(extracted, frame)
                 files = extract_tar_stream(reader, extracted, max_bytes=max_bytes,  # type: ignore[arg-type]
                                            max_files=max_files, digests=digests,
-                                           on_member=(lambda rel: on_file(extracted, rel)) if on_file else None)
+                                           on_member=(lambda rel: on_file(extracted, rel)) if on_file else None,
+                                           counted=(len(frames), sum(f.size for f in frames)))
+                for frame in frames:
+                    if frame.name in files:
+                        raise ArchiveError(f"holds the member {frame.name!r} twice: refused, the archive "
+                                           "was not analysed")
                 while reader.read(1024 * 1024):  # reach the end: the zstd checksum is checked there
                     pass
             except (CapExceeded, ArchiveError):
@@ -151,21 +186,30 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
             except OSError as exc:  # disk full, permissions: the workdir, not the input
                 raise ArchiveError(f"could not be extracted into {workdir} ({exc.strerror or exc}): "
                                    "free space there or pass another working folder") from exc
-        return _classify_extracted(private, extracted, files, digests, max_bytes, max_files)
+        return _classify_extracted(private, extracted, files, digests, max_bytes, max_files, frames)
     except BaseException:
         remove_tree(private)
         raise
 
 
 def _classify_extracted(private: Path, extracted: Path, files: list[str], digests: dict[str, tuple[int, str]],
-                        max_bytes: int, max_files: int) -> LoadedInput:
+                        max_bytes: int, max_files: int, frames: list[OwnFrame] | None = None) -> LoadedInput:
     bundle_root = _find_bundle_root(extracted)
     if bundle_root is not None:
         prefix = bundle_root.relative_to(extracted).as_posix()
         prefix = "" if prefix == "." else prefix + "/"
-        rel_files = sorted(_strip_prefix(files, prefix))
+        own = {f.name[len(prefix):]: f for f in frames or () if f.name.startswith(prefix)}
+        rel_files = sorted(_strip_prefix(files, prefix) + list(own))
         rel_digests = {f[len(prefix):]: d for f, d in digests.items() if f.startswith(prefix)}
-        return _load_bundle(bundle_root, rel_files, kind="bundle-v1", digests=rel_digests)
+        loaded = _load_bundle(bundle_root, rel_files, kind="bundle-v1", digests=rel_digests, later=frozenset(own))
+        loaded.own_frames = own
+        outside = [f.name for f in frames or () if not f.name.startswith(prefix)]
+        if outside:
+            loaded.warnings.append(f"{len(outside)} log file(s) outside the bundle's folder were not read: "
+                                   + ", ".join(outside[:5]))
+        return loaded
+    if frames:  # not a bundle after all: extract it as a whole
+        raise _NotABundle()
     guide_root = find_guide_root(extracted)
     if guide_root is None:
         raise ArchiveError("holds neither a nodediag bundle (manifest.json) nor the manual guide's files "
@@ -254,7 +298,7 @@ def list_folder(root: Path, max_files: int) -> tuple[list[str], list[str]]:
 
 
 def _load_bundle(root: Path, files: list[str], *, kind: str,
-                 digests: dict[str, tuple[int, str]] | None = None) -> LoadedInput:
+                 digests: dict[str, tuple[int, str]] | None = None, later: frozenset[str] = frozenset()) -> LoadedInput:
     manifest = read_manifest(root / MANIFEST)
-    gaps, warnings = verify_bundle(root, manifest, files, digests)
+    gaps, warnings = verify_bundle(root, manifest, files, digests, later)
     return LoadedInput(kind=kind, root=root, files=files, manifest=manifest, gaps=gaps, warnings=warnings)

@@ -71,11 +71,13 @@ def _sha256(path: Path) -> str:
 
 
 def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str],
-                  digests: dict[str, tuple[int, str]] | None = None) -> tuple[list[DataGap], list[str]]:
+                  digests: dict[str, tuple[int, str]] | None = None,
+                  later: frozenset[str] = frozenset()) -> tuple[list[DataGap], list[str]]:
     """Compare the files in ``root`` with the manifest. Return (gaps, warnings).
 
     ``digests`` maps a file (relative to ``root``) to the (size, sha256 hex) measured as it was
-    extracted into ``root``; such a file is not read again. Any other file is measured on disk."""
+    extracted into ``root``; such a file is not read again. Any other file is measured on disk,
+    but for those of ``later``: present, measured when they are read (see ``verify_read``)."""
     digests = digests or {}
     gaps: list[DataGap] = []
     warnings: list[str] = []
@@ -106,6 +108,8 @@ def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str],
                                 detail=f"{rel} is listed in the manifest but not in the bundle",
                                 files=[rel]))
             continue
+        if rel in later:
+            continue
         gap = _check_file(root / rel, rel, source, entry, digests.get(rel))
         if gap:
             gaps.append(gap)
@@ -120,6 +124,16 @@ def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str],
         why = "was interrupted (Ctrl-C)" if status == "interrupted" else "ran out of time (--timeout)"
         warnings.append(f"the collection {why}: the bundle holds only what was gathered before")
     return gaps, warnings
+
+
+def verify_read(manifest: dict[str, Any], rel: str, measured: tuple[int, str]) -> DataGap | None:
+    """The gap, if any, between what the manifest says of ``rel`` and its (size, sha256 hex)
+    measured as it was read; None as well when the manifest does not list it."""
+    for entry in manifest.get("files") or []:
+        if isinstance(entry, dict) and _safe_relative(entry.get("path")) == rel:
+            source = str(entry.get("source") or rel)
+            return _check_file(Path(rel), rel, source, entry, measured)
+    return None
 
 
 def _check_file(path: Path, rel: str, source: str, entry: dict[str, Any],

@@ -100,29 +100,40 @@ def check_zstd_frames(path: Path) -> None:
     """Walk the Zstandard frame and block headers (without decompressing) and raise ArchiveError
     when the file ends inside a frame: the decompressor alone reports a truncated file as a
     clean end of data."""
-    size = path.stat().st_size
     with path.open("rb") as fh:
-        pos = 0
-        while pos < size:
-            fh.seek(pos)
-            magic = fh.read(4)
-            if len(magic) < 4:
-                raise ArchiveError("ends in the middle of a Zstandard frame header (truncated)")
-            number = int.from_bytes(magic, "little")
-            if 0x184D2A50 <= number <= 0x184D2A5F:  # skippable frame
-                length = fh.read(4)
-                if len(length) < 4:
-                    raise ArchiveError("ends inside a Zstandard skippable frame (truncated)")
-                pos += 8 + int.from_bytes(length, "little")
-                if pos > size:
-                    raise ArchiveError("ends inside a Zstandard skippable frame (truncated)")
-                continue
-            if magic != ZSTD_MAGIC:
-                raise ArchiveError(f"has data that is not Zstandard at byte {pos}")
-            pos = _skip_zstd_frame(fh, pos + 4, size)
+        for _ in zstd_frames(fh, path.stat().st_size):
+            pass
 
 
-def _skip_zstd_frame(fh: BinaryIO, pos: int, size: int) -> int:
+def zstd_frames(fh: BinaryIO, size: int) -> Iterator[tuple[int, int, int | None]]:
+    """The Zstandard frames of the file ``fh`` (``size`` bytes), skippable ones left out, as
+    (offset, length, content size recorded in the frame header or None), found from the frame and
+    block headers alone. ArchiveError when the file ends inside a frame or is not Zstandard."""
+    pos = 0
+    while pos < size:
+        fh.seek(pos)
+        magic = fh.read(4)
+        if len(magic) < 4:
+            raise ArchiveError("ends in the middle of a Zstandard frame header (truncated)")
+        number = int.from_bytes(magic, "little")
+        if 0x184D2A50 <= number <= 0x184D2A5F:  # skippable frame
+            length = fh.read(4)
+            if len(length) < 4:
+                raise ArchiveError("ends inside a Zstandard skippable frame (truncated)")
+            pos += 8 + int.from_bytes(length, "little")
+            if pos > size:
+                raise ArchiveError("ends inside a Zstandard skippable frame (truncated)")
+            continue
+        if magic != ZSTD_MAGIC:
+            raise ArchiveError(f"has data that is not Zstandard at byte {pos}")
+        end, content = _skip_zstd_frame(fh, pos + 4, size)
+        yield pos, end - pos, content
+        pos = end
+
+
+def _skip_zstd_frame(fh: BinaryIO, pos: int, size: int) -> tuple[int, int | None]:
+    """The end of the frame whose header starts at ``pos`` (after the magic), and its content
+    size when the header records it."""
     descriptor = fh.read(1)
     if not descriptor:
         raise ArchiveError("ends in the middle of a Zstandard frame header (truncated)")
@@ -130,8 +141,16 @@ def _skip_zstd_frame(fh: BinaryIO, pos: int, size: int) -> int:
     fcs_flag, single_segment, checksum, did_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
     if (fhd >> 3) & 1:
         raise ArchiveError("has a corrupt Zstandard frame header")
-    header = 1 + (0 if single_segment else 1) + (0, 1, 2, 4)[did_flag]
-    header += (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
+    fcs_size = (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
+    fcs_at = 1 + (0 if single_segment else 1) + (0, 1, 2, 4)[did_flag]
+    header = fcs_at + fcs_size
+    content = None
+    if fcs_size:
+        fh.seek(pos + fcs_at)
+        raw = fh.read(fcs_size)
+        if len(raw) < fcs_size:
+            raise ArchiveError("ends in the middle of a Zstandard frame header (truncated)")
+        content = int.from_bytes(raw, "little") + (256 if fcs_size == 2 else 0)
     pos += header
     while True:
         fh.seek(pos)
@@ -150,7 +169,7 @@ def _skip_zstd_frame(fh: BinaryIO, pos: int, size: int) -> int:
     pos += 4 if checksum else 0
     if pos > size:
         raise ArchiveError("ends before the Zstandard checksum (truncated download or copy?)")
-    return pos
+    return pos, content
 
 
 def open_decompressed(path: Path, fh: BinaryIO, head: bytes) -> BinaryIO:
@@ -327,15 +346,16 @@ class _ForwardReader:
 
 def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_files: int,
                        on_member: Callable[[str], None] | None = None,
-                       digests: dict[str, tuple[int, str]] | None = None) -> list[str]:
+                       digests: dict[str, tuple[int, str]] | None = None,
+                       counted: tuple[int, int] = (0, 0)) -> list[str]:
     """Extract a tar stream into ``dest`` (an empty private folder), refusing links, devices,
     FIFOs, absolute paths and '..'; stop at ``max_files`` members or ``max_bytes`` of content.
     Return the extracted regular files' relative paths. Raise ArchiveError naming the member.
     When ``digests`` is given, it receives each extracted file's (size, sha256 hex), computed
-    from the bytes as they were written."""
+    from the bytes as they were written. ``counted``: the members and bytes of content already
+    counted against the caps (the archive's members read elsewhere)."""
     files: list[str] = []
-    members = 0
-    content = 0
+    members, content = counted
     reader = _ForwardReader(stream)
     try:
         with tarfile.open(fileobj=reader, mode="r:", tarinfo=_BoundedTarInfo) as archive:  # type: ignore[call-overload]

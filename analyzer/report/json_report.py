@@ -37,7 +37,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
         return _iso_exact(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.metadata.get("report", True)}
     if isinstance(value, dict):
         return {str(k): _encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

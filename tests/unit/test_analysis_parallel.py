@@ -95,7 +95,7 @@ def test_a_worker_process_gives_what_this_process_gives_and_none_when_it_fails(t
     root, rules = str(inp.root), load_rules()
     got = _finish_worker(_start_worker(tmp_path / "w", root, facts.log_files, rules, {}))
     assert got is not None and got == _scan_each(root, facts.log_files, rules, {})
-    assert sum(len(hits) for hits, _, _ in got) >= 4 and all(stats.lines for _, _, stats in got)
+    assert sum(len(hits) for hits, _, _, _ in got) >= 4 and all(stats.lines for _, _, stats, _ in got)
     missing = [LogFile(path="containers/gone/logs.txt", container="gone", role="other")]
     assert _finish_worker(_start_worker(tmp_path / "x", root, missing, rules, {})) is None
 
