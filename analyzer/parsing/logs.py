@@ -19,7 +19,7 @@ from __future__ import annotations
 import pathlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from analyzer.model import ParseStats, Record
@@ -33,6 +33,9 @@ BODY_CACHE_SIZE = 4096  # distinct message texts whose split into message and da
 BODY_CACHE_TEXT = 512  # ... for texts up to this long
 PROTO_CACHE_SIZE = 4096  # distinct one-line record texts that later lines may repeat
 REPEAT_LEVELS = frozenset(("WARN", "ERROR", "FATAL"))  # (below WARN, an anchor could span the time)
+
+# a pino time's three millisecond digits -> the timedelta they add to its second
+MILLISECONDS = {f"{ms:03d}".encode(): timedelta(milliseconds=ms) for ms in range(1000)}
 
 Feed = Callable[[int, str], Record | None]
 SkipRun = Callable[[int, int, bytes, int, int], bool]
@@ -202,6 +205,8 @@ def _line_parser(
     # not parsed again.
     protos: dict[bytes, Record] = {}
     proto_key = b""  # the text of the line repeat() looked at last
+    # the docker second repeat() read last: its bytes, its time, and its time of day as pino writes it
+    second: tuple[bytes, datetime | None, bytes] = (b"", None, b"")
 
     def repeat(lineno: int, block: bytes, start: int, end: int, cut: int) -> Record | None:
         """``block[start:end]`` (line ``lineno``, whole, the next line starting a record of its
@@ -209,7 +214,7 @@ def _line_parser(
         copy of the record whose text it repeats; None when it repeats no known record or the
         state does not allow it: the caller then feeds it, and offers the record feed returns to
         ``learn``."""
-        nonlocal skipped, fast_records, proto_key
+        nonlocal skipped, fast_records, proto_key, second
         if not cut:
             proto_key = b""
             return None
@@ -218,10 +223,20 @@ def _line_parser(
         if proto is None or grouper.compose is not False or grouper.heap or (
                 open_now and (len(open_now) > 1 or "" not in open_now)):
             return None
-        stamp = block[start:cut].decode("ascii")  # YYYY-MM-DDTHH:MM:SS[.f]Z [HH:MM:SS.mmm]
-        when = when_of(stamp[:19], stamp[-14:-6], stamp[-5:-2])
-        if when is None:
-            return None
+        # the time, as when_of gives it: block[start:cut] is "YYYY-MM-DDTHH:MM:SS[.f]Z [HH:MM:SS.mmm] "
+        key = block[start:start + 19]
+        if key != second[0]:
+            sec = key.decode("ascii")
+            if sec != clock.key and not clock.set_second(sec):
+                return None
+            second = (key, clock.sec, key[11:])
+        if block[cut - 14:cut - 6] == second[2]:  # the pino time is in the docker second
+            when = second[1] + MILLISECONDS[block[cut - 5:cut - 2]]  # type: ignore[operator]
+        else:
+            stamp = block[start:cut].decode("ascii")
+            when = when_of(stamp[:19], stamp[-14:-6], stamp[-5:-2])
+            if when is None:
+                return None
         if open_now:  # the record held back is complete
             holder = open_now.pop("")
             out.append(holder.record)
@@ -231,7 +246,10 @@ def _line_parser(
         skipped = None
         fast_records += 1
         p = proto
-        raw = strip_eol(block[start:end].decode("utf-8", "replace"))
+        stop = end - 1  # the line without its newline (it has one: another line follows) and a CR
+        if block[stop - 1] == 13 and stop > start:
+            stop -= 1
+        raw = block[start:stop].decode("utf-8", "replace")
         return Record(p.container, p.role, p.file, lineno, lineno, when, p.level, p.module, p.message,
                       dict(p.data) if p.data else {}, [], raw, p.kind)
 

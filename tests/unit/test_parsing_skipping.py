@@ -189,6 +189,9 @@ FILE_SHAPES = st.sampled_from([
     docker_line(25, "INFO", "prover-node STOPPING provernode"),
     docker_line(26, "WARN", "json-rpc:json_rpc_client request proverBroker_getProvingJob failed"),
     docker_line(27, "ERROR", "prover-client:orchestrator Error: Broker facade stopped"),
+    # repeats of the warning above: with a CR, with a pino time outside the docker second
+    docker_line(31, "WARN", "json-rpc:json_rpc_client request proverBroker_getProvingJob failed\r"),
+    "2026-11-27T10:00:01.999Z [10:00:02.000] WARN: json-rpc:json_rpc_client request proverBroker_getProvingJob failed",
     docker_line(28, "INFO", "archiver x[18:30:01.000] ERROR: archiver glued Broker facade stopped"),
     docker_line(29, "INFO", "archiver ends with a CR\r"),
     docker_line(30, "INFO", "archiver ΣΑΣ café"),
@@ -303,6 +306,25 @@ def test_repeated_warnings_keep_their_own_line_time_continuations_and_data():
     assert (entry.line, repeats) == (1, 19)  # the warning without a usable date is not on it
     assert until == T0 + timedelta(milliseconds=70 * 57)
     assert full["series"]["node"][0][1]["WARN"] == 19
+
+
+def test_a_repeat_keeps_a_pino_time_outside_its_docker_second_and_loses_its_cr():
+    warn = "WARN: json-rpc:json_rpc_client request proverBroker_getProvingJob failed"
+    lines = [f"2026-11-27T10:00:00.100Z [10:00:00.100] {warn}\r\n", docker_line(1, "INFO", "archiver tick\n"),
+             f"2026-11-27T10:00:01.999Z [10:00:02.000] {warn}\r\n", docker_line(40, "INFO", "archiver tick\n"),
+             f"2026-11-27T10:00:05.300Z [10:00:05.300] {warn}\r\n", docker_line(90, "INFO", "archiver tick\n")]
+    full = analyse(lines, skip=False)
+    (entry, repeats, until), = [e for e in full["timeline"] if e[0].level == "WARN"]
+    assert repeats == 3 and until == T0 + timedelta(seconds=5.3)
+    for skip in (1 << 20, 90):
+        fast = analyse(lines, skip=skip)
+        assert fast["yielded"] == 3 and same(fast, full), skip
+    # the evidence keeps each raw line, without its CR
+    records = list(parse_log_blocks(io.BytesIO("".join(lines).encode()), LogRuleEngine(RULES).skip_plan(),
+                                    file="logs.txt", container="node", role="prover-node"))
+    assert [(r.line_start, r.time, r.raw) for r in records] == [
+        (1, T0 + timedelta(seconds=0.1), lines[0][:-2]), (3, T0 + timedelta(seconds=2), lines[2][:-2]),
+        (5, T0 + timedelta(seconds=5.3), lines[4][:-2])]
 
 
 BYTE_PIECES = st.sampled_from([
