@@ -1,12 +1,13 @@
 """Analyze throughput and peak memory against `zstd -dc BUNDLE | grep -cE 'ERROR|WARN'`, same bundle, same run.
 
-    python benchmarks/analyze_throughput.py [total MB of logs]     (default: 1024)
+    python benchmarks/analyze_throughput.py [total MB of logs] [runs]     (defaults: 1024, 3)
 
 Builds a v1 bundle (with the project's own BundleWriter) holding three containers' docker-
 timestamped pino logs that add up to the given size, then times
   baseline: zstd -dc BUNDLE | grep -cE 'ERROR|WARN'
   nodediag: nodediag analyze BUNDLE -o report.html   (peak RSS from wait4())
-and prints MB/s of log bytes and peak RSS side by side.
+and prints MB/s of log bytes and peak RSS side by side, for ``runs`` alternating pairs (the
+machine's load varies between runs), then the median ratio.
 Targets (issue 3): nodediag >= 0.25x the baseline's throughput; peak RSS < 400 MB.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -75,7 +77,7 @@ def build_bundle(path: Path, total_mb: int) -> int:
     return total
 
 
-def main(total_mb: int) -> int:
+def main(total_mb: int, runs: int) -> int:
     with tempfile.TemporaryDirectory(prefix="nodediag-bench-", dir="/var/tmp") as tmp:
         bundle = Path(tmp) / "bench.tar.zst"
         log_bytes = build_bundle(bundle, total_mb)
@@ -83,17 +85,22 @@ def main(total_mb: int) -> int:
         mb = log_bytes / 1024 / 1024
         print(f"bundle: {bundle.stat().st_size / 1e6:.1f} MB compressed, {mb:.0f} MB of logs")
         print(f"{'what':<36} {'MB/s':>8} {'peak RSS':>10} {'seconds':>8}")
-        secs, rss, rc = run_measured(f"zstd -dc {bundle} | grep -cE 'ERROR|WARN'", shell=True)
-        print(f"{'baseline zstd -dc | grep -cE':<36} {mb / secs:>8.1f} {rss / 2**20:>7.0f} MB {secs:>8.1f}")
-        secs2, rss2, rc2 = run_measured([sys.executable, "-m", "collector", "analyze", str(bundle),
-                                      "-o", str(Path(tmp) / "r.html")], env={**os.environ, "PYTHONPATH": str(REPO)})
-        if rc2 != 0:
-            print(f"nodediag analyze failed (exit {rc2})")
-            return 1
-        print(f"{'nodediag analyze':<36} {mb / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB {secs2:>8.1f}   "
-              f"ratio {secs / secs2:.3f}x")
+        ratios = []
+        for _ in range(runs):
+            secs, rss, rc = run_measured(f"zstd -dc {bundle} | grep -cE 'ERROR|WARN'", shell=True)
+            print(f"{'baseline zstd -dc | grep -cE':<36} {mb / secs:>8.1f} {rss / 2**20:>7.0f} MB {secs:>8.1f}")
+            secs2, rss2, rc2 = run_measured([sys.executable, "-m", "collector", "analyze", str(bundle),
+                                             "-o", str(Path(tmp) / "r.html")],
+                                            env={**os.environ, "PYTHONPATH": str(REPO)})
+            if rc2 != 0:
+                print(f"nodediag analyze failed (exit {rc2})")
+                return 1
+            ratios.append(secs / secs2)
+            print(f"{'nodediag analyze':<36} {mb / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB {secs2:>8.1f}   "
+                  f"ratio {ratios[-1]:.3f}x")
+        print(f"median ratio over {runs} run(s): {statistics.median(ratios):.3f}x (target >= 0.25x)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1024))
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1024, int(sys.argv[2]) if len(sys.argv) > 2 else 3))
