@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from analyzer.inputs.frames import FrameMemberReader, OwnFrame
 from analyzer.inputs.safe_archive import ArchiveError
 from analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from analyzer.parsing import parse_log_file
-from analyzer.parsing.logs import parse_log_blocks, parse_log_lines
+from analyzer.parsing.logs import Repeats, parse_log_blocks, parse_log_lines
 from analyzer.parsing.skipping import SkipPlan
 from analyzer.rules.catalog import Rule, cause_links, load_rules
 from analyzer.rules.correlation import link_causes
@@ -65,21 +65,33 @@ Digests = dict[str, tuple[int, str]]  # log path -> (size, sha256 hex) measured 
 
 
 def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str], str], skip: SkipPlan | None,
-             own: dict[str, OwnFrame], digests: Digests) -> Iterator[Record]:
-    """The records of ``log``: from its file under ``root``, or straight from the bundle when it
-    is in ``own`` (then its measured size and sha256 go to ``digests``)."""
+             own: dict[str, OwnFrame], digests: Digests) -> Iterator[Record | Repeats]:
+    """The records of ``log`` (repeats in bulk: Repeats): from its file under ``root``, or
+    straight from the bundle when it is in ``own`` (then its measured size and sha256 go to
+    ``digests``). As parse_log_file reads them."""
     kwargs = {"file": log.path, "container": log.container, "role": log.role, "stats": stats, "role_of": role_of}
     frame = own.get(log.path)
-    if frame is None:
+    if frame is None and not (skip is not None and skip.levels):
         yield from parse_log_file(Path(root) / log.path, skip=skip, **kwargs)  # type: ignore[arg-type]
         return
-    with FrameMemberReader(frame) as reader:
+    with FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb") as reader:
         if skip is not None and skip.levels:
-            yield from parse_log_blocks(reader, skip, **kwargs)  # type: ignore[arg-type]
+            yield from parse_log_blocks(reader, skip, repeats=True, **kwargs)  # type: ignore[arg-type]
         else:
             text = io.TextIOWrapper(reader, encoding="utf-8", errors="replace", newline="\n")  # type: ignore[arg-type]
             yield from parse_log_lines(text, skip=skip, **kwargs)  # type: ignore[arg-type]
-        digests[log.path] = reader.finish()
+        if frame:
+            digests[log.path] = reader.finish()  # type: ignore[union-attr]
+
+
+def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline: TimelineCollector) -> None:
+    """Feed records (and Repeats) to the rule engine and the timeline, in order."""
+    feed, add = engine.feed_ids, timeline.add_record
+    for record in records:
+        if type(record) is Repeats:
+            timeline.add_repeats(record, engine.feed_repeats(record))
+        else:
+            add(record, feed(record)[1])  # type: ignore[arg-type]
 
 
 def _scan_logs(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: TimelineCollector,
@@ -95,13 +107,11 @@ def _scan_logs(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
     # more than half the time of a record that a rule matched. Collect less often while scanning.
     threshold = gc.get_threshold()
     gc.set_threshold(max(threshold[0], SCAN_GC_THRESHOLD), *threshold[1:])
-    feed = engine.feed_ids
     try:
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
-            for record in _records(root, log, stats, role_of, skip, own, digests):
-                timeline.add_record(record, feed(record)[1])
+            consume(_records(root, log, stats, role_of, skip, own, digests), engine, timeline)
     finally:
         gc.set_threshold(*threshold)
     return parse_stats

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
+from analyzer.parsing.logs import Repeats
 from analyzer.rules.evidence import inspect_path
 
 COUNTED_LEVELS = ("WARN", "ERROR", "FATAL")
@@ -57,9 +58,18 @@ class TimelineCollector:
 
     def add_record(self, record: Record, rule_ids: tuple[str, ...] | list[str]) -> None:
         """Count the record's level; keep it when it is WARN or above or a rule matched it."""
-        when = record.time
-        if when is None:
-            return
+        if record.time is not None:
+            self._add(record, record.time, record.line_start, rule_ids)
+
+    def add_repeats(self, repeats: Repeats, rule_ids: list[tuple[str, ...]]) -> None:
+        """``add_record`` for each record ``repeats`` stands for, in order, with the ids of the
+        rules each matched (LogRuleEngine.feed_repeats)."""
+        add = self._add
+        for (proto, line, when, _, _), ids in zip(repeats.items, rule_ids, strict=True):
+            add(proto, when, line, ids)
+
+    def _add(self, record: Record, when: datetime, line: int, rule_ids: tuple[str, ...] | list[str]) -> None:
+        """``add_record`` for ``record`` at time ``when`` on ``line`` (its own, or a repeat's)."""
         level = record.level
         if level in COUNTED_LEVELS:
             span = self._minute_span  # the minute of the previous count: records come in order
@@ -109,7 +119,7 @@ class TimelineCollector:
             return
         self._per_hour[hour] = self._per_hour.get(hour, 0) + 1
         entry = TimelineEntry(when, record.container, "record", level or "raw", text[:500], record.file,
-                              record.line_start, rule_ids[0] if rule_ids else "")
+                              line, rule_ids[0] if rule_ids else "")
         pending = _Pending(entry, key, until=when)
         self.entries.append(pending)
         self._last[record.container] = pending

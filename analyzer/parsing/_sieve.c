@@ -5,7 +5,7 @@
  * is what runs when this module was not built, and what the tests compare it with. Both must
  * give exactly the same list for every block.
  *
- * mark_lines(block, labels, hits) -> list of (start, end, index, cut, starts)
+ * mark_lines(block, labels, hits) -> list of (start, end, index, cut, alone)
  *   block   bytes: whole lines, each ending with "\n" but perhaps the last
  *   labels  tuple of bytes: the level labels of lines that may be skipped (each [A-Z]{4,7})
  *   hits    list of int, ascending: offsets of anchor hits; the lines holding them are marked
@@ -18,9 +18,10 @@
  * start, end: the line's offsets (end just after its "\n", or the block's end);
  * index: the line's 0-based number in the block;
  * cut: the offset just after a head of a docker timestamp and a pino time ("...Z [..] "), else 0;
- * starts: 1 when the line, with a docker timestamp or not, is a pino time, a level [A-Z]{4,7}
- *   and ":", holds no ESC, no byte outside ASCII and no "] " after that head: a line that the
- *   parser reads as the start of a record of its own, never as a continuation line.
+ * alone: 1 when the next line is in the block and "starts" a record: with a docker timestamp or
+ *   not, it is a pino time, a level [A-Z]{4,7} and ":", and holds no ESC, no byte outside ASCII
+ *   and no "] " after that head. The parser reads such a line as the start of a record of its
+ *   own, never as a continuation line: the marked line has none. (A plain line starts a record.)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -109,6 +110,15 @@ static int block_is_clean(const unsigned char *p, Py_ssize_t n)
     return 1;
 }
 
+/* Append (start, end, index, cut, alone) to out; -1 on error. */
+static int append(PyObject *out, const Py_ssize_t *held, int alone)
+{
+    PyObject *item = Py_BuildValue("(nnnni)", held[0], held[1], held[2], held[3], alone);
+    int failed = item == NULL || PyList_Append(out, item) < 0;
+    Py_XDECREF(item);
+    return failed ? -1 : 0;
+}
+
 static PyObject *mark_lines(PyObject *self, PyObject *args)
 {
     Py_buffer view;
@@ -116,6 +126,8 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
     const char *label[MAX_LABELS];
     Py_ssize_t label_len[MAX_LABELS], nlabels, nhits, next_hit = 0, hit = -1;
     Py_ssize_t size, pos = 0, index = 0, k;
+    Py_ssize_t held[4]; /* the last marked line (start, end, index, cut), told once its next is seen */
+    int holding = 0;
     const unsigned char *b;
     int clean;
 
@@ -174,6 +186,11 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
                 }
             }
         }
+        if (holding) { /* this line tells whether the marked line before it was alone */
+            if (append(out, held, starts) < 0)
+                goto fail;
+            holding = 0;
+        }
         marked = !plain;
         while (hit != -1 && hit < end) { /* hits before this line were in marked lines already */
             if (hit >= pos)
@@ -188,16 +205,17 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
             }
         }
         if (marked) {
-            PyObject *item = Py_BuildValue("(nnnni)", pos, end, index, cut, starts);
-            if (item == NULL || PyList_Append(out, item) < 0) {
-                Py_XDECREF(item);
-                goto fail;
-            }
-            Py_DECREF(item);
+            held[0] = pos;
+            held[1] = end;
+            held[2] = index;
+            held[3] = cut;
+            holding = 1;
         }
         pos = end;
         index++;
     }
+    if (holding && append(out, held, 0) < 0) /* the last line of the block: no next line here */
+        goto fail;
     goto done;
 fail:
     Py_CLEAR(out);
@@ -208,7 +226,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"mark_lines", mark_lines, METH_VARARGS,
-     "mark_lines(block, labels, hits) -> [(start, end, index, cut, starts)]: see skipping.py"},
+     "mark_lines(block, labels, hits) -> [(start, end, index, cut, alone)]: see skipping.py"},
     {NULL, NULL, 0, NULL},
 };
 

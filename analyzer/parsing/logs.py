@@ -39,7 +39,9 @@ MILLISECONDS = {f"{ms:03d}".encode(): timedelta(milliseconds=ms) for ms in range
 
 Feed = Callable[[int, str], Record | None]
 SkipRun = Callable[[int, int, bytes, int, int], bool]
-Repeat = Callable[[int, bytes, int, int, int], Record | None]
+# a repeated record: (the record it repeats, its line number, its time, start, stop of its raw line)
+RepeatItem = tuple[Record, int, datetime, int, int]
+Repeat = Callable[[int, bytes, int, int, int], RepeatItem | None]
 Learn = Callable[[Record | None], None]
 
 
@@ -208,12 +210,12 @@ def _line_parser(
     # the docker second repeat() read last: its bytes, its time, and its time of day as pino writes it
     second: tuple[bytes, datetime | None, bytes] = (b"", None, b"")
 
-    def repeat(lineno: int, block: bytes, start: int, end: int, cut: int) -> Record | None:
+    def repeat(lineno: int, block: bytes, start: int, end: int, cut: int) -> RepeatItem | None:
         """``block[start:end]`` (line ``lineno``, whole, the next line starting a record of its
         own), whose docker timestamp and pino time end at ``cut`` (0: it has no such head), as a
-        copy of the record whose text it repeats; None when it repeats no known record or the
-        state does not allow it: the caller then feeds it, and offers the record feed returns to
-        ``learn``."""
+        repeat of the record whose text it repeats (see Repeats); None when it repeats no known
+        record or the state does not allow it: the caller then feeds it, and offers the record
+        feed returns to ``learn``."""
         nonlocal skipped, fast_records, proto_key, second
         if not cut:
             proto_key = b""
@@ -245,13 +247,10 @@ def _line_parser(
             grouper.seq += 1
         skipped = None
         fast_records += 1
-        p = proto
         stop = end - 1  # the line without its newline (it has one: another line follows) and a CR
         if block[stop - 1] == 13 and stop > start:
             stop -= 1
-        raw = block[start:stop].decode("utf-8", "replace")
-        return Record(p.container, p.role, p.file, lineno, lineno, when, p.level, p.module, p.message,
-                      dict(p.data) if p.data else {}, [], raw, p.kind)
+        return proto, lineno, when, start, stop  # type: ignore[return-value]
 
     def learn(record: Record | None) -> None:
         """Remember ``record`` (what feed returned for the line repeat() declined last) when later
@@ -347,6 +346,33 @@ def _feed_lines(feed: Feed, out: list[Record], block: bytes, pos: int, end: int,
         pos = stop
 
 
+class Repeats:
+    """Records that repeat an earlier record's text, in file order, as the block parser found
+    them: each item is (the record repeated, line number, time, start, stop), and stands for a
+    copy of that record with its own line number, time and raw line ``block[start:stop]``.
+    Consumers that can take such copies in bulk (the rule engine and the timeline) save making
+    each one (``record(item)`` makes it)."""
+
+    __slots__ = ("block", "items")
+
+    def __init__(self, block: bytes, items: list[RepeatItem]) -> None:
+        self.block = block
+        self.items = items
+
+    def record(self, item: RepeatItem) -> Record:
+        p, lineno, when, start, stop = item
+        return Record(p.container, p.role, p.file, lineno, lineno, when, p.level, p.module, p.message,
+                      dict(p.data) if p.data else {}, [], self.block[start:stop].decode("utf-8", "replace"), p.kind)
+
+    def records(self) -> list[Record]:
+        return [self.record(item) for item in self.items]
+
+
+def _given(block: bytes, held: list[RepeatItem], bulk: bool) -> Iterable[Record | Repeats]:
+    """The repeats ``held``: in one Repeats, or as records."""
+    return (Repeats(block, held),) if bulk else Repeats(block, held).records()
+
+
 def parse_log_blocks(
     handle: BinaryIO,
     skip: SkipPlan,
@@ -358,10 +384,13 @@ def parse_log_blocks(
     role_of: Callable[[str], str] | None = None,
     block_bytes: int = BLOCK_BYTES,
     compiled: bool = True,
-) -> Iterator[Record]:
+    repeats: bool = False,
+) -> Iterator[Record | Repeats]:
     """``parse_log_lines(lines of handle, skip=skip)``, reading UTF-8 bytes (undecodable bytes
     replaced) a block at a time: only the lines the sieve marks are decoded and parsed. With
-    ``compiled=False`` the sieve written in Python is used even where the compiled one is built."""
+    ``compiled=False`` the sieve written in Python is used even where the compiled one is built.
+    With ``repeats=True``, records that repeat earlier ones come in ``Repeats`` (in their place
+    in file order) instead of one by one."""
     feed, skip_run, finish, out, repeat, learn = _line_parser(file, container, role, stats or ParseStats(file=file),
                                                               role_of, skip)
     sieve = LineSieve(skip, frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in skip.levels),
@@ -371,42 +400,49 @@ def parse_log_blocks(
         size = len(block)
         marks = sieve.marks(block)
         pos = done = 0  # the offset and the index in the block of the first line not yet read
-        last = len(marks) - 1
-        for k, (start, end, index, cut, _) in enumerate(marks):
+        held: list[RepeatItem] = []  # repeats not yet given: each record given comes after them
+        for start, end, index, cut, alone in marks:
             if index > done:  # a run of lines the sieve found skippable: counted, not read
                 lines = index - done
-                if skip_run(lines, lineno + lines, block, pos, start):
-                    lineno += lines
-                else:  # the parser's state does not allow it: each line is fed
-                    for record in _feed_lines(feed, out, block, pos, start, lineno):
-                        yield record
-                    lineno += lines
+                if not skip_run(lines, lineno + lines, block, pos, start):
+                    if held:  # the parser's state does not allow it: each line is fed
+                        yield from _given(block, held, repeats)
+                        held = []
+                    yield from _feed_lines(feed, out, block, pos, start, lineno)
+                lineno += lines
             lineno += 1
-            # when the next line starts a record of its own (a plain line, or a marked one the
-            # sieve says so of), this one has no continuation line: it may repeat a record
-            if end < size and (k == last or marks[k + 1][2] != index + 1 or marks[k + 1][4]):
+            # when the next line starts a record of its own (the sieve says so), this one has no
+            # continuation line: it may repeat a record
+            if alone:
                 item = repeat(lineno, block, start, end, cut)
                 if item is None:
                     learn(feed(lineno, block[start:end].decode("utf-8", "replace")))
                 else:
                     if out:
+                        if held:
+                            yield from _given(block, held, repeats)
+                            held = []
                         yield from out
                         out.clear()
-                    yield item
+                    held.append(item)
+                    pos, done = end, index + 1
+                    continue
             else:
                 feed(lineno, block[start:end].decode("utf-8", "replace"))
             if out:
+                if held:
+                    yield from _given(block, held, repeats)
+                    held = []
                 yield from out
                 out.clear()
             pos, done = end, index + 1
+        if held:
+            yield from _given(block, held, repeats)
         if pos < size:  # the run of skippable lines after the last marked one
             lines = block.count(b"\n", pos) + (block[-1:] != b"\n")
-            if skip_run(lines, lineno + lines, block, pos, size):
-                lineno += lines
-            else:
-                for record in _feed_lines(feed, out, block, pos, size, lineno):
-                    yield record
-                lineno += lines
+            if not skip_run(lines, lineno + lines, block, pos, size):
+                yield from _feed_lines(feed, out, block, pos, size, lineno)
+            lineno += lines
     finish(lineno)
     yield from out
     out.clear()
@@ -436,4 +472,4 @@ def parse_log_file(
         )
 
 
-__all__ = ["parse_log_blocks", "parse_log_file", "parse_log_lines"]
+__all__ = ["Repeats", "parse_log_blocks", "parse_log_file", "parse_log_lines"]

@@ -86,6 +86,7 @@ def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -
         head = _STARTS(line)
         starts = (head is not None and b"] " not in line[head.end():] and line.isascii()
                   and b"\x1b" not in line)
+        # (its last item is "starts" here: made "alone" below)
         marks.append((start, end, index, start + stamps.end() if stamps else 0, int(starts)))
         return end
 
@@ -104,7 +105,13 @@ def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -
         if start < size:
             pos = mark(start)
             index += 1
-    return marks
+    # each mark's last item: whether the next line is in the block and starts a record (a plain
+    # line does, a marked one when its "starts" says so)
+    alone = []
+    for k, (start, end, index, cut, _) in enumerate(marks):
+        following = marks[k + 1] if k + 1 < len(marks) and marks[k + 1][2] == index + 1 else None
+        alone.append((start, end, index, cut, int(end < size and (following is None or following[4] == 1))))
+    return alone
 
 
 class LineSieve:
@@ -125,7 +132,7 @@ class LineSieve:
 
     def marks(self, block: bytes) -> list[Mark]:
         """The lines of ``block`` the parser must look at, in order, as
-        (start, end, index, cut, starts) (see _sieve.c): those that do not start as a plain pino
+        (start, end, index, cut, alone) (see _sieve.c): those that do not start as a plain pino
         line at a skipped level, or that hold an anchor (in any ASCII case), an ESC, a byte
         outside ASCII, or a second record glued on. ``block`` holds whole lines: each ends with
         b"\\n" but perhaps the last."""

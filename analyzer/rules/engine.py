@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Record
+from analyzer.parsing.logs import RepeatItem, Repeats
 from analyzer.parsing.skipping import SkipPlan
 from analyzer.rules.catalog import Rule
 
@@ -153,6 +154,40 @@ class LogRuleEngine:
 
     def feed_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
         """Match one record against every log rule; return the rules it matched and their ids."""
+        found = self.match_ids(record)
+        for rule in found[0]:
+            self._remember(rule, record)
+        return found
+
+    def feed_repeats(self, repeats: Repeats) -> list[tuple[str, ...]]:
+        """``feed_ids`` for each record ``repeats`` stands for, in order, making a record only for
+        the excerpts kept (the first ones, and the latest of the run); the ids of the rules each
+        matched."""
+        make, hit, place = repeats.record, self._hit, self._place
+        latest: dict[int, tuple[RuleHits, RepeatItem]] = {}
+        matched: dict[int, tuple[tuple[Rule, ...], tuple[str, ...]]] = {}  # by id(): the records repeated
+        ids = []
+        for item in repeats.items:
+            proto = item[0]
+            found = matched.get(id(proto))
+            if found is None:
+                found = matched[id(proto)] = self.match_ids(proto)
+            ids.append(found[1])
+            for rule in found[0]:
+                hits = hit(rule, proto.container)
+                if hits is None:
+                    continue
+                if len(hits.evidence) < MAX_EVIDENCE:
+                    hits.evidence.append(excerpt(make(item)))
+                else:
+                    latest[id(hits)] = (hits, item)
+                place(hits, item[2], item[1])
+        for hits, item in latest.values():
+            hits.latest = make(item)
+        return ids
+
+    def match_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
+        """The rules ``record`` matches and their ids (nothing is remembered)."""
         text = record.text if record.stack else record.message
         # which rules match depends on these alone: repeated messages are matched once
         if len(text) > MATCH_CACHE_TEXT:
@@ -166,8 +201,6 @@ class LogRuleEngine:
                     self._matched.clear()
                 matched = self._match(record, text)
                 found = self._matched[key] = (matched, tuple(r.id for r in matched))
-        for rule in found[0]:
-            self._remember(rule, record)
         return found
 
     def _match(self, record: Record, text: str) -> tuple[Rule, ...]:
@@ -182,22 +215,33 @@ class LogRuleEngine:
             candidates += [anchored[i][0] for i in found]
         return tuple(r for r in candidates if _rule_matches(r, record, text, lowered))
 
-    def _remember(self, rule: Rule, record: Record) -> None:
-        key = (rule.id, record.container)
+    def _hit(self, rule: Rule, container: str) -> RuleHits | None:
+        """Count a hit of ``rule`` in ``container``: its RuleHits, or None for a hit the rule
+        ignores (its first ``ignore_first``)."""
+        key = (rule.id, container)
         hits = self._hits.get(key)
         if hits is None:
-            hits = self._hits[key] = RuleHits(rule=rule, container=record.container)
+            hits = self._hits[key] = RuleHits(rule=rule, container=container)
         hits.seen += 1
         if hits.seen <= rule.ignore_first:
-            return
+            return None
         hits.count += 1
+        return hits
+
+    def _remember(self, rule: Rule, record: Record) -> None:
+        hits = self._hit(rule, record.container)
+        if hits is None:
+            return
         if len(hits.evidence) < MAX_EVIDENCE:
             hits.evidence.append(excerpt(record))
         else:
             hits.latest = record  # excerpted by findings(): one record per (rule, container)
-        when = record.time
-        if when is None:
-            return
+        if record.time is not None:
+            self._place(hits, record.time, record.line_start)
+
+    @staticmethod
+    def _place(hits: RuleHits, when: datetime, line: int) -> None:
+        """Count a hit at ``when`` (on ``line``) in the first and last times and the episodes."""
         last_seen = hits.last_seen
         if last_seen is None:
             hits.first_seen = hits.last_seen = when
@@ -220,8 +264,8 @@ class LogRuleEngine:
                 last.count += 1
                 return
         else:
-            hits.gap = timedelta(seconds=rule.burst_gap_s)
-        episodes.append(Episode(start=when, end=when, first_line=record.line_start))
+            hits.gap = timedelta(seconds=hits.rule.burst_gap_s)
+        episodes.append(Episode(start=when, end=when, first_line=line))
 
     def hits_by_key(self) -> dict[tuple[str, str], RuleHits]:
         """(rule id, container) -> what was remembered, in first-hit order (see absorb)."""

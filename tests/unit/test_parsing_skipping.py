@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analyzer.analysis import consume
 from analyzer.model import ParseStats
 from analyzer.parsing import formats as fmt
 from analyzer.parsing import parse_log_file, parse_log_lines
-from analyzer.parsing.logs import parse_log_blocks
+from analyzer.parsing.logs import Repeats, parse_log_blocks
 from analyzer.parsing.skipping import LineSieve, SkipPlan, _sieve, has_anchor, py_mark_lines
 from analyzer.rules.catalog import load_rules
 from analyzer.rules.engine import LogRuleEngine
@@ -31,11 +32,11 @@ def docker_line(i: int, level: str, body: str) -> str:
     return f"{stamp} [{at.strftime('%H:%M:%S.%f')[:-3]}] {level}: {body}"
 
 
-def analyse(lines: list[str], skip: bool | int, compiled: bool = True) -> dict:
+def analyse(lines: list[str], skip: bool | int, compiled: bool = True, bulk: bool = True) -> dict:
     """Parse, match and gather a timeline the way analyze_input does: without skipping (False),
     skipping line by line (True), or reading blocks of ``skip`` bytes of the lines joined by
     newlines (an int), as parse_log_file does (with the compiled sieve where it is built, or the
-    Python one)."""
+    Python one), repeated records in bulk (Repeats, as analyze_input takes them) or one by one."""
     engine = LogRuleEngine(RULES)
     timeline = TimelineCollector()
     stats = ParseStats(file="logs.txt")
@@ -47,11 +48,13 @@ def analyse(lines: list[str], skip: bool | int, compiled: bool = True) -> dict:
         text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
         if lines and lines[-1] and not lines[-1].endswith("\n"):
             text = text[:-1]  # the last line without its newline, as given
-        records = parse_log_blocks(io.BytesIO(text.encode()), plan, block_bytes=skip, compiled=compiled, **kwargs)
-    yielded = 0
-    for record in records:
-        yielded += 1
-        timeline.add_record(record, [r.id for r in engine.feed(record)])
+        records = parse_log_blocks(io.BytesIO(text.encode()), plan, block_bytes=skip, compiled=compiled,
+                                   repeats=bulk, **kwargs)
+    given = []
+    for item in records:  # (consume takes them as analyze_input does; yielded counts records)
+        given.append(item)
+    yielded = sum(len(item.items) if isinstance(item, Repeats) else 1 for item in given)
+    consume(given, engine, timeline)
     findings = [(f.rule_id, f.container, f.count, f.first_seen, f.last_seen,
                  [(e.line_start, e.line_end, e.lines, e.time, e.note) for e in f.evidence])
                 for f in engine.findings()]
@@ -140,6 +143,7 @@ def test_the_skip_path_matches_the_full_path_on_any_mix_of_lines(lines, block):
     assert same(analyse(lines, skip=True), full)
     assert same(analyse(lines, skip=block), full)
     assert same(analyse(lines, skip=block, compiled=False), full)
+    assert same(analyse(lines, skip=block, bulk=False), full)
 
 
 def sieve_marks(lines: list[str], compiled: bool = True) -> set[int]:
@@ -273,6 +277,11 @@ def test_a_file_of_mostly_skipped_lines_gives_the_full_paths_results(tmp_path):
     assert [(f.rule_id, f.count, f.first_seen, [e.line_start for e in f.evidence]) for f in engine.findings()] == [
         (f[0], f[2], f[3], [e[0] for e in f[5]]) for f in full["findings"]]
     assert [(p.entry, p.repeats, p.until) for p in timeline.entries] == full["timeline"]
+    # the repeated errors and warnings taken in bulk (as analyze_input takes them) or one by one:
+    # every count, time, excerpt (the latest too), episode and timeline entry alike
+    assert len(full["findings"]) >= 2 and any(f[2] > 5 for f in full["findings"])
+    for bulk in (True, False):
+        assert same(analyse(lines, skip=1 << 20, bulk=bulk), full), bulk
 
 
 def test_a_continuation_after_a_run_of_skipped_lines_extends_the_last_of_them():
@@ -390,9 +399,10 @@ def test_the_compiled_sieve_gives_what_the_python_sieve_gives(lines, last_newlin
         block, sieve._not_plain, hits)
 
 
-def test_the_compiled_sieve_reads_heads_as_the_parser_does():
+def test_the_sieves_read_heads_as_the_parser_does():
     """Line by line: a timestamp of ten fraction digits or an impossible digit is no head; the
-    cut falls after the pino time; "starts" needs a level of 4 to 7 capitals and a colon."""
+    cut falls after the pino time; a line "starts" a record (the line before it is then "alone")
+    with a level of 4 to 7 capitals and a colon, and no "] " or byte outside ASCII after it."""
     labels = (b"DEBUG", b"INFO", b"TRACE", b"VERBOSE")
     cases = [
         (b"2026-11-27T10:00:00.123456789Z [10:00:00.123] INFO: archiver a", None, 0),
@@ -405,12 +415,13 @@ def test_the_compiled_sieve_reads_heads_as_the_parser_does():
         (b"[10:00:00.123] INFO: a [x] b", 0, 0),
         (b"[10:00:00.123] WARN: caf\xc3\xa9", 0, 0),
     ]
+    not_plain = LineSieve(LogRuleEngine(RULES).skip_plan(), frozenset(x.decode() for x in labels))._not_plain
     for line, cut, starts in cases:
-        got = _sieve.mark_lines(line + b"\n", labels, []) if _sieve else None
-        want = py_mark_lines(line + b"\n", LineSieve(LogRuleEngine(RULES).skip_plan(), frozenset(
-            x.decode() for x in labels))._not_plain, [])
-        if cut is None:
-            assert want == [] and (got is None or got == [])
-            continue
-        assert want == [(0, len(line) + 1, 0, cut, starts)], line
+        block = b"raw\n" + line + b"\n"  # a marked line, then this one
+        got = _sieve.mark_lines(block, labels, []) if _sieve else None
+        want = py_mark_lines(block, not_plain, [])
+        end = len(block)
+        assert want[0] == (0, 4, 0, 0, 1 if cut is None else starts), line
+        assert want[1:] == ([] if cut is None else [(4, end, 1, cut and 4 + cut, 0)]), line  # the last: not alone
         assert got is None or got == want, line
+        assert py_mark_lines(line, not_plain, []) == ([] if cut is None else [(0, len(line), 0, cut, 0)])
