@@ -78,7 +78,8 @@ def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str]
         if skip is not None and skip.levels:
             yield from parse_log_blocks(reader, skip, repeats=True, **kwargs)  # type: ignore[arg-type]
         else:
-            text = io.TextIOWrapper(reader, encoding="utf-8", errors="replace", newline="\n")  # type: ignore[arg-type]
+            text = io.TextIOWrapper(io.BufferedReader(reader) if frame else reader,  # type: ignore[arg-type]
+                                    encoding="utf-8", errors="replace", newline="\n")
             yield from parse_log_lines(text, skip=skip, **kwargs)  # type: ignore[arg-type]
         if frame:
             digests[log.path] = reader.finish()  # type: ignore[union-attr]

@@ -121,12 +121,13 @@ class SkippingReader(io.RawIOBase):
         return count or 0
 
 
-class FrameMemberReader:
-    """The data of an OwnFrame, decompressed as it is read (``read(size)``, as a file), with its
-    sha256; ``finish()`` checks that the frame ends right after the member and returns
+class FrameMemberReader(io.RawIOBase):
+    """The data of an OwnFrame, decompressed as it is read (a raw binary file: ``readinto``),
+    with its sha256; ``finish()`` checks that the frame ends right after the member and returns
     (size, sha256 hex). Decompression problems raise ArchiveError, worded for the user."""
 
     def __init__(self, frame: OwnFrame) -> None:
+        super().__init__()
         self.frame = frame
         self._fh = open(frame.bundle, "rb")  # noqa: SIM115 - closed by close()
         self._fh.seek(frame.offset)
@@ -136,50 +137,52 @@ class FrameMemberReader:
         self._left = frame.size
         self._skip(frame.data_offset)
 
-    def _read(self, size: int) -> bytes:
+    def readable(self) -> bool:
+        return True
+
+    def _decompress(self, buffer: memoryview) -> int:
         try:
-            return self._reader.read(size)
+            count = self._reader.readinto(buffer)
         except DECOMPRESS_ERRORS as exc:
             raise ArchiveError(describe_decompress_error(exc)) from exc
+        if not count and len(buffer):
+            raise ArchiveError(f"ends in the middle of {self.frame.name} (truncated or corrupt)")
+        return count
 
     def _skip(self, count: int) -> None:
-        while count > 0:
-            got = self._read(min(count, _READ))
-            if not got:
-                raise ArchiveError(f"ends in the middle of {self.frame.name} (truncated or corrupt)")
-            count -= len(got)
+        with memoryview(bytearray(min(count, _READ) or 1)) as scratch:
+            while count > 0:
+                count -= self._decompress(scratch[:count])
 
-    def read(self, size: int = -1) -> bytes:
-        want = self._left if size < 0 else min(size, self._left)
-        parts = []
-        while want > 0:
-            got = self._read(want)
-            if not got:
-                raise ArchiveError(f"ends in the middle of {self.frame.name} (truncated or corrupt)")
-            parts.append(got)
-            want -= len(got)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._left -= len(data)
-        self._digest.update(data)
-        return data
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        """Decompress up to len(buffer) bytes of the member into ``buffer``; 0 at its end."""
+        with memoryview(buffer) as view:
+            want = min(len(view), self._left)
+            if want <= 0:
+                return 0
+            count = self._decompress(view[:want])
+            self._digest.update(view[:count])
+        self._left -= count
+        return count
 
     def finish(self) -> tuple[int, str]:
         """Read what is left of the member and its padding; check the frame ends there."""
-        while self._left:
-            self.read(_READ)
+        with memoryview(bytearray(_READ)) as scratch:
+            while self._left:
+                self.readinto(scratch)
         self._skip(-self.frame.size % tarfile.BLOCKSIZE)
-        if self._read(1):
+        with memoryview(bytearray(1)) as one:
+            try:
+                extra = self._reader.readinto(one)
+            except DECOMPRESS_ERRORS as exc:
+                raise ArchiveError(describe_decompress_error(exc)) from exc
+        if extra:
             raise ArchiveError(f"holds more than {self.frame.name} in its frame: corrupt")
         return self.frame.size, self._digest.hexdigest()
 
     def close(self) -> None:
         self._fh.close()
-
-    def __enter__(self) -> FrameMemberReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
 
 class _Window(io.RawIOBase):

@@ -315,21 +315,25 @@ def parse_log_lines(
 
 def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
     """``handle``'s bytes in blocks of whole lines of about ``size`` bytes (the last line may
-    have no newline)."""
-    carry = b""
+    have no newline), read into one buffer (each block is copied out of it once); a line longer
+    than the buffer grows it."""
+    buffer = bytearray(size)
+    have = 0  # bytes at the start of buffer: the end of a line, carried over
     while True:
-        data = handle.read(size)
-        if not data:
-            if carry:
-                yield carry
-            return
-        block = carry + data if carry else data
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            carry = block  # one long line so far
-            continue
-        carry = block[cut:]
-        yield block[:cut] if carry else block
+        with memoryview(buffer) as view:
+            count = handle.readinto(view[have:])  # type: ignore[attr-defined]
+            if not count:
+                if have:
+                    yield bytes(view[:have])
+                return
+            have += count
+            cut = buffer.rfind(b"\n", 0, have) + 1
+            if cut:
+                yield bytes(view[:cut])
+                view[:have - cut] = view[cut:have]
+                have -= cut
+        if have == len(buffer):  # one line fills it
+            buffer.extend(bytes(len(buffer)))
 
 
 def _feed_lines(feed: Feed, out: list[Record], block: bytes, pos: int, end: int, lineno: int) -> Iterator[Record]:

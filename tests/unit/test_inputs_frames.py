@@ -6,9 +6,11 @@ same bundle extracted; what extraction refuses or reports, it refuses or reports
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from analyzer.inputs.frames import own_frames
 from analyzer.inputs.safe_archive import zstd_frames
 from analyzer.report.json_report import result_to_dict
 from analyzer.rules.catalog import load_rules
+from analyzer.rules.engine import LogRuleEngine
 from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleWriter
 from tests.unit.test_analysis_parallel import ROLES, container_log
 
@@ -103,6 +106,22 @@ def test_logs_read_straight_from_the_bundle_give_the_result_of_the_extracted_bun
         inp = open_input(bundle, workdir=tmp_path / "w2", on_file=early.on_file, on_frame=early.on_frame)
         assert len(early._started) == 3  # the two in frames of their own, and the small one once on disk
         result = analyze_input(inp, load_facts(inp), tool_version="t", early=early)
+    assert comparable(result) == comparable(usual)
+
+
+def test_logs_in_frames_are_read_line_by_line_when_the_rules_allow_no_skipping(bundle: Path, tmp_path: Path) -> None:
+    rules = load_rules()
+    first = next(r for r in rules if r.match is not None and not r.match.min_level)
+    rules = [replace(first, id="unanchored", match=replace(first.match, regexes=(re.compile(r"(a|b)c"),))), *rules]
+    assert LogRuleEngine(rules).skip_plan() is None
+    folder = tmp_path / "x"
+    folder.mkdir()
+    subprocess.run(f"zstd -dc {bundle} | tar -xf - -C {folder}", shell=True, check=True)
+    extracted = open_input(folder / "b", workdir=tmp_path / "w0")
+    usual = analyze_input(extracted, load_facts(extracted), tool_version="t", rules=rules)
+    inp = open_input(bundle, workdir=tmp_path / "w1")
+    result = analyze_input(inp, load_facts(inp), tool_version="t", rules=rules, parallel_min_bytes=0)
+    assert len(inp.own_frames) == 2 and not result.input.gaps
     assert comparable(result) == comparable(usual)
 
 
