@@ -142,6 +142,10 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                 frames: list[OwnFrame] = []
                 if head.startswith(ZSTD_MAGIC) and detach:
                     frames = own_frames(path)  # (walks every frame: a truncated file is refused here)
+                    names = [f.name for f in frames]
+                    if len(set(names)) != len(names):
+                        twice = next(n for n in names if names.count(n) > 1)
+                        raise ArchiveError(f"holds the member {twice!r} twice: refused, the archive was not analysed")
                     if len(frames) > max_files:
                         raise CapExceeded(cap_message("files", max_files))
                     if sum(f.size for f in frames) > max_bytes:

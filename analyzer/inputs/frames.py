@@ -29,9 +29,9 @@ import zstandard
 from analyzer.inputs.safe_archive import (
     DECOMPRESS_ERRORS,
     ArchiveError,
-    _BoundedTarInfo,
-    _member_problem,
+    BoundedTarInfo,
     describe_decompress_error,
+    member_problem,
     zstd_frames,
 )
 
@@ -63,7 +63,7 @@ def own_frames(path: Path) -> list[OwnFrame]:
             if content is None or content < OWN_FRAME_MIN or content % tarfile.BLOCKSIZE:
                 continue
             member = _first_member(fh, offset, length)
-            if member is None or _member_problem(member) is not None or not member.isreg():
+            if member is None or member_problem(member) is not None or not member.isreg():
                 continue
             name = "/".join(part for part in member.name.split("/") if part not in ("", "."))
             padded = -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
@@ -90,7 +90,7 @@ def _first_member(fh: BinaryIO, offset: int, length: int) -> tarfile.TarInfo | N
     except zstandard.ZstdError:
         return None  # extraction will say what is wrong with it
     try:
-        with tarfile.open(fileobj=io.BytesIO(head), mode="r:", tarinfo=_BoundedTarInfo) as archive:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=io.BytesIO(head), mode="r:", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
             return archive.next()
     except (tarfile.TarError, ArchiveError):
         return None

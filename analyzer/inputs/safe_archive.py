@@ -207,7 +207,7 @@ def looks_like_tar(block: bytes) -> bool:
     return stored == unsigned
 
 
-def _member_problem(member: tarfile.TarInfo) -> str | None:
+def member_problem(member: tarfile.TarInfo) -> str | None:
     name = member.name
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "has an absolute path"
@@ -229,7 +229,7 @@ def _member_problem(member: tarfile.TarInfo) -> str | None:
 _HEADER_LIMIT = 1024 * 1024  # pax / GNU long-name headers are read into memory: keep them small
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
+class BoundedTarInfo(tarfile.TarInfo):
     """Refuses extended headers larger than _HEADER_LIMIT before tarfile reads them into memory."""
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
@@ -358,12 +358,12 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
     members, content = counted
     reader = _ForwardReader(stream)
     try:
-        with tarfile.open(fileobj=reader, mode="r:", tarinfo=_BoundedTarInfo) as archive:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=reader, mode="r:", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
             for member in archive:
                 members += 1
                 if members > max_files:
                     raise CapExceeded(cap_message("files", max_files))
-                problem = _member_problem(member)
+                problem = member_problem(member)
                 if problem:
                     raise ArchiveError(f"holds a member {member.name!r} that {problem}: refused, "
                                        "the archive was not analysed")

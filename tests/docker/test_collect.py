@@ -148,7 +148,11 @@ def test_oom_killed_container_is_recorded(docker_client, test_image, tmp_path):
         assert proc.returncode == 0, proc.stderr
         root = extract(out, tmp_path / "x")
         inspect = json.loads((root / "containers" / name / "inspect.json").read_text())
-        assert inspect["State"]["OOMKilled"] is True and inspect["State"]["ExitCode"] == 137
+        # Docker sets State.OOMKilled only when the OOM event reaches it before the exit; on
+        # cgroup v2 it sometimes does not (hashicorp/nomad#13119). The bundle must say what the
+        # engine says, and the oom event below is the reliable record.
+        assert inspect["State"]["ExitCode"] == 137, inspect["State"]
+        assert inspect["State"]["OOMKilled"] is docker_client.api.inspect_container(name)["State"]["OOMKilled"]
         events = [json.loads(line) for line in (root / "docker" / "events.jsonl").read_text().splitlines()]
         actions = {e.get("Action") or e.get("status") for e in events}
         assert "oom" in actions and "die" in actions

@@ -131,7 +131,9 @@ def test_memory_limit_kill_shows_oom_state_and_events(docker_client: DockerClien
     try:
         assert container.wait(timeout=60)["StatusCode"] == 137
         container.reload()
-        assert container.attrs["State"]["OOMKilled"] is True
+        # (State.OOMKilled is not asserted: Docker sets it only when the OOM event reaches it
+        # before the exit, which on cgroup v2 it sometimes does not: hashicorp/nomad#13119. The
+        # oom event below is the reliable record, and the one nodediag's analyzer reads too.)
         assert container.attrs["State"]["ExitCode"] == 137
         assert b"survived" not in container.logs()
         events = docker_client.events(

@@ -217,6 +217,15 @@ def test_a_log_in_a_frame_of_its_own_and_again_in_the_stream_is_refused(tmp_path
         open_input(path, workdir=tmp_path / "w")
 
 
+def test_a_log_in_two_frames_of_its_own_is_refused(tmp_path: Path) -> None:
+    logs = member("t/containers/c/logs.txt", big_log(7, 1.2))
+    path = bundle_of([frame(logs), frame(logs), frame(member("t/manifest.json", manifest({})) + bytes(1024))],
+                     tmp_path / "t.tar.zst")
+    assert len(own_frames(path)) == 2
+    with pytest.raises(InputError, match="twice"):
+        open_input(path, workdir=tmp_path / "w")
+
+
 def test_a_log_frame_without_a_bundle_is_extracted_as_a_whole(tmp_path: Path) -> None:
     """Not a bundle (no manifest; here the manual guide's archive): nothing is read from frames,
     the archive is read as usual."""
