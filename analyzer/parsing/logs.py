@@ -417,28 +417,19 @@ def parse_log_blocks(
             lineno += 1
             # when the next line starts a record of its own (the sieve says so), this one has no
             # continuation line: it may repeat a record
-            if alone:
-                item = repeat(lineno, block, start, end, cut)
-                if item is None:
-                    learn(feed(lineno, block[start:end].decode("utf-8", "replace")))
-                else:
-                    if out:
-                        if held:
-                            yield from _given(block, held, repeats)
-                            held = []
-                        yield from out
-                        out.clear()
-                    held.append(item)
-                    pos, done = end, index + 1
-                    continue
-            else:
-                feed(lineno, block[start:end].decode("utf-8", "replace"))
-            if out:
+            item = repeat(lineno, block, start, end, cut) if alone else None
+            if item is None:
+                record = feed(lineno, block[start:end].decode("utf-8", "replace"))
+                if alone:
+                    learn(record)
+            if out:  # records completed: after the repeats before them
                 if held:
                     yield from _given(block, held, repeats)
                     held = []
                 yield from out
                 out.clear()
+            if item is not None:
+                held.append(item)
             pos, done = end, index + 1
         if held:
             yield from _given(block, held, repeats)
