@@ -2,15 +2,16 @@
 
 A pino line below WARN that contains none of the log rules' anchor literals can match no rule,
 and the timeline ignores it: the parser only counts it. ``LineSieve`` finds, in a block of whole
-lines, the few lines that need a look of their own, with a handful of passes that each run at C
-speed over the block: one regex search for the lines that do not start as such a pino line, one
-Aho-Corasick search for every anchor in the lower-cased block, and a find for ESC. The caller
-counts each run of lines between them, never decoding it, and counts its "] " to rule out
-records glued onto a line (a plain line holds one).
+lines, the few lines that need a look of their own: one Aho-Corasick search for every anchor in
+the lower-cased block, then one pass over the block's lines (``mark_lines``: compiled from
+_sieve.c where setup.py could build it, else ``py_mark_lines``, a few regex and find passes) that
+marks every line that is not plain, and tells for each where it is, where its timestamps end and
+whether the line after it starts a record of its own. The caller counts each run of lines
+between marked ones, never decoding it.
 
 The sieve may over-mark (the parser then decides the line exactly, as ``parse_log_lines`` does
 for every line), never under-mark: a line it does not return is a plain pino line at a skipped
-level, with no anchor in any case, no ANSI escape and only ASCII bytes.
+level, with no anchor in any case, no ANSI escape, only ASCII bytes and no second record glued on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ try:  # the compiled sieve (setup.py builds it where a C compiler is at hand)
     from analyzer.parsing import _sieve
 except ImportError:  # pragma: no cover - the Python sieve below does the same, slower
     _sieve = None  # type: ignore[assignment]
+
+# a docker timestamp and a pino time of day, as formats.PRETTY_LINE_RE reads them (ASCII digits)
+_DOCKER = r"DDDD-DD-DDTDD:DD:DD(?:\.D{1,9}+)?Z ".replace("D", "[0-9]")
+_PINO = r"\[DD:DD:DD\.DDD\] ".replace("D", "[0-9]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,23 +45,23 @@ def _head_pattern(labels: frozenset[str]) -> bytes:
     INFO tried first (each quicker for re than the general form)."""
     names = "|".join(sorted(map(re.escape, labels), key=lambda n: (n != "INFO", -len(n), n)))
     # PRETTY_LINE_RE's level is [A-Z]{4,7}: a label of another shape needs that said
-    shape = "" if all(re.fullmatch("[A-Z]{4,7}", label) for label in labels) else "(?=[A-Z]{4,7}:)"
-    pino = r"\[DD:DD:DD\.D{3}\] ".replace("D", "[0-9]") + rf"{shape}(?:{names}):"
-    docker = r"DDDD-DD-DDTDD:DD:DD(?:\.D{1,9}+)?Z ".replace("D", "[0-9]")
-    return f"{docker}{pino}|{pino}".encode()
+    shape = "" if _all_plain_labels(labels) else "(?=[A-Z]{4,7}:)"
+    pino = _PINO + rf"{shape}(?:{names}):"
+    return f"{_DOCKER}{pino}|{pino}".encode()
+
+
+def _all_plain_labels(labels: frozenset[str]) -> bool:
+    return all(re.fullmatch("[A-Z]{4,7}", label) for label in labels)
 
 
 # a line holding a byte outside ASCII: str.lower() may then find an anchor bytes.lower() cannot
 # (the Kelvin sign lower-cases to "k"), so such a line is decided on its decoded text
 _NON_ASCII_LINE = re.compile(rb"^[^\n]*?[\x80-\xff]", re.MULTILINE)
-_DOCKER = r"DDDD-DD-DDTDD:DD:DD(?:\.D{1,9}+)?Z ".replace("D", "[0-9]")
-_PINO = r"\[DD:DD:DD\.DDD\] ".replace("D", "[0-9]")
 # a docker timestamp and a pino time: a marked line's ``cut`` is where this ends
 _STAMPS = re.compile((_DOCKER + _PINO).encode()).match
 # a line the parser reads as the start of a record of its own (see mark_lines), but for its
 # bytes outside ASCII, ESC and "] " after this head, which are looked at apart
 _STARTS = re.compile(f"(?:{_DOCKER})?{_PINO}[A-Z]{{4,7}}:".encode()).match
-_C_LABEL = re.compile(r"[A-Z]{4,7}")
 
 Mark = tuple[int, int, int, int, int]
 
@@ -127,8 +132,7 @@ class LineSieve:
                                                         matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
         self._labels = tuple(sorted(label.encode() for label in labels))
         # the compiled sieve reads a label as [A-Z]{4,7}: any other label needs the Python one
-        usable = _sieve is not None and all(_C_LABEL.fullmatch(label) for label in labels)
-        self.compiled = compiled and usable
+        self.compiled = compiled and _sieve is not None and _all_plain_labels(labels)
 
     def marks(self, block: bytes) -> list[Mark]:
         """The lines of ``block`` the parser must look at, in order, as
@@ -136,6 +140,7 @@ class LineSieve:
         line at a skipped level, or that hold an anchor (in any ASCII case), an ESC, a byte
         outside ASCII, or a second record glued on. ``block`` holds whole lines: each ends with
         b"\\n" but perhaps the last."""
+        # (the automaton's matches do not overlap and come in order: the hits are ascending)
         hits = [start for _, start, _ in self._anchors.find_matches_as_indexes(block.lower())]
         if self.compiled:
             return _sieve.mark_lines(block, self._labels, hits)  # type: ignore[union-attr]
