@@ -10,8 +10,10 @@ With a ``SkipPlan`` (skipping.py), a fast-path line that can match no rule is no
 Record at all unless a continuation line follows it: it is only counted in ``ParseStats``.
 ``parse_log_file`` then reads the file in blocks of bytes: ``LineSieve`` finds the few lines of a
 block that need a look of their own, and each run of lines between them is counted in one step,
-without being decoded. ``parse_log_lines`` decides the same thing line by line: it is what the
-block path is tested against.
+without being decoded. A WARN or ERROR line whose text after its timestamps repeats an earlier
+one-line record is not parsed again: it stands for a copy of that record with its own line number,
+time and raw line, and the analysis takes such repeats in bulk (``Repeats``). ``parse_log_lines``
+decides everything line by line: it is what the block path is tested against.
 """
 
 from __future__ import annotations
