@@ -124,7 +124,7 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
     Py_buffer view;
     PyObject *labels, *hits, *out = NULL;
     const char *label[MAX_LABELS];
-    Py_ssize_t label_len[MAX_LABELS], nlabels, nhits, next_hit = 0, hit = -1;
+    Py_ssize_t label_len[MAX_LABELS], nlabels, nhits, next_hit = 0, hit;
     Py_ssize_t size, pos = 0, index = 0, k;
     Py_ssize_t held[4]; /* the last marked line (start, end, index, cut), told once its next is seen */
     int holding = 0;
@@ -148,11 +148,6 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
         label_len[k] = PyBytes_GET_SIZE(item);
     }
     nhits = PyList_GET_SIZE(hits);
-    if (nhits) {
-        hit = PyLong_AsSsize_t(PyList_GET_ITEM(hits, 0));
-        if (hit == -1 && PyErr_Occurred())
-            goto done;
-    }
     out = PyList_New(0);
     if (out == NULL)
         goto done;
@@ -192,17 +187,17 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
             holding = 0;
         }
         marked = !plain;
-        while (hit != -1 && hit < end) { /* hits before this line were in marked lines already */
-            if (hit >= pos)
-                marked = 1;
-            next_hit++;
-            if (next_hit < nhits) {
-                hit = PyLong_AsSsize_t(PyList_GET_ITEM(hits, next_hit));
-                if (hit == -1 && PyErr_Occurred())
-                    goto fail;
-            } else {
-                hit = -1;
+        for (; next_hit < nhits; next_hit++) { /* the hits in this line */
+            hit = PyLong_AsSsize_t(PyList_GET_ITEM(hits, next_hit));
+            if (hit == -1 && PyErr_Occurred())
+                goto fail;
+            if (hit >= end)
+                break;
+            if (hit < pos) { /* an earlier line's: out of order, which would leave it unmarked */
+                PyErr_SetString(PyExc_ValueError, "hits must be ascending offsets in the block");
+                goto fail;
             }
+            marked = 1;
         }
         if (marked) {
             held[0] = pos;

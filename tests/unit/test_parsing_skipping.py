@@ -399,6 +399,16 @@ def test_the_compiled_sieve_gives_what_the_python_sieve_gives(lines, last_newlin
         block, sieve._not_plain, hits)
 
 
+@pytest.mark.skipif(_sieve is None, reason="the compiled sieve is not built here (setup.py needs a C compiler)")
+def test_the_compiled_sieve_refuses_hits_out_of_order():
+    block = b"a\nb\nc\n"
+    assert [m[2] for m in _sieve.mark_lines(block, (b"INFO",), [2, 4])] == [0, 1, 2]
+    with pytest.raises(ValueError, match="ascending"):
+        _sieve.mark_lines(block, (b"INFO",), [4, 2])
+    with pytest.raises(ValueError, match="ascending"):
+        _sieve.mark_lines(block, (b"INFO",), [-1])
+
+
 def test_the_sieves_read_heads_as_the_parser_does():
     """Line by line: a timestamp of ten fraction digits or an impossible digit is no head; the
     cut falls after the pino time; a line "starts" a record (the line before it is then "alone")
