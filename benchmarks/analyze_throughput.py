@@ -2,8 +2,9 @@
 
     python benchmarks/analyze_throughput.py [total MB of logs] [runs]     (defaults: 1024, 3)
 
-Builds a v1 bundle (with the project's own BundleWriter) holding three containers' docker-
-timestamped pino logs that add up to the given size, then times
+Builds a v1 bundle (with the project's own BundleWriter, as `nodediag collect` writes one: each
+log in a Zstandard frame of its own) holding three containers' docker-timestamped pino logs that
+add up to the given size, then times
   baseline: zstd -dc BUNDLE | grep -cE 'ERROR|WARN'
   nodediag: nodediag analyze BUNDLE -o report.html   (peak RSS from wait4())
 and prints MB/s of log bytes and peak RSS side by side, for ``runs`` alternating pairs (the
