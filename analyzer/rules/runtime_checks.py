@@ -78,8 +78,10 @@ def container_exit_134(rule: Rule, ctx: CheckContext) -> list[Finding]:
 def container_exit_137(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
     for c in ctx.facts.containers:
-        if c.oom_killed:
-            continue  # reported as container-oom-killed
+        if c.oom_killed or _events(ctx, c.name, "oom"):
+            # reported as container-oom-killed (Docker's OOMKilled flag is racy on cgroup v2: it
+            # can say false for a container its own oom event shows was OOM-killed)
+            continue
         found += _container_finding(rule, ctx, c, c.exit_code == 137, _events(ctx, c.name, "die", 137),
                                     ['"ExitCode": 137'], "State.ExitCode = 137")
     return found

@@ -105,6 +105,15 @@ def test_healthy_deployment_fires_no_logic_rule() -> None:
     assert [f.rule_id for f in run_logic_rules(RULES, facts, inp, {})] == []
 
 
+def test_an_oom_event_without_the_oomkilled_flag_is_an_oom_kill_not_a_sigkill() -> None:
+    """Docker's OOMKilled flag is racy on cgroup v2; its oom event is not: the container's exit
+    137 is reported as the OOM kill it was, once, and not also as a SIGKILL from outside."""
+    facts, inp, _ = facts_from_yaml(FIXTURES / "container-oom-event-only.facts.yaml")
+    found = run_logic_rules(RULES, facts, inp, {})
+    assert [(f.rule_id, f.container) for f in found] == [("container-oom-killed", "aztec-prover-prover-agent-1")]
+    assert [e.line_start for e in found[0].evidence if e.file == "docker/events.jsonl"] == [3]
+
+
 def test_restart_loop_counts_start_up_banners_from_the_logs() -> None:
     facts, inp, _ = facts_from_yaml(FIXTURES / "healthy.facts.yaml")
     hits = {"server-restarted": {"aztec-prover-prover-node-1": 4}}
