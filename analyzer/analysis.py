@@ -5,7 +5,6 @@ verdict. Records are never kept: the rules and the timeline keep only matches an
 from __future__ import annotations
 
 import gc
-import io
 import json
 import os
 import pickle
@@ -23,8 +22,7 @@ from analyzer.inputs.bundle_manifest import verify_read
 from analyzer.inputs.frames import FrameMemberReader, OwnFrame
 from analyzer.inputs.safe_archive import ArchiveError
 from analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
-from analyzer.parsing import parse_log_file
-from analyzer.parsing.logs import Repeats, parse_log_blocks, parse_log_lines
+from analyzer.parsing.logs import Repeats, parse_log_stream
 from analyzer.parsing.skipping import SkipPlan
 from analyzer.rules.catalog import Rule, cause_links, load_rules
 from analyzer.rules.correlation import link_causes
@@ -72,19 +70,11 @@ def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str]
              own: dict[str, OwnFrame], digests: Digests) -> Iterator[Record | Repeats]:
     """The records of ``log`` (repeats in bulk: Repeats): from its file under ``root``, or
     straight from the bundle when it is in ``own`` (then its measured size and sha256 go to
-    ``digests``). As parse_log_file reads them."""
-    kwargs = {"file": log.path, "container": log.container, "role": log.role, "stats": stats, "role_of": role_of}
+    ``digests``)."""
     frame = own.get(log.path)
-    if frame is None and not (skip is not None and skip.levels):
-        yield from parse_log_file(Path(root) / log.path, skip=skip, **kwargs)  # type: ignore[arg-type]
-        return
     with FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb") as reader:
-        if skip is not None and skip.levels:
-            yield from parse_log_blocks(reader, skip, repeats=True, **kwargs)  # type: ignore[arg-type]
-        else:
-            text = io.TextIOWrapper(io.BufferedReader(reader) if frame else reader,  # type: ignore[arg-type]
-                                    encoding="utf-8", errors="replace", newline="\n")
-            yield from parse_log_lines(text, skip=skip, **kwargs)  # type: ignore[arg-type]
+        yield from parse_log_stream(reader, file=log.path, container=log.container, role=log.role,  # type: ignore[arg-type]
+                                    stats=stats, role_of=role_of, skip=skip, repeats=True)
         if frame:
             digests[log.path] = reader.finish()  # type: ignore[union-attr]
 

@@ -18,6 +18,7 @@ decides everything line by line: it is what the block path is tested against.
 
 from __future__ import annotations
 
+import io
 import pathlib
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -455,18 +456,36 @@ def parse_log_file(
     role_of: Callable[[str], str] | None = None,
     skip: SkipPlan | None = None,
 ) -> Iterator[Record]:
-    """Stream ``path`` (UTF-8, undecodable bytes replaced) through the parser: in blocks with a
-    skip plan (``parse_log_blocks``), else line by line (``parse_log_lines``)."""
+    """Stream ``path`` (UTF-8, undecodable bytes replaced) through the parser: see parse_log_stream."""
+    with open(path, "rb") as raw:
+        yield from parse_log_stream(raw, file=file, container=container, role=role, stats=stats,  # type: ignore[misc]
+                                    role_of=role_of, skip=skip)
+
+
+def parse_log_stream(
+    handle: BinaryIO,
+    *,
+    file: str,
+    container: str = "",
+    role: str = "other",
+    stats: ParseStats | None = None,
+    role_of: Callable[[str], str] | None = None,
+    skip: SkipPlan | None = None,
+    repeats: bool = False,
+) -> Iterator[Record | Repeats]:
+    """The records of a binary stream of log bytes (UTF-8, undecodable bytes replaced): in blocks
+    with a skip plan (``parse_log_blocks``, repeats in bulk when ``repeats``), else line by line
+    (``parse_log_lines``)."""
     if skip is not None and skip.levels:
-        with open(path, "rb") as raw:
-            yield from parse_log_blocks(raw, skip, file=file, container=container, role=role, stats=stats,
-                                        role_of=role_of)
+        yield from parse_log_blocks(handle, skip, file=file, container=container, role=role, stats=stats,
+                                    role_of=role_of, repeats=repeats)
         return
+    buffered = handle if isinstance(handle, io.BufferedIOBase) else io.BufferedReader(handle)  # type: ignore[arg-type]
     # newline="\n": split on LF only, so that line numbers match sed/grep -n (a stray CR stays).
-    with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
-        yield from parse_log_lines(
-            handle, file=file, container=container, role=role, stats=stats, role_of=role_of, skip=skip
-        )
+    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", newline="\n")
+    yield from parse_log_lines(text, file=file, container=container, role=role, stats=stats, role_of=role_of,
+                               skip=skip)
+    text.detach()  # (the caller closes the stream)
 
 
-__all__ = ["Repeats", "parse_log_blocks", "parse_log_file", "parse_log_lines"]
+__all__ = ["Repeats", "parse_log_blocks", "parse_log_file", "parse_log_lines", "parse_log_stream"]
