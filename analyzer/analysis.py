@@ -16,21 +16,21 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from analyzer.facts import container_from_inspect
-from analyzer.inputs import InputError
-from analyzer.inputs.bundle_manifest import verify_read
-from analyzer.inputs.frames import FrameMemberReader, OwnFrame
-from analyzer.inputs.safe_archive import ArchiveError
-from analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
-from analyzer.parsing.logs import Repeats, parse_log_stream
-from analyzer.parsing.skipping import SkipPlan
-from analyzer.rules.catalog import Rule, cause_links, load_rules
-from analyzer.rules.correlation import link_causes
-from analyzer.rules.engine import LogRuleEngine, RuleHits
-from analyzer.rules.fact_checks import FACT_CHECKS, CheckContext
-from analyzer.rules.runtime_checks import RUNTIME_CHECKS
-from analyzer.rules.verdict import assign_confidence, build_verdict, order_findings, rank_causes
-from analyzer.timeline import TimelineCollector
+from nodediag.analyzer.facts import container_from_inspect
+from nodediag.analyzer.inputs import InputError
+from nodediag.analyzer.inputs.bundle_manifest import verify_read
+from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
+from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
+from nodediag.analyzer.parsing.skipping import SkipPlan
+from nodediag.analyzer.rules.catalog import Rule, cause_links, load_rules
+from nodediag.analyzer.rules.correlation import link_causes
+from nodediag.analyzer.rules.engine import LogRuleEngine, RuleHits
+from nodediag.analyzer.rules.fact_checks import FACT_CHECKS, CheckContext
+from nodediag.analyzer.rules.runtime_checks import RUNTIME_CHECKS
+from nodediag.analyzer.rules.verdict import assign_confidence, build_verdict, order_findings, rank_causes
+from nodediag.analyzer.timeline import TimelineCollector
+from nodediag.bundle.frames import FrameMemberReader, OwnFrame
+from nodediag.bundle.safe_archive import ArchiveError
 
 CHECKS = {**FACT_CHECKS, **RUNTIME_CHECKS}
 V8_OOM_RULES = ("v8-heap-oom", "container-exit-134", "container-oom-killed")
@@ -38,8 +38,7 @@ V8_OOM_RULES = ("v8-heap-oom", "container-exit-134", "container-oom-killed")
 
 PARALLEL_MIN_BYTES = 48 * 2**20  # less log than this: a second process costs more than it saves
 SCAN_GC_THRESHOLD = 50_000  # allocations between young-generation collections while scanning logs
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # holds the analyzer package: the workers' path
-WORKER_CODE = "import sys; from analyzer.analysis import _worker_main; _worker_main(sys.argv[1], sys.argv[2])"
+WORKER_CODE = "import sys; from nodediag.analyzer.analysis import _worker_main; _worker_main(sys.argv[1], sys.argv[2])"
 MAX_PROCESSES = 4  # this one and its workers (each holds its own engine and buffers: ~40 MB)
 # A worker allocates and frees blocks of several MB all the time (each block of log, its lower-case
 # copy): glibc would hand each back to the kernel and fault it in again (a tenth of the worker's
@@ -172,10 +171,9 @@ def _start_worker(base: Path, root: str, logs: list[LogFile], rules: list[Rule],
     args, result = base.with_suffix(".args"), base.with_suffix(".result")
     mine = {log.path: own[log.path] for log in logs if own and log.path in own}
     args.write_bytes(pickle.dumps((root, logs, rules, roles, mine), protocol=pickle.HIGHEST_PROTOCOL))
-    path = os.pathsep.join(filter(None, (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH"))))
-    try:
+    try:  # the same interpreter imports the same installed nodediag
         proc = subprocess.Popen([sys.executable, "-c", WORKER_CODE, str(args), str(result)],
-                                env={**os.environ, **WORKER_MALLOC, "PYTHONPATH": path}, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **WORKER_MALLOC}, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # a failure is redone here
     except OSError:
         return None, result

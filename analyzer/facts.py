@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from analyzer.host_facts import (
+from nodediag.analyzer.host_facts import (
     apply_df_text,
     apply_free_text,
     apply_manifest_host,
@@ -25,9 +25,9 @@ from analyzer.host_facts import (
     parse_disk_json,
     summarize_stats,
 )
-from analyzer.inputs.guide_tables import parse_docker_ps, parse_status
-from analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
-from collector.roles import detect_role
+from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status
+from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
+from nodediag.roles import detect_role
 
 _DOCKER_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
 _CONTAINER_FILE = re.compile(r"^containers/([^/]+)/(inspect|stats|logs)\.(json|txt)$")

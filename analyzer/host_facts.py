@@ -7,8 +7,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from analyzer.inputs.guide_tables import parse_df, parse_free
-from analyzer.model import Evidence, Filesystem, HostFacts
+from nodediag.analyzer.inputs.guide_tables import parse_df, parse_free
+from nodediag.analyzer.model import Evidence, Filesystem, HostFacts
 
 _KILLED = re.compile(r"Killed process (\d+) \(([^)]*)\)")
 _OOM_KILL = re.compile(r"oom-kill:|invoked oom-killer", re.I)

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
-from analyzer.parsing.logs import Repeats
-from analyzer.rules.evidence import inspect_path
+from nodediag.analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
+from nodediag.analyzer.parsing.logs import Repeats
+from nodediag.analyzer.rules.evidence import inspect_path
 
 COUNTED_LEVELS = ("WARN", "ERROR", "FATAL")
 PER_HOUR_CAP = 300

@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO))
 
 from peak_rss import run_measured  # noqa: E402
 
-from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleWriter  # noqa: E402
+from nodediag.bundle.format import FORMAT, FORMAT_VERSION  # noqa: E402
+from nodediag.bundle.writer import BundleWriter  # noqa: E402
 
 ROLES = (("aztec-prover-prover-node-1", "--prover-node"), ("aztec-prover-prover-broker-1", "--prover-broker"),
          ("aztec-prover-prover-agent-1", "--prover-agent"))
@@ -90,7 +91,7 @@ def main(total_mb: int, runs: int) -> int:
         for _ in range(runs):
             secs, rss, rc = run_measured(f"zstd -dc {bundle} | grep -cE 'ERROR|WARN'", shell=True)
             print(f"{'baseline zstd -dc | grep -cE':<36} {mb / secs:>8.1f} {rss / 2**20:>7.0f} MB {secs:>8.1f}")
-            secs2, rss2, rc2 = run_measured([sys.executable, "-m", "collector", "analyze", str(bundle),
+            secs2, rss2, rc2 = run_measured([sys.executable, "-m", "nodediag", "analyze", str(bundle),
                                              "-o", str(Path(tmp) / "r.html")],
                                             env={**os.environ, "PYTHONPATH": str(REPO)})
             if rc2 != 0:

@@ -95,7 +95,7 @@ def main(sizes_mb: list[int]) -> int:
                     print(f"{mb:>11} MB {'baseline docker logs|zstd -3':<28} {mbytes / secs:>8.1f} "
                           f"{rss / 2**20:>7.0f} MB {secs:>8.1f}")
                     out = tmpdir / "bundle.tar.zst"
-                    args = [sys.executable, "-m", "collector", "collect", "--since", "2h", "--log-cap",
+                    args = [sys.executable, "-m", "nodediag", "collect", "--since", "2h", "--log-cap",
                             f"{mb * 3}MB", "-o", str(out)]
                     for n in names:
                         args += ["--container", n]

@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from collector.redaction.counts import RedactionCounts  # noqa: E402
-from collector.redaction.redactor import Redactor  # noqa: E402
+from nodediag.redaction.counts import RedactionCounts  # noqa: E402
+from nodediag.redaction.redactor import Redactor  # noqa: E402
 
 _MODULES = ("prover-client:orchestrator", "prover-node", "archiver", "sequencer:publisher",
             "prover-client:proving-agent:job-controller-052bf782", "world-state:database", "p2p:libp2p_service")

@@ -1,6 +1,5 @@
-"""nodediag collector: gathers a redacted diagnostic bundle from a Docker deployment.
+"""nodediag.collector: gathers a redacted diagnostic bundle from a Docker deployment.
 
-Modules that touch Docker or psutil live under ``collector.sources`` and ``collector.engine``;
-``collector.redaction`` and ``collector.bundle_format`` are pure Python so that the analyzer
-(which must run without Docker) may import them.
+The only layer that touches Docker (``engine``, ``sources``) and the host. It writes through the
+shared core (``nodediag.bundle``, ``nodediag.redaction``) and never imports the analyzer.
 """

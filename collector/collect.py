@@ -18,13 +18,14 @@ from typing import Any
 
 import psutil
 
-from collector import discovery, secret_files
-from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleError, BundleWriter
-from collector.engine import Runner, Source, SourceContext, SourceResult
-from collector.plan import Plan
-from collector.redaction import RedactionCounts, Redactor
-from collector.sources import config, containers, docker_state, host, kernel_oom, probes
-from collector.version import __version__
+from nodediag.bundle.format import FORMAT, FORMAT_VERSION
+from nodediag.bundle.writer import BundleError, BundleWriter
+from nodediag.collector import discovery, secret_files
+from nodediag.collector.engine import Runner, Source, SourceContext, SourceResult
+from nodediag.collector.plan import Plan
+from nodediag.collector.sources import config, containers, docker_state, host, kernel_oom, probes
+from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.version import __version__
 
 SOURCE_MODULES = (host, kernel_oom, docker_state, config, containers, probes)
 

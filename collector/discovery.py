@@ -1,7 +1,7 @@
 """Finds the deployment to collect: which containers, which compose project, which config files.
 
 Aztec containers are recognised by image and role flag first, compose labels second, names last
-(``collector.roles``). With no options, every Aztec container is taken together with the rest of
+(``nodediag.roles``). With no options, every Aztec container is taken together with the rest of
 its compose project; with none found, every container on the host is taken (the tool works for
 any compose project). ``--project`` and ``--container`` narrow the choice.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.roles import detect_role
+from nodediag.roles import detect_role
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

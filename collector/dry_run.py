@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.collect import (
+from nodediag.collector.collect import (
     CollectOptions,
     excluded_by,
     harvest_secrets,
@@ -22,8 +22,8 @@ from collector.collect import (
     plan_sources,
     utc_now,
 )
-from collector.discovery import Target
-from collector.plan import Plan
+from nodediag.collector.discovery import Target
+from nodediag.collector.plan import Plan
 
 
 @dataclass

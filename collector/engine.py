@@ -16,9 +16,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.bundle_writer import BundleWriter
-from collector.log_spool import LogSpool
-from collector.redaction import RedactionCounts, Redactor
+from nodediag.bundle.writer import BundleWriter
+from nodediag.collector.log_spool import LogSpool
+from nodediag.redaction import RedactionCounts, Redactor
 
 
 class SourceSkipped(Exception):

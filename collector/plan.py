@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collector.discovery import ConfigFile, Target
+from nodediag.collector.discovery import ConfigFile, Target
 
 
 @dataclass

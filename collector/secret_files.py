@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from collector.discovery import ConfigFile, Target
-from collector.redaction import Redactor, secret_kind_for_name
+from nodediag.collector.discovery import ConfigFile, Target
+from nodediag.redaction import Redactor, secret_kind_for_name
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
 MAX_KEYSTORE_FILES = 64

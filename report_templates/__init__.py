@@ -1,1 +1,1 @@
-"""Jinja templates for the incident report (HTML, Markdown); package data only."""
+"""nodediag.report_templates: Jinja templates for the incident report (HTML, Markdown); package data only."""

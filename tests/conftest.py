@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from collector.roles import SERVICE_ROLES
+from nodediag.roles import SERVICE_ROLES
 
 if TYPE_CHECKING:
     from docker import DockerClient

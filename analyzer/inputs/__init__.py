@@ -15,10 +15,12 @@ from pathlib import Path
 
 import zstandard
 
-from analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
-from analyzer.inputs.frames import OwnFrame, SkippingReader, own_frames
-from analyzer.inputs.manual_guide import find_guide_root, import_guide
-from analyzer.inputs.safe_archive import (
+from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
+from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide
+from nodediag.analyzer.model import LoadedInput
+from nodediag.bundle.format import MANIFEST
+from nodediag.bundle.frames import OwnFrame, SkippingReader, own_frames
+from nodediag.bundle.safe_archive import (
     DECOMPRESS_ERRORS,
     GZIP_MAGIC,
     ZSTD_MAGIC,
@@ -34,11 +36,9 @@ from analyzer.inputs.safe_archive import (
     remove_tree,
     stream_limit,
 )
-from analyzer.model import LoadedInput
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
 DEFAULT_MAX_FILES = 20000
-MANIFEST = "manifest.json"
 _ACCEPTED = ("pass a nodediag bundle (.tar.zst), an extracted bundle folder, "
              "the manual guide's aztec_diagnostics folder or archive, or a container log file")
 _TEXT_SAMPLE = 65536

@@ -7,16 +7,14 @@ cannot see instead of refusing the whole bundle.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from analyzer.inputs.safe_archive import ArchiveError
-from analyzer.model import DataGap
+from nodediag.analyzer.model import DataGap
+from nodediag.bundle.format import ManifestError, parse_manifest
+from nodediag.bundle.safe_archive import ArchiveError
 
-BUNDLE_FORMAT = "nodediag-bundle"
-SUPPORTED_FORMAT_VERSION = 1
 GAP_SOURCE_STATUSES = ("failed", "timeout", "skipped", "truncated")
 _SOURCE_STATUS_DETAIL = {
     "failed": "the collector could not gather it",
@@ -33,24 +31,11 @@ _NOT_A_GAP = re.compile(r"^(container is (?!removed)\w+|no running container)", 
 def read_manifest(path: Path) -> dict[str, Any]:
     """Parse manifest.json and check format and version; raise ArchiveError when unusable."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"has a manifest.json that is not valid JSON ({exc}); "
-                           "the bundle is damaged: collect a new one") from exc
-    if not isinstance(manifest, dict):
-        raise ArchiveError("has a manifest.json that is not a JSON object; the bundle is damaged")
-    fmt = manifest.get("format")
-    if fmt != BUNDLE_FORMAT:
-        raise ArchiveError(f"has a manifest of format {fmt!r}, not {BUNDLE_FORMAT!r}: "
-                           "it is not a nodediag bundle")
-    version = manifest.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ArchiveError(f"has a manifest without a valid format_version ({version!r}); "
-                           "the bundle is damaged")
-    if version > SUPPORTED_FORMAT_VERSION:
-        raise ArchiveError(f"is a bundle of format_version {version}, but this nodediag reads up to "
-                           f"format_version {SUPPORTED_FORMAT_VERSION}: upgrade nodediag to analyse it")
-    return manifest
+        return parse_manifest(path.read_bytes())
+    except OSError as exc:
+        raise ArchiveError(f"has a manifest.json that cannot be read ({exc.strerror or exc})") from exc
+    except ManifestError as exc:
+        raise ArchiveError(f"has an unusable manifest: {exc}") from exc
 
 
 def _safe_relative(path: object) -> str | None:

@@ -12,12 +12,10 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from analyzer.inputs.safe_archive import CapExceeded, cap_message
-from collector.redaction import LogStream, RedactionCounts, Redactor
+from nodediag.bundle.safe_archive import CapExceeded, cap_message
+from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
+from nodediag.redaction import LogStream, RedactionCounts, Redactor
 
-GUIDE_LOGS = ("prover-node.log", "broker.log", "agent.log")
-GUIDE_FILES = (*GUIDE_LOGS, "containers.txt", "memory.txt", "disk.txt", "config.env")
-GUIDE_FOLDER = "aztec_diagnostics"
 _CHUNK = 1024 * 1024
 _MAX_PENDING = 8 * 1024 * 1024
 
@@ -37,15 +35,6 @@ def find_guide_root(folder: Path, max_depth: int = 3) -> Path | None:
             return (named or holding)[0]
         level = sorted(sub for p in level for sub in p.iterdir() if sub.is_dir() and not sub.is_symlink())
     return None
-
-
-def is_compose_file(rel: str) -> bool:
-    return rel.endswith((".yml", ".yaml"))
-
-
-def is_env_file(rel: str) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    return name.endswith(".env") or name == ".env" or name.startswith(".env.")
 
 
 def _looks_binary(sample: bytes) -> bool:

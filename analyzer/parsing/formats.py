@@ -2,7 +2,7 @@
 
 Every function here looks at one physical line (or the part of it left after the compose
 prefix and the docker timestamp) and says what it is. Grouping lines into records (stacks,
-V8 blocks, compose interleaving) is done in ``analyzer.parsing.logs``.
+V8 blocks, compose interleaving) is done in ``nodediag.analyzer.parsing.logs``.
 
 Formats (see shared/domain/aztec-prover.md, "Log format"):
 - pino pretty: ``[HH:MM:SS.mmm] LEVEL: module[ actor][ instanceId] message[ {json}]``

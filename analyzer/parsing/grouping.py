@@ -21,9 +21,9 @@ import heapq
 import math
 from collections.abc import Callable
 
-from analyzer.model import ParseStats, Record
-from analyzer.parsing import formats as fmt
-from analyzer.parsing.timestamps import LineClock, from_epoch_ms, parse_rfc3339
+from nodediag.analyzer.model import ParseStats, Record
+from nodediag.analyzer.parsing import formats as fmt
+from nodediag.analyzer.parsing.timestamps import LineClock, from_epoch_ms, parse_rfc3339
 
 INDENTED_WINDOW_S = 1.0  # an indented line further from its record than this starts a raw one
 SAME_WRITE_WINDOW_S = 0.01  # lines of one pino write reach docker microseconds apart

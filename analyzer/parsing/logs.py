@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
-from analyzer.model import ParseStats, Record
-from analyzer.parsing import formats as fmt
-from analyzer.parsing.grouping import LineGrouper, Pending
-from analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor, strip_eol
-from analyzer.parsing.timestamps import UTC
+from nodediag.analyzer.model import ParseStats, Record
+from nodediag.analyzer.parsing import formats as fmt
+from nodediag.analyzer.parsing.grouping import LineGrouper, Pending
+from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor, strip_eol
+from nodediag.analyzer.parsing.timestamps import UTC
 
 BLOCK_BYTES = 4 * 2**20  # read and sieved at once by parse_log_file
 BODY_CACHE_SIZE = 4096  # distinct message texts whose split into message and data is remembered

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import ahocorasick_rs
 
 try:  # the compiled sieve (setup.py builds it where a C compiler is at hand)
-    from analyzer.parsing import _sieve
+    from nodediag.analyzer.parsing import _sieve
 except ImportError:  # pragma: no cover - the Python sieve below does the same, slower
     _sieve = None  # type: ignore[assignment]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from analyzer.model import AnalysisResult
-from analyzer.report import markdown as report_markdown
-from analyzer.report.formatting import fmt_bytes, fmt_duration, fmt_time, iso_z, line_range
-from analyzer.report.json_report import render_json
-from analyzer.report.view import build_view
+from nodediag.analyzer.model import AnalysisResult
+from nodediag.analyzer.report import markdown as report_markdown
+from nodediag.analyzer.report.formatting import fmt_bytes, fmt_duration, fmt_time, iso_z, line_range
+from nodediag.analyzer.report.json_report import render_json
+from nodediag.analyzer.report.view import build_view
 
 FORMATS = ("html", "json", "md")
 
@@ -53,7 +53,7 @@ def _filters(env: Environment) -> Environment:
 
 
 def _environment(*, autoescape: bool, **options: bool) -> Environment:
-    env = Environment(loader=PackageLoader("report_templates", "."), autoescape=autoescape,
+    env = Environment(loader=PackageLoader("nodediag.report_templates", "."), autoescape=autoescape,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, **options)
     return _filters(env)
 
@@ -86,7 +86,7 @@ def _csp_hash(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _inline_assets() -> InlineAssets:
-    folder = resources.files("report_templates")
+    folder = resources.files("nodediag.report_templates")
     style = folder.joinpath("report.css").read_text(encoding="utf-8")
     script = folder.joinpath("report.js").read_text(encoding="utf-8")
     if "</" in style or "</" in script:

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from analyzer.model import AnalysisResult
-from analyzer.report.formatting import iso_z, parse_iso, utc
+from nodediag.analyzer.model import AnalysisResult
+from nodediag.analyzer.report.formatting import iso_z, parse_iso, utc
 
 SCHEMA = "nodediag-report"
 SCHEMA_VERSION = 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from analyzer.model import (
+from nodediag.analyzer.model import (
     LEVEL_RANK,
     SEVERITY_RANK,
     AnalysisResult,
@@ -20,8 +20,8 @@ from analyzer.model import (
     Finding,
     TimelineEntry,
 )
-from analyzer.report import charts
-from analyzer.report.formatting import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
+from nodediag.analyzer.report import charts
+from nodediag.analyzer.report.formatting import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
 
 MAX_TIMELINE_ROWS = 2000
 MAX_EVIDENCE_PER_FINDING = 8

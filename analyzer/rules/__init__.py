@@ -3,6 +3,6 @@ run on facts. ``catalog`` loads and validates the rule files; ``engine`` runs lo
 stream of records; ``fact_checks`` / ``runtime_checks`` run the logic rules; ``correlation``
 links causes to their symptoms."""
 
-from analyzer.rules.catalog import Rule, RuleFileError, load_rules
+from nodediag.analyzer.rules.catalog import Rule, RuleFileError, load_rules
 
 __all__ = ["Rule", "RuleFileError", "load_rules"]

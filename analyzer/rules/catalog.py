@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from analyzer.model import LEVEL_RANK, ROLES, SEVERITIES
+from nodediag.analyzer.model import LEVEL_RANK, ROLES, SEVERITIES
 
 RULES_DIR = Path(__file__).resolve().parent
 CATEGORIES = ("cause", "symptom", "config", "resource", "data-gap", "info")

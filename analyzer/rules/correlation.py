@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from analyzer.model import Finding
-from analyzer.rules.catalog import Rule
-from analyzer.rules.engine import Episode
+from nodediag.analyzer.model import Finding
+from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.rules.engine import Episode
 
 ORDER_GRACE = timedelta(seconds=60)  # clocks and interleaving of different containers' logs
 

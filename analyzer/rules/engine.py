@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Record
-from analyzer.parsing.logs import RepeatItem, Repeats
-from analyzer.parsing.skipping import SkipPlan
-from analyzer.rules.catalog import Rule
+from nodediag.analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Record
+from nodediag.analyzer.parsing.logs import RepeatItem, Repeats
+from nodediag.analyzer.parsing.skipping import SkipPlan
+from nodediag.analyzer.rules.catalog import Rule
 
 MAX_EVIDENCE = 5  # excerpts per finding: the first MAX_EVIDENCE - 1 and the latest
 MAX_EXCERPT_LINES = 4  # a record's first line plus up to 3 continuation lines

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analyzer.model import ContainerInfo, Evidence, Finding, LoadedInput
-from analyzer.rules.catalog import Rule
+from nodediag.analyzer.model import ContainerInfo, Evidence, Finding, LoadedInput
+from nodediag.analyzer.rules.catalog import Rule
 
 MAX_SCAN_BYTES = 8 * 1024 * 1024  # fact files are small; never scan a huge file for a fact
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from analyzer.model import ContainerInfo, Evidence, Facts, Finding, LoadedInput
-from analyzer.rules.catalog import Rule
-from analyzer.rules.evidence import (
+from nodediag.analyzer.model import ContainerInfo, Evidence, Facts, Finding, LoadedInput
+from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.rules.evidence import (
     env_evidence,
     fact_evidence,
     inspect_path,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from analyzer.model import ContainerInfo, Event, Evidence, Finding
-from analyzer.rules.catalog import Rule
-from analyzer.rules.evidence import fact_evidence, inspect_path, locate, make_finding
-from analyzer.rules.fact_checks import CheckContext, aztec_containers
+from nodediag.analyzer.model import ContainerInfo, Event, Evidence, Finding
+from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.rules.evidence import fact_evidence, inspect_path, locate, make_finding
+from nodediag.analyzer.rules.fact_checks import CheckContext, aztec_containers
 
 GIB = 1024**3
 PSEUDO_FILESYSTEMS = {"tmpfs", "devtmpfs", "squashfs", "overlay", "iso9660", "proc", "sysfs", "nsfs", "ramfs"}

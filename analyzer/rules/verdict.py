@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from analyzer.model import SEVERITY_RANK, Finding, Verdict
-from analyzer.rules.catalog import Rule
-from analyzer.rules.correlation import CauseLink
+from nodediag.analyzer.model import SEVERITY_RANK, Finding, Verdict
+from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.rules.correlation import CauseLink
 
 CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 WINDOW_MARGIN = timedelta(minutes=5)

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from collector.discovery import ConfigFile
-from collector.engine import Source, SourceContext, SourceSkipped
+from nodediag.collector.discovery import ConfigFile
+from nodediag.collector.engine import Source, SourceContext, SourceSkipped
 
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
 

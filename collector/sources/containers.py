@@ -11,9 +11,9 @@ from __future__ import annotations
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
-from collector.discovery import Target
-from collector.engine import Source, SourceContext, SourceSkipped
-from collector.plan import Plan
+from nodediag.collector.discovery import Target
+from nodediag.collector.engine import Source, SourceContext, SourceSkipped
+from nodediag.collector.plan import Plan
 
 _READ = 1 << 20
 _HEADER = struct.Struct(">BxxxL")

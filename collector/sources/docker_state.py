@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
-from collector.engine import Source, SourceContext
-from collector.plan import Plan
+from nodediag.collector.engine import Source, SourceContext
+from nodediag.collector.plan import Plan
 
 MAX_EVENTS = 200_000
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from collector.engine import Source, SourceContext
-from collector.plan import Plan
+from nodediag.collector.engine import Source, SourceContext
+from nodediag.collector.plan import Plan
 
 TOP_PROCESSES = 25
 

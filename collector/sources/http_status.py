@@ -1,9 +1,9 @@
 """One read-only ``GET`` of a status URL, optionally from inside another network namespace.
 
-Used by :mod:`collector.sources.probes`. Joining a namespace (setns(2), root only) changes the
+Used by :mod:`nodediag.collector.sources.probes`. Joining a namespace (setns(2), root only) changes the
 calling thread, so it is done in a fresh interpreter, never in a fork of the threaded collector:
 
-    python -m collector.sources.http_status PID URL TIMEOUT   # prints one JSON object
+    python -m nodediag.collector.sources.http_status PID URL TIMEOUT   # prints one JSON object
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-from collector.engine import Source, SourceContext, SourceSkipped
+from nodediag.collector.engine import Source, SourceContext, SourceSkipped
 
 OOM_LINE = re.compile(
     r"Out of memory|oom-kill|oom_reaper|invoked oom-killer|Killed process|Memory cgroup out of memory", re.I

@@ -14,11 +14,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from collector.discovery import Target
-from collector.engine import Source, SourceContext, SourceSkipped
-from collector.sources.http_status import get_status
+from nodediag.collector.discovery import Target
+from nodediag.collector.engine import Source, SourceContext, SourceSkipped
+from nodediag.collector.sources.http_status import get_status
 
 TIMEOUT_S = 3.0
 ROLES = ("prover-node", "prover-broker", "prover-agent")
@@ -51,12 +50,9 @@ def _probe(target: Target):
             result = {"container": target.name, "url": url, "via": "host", **get_status(url, TIMEOUT_S)}
         elif os.geteuid() == 0 and state.get("Pid"):
             url = f"http://127.0.0.1:{port}/status"
-            # the helper must import this same copy of collector, installed or not
-            here = str(Path(__file__).resolve().parents[2])
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
-            proc = subprocess.run([sys.executable, "-m", "collector.sources.http_status", str(state["Pid"]), url,
-                                   str(TIMEOUT_S)], env=env,
-                                  capture_output=True, timeout=TIMEOUT_S + 5, check=False)
+            # the same interpreter imports the same installed nodediag
+            proc = subprocess.run([sys.executable, "-m", "nodediag.collector.sources.http_status", str(state["Pid"]),
+                                   url, str(TIMEOUT_S)], capture_output=True, timeout=TIMEOUT_S + 5, check=False)
             try:
                 outcome = json.loads(proc.stdout.decode().strip().splitlines()[-1])
             except (ValueError, IndexError) as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_report_sample import AGENT, NODE, SCRIPT_PAYLOAD, full_result, hostile_result
 
-from analyzer.report import render_html
+from nodediag.analyzer.report import render_html
 
 pytestmark = pytest.mark.browser
 

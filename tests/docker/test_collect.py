@@ -21,7 +21,7 @@ def nodediag(*args: str, env: dict | None = None, cwd: Path | None = None, timeo
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "nodediag", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout)
 
 
@@ -188,8 +188,8 @@ def test_newest_lines_kept_when_log_exceeds_cap(docker_client, test_image, tmp_p
 
 def test_container_removed_during_collection(docker_client, test_image, tmp_path, monkeypatch):
     """A container that disappears between discovery and collection costs only its own sources."""
-    import collector.collect as collect_mod
-    from collector.collect import CollectOptions, collect
+    import nodediag.collector.collect as collect_mod
+    from nodediag.collector.collect import CollectOptions, collect
 
     keep = docker_client.containers.run(test_image, ["sh", "-c", "echo still-here >&2; sleep 300"],
                                         name=f"nodediag-keep-{os.getpid()}", network_mode="none", detach=True)
@@ -266,7 +266,7 @@ def test_ctrl_c_writes_a_valid_partial_bundle(deployment_module, tmp_path):
 
     out = tmp_path / "partial.tar.zst"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "collector", "collect", "--project", deployment_module.project,
+    proc = subprocess.Popen([sys.executable, "-m", "nodediag", "collect", "--project", deployment_module.project,
                              "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     # wait for the first finished source, then interrupt while the slower ones (stats, cpu) still run
     for line in proc.stderr:

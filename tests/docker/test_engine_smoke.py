@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from collector.roles import detect_role
+from nodediag.roles import detect_role
 
 if TYPE_CHECKING:
     from docker import DockerClient

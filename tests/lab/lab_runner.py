@@ -208,10 +208,8 @@ def wait_for_failure(engine: Engine, scenario: Scenario, project: str) -> float:
 # --- nodediag ------------------------------------------------------------------------------------
 
 def nodediag(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    full_env = dict(env or os.environ)
-    full_env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True,
-                          env=full_env, cwd=REPO_ROOT, timeout=timeout, check=False)
+    return subprocess.run([sys.executable, "-m", "nodediag", *args], capture_output=True, text=True,
+                          env=dict(env or os.environ), cwd=REPO_ROOT, timeout=timeout, check=False)
 
 
 def collect(engine: Engine, project: str, output: Path) -> None:

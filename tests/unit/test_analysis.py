@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from analyzer.analysis import analyze_input
-from analyzer.model import ContainerInfo, DataGap, Event, Facts, LoadedInput, LogFile
+from nodediag.analyzer.analysis import analyze_input
+from nodediag.analyzer.model import ContainerInfo, DataGap, Event, Facts, LoadedInput, LogFile
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 NODE = "aztec-prover-prover-node-1"

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from analyzer.analysis import (
+from nodediag.analyzer.analysis import (
     EarlyScans,
     _finish_worker,
     _parallel_split,
@@ -17,11 +17,12 @@ from analyzer.analysis import (
     _start_worker,
     analyze_input,
 )
-from analyzer.facts import load_facts
-from analyzer.inputs import open_input
-from analyzer.model import Facts, LoadedInput, LogFile
-from analyzer.rules.catalog import load_rules
-from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleWriter
+from nodediag.analyzer.facts import load_facts
+from nodediag.analyzer.inputs import open_input
+from nodediag.analyzer.model import Facts, LoadedInput, LogFile
+from nodediag.analyzer.rules.catalog import load_rules
+from nodediag.bundle.format import FORMAT, FORMAT_VERSION
+from nodediag.bundle.writer import BundleWriter
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 ROLES = {"aztec-prover-prover-node-1": "prover-node", "aztec-prover-prover-broker-1": "prover-broker",

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from analyzer.facts import compose_environment, load_facts, parse_docker_time, parse_env_text
-from analyzer.model import LoadedInput
+from nodediag.analyzer.facts import compose_environment, load_facts, parse_docker_time, parse_env_text
+from nodediag.analyzer.model import LoadedInput
 
 NODE = "aztec-prover-prover-node-1"
 AGENT = "aztec-prover-prover-agent-1"

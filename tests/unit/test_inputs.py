@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from analyzer.inputs import InputError, open_input
+from nodediag.analyzer.inputs import InputError, open_input
 
 TOP = "nodediag-prover-1-20261127T183000Z"
 NODE = "aztec-prover-prover-node-1"
@@ -345,7 +345,7 @@ def test_compressed_binary_is_not_a_log(tmp_path: Path) -> None:
 
 def test_zstd_frame_walk_spots_every_truncation(tmp_path: Path) -> None:
     """The decompressor reports a cut-off frame as a clean end of data; the frame walk does not."""
-    from analyzer.inputs.safe_archive import ArchiveError, check_zstd_frames
+    from nodediag.bundle.safe_archive import ArchiveError, check_zstd_frames
 
     frame = zstandard.ZstdCompressor(write_checksum=True).compress(os.urandom(300_000) + bytes(300_000))
     whole = tmp_path / "whole.zst"

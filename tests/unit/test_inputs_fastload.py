@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from analyzer.inputs import InputError, open_input
+from nodediag.analyzer.inputs import InputError, open_input
 
 TOP = "nodediag-prover-1-20261127T183000Z"
 MiB = 1024 * 1024

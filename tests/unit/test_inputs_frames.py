@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from analyzer.analysis import EarlyScans, analyze_input
-from analyzer.facts import load_facts
-from analyzer.inputs import InputError, open_input
-from analyzer.inputs.frames import own_frames
-from analyzer.inputs.safe_archive import zstd_frames
-from analyzer.report.json_report import result_to_dict
-from analyzer.rules.catalog import load_rules
-from analyzer.rules.engine import LogRuleEngine
-from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleWriter
+from nodediag.analyzer.analysis import EarlyScans, analyze_input
+from nodediag.analyzer.facts import load_facts
+from nodediag.analyzer.inputs import InputError, open_input
+from nodediag.analyzer.report.json_report import result_to_dict
+from nodediag.analyzer.rules.catalog import load_rules
+from nodediag.analyzer.rules.engine import LogRuleEngine
+from nodediag.bundle.format import FORMAT, FORMAT_VERSION
+from nodediag.bundle.frames import own_frames
+from nodediag.bundle.safe_archive import zstd_frames
+from nodediag.bundle.writer import BundleWriter
 from tests.unit.test_analysis_parallel import ROLES, container_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,7 +148,7 @@ def test_a_log_changed_after_collection_is_a_checksum_gap(bundle: Path, tmp_path
 
 
 def analyze_cli(path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector", "analyze", str(path), *args],
+    return subprocess.run([sys.executable, "-m", "nodediag", "analyze", str(path), *args],
                           capture_output=True, text=True, cwd=path.parent, env={"PYTHONPATH": str(REPO), "PATH": ""})
 
 

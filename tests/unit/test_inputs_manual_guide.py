@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.facts import load_facts
-from analyzer.inputs import open_input
-from analyzer.inputs.guide_tables import parse_df, parse_docker_ps, parse_free, parse_human_size, parse_status
+from nodediag.analyzer.facts import load_facts
+from nodediag.analyzer.inputs import open_input
+from nodediag.analyzer.inputs.guide_tables import parse_df, parse_docker_ps, parse_free, parse_human_size, parse_status
 
 PRIVATE_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 API_KEY = "AbCdEf1234567890XyZaBcDeF0987654"

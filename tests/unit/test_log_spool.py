@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.log_spool import LogSpool
+from nodediag.collector.log_spool import LogSpool
 
 
 def kept(parts: list[tuple[Path, int]]) -> bytes:

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from analyzer.model import ParseStats
-from analyzer.parsing import parse_log_lines, strip_ansi
+from nodediag.analyzer.model import ParseStats
+from nodediag.analyzer.parsing import parse_log_lines, strip_ansi
 
 UTC = timezone.utc
 

@@ -8,8 +8,8 @@ import pathlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.model import ParseStats
-from analyzer.parsing import parse_log_file, parse_log_lines
+from nodediag.analyzer.model import ParseStats
+from nodediag.analyzer.parsing import parse_log_file, parse_log_lines
 
 
 def parse(lines: list[str], **kwargs):
@@ -259,7 +259,7 @@ def test_a_line_holding_a_pino_record_is_never_swallowed_by_an_error_message():
 
 
 def test_a_runaway_continuation_is_cut_so_memory_stays_bounded():
-    from analyzer.parsing.grouping import MAX_CONTINUATION_LINES
+    from nodediag.analyzer.parsing.grouping import MAX_CONTINUATION_LINES
 
     lines = ["[18:30:01.000] ERROR: prover-node Error: boom"]
     lines += [f"    at frame{i} (file:///x.js:{i}:1)" for i in range(MAX_CONTINUATION_LINES + 5)]

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.analysis import consume
-from analyzer.model import ParseStats
-from analyzer.parsing import formats as fmt
-from analyzer.parsing import parse_log_file, parse_log_lines
-from analyzer.parsing.logs import Repeats, parse_log_blocks
-from analyzer.parsing.skipping import LineSieve, SkipPlan, _sieve, has_anchor, py_mark_lines
-from analyzer.rules.catalog import load_rules
-from analyzer.rules.engine import LogRuleEngine
-from analyzer.timeline import TimelineCollector
+from nodediag.analyzer.analysis import consume
+from nodediag.analyzer.model import ParseStats
+from nodediag.analyzer.parsing import formats as fmt
+from nodediag.analyzer.parsing import parse_log_file, parse_log_lines
+from nodediag.analyzer.parsing.logs import Repeats, parse_log_blocks
+from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, _sieve, has_anchor, py_mark_lines
+from nodediag.analyzer.rules.catalog import load_rules
+from nodediag.analyzer.rules.engine import LogRuleEngine
+from nodediag.analyzer.timeline import TimelineCollector
 
 RULES = load_rules()
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)

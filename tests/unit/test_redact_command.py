@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from collector.bundle_writer import BundleWriter
+from nodediag.bundle.writer import BundleWriter
 from tests.unit.test_inputs_manual_guide import API_KEY, PRIVATE_KEY, write_guide_tgz
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ LOG = ("2026-11-27T18:00:00.000000000Z INFO: prover-node connected to db-7f3kq9.
 
 def nodediag(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "nodediag", *args], capture_output=True, text=True, env=env,
                           timeout=120)
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from collector.redaction import RedactionCounts, Redactor, secret_kind_for_name
+from nodediag.redaction import RedactionCounts, Redactor, secret_kind_for_name
 
 KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 KEY2 = "0x" + "8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from collector.redaction import PLACEHOLDER_RE, RedactionCounts, Redactor
+from nodediag.redaction import PLACEHOLDER_RE, RedactionCounts, Redactor
 
 CORPUS = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "redaction" / "corpus.json").read_text())
 KEY = b"corpus-fixed-key-corpus-fixed-key"

@@ -12,10 +12,10 @@ import re
 import pytest
 from redaction_samples import HEX_KEY, PEM, PHRASE, URL_KEY
 
-from collector.redaction import RedactionCounts, Redactor
-from collector.redaction import redactor as redactor_module
-from collector.redaction.assignments import _STEMS, stems_in
-from collector.redaction.counts import MAX_LINES_PER_KIND
+from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction import redactor as redactor_module
+from nodediag.redaction.assignments import _STEMS, stems_in
+from nodediag.redaction.counts import MAX_LINES_PER_KIND
 
 ADMIN_BANNER = "  ADMIN API KEY (save this — it will NOT be shown again)\n\n"
 ADMIN_KEY = "9f" * 32

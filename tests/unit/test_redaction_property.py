@@ -7,7 +7,7 @@ import string
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from collector.redaction import PLACEHOLDER_RE, RedactionCounts, Redactor
+from nodediag.redaction import PLACEHOLDER_RE, RedactionCounts, Redactor
 
 hex_keys = st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex())
 url_keys = st.text(alphabet=string.ascii_letters + string.digits, min_size=20, max_size=40).filter(

@@ -15,11 +15,11 @@ import string
 import pytest
 from redaction_samples import HEX_KEY, PEM, PHRASE, URL_KEY
 
-from collector.redaction import RedactionCounts, Redactor
-from collector.redaction import gates as gates_module
-from collector.redaction import literals as literals_module
-from collector.redaction.assignments import stems_in
-from collector.redaction.counts import MAX_LINES_PER_KIND
+from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction import gates as gates_module
+from nodediag.redaction import literals as literals_module
+from nodediag.redaction.assignments import stems_in
+from nodediag.redaction.counts import MAX_LINES_PER_KIND
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 GITHUB = "ghp_" + "a1B2c3D4e5" * 4

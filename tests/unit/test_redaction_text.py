@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from collector.redaction import RedactionCounts, Redactor
+from nodediag.redaction import RedactionCounts, Redactor
 
 KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 TX_HASH = "0x" + "9fc76417374aa880d4449a1f7f31ec597f00b1f6f3dd2d66f4c9c6c445836d8b"

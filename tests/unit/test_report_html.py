@@ -20,7 +20,7 @@ from test_report_sample import (
     thin_result,
 )
 
-from analyzer.report import render_html
+from nodediag.analyzer.report import render_html
 
 
 class TagCollector(HTMLParser):

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from test_report_sample import full_result, hostile_result, thin_result
 
-from analyzer.report import render_json
-from analyzer.report.json_report import SCHEMA_VERSION, ReportSchemaError, result_from_json
+from nodediag.analyzer.report import render_json
+from nodediag.analyzer.report.json_report import SCHEMA_VERSION, ReportSchemaError, result_from_json
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z$")
 

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_report_sample import NODE, full_result, hostile_result, thin_result
 
-from analyzer.report import render_markdown
-from analyzer.report.markdown import fence, md_cell, md_text
+from nodediag.analyzer.report import render_markdown
+from nodediag.analyzer.report.markdown import fence, md_cell, md_text
 
 FENCE_OPEN = re.compile(r"^(`{3,})[^`]*$")
 

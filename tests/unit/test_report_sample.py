@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from analyzer.model import (
+from nodediag.analyzer.model import (
     AnalysisResult,
     ConfigFile,
     ContainerInfo,
@@ -29,8 +29,8 @@ from analyzer.model import (
     TimelineEntry,
     Verdict,
 )
-from analyzer.model import Evidence as Ev
-from analyzer.report.view import build_view, finding_views, next_steps, timeline_rows
+from nodediag.analyzer.model import Evidence as Ev
+from nodediag.analyzer.report.view import build_view, finding_views, next_steps, timeline_rows
 
 NODE = "aztec-prover-prover-node-1"
 BROKER = "aztec-prover-prover-broker-1"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_report_sample import full_result
 
-from analyzer.report import ReportError, write_report
+from nodediag.analyzer.report import ReportError, write_report
 
 
 def test_json_and_markdown_go_to_stdout_without_an_output(capsys: pytest.CaptureFixture[str]) -> None:

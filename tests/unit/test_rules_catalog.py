@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.analysis import CHECKS
-from analyzer.model import SEVERITIES
-from analyzer.rules import RuleFileError, load_rules
-from analyzer.rules.catalog import CATEGORIES, RULES_DIR, regex_anchor
+from nodediag.analyzer.analysis import CHECKS
+from nodediag.analyzer.model import SEVERITIES
+from nodediag.analyzer.rules import RuleFileError, load_rules
+from nodediag.analyzer.rules.catalog import CATEGORIES, RULES_DIR, regex_anchor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
 

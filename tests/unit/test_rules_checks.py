@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from analyzer.analysis import run_logic_rules
-from analyzer.model import ContainerInfo, Facts, Filesystem, HostFacts, Probe
-from analyzer.rules import load_rules
-from analyzer.rules.fact_checks import invalid_log_levels
+from nodediag.analyzer.analysis import run_logic_rules
+from nodediag.analyzer.model import ContainerInfo, Facts, Filesystem, HostFacts, Probe
+from nodediag.analyzer.rules import load_rules
+from nodediag.analyzer.rules.fact_checks import invalid_log_levels
 
 RULES = load_rules()
 

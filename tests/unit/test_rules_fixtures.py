@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from analyzer.analysis import run_logic_rules
-from analyzer.model import (
+from nodediag.analyzer.analysis import run_logic_rules
+from nodediag.analyzer.model import (
     ContainerInfo,
     DataGap,
     Event,
@@ -22,9 +22,9 @@ from analyzer.model import (
     LoadedInput,
     Probe,
 )
-from analyzer.parsing import parse_log_lines
-from analyzer.rules import load_rules
-from analyzer.rules.engine import LogRuleEngine
+from nodediag.analyzer.parsing import parse_log_lines
+from nodediag.analyzer.rules import load_rules
+from nodediag.analyzer.rules.engine import LogRuleEngine
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
 RULES = load_rules()
@@ -150,7 +150,7 @@ def test_a_new_wording_is_one_line_in_a_rule_file(tmp_path: Path) -> None:
 
 
 def test_engine_memory_stays_bounded_however_many_episodes() -> None:
-    from analyzer.rules.engine import MAX_EPISODES
+    from nodediag.analyzer.rules.engine import MAX_EPISODES
 
     start = datetime(2026, 11, 20)
     times = [start + timedelta(minutes=10 * i) for i in range(720)]  # 10 min apart: one episode each

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from analyzer.analysis import analyze_input
-from analyzer.facts import load_facts
-from analyzer.inputs import open_input
+from nodediag.analyzer.analysis import analyze_input
+from nodediag.analyzer.facts import load_facts
+from nodediag.analyzer.inputs import open_input
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
@@ -85,7 +85,7 @@ def test_sample_analyzes_to_its_expected_diagnosis(name: str, entry: dict, tmp_p
 
 @pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e["file"].endswith(".tar.zst")))
 def test_sample_bundle_verifies(name: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "collector", "verify", str(SAMPLES / EXPECTED[name]["file"])],
+    done = subprocess.run([sys.executable, "-m", "nodediag", "verify", str(SAMPLES / EXPECTED[name]["file"])],
                           capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK: ")

@@ -26,7 +26,8 @@ from typing import BinaryIO
 
 import zstandard
 
-from analyzer.inputs.safe_archive import (
+from nodediag.bundle.format import OWN_FRAME_BYTES
+from nodediag.bundle.safe_archive import (
     DECOMPRESS_ERRORS,
     ArchiveError,
     BoundedTarInfo,
@@ -35,7 +36,7 @@ from analyzer.inputs.safe_archive import (
     zstd_frames,
 )
 
-OWN_FRAME_MIN = 1 << 20  # smaller frames are extracted with the rest (collector: OWN_FRAME_BYTES)
+OWN_FRAME_MIN = OWN_FRAME_BYTES  # smaller frames are extracted with the rest
 _HEAD = 64 * 1024  # decompressed to read a frame's first tar header (a pax header and the ustar one)
 _LOGS = re.compile(r"(?:[^/]+/)?containers/[^/]+/logs\.txt")
 _READ = 1 << 20

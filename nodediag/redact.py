@@ -23,10 +23,11 @@ from typing import IO, Any
 
 import zstandard
 
-from analyzer.inputs.manual_guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
-from collector.bundle_writer import FORMAT, FORMAT_VERSION, BundleError, BundleWriter
-from collector.redaction import RedactionCounts, Redactor
-from collector.version import __version__
+from nodediag.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST, ManifestError, check_manifest
+from nodediag.bundle.writer import BundleError, BundleWriter
+from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
+from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.version import __version__
 
 _BLOCK = 1 << 20
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -108,19 +109,19 @@ def _scan_bundle(path: Path, redactor: Redactor) -> dict[str, Any]:
 
     manifest: dict[str, Any] | None = None
     for member, fh in _open_members(path, "bundle"):
-        if member.rel == "manifest.json":
+        if member.rel == MANIFEST:
             try:
                 manifest = json.loads(_read_limited(fh, member.rel))
             except ValueError as exc:
                 raise RedactError(f"manifest.json of {path} is not valid JSON ({exc})") from exc
         elif member.rel.startswith("config/") and _is_config(member.rel):
             _learn_config(member.rel, _read_limited(fh, member.rel), redactor)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if manifest is None:
         raise RedactError(f"{path} has no nodediag manifest: not a nodediag bundle")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise RedactError(f"{path} is bundle format version {version!r}; this nodediag writes {FORMAT_VERSION}")
-    return manifest
+    try:
+        return check_manifest(manifest)
+    except ManifestError as exc:
+        raise RedactError(f"{path}: {exc}") from exc
 
 
 def _learn_config(rel: str, text: str, redactor: Redactor) -> None:
@@ -255,7 +256,7 @@ def _rebundle(options: RedactOptions, redactor: Redactor, now: str) -> RedactOut
     out = _Output(options, redactor)
     try:
         for member, fh in _open_members(options.input, "bundle"):
-            if member.rel == "manifest.json":
+            if member.rel == MANIFEST:
                 continue
             entry = entries.get(member.rel, {})
             counts = out.add(member.rel, str(entry.get("source") or "unknown"), fh,

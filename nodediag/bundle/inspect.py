@@ -8,16 +8,14 @@ and the re-redaction history. ``--json`` prints the same as one JSON object.
 
 from __future__ import annotations
 
-import json
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import zstandard
 
-from collector.bundle_writer import FORMAT, FORMAT_VERSION
+from nodediag.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _SHOWN_LINES = 12
 
 
@@ -30,23 +28,16 @@ def read_bundle_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise InspectError(f"{path} does not exist")
     if path.is_dir():
-        manifest_path = path / "manifest.json"
+        manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise InspectError(f"{path} is a folder without manifest.json: not an extracted nodediag bundle")
         data = manifest_path.read_bytes()
     else:
         data = _manifest_bytes(path)
     try:
-        manifest = json.loads(data)
-    except ValueError as exc:
-        raise InspectError(f"manifest.json of {path} is not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InspectError(f"{path} is not a nodediag bundle (manifest format is not {FORMAT!r})")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise InspectError(f"{path} has bundle format version {version!r}; this nodediag reads up to "
-                           f"{FORMAT_VERSION}: upgrade nodediag")
-    return manifest
+        return parse_manifest(data)
+    except ManifestError as exc:
+        raise InspectError(f"{path}: {exc}") from exc
 
 
 def _manifest_bytes(path: Path) -> bytes:
@@ -60,7 +51,7 @@ def _manifest_bytes(path: Path) -> bytes:
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 for member in tar:
                     parts = PurePosixPath(member.name).parts
-                    if member.isfile() and len(parts) == 2 and parts[1] == "manifest.json":
+                    if member.isfile() and len(parts) == 2 and parts[1] == MANIFEST:
                         if member.size > MAX_MANIFEST_BYTES:
                             raise InspectError("manifest.json is implausibly large")
                         fh = tar.extractfile(member)

@@ -7,14 +7,13 @@ bundle of any size verifies in one pass. Pure Python: no Docker needed.
 from __future__ import annotations
 
 import hashlib
-import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import zstandard
 
-from collector.bundle_writer import FORMAT, FORMAT_VERSION
+from nodediag.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 
 
 class VerifyError(Exception):
@@ -61,11 +60,11 @@ def verify_bundle(path: Path) -> VerifyReport:
                     while chunk := fh.read(1 << 20):
                         digest.update(chunk)
                         size += len(chunk)
-                        if rel == "manifest.json" and size > 64 * 1024 * 1024:
+                        if rel == MANIFEST and size > MAX_MANIFEST_BYTES:
                             raise VerifyError("manifest.json is implausibly large")
-                        if rel == "manifest.json":
+                        if rel == MANIFEST:
                             manifest_bytes = (manifest_bytes or b"") + chunk
-                    if rel == "manifest.json" and manifest_bytes is None:
+                    if rel == MANIFEST and manifest_bytes is None:
                         manifest_bytes = b""
                     seen[rel] = (size, digest.hexdigest())
     except zstandard.ZstdError as exc:
@@ -77,16 +76,10 @@ def verify_bundle(path: Path) -> VerifyReport:
     if manifest_bytes is None:
         raise VerifyError(f"{path} has no manifest.json: not a nodediag bundle, or cut short")
     try:
-        manifest = json.loads(manifest_bytes)
-    except ValueError as exc:
-        raise VerifyError(f"manifest.json is not valid JSON ({exc})") from exc
+        manifest = parse_manifest(manifest_bytes)
+    except ManifestError as exc:
+        raise VerifyError(str(exc)) from exc
     report = VerifyReport(manifest=manifest)
-    if manifest.get("format") != FORMAT:
-        raise VerifyError(f"manifest format is {manifest.get('format')!r}, expected {FORMAT!r}")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise VerifyError(f"bundle format version {version} is newer than this nodediag reads "
-                          f"({FORMAT_VERSION}); upgrade nodediag")
     listed = set()
     for entry in manifest.get("files", []):
         rel = entry.get("path", "")
@@ -100,6 +93,6 @@ def verify_bundle(path: Path) -> VerifyReport:
             report.problems.append(f"{rel}: size {size} differs from the manifest's {entry.get('size')}")
         elif digest != entry.get("sha256"):
             report.problems.append(f"{rel}: sha256 differs from the manifest (the file was changed or damaged)")
-    for rel in sorted(set(seen) - listed - {"manifest.json"}):
+    for rel in sorted(set(seen) - listed - {MANIFEST}):
         report.problems.append(f"{rel}: in the archive but not listed in the manifest")
     return report

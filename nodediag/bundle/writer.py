@@ -33,11 +33,9 @@ from typing import Any
 
 import zstandard
 
-FORMAT = "nodediag-bundle"
-FORMAT_VERSION = 1
+from nodediag.bundle.format import OWN_FRAME_BYTES
 
 _COPY_CHUNK = 1 << 20
-OWN_FRAME_BYTES = 1 << 20  # members this large get a Zstandard frame of their own
 _BLOCK = tarfile.BLOCKSIZE
 
 
@@ -216,7 +214,7 @@ class BundleWriter:
         self, path: str, source: str, segments: list[tuple[Path, int]], redactions: dict[str, int] | None = None
     ) -> FileRecord:
         """Add one member made of the tails of several temp files (``(file, start offset)``), hashing
-        as it copies; the temp files are removed. Used by :class:`collector.log_spool.LogSpool`."""
+        as it copies; the temp files are removed. Used by :class:`nodediag.collector.log_spool.LogSpool`."""
         path = safe_member_path(path)
         size = sum(seg.stat().st_size - start for seg, start in segments)
         digest = hashlib.sha256()

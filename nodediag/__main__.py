@@ -1,0 +1,5 @@
+"""`python -m nodediag` runs the nodediag command."""
+
+from nodediag.cli import main
+
+main()

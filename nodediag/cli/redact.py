@@ -1,0 +1,37 @@
+"""`nodediag redact`: re-redact a bundle, or convert the manual guide's archive, into a new bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nodediag.cli.common import fail, human, operator_rules, redaction_options
+
+
+@click.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The new bundle (.tar.zst). Never overwritten; never the input.")
+@redaction_options
+def redact(source: Path, output: Path, secrets, secrets_files, patterns, redact_ips) -> None:
+    """Re-redact SOURCE (a bundle, or the manual guide's aztec_diagnostics.tar.gz) with the current
+    rules plus your own secrets and patterns, into a new bundle."""
+    from nodediag.collector.collect import iso, utc_now
+    from nodediag.redact import RedactError, RedactOptions, redact_input
+
+    operator_secrets, operator_patterns = operator_rules(secrets, secrets_files, patterns)
+    opts = RedactOptions(input=source, output=output, secrets=operator_secrets, patterns=operator_patterns,
+                         redact_ips=redact_ips, command_line=["nodediag", *sys.argv[1:]])
+    try:
+        outcome = redact_input(opts, iso(utc_now()))
+    except RedactError as exc:
+        fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"cannot read {source} or write {output}: {exc.strerror or exc}", 1)
+    redacted = ", ".join(f"{k} {v}" for k, v in sorted(outcome.totals.items())) or "none"
+    what = "the manual guide's archive converted" if outcome.kind == "manual-guide" else "bundle re-redacted"
+    click.echo(f"Bundle: {outcome.path} ({what}, {outcome.files} files, {human(outcome.size)}); "
+               f"redacted: {redacted}. Check it with `nodediag inspect {outcome.path}`.", err=True)
+    click.echo(str(outcome.path))
