@@ -100,7 +100,7 @@ def make_plan(options: CollectOptions, now: datetime) -> tuple[Plan, list[str]]:
         for s in summaries:
             try:
                 attrs.append(client.api.inspect_container(s["Id"]))
-            except Exception:  # noqa: BLE001,S112 - removed between list and inspect
+            except Exception:  # noqa: BLE001 - removed between list and inspect
                 continue
         targets, how = discovery.choose_targets(attrs, projects=options.projects, containers=options.containers)
         try:

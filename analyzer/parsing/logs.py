@@ -306,7 +306,7 @@ def parse_log_lines(
     """
     feed, _, finish, out, _, _ = _line_parser(file, container, role, stats or ParseStats(file=file), role_of, skip)
     lineno = 0
-    for lineno, line in enumerate(lines, 1):  # noqa: B007 (the count is used after the loop)
+    for lineno, line in enumerate(lines, 1):
         feed(lineno, line)
         if out:
             yield from out

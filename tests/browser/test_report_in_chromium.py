@@ -15,33 +15,33 @@ pytestmark = pytest.mark.browser
 SCREENSHOT = Path("/tmp/nodediag-report-screenshot.png")
 
 
-def write_page(folder: Path, result) -> str:  # noqa: ANN001
+def write_page(folder: Path, result) -> str:
     path = folder / "report.html"
     path.write_text(render_html(result), encoding="utf-8")
     return path.as_uri()
 
 
-def visible_count(page, selector: str) -> int:  # noqa: ANN001
+def visible_count(page, selector: str) -> int:
     return page.evaluate(
         f"[...document.querySelectorAll({json.dumps(selector)})].filter(e => e.offsetParent !== null).length"
     )
 
 
-def choose(page, section: str, name: str, value: str) -> None:  # noqa: ANN001
+def choose(page, section: str, name: str, value: str) -> None:
     page.evaluate(
         f"(() => {{ const s = document.querySelector('#{section} select[data-filter={name}]');"
         f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
     )
 
 
-def test_hostile_report_requests_nothing_but_itself_and_logs_no_error(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+def test_hostile_report_requests_nothing_but_itself_and_logs_no_error(chromium, tmp_path: Path) -> None:
     url = write_page(tmp_path, hostile_result())
     page = chromium.open(url)
     assert page.requested_urls() == [url]
     assert page.problems() == []
 
 
-def test_hostile_log_line_is_visible_text_and_never_runs(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+def test_hostile_log_line_is_visible_text_and_never_runs(chromium, tmp_path: Path) -> None:
     page = chromium.open(write_page(tmp_path, hostile_result()))
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.evaluate("document.images.length") == 0
@@ -51,7 +51,7 @@ def test_hostile_log_line_is_visible_text_and_never_runs(chromium, tmp_path: Pat
     assert page.evaluate(f"document.body.innerText.includes({json.dumps(SCRIPT_PAYLOAD)})")
 
 
-def test_filters_narrow_findings_and_timeline(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+def test_filters_narrow_findings_and_timeline(chromium, tmp_path: Path) -> None:
     page = chromium.open(write_page(tmp_path, full_result()))
     assert visible_count(page, "#findings .filters") == 1
     assert visible_count(page, "article.finding") == 4
@@ -76,7 +76,7 @@ def test_filters_narrow_findings_and_timeline(chromium, tmp_path: Path) -> None:
     assert page.problems() == []
 
 
-def test_without_javascript_the_verdict_and_every_finding_are_visible(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+def test_without_javascript_the_verdict_and_every_finding_are_visible(chromium, tmp_path: Path) -> None:
     page = chromium.open(write_page(tmp_path, full_result()), javascript=False)
     assert page.evaluate("document.querySelector('.headline').offsetHeight") > 0
     assert "killed for running out of memory" in page.evaluate("document.querySelector('.headline').innerText")
@@ -87,7 +87,7 @@ def test_without_javascript_the_verdict_and_every_finding_are_visible(chromium, 
 
 
 @pytest.mark.parametrize("width", [1024, 1440])
-def test_layout_fits_a_laptop_screen_and_a_screenshot_is_taken(chromium, tmp_path: Path, width: int) -> None:  # noqa: ANN001
+def test_layout_fits_a_laptop_screen_and_a_screenshot_is_taken(chromium, tmp_path: Path, width: int) -> None:
     page = chromium.open(write_page(tmp_path, full_result()), width=width, height=900)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     headline_top = page.evaluate("document.querySelector('.headline').getBoundingClientRect().top")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_runner import (  # noqa: E402 - the lab's own folder is not a package
+from lab_runner import (
     REPO_ROOT,
     RunResult,
     analyze,

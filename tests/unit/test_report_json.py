@@ -40,7 +40,7 @@ def test_every_time_is_iso_8601_utc_with_z() -> None:
 
 
 @pytest.mark.parametrize("make", [full_result, hostile_result, thin_result])
-def test_round_trip_is_lossless(make) -> None:  # noqa: ANN001
+def test_round_trip_is_lossless(make) -> None:
     result = make()
     assert result_from_json(render_json(result)) == result
 
