@@ -321,6 +321,10 @@ def partial_reasons(status: RunStatus, stop_reason: str, results: list[SourceRes
         shown = ", ".join(f"{r.name} ({r.status})" for r in bad[:8])
         shown += f" and {len(bad) - 8} more" if len(bad) > 8 else ""
         reasons.append(f"{len(bad)} source(s) failed or timed out: {shown}")
+    early = [r for r in results if r.ended_early and r.status == "truncated"]
+    if early:
+        reasons.append(f"{len(early)} source(s) ended early and kept what they had read: "
+                       + ", ".join(r.name for r in early[:8]))
     return reasons
 
 

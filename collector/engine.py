@@ -81,6 +81,7 @@ class SourceResult:
     bytes: int = 0
     bytes_read: int = 0  # raw bytes received so far (logs), for the progress line
     kept_range: dict[str, str] | None = None  # a log cut by the cap: first and last time kept
+    ended_early: bool = False  # truncated by a fault or a stop, not by a cap: the bundle is partial
 
     def as_manifest(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,6 +93,8 @@ class SourceResult:
         }
         if self.kept_range:
             out["kept_range"] = dict(self.kept_range)
+        if self.ended_early:
+            out["ended_early"] = True
         return out
 
 
@@ -131,8 +134,12 @@ class SourceContext:
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def mark_truncated(self, why: str) -> None:
+    def mark_truncated(self, why: str, ended_early: bool = False) -> None:
+        """Say what was left out. ``ended_early``: by a fault or a stop (the bundle is partial),
+        not by a cap the operator chose."""
         self.truncation = why if self.truncation is None else f"{self.truncation}; {why}"
+        if ended_early:
+            self._result.ended_early = True
 
     def on_cancel(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` (from the runner's thread) when this source is stopped, e.g. to close a stream."""

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from nodediag.collector.engine import SourceContext
 
 _OVERLAP = 64 * 1024  # bytes after a cut that are redacted with the kept head, then dropped
-_TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) ")
+_TIMESTAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) ")
 _PROGRESS_EVERY_S = 0.5
 _KIND = re.compile(r"\[REDACTED:([a-z_]+)#")
 
@@ -152,7 +152,8 @@ class LogWriter:
         self._emit(b"", final=True)
         self._ctx.report_read(self.bytes_read)
         if partial:
-            self._ctx.mark_truncated(f"{self.path}: {partial}; kept the {self.bytes_read} bytes read before")
+            self._ctx.mark_truncated(f"{self.path}: {partial}; kept the {self.bytes_read} bytes read before",
+                                     ended_early=True)
         if self.lines_cut:
             self._ctx.mark_truncated(f"{self.path}: {self.lines_cut} line(s) longer than {self.line_cap} "
                                      "bytes cut (--line-cap)")
