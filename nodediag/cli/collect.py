@@ -10,7 +10,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -213,12 +213,20 @@ def collect(output: Path | None, since: str, until: str | None, log_cap: str, li
         click.echo(json.dumps(outcome.as_dict(), indent=2))
     else:
         click.echo(str(outcome.path))
+    _exit(outcome.exit_code)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code``; a source thread abandoned in a hung call (a stalled Docker call, a FIFO)
+    must not hold the process open, so then leave at once, after removing any temporary file."""
     sys.stdout.flush()
     sys.stderr.flush()
-    # a source thread abandoned in a hung call must not hold the process open once the bundle is written
     if any(t.name.startswith("source") and t.is_alive() for t in threading.enumerate()):
-        os._exit(outcome.exit_code)
-    sys.exit(outcome.exit_code)
+        from nodediag.bundle.writer import remove_temporaries
+
+        remove_temporaries()
+        os._exit(code)
+    sys.exit(code)
 
 
 class _Say:
@@ -230,10 +238,11 @@ class _Say:
             click.echo(text, err=True)
 
 
-def _fail(message: str, code: int, as_json: bool) -> None:
+def _fail(message: str, code: int, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"bundle": None, "exit_code": code, "error": message}, indent=2))
-    fail(message, code)
+    click.echo(f"nodediag: error: {message}", err=True)
+    _exit(code)
 
 
 def show_dry_run(opts: Any, as_json: bool) -> None:

@@ -293,5 +293,6 @@ def test_overall_deadline_writes_a_partial_bundle(deployment_module, tmp_path):
     assert manifest["status"] == "deadline"
     cut = [s for s in manifest["sources"] if s["status"] in ("timeout", "skipped")]
     assert cut and all("--timeout" in (s["error"] or "") or "within" in (s["error"] or "") for s in cut)
-    logs_cut = [s for s in manifest["sources"] if s["name"].startswith("container_logs:") and s["status"] == "truncated"]
+    logs_cut = [s for s in manifest["sources"]
+                if s["name"].startswith("container_logs:") and s["status"] == "truncated"]
     assert all("--timeout" in s["error"] and "kept the" in s["error"] for s in logs_cut)

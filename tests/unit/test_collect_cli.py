@@ -150,3 +150,24 @@ def test_help_documents_the_exit_codes(tmp_path):
     for line in ("0  a complete bundle", "4  a bundle was written but it is partial", "1  no bundle",
                  "2  usage error"):
         assert line in text
+
+
+def test_two_collects_at_once_keep_both_bundles_and_name_files_that_exist(tmp_path):
+    full = {**os.environ, "PYTHONPATH": str(REPO), "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    out = tmp_path / "same.tar.zst"
+    procs = [subprocess.Popen([sys.executable, "-m", "nodediag", "collect", "--json", "-o", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full, cwd=tmp_path)
+             for _ in range(2)]
+    summaries = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 4, stderr
+        summaries.append(json.loads(stdout))
+    paths = sorted(Path(s["bundle"]) for s in summaries)
+    assert paths == [tmp_path / "same-2.tar.zst", out]
+    for path in paths:
+        manifest_of(path)  # verifies
+    loser = next(s for s in summaries if s["bundle"].endswith("-2.tar.zst"))
+    named = [w for w in loser["warnings"] if "this bundle is written as" in w]
+    assert named and named[0].endswith(loser["bundle"]) and Path(loser["bundle"]).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same-2.tar.zst", "same.tar.zst"]
