@@ -42,7 +42,7 @@ def _run(cmd: list[str], timeout: float) -> tuple[str | None, str]:
     err = out.stderr.decode("utf-8", errors="replace").strip()
     if any(word in err.lower() for word in _DENIED):  # journalctl exits 0 with nothing it may show
         return None, "permission denied (" + err.splitlines()[0][:160] + ")"
-    if out.returncode != 0:
+    if out.returncode != 0 or (not out.stdout.strip() and "no journal files" in err.lower()):
         return None, (err.splitlines()[0][:160] if err else f"exit status {out.returncode}")
     return out.stdout.decode("utf-8", errors="replace"), ""
 
