@@ -37,7 +37,7 @@ class Progress:
         self.tty = stream.isatty()
         self.done = 0
         self._lock = threading.Lock()
-        self._reading: dict[str, tuple[int, float]] = {}  # source -> (bytes read, first seen)
+        self._reading: dict[str, tuple[int, int, float]] = {}  # source -> (bytes read, at first report, when)
         self._running: list[str] = []
 
     def __call__(self, event: str, result: Any, running: list[str]) -> None:
@@ -48,8 +48,8 @@ class Progress:
         if event == "bytes":
             if not self.tty or result.bytes_read < PROGRESS_FROM_BYTES:
                 return
-            first = self._reading.get(result.name, (0, time.monotonic()))[1]
-            self._reading[result.name] = (result.bytes_read, first)
+            _, base, since = self._reading.get(result.name, (0, result.bytes_read, time.monotonic()))
+            self._reading[result.name] = (result.bytes_read, base, since)
             self._live()
             return
         if self.tty:
@@ -76,9 +76,11 @@ class Progress:
         now = time.monotonic()
         for name in self._running:
             read = self._reading.get(name)
-            if read:
-                rate = read[0] / max(now - read[1], 0.5)
+            if read and now - read[2] >= 1:  # the rate since the first report, once it means something
+                rate = (read[0] - read[1]) / (now - read[2])
                 parts.append(f"{name} {human(read[0])} read, {human(rate)}/s")
+            elif read:
+                parts.append(f"{name} {human(read[0])} read")
             else:
                 parts.append(name)
         self.stream.write("\r\x1b[K" + f"  [{self.done} done] running: {', '.join(parts)}"[:200])

@@ -118,8 +118,15 @@ def test_progress_shows_bytes_and_rate_for_a_big_log_on_a_terminal_only():
     progress("bytes", small, [small.name])
     assert "read," not in tty.getvalue()
     progress("bytes", big, [big.name])
+    assert tty.getvalue().rsplit("\r\x1b[K", 1)[1] == \
+        "  [0 done] running: container_logs:node 25.0 MB read, container_logs:agent"
+    time.sleep(1.0)
+    big.bytes_read = 35 << 20
+    progress("bytes", big, [big.name])
     line = tty.getvalue().rsplit("\r\x1b[K", 1)[1]
-    assert "container_logs:node 25.0 MB read, " in line and "MB/s" in line and "\n" not in line
+    assert "container_logs:node 35.0 MB read, " in line and "MB/s" in line and "\n" not in line
+    rate = float(line.split(" MB read, ", 1)[1].split(" ")[0])
+    assert 5 <= rate <= 10.5  # 10 MB in a bit more than a second
     plain = io.StringIO()
     quiet = Progress(plain)
     quiet("bytes", big, [big.name])
