@@ -23,10 +23,13 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nodediag.bundle.writer import BundleWriter, DiskFullError
 from nodediag.redaction import RedactionCounts, Redactor
+
+if TYPE_CHECKING:
+    from nodediag.collector.log_writer import LogWriter
 
 SourceStatus = Literal["pending", "ok", "truncated", "skipped", "timeout", "failed"]
 RunStatus = Literal["complete", "interrupted", "deadline", "leak", "disk-full"]
@@ -229,7 +232,7 @@ class SourceContext:
             clean = self.redactor.redact_text(text, counts)
         self._commit(path, clean, counts)
 
-    def log_writer(self, path: str, cap: int) -> Any:
+    def log_writer(self, path: str, cap: int) -> LogWriter:
         from nodediag.collector.log_writer import LogWriter
 
         return LogWriter(self, path, cap, line_cap=self.line_cap)

@@ -173,6 +173,9 @@ def collect(output: Path | None, since: str, until: str | None, log_cap: str, li
             excludes=excludes, no_logs=no_logs, redact_ips=redact_ips, case_id=case_id,
         )
         opts.check()
+        if dry_run and quiet:
+            raise click.BadParameter("--quiet cannot be used with --dry-run, which only prints the plan "
+                                     "(use --json for a plan to parse)")
     except click.BadParameter as exc:
         fail(str(exc))
     except CollectError as exc:

@@ -87,6 +87,7 @@ def test_case_id_goes_in_the_name_and_the_manifest(tmp_path):
     (["--since", "2026-13-45T00:00:00Z"], "ISO-8601"),
     (["--since", "2026-12-02T10:00:00Z", "--until", "2026-12-01T10:00:00Z"], "must be before --until"),
     (["--line-cap", "lots"], "not a size"),
+    (["--dry-run", "--quiet"], "--quiet cannot be used with --dry-run"),
 ])
 def test_usage_errors_exit_2_in_one_line_and_write_nothing(tmp_path, args, words):
     proc = run(*args, cwd=tmp_path)
