@@ -245,7 +245,8 @@ def harvest_secrets(plan: Plan, redactor: Redactor, deadline: float | None = Non
     Reading each config file is bounded (by ``CONFIG_READ_S`` and the overall ``deadline``)."""
     notes: list[str] = []
     for cf in plan.configs:
-        left = CONFIG_READ_S if deadline is None else min(CONFIG_READ_S, deadline - time.monotonic())
+        # half of what is left at most: the rest of the harvest must still fit before the deadline
+        left = CONFIG_READ_S if deadline is None else min(CONFIG_READ_S, (deadline - time.monotonic()) / 2)
         try:
             text = _read_bounded(cf, left)
         except TimeoutError as exc:
@@ -270,6 +271,29 @@ def harvest_secrets(plan: Plan, redactor: Redactor, deadline: float | None = Non
         if cmdline:
             redactor.harvest_command(cmdline)
     return notes
+
+
+def _harvest_within(plan: Plan, redactor: Redactor, deadline: float, warnings: list[str]) -> list[str]:
+    """:func:`harvest_secrets` bounded by the overall deadline (a hung filesystem under a secret
+    file): past it nothing can be redacted safely, so nothing is written."""
+    box: dict[str, Any] = {}
+
+    def harvest() -> None:
+        try:
+            box["notes"] = harvest_secrets(plan, redactor, deadline, warnings)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=harvest, name="secret-harvest", daemon=True)
+    worker.start()
+    worker.join(max(deadline - time.monotonic(), 0.1))
+    if worker.is_alive():
+        raise CollectError("reading the deployment's .env, compose and secret files did not finish within "
+                           "--timeout; no bundle was written (its values could not be redacted). Raise --timeout "
+                           "or check the filesystems those files are on")
+    if "error" in box:
+        raise box["error"]
+    return list(box["notes"])
 
 
 def excluded_by(source: Source, options: CollectOptions) -> str | None:
@@ -389,7 +413,7 @@ def _collect_into(writer: BundleWriter, plan: Plan, sources: list[Source], exclu
     stage(f"collecting {plan.chosen_how}; reading .env and compose files to know which values to redact ...")
     try:
         redactor = make_redactor(options)
-        secret_notes = harvest_secrets(plan, redactor, deadline, warnings)
+        secret_notes = _harvest_within(plan, redactor, deadline, warnings)
     except KeyboardInterrupt as exc:  # nothing collected yet: nothing worth keeping
         raise CollectError("interrupted before any source ran; no bundle was written") from exc
     runner = Runner(writer, redactor, plan, deadline=deadline, progress=progress, line_cap=options.line_cap)

@@ -141,3 +141,22 @@ def test_dry_run_lists_what_each_source_declares(tmp_path):
     assert planned["kernel_oom"]["writes"] == ["host/kernel-oom.txt"]
     assert planned["host_cpu"]["status"] == "excluded" and planned["host_cpu"]["writes"] == ["host/cpu.json"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_hung_secret_harvest_writes_nothing_and_says_so(no_docker, tmp_path, monkeypatch):
+    release = threading.Event()
+
+    def hung(*args, **kwargs):  # e.g. a secret file on a filesystem that stopped answering
+        release.wait(60)
+        return iter(())
+
+    monkeypatch.setattr(collect_mod.psutil, "process_iter", hung)
+    started = time.monotonic()
+    try:
+        with pytest.raises(collect_mod.CollectError, match="did not finish within --timeout") as caught:
+            collect(CollectOptions(output=tmp_path / "b.tar.zst", timeout=1.5))
+    finally:
+        release.set()
+    assert time.monotonic() - started < 1.5 + 2
+    assert caught.value.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
