@@ -13,6 +13,7 @@ handlers: a caller turns SIGTERM into :class:`nodediag.collector.engine.Interrup
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import re
 import socket
@@ -130,7 +131,7 @@ class CollectOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "bundle": str(self.path), "size": self.size, "sha256": self.sha256, "case_id": self.case_id,
+            "bundle": os.path.abspath(self.path), "size": self.size, "sha256": self.sha256, "case_id": self.case_id,
             "exit_code": self.exit_code, "complete": self.complete, "status": self.status,
             "partial_reasons": list(self.partial_reasons), "chosen": self.chosen_how,
             "duration_s": round(self.duration_s, 3),
