@@ -123,7 +123,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @click.option("--line-cap", default="1MB", show_default=True,
               help="Longest log line kept whole; a longer line is cut (still redacted) and marked.")
 @click.option("--timeout", default="10m", show_default=True,
-              help="Overall time limit for every source, config files included; a partial bundle is written.")
+              help="Overall time limit for every source, config files included; a partial bundle is written "
+                   "(a stopped source gets up to 5 s more to keep what it already read).")
 @click.option("--project", "projects", multiple=True, help="Compose project to collect (repeatable).")
 @click.option("--container", "containers", multiple=True, help="Container name or id to collect (repeatable).")
 @click.option("--all", "all_containers", is_flag=True,
