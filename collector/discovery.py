@@ -2,8 +2,9 @@
 
 Aztec containers are recognised by image and role flag first, compose labels second, names last
 (``nodediag.roles``). With no options, every Aztec container is taken together with the rest of
-its compose project; with none found, every container on the host is taken (the tool works for
-any compose project). ``--project`` and ``--container`` narrow the choice.
+its compose project; with none found, collection stops with :class:`NoDeploymentFound` (saying
+what was looked for) unless ``--all`` asks for every container on the host. ``--project`` and
+``--container`` point at the deployment directly.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ ENV_FILES_LABEL = "com.docker.compose.project.environment_file"
 
 class DiscoveryError(Exception):
     """The user's choice matches nothing; the message lists what exists."""
+
+
+class NoDeploymentFound(DiscoveryError):
+    """No container looks like an Aztec prover role, and ``--all`` was not given."""
 
 
 @dataclass
@@ -87,10 +92,13 @@ def to_target(attrs: dict[str, Any]) -> Target:
 
 
 def choose_targets(
-    all_attrs: list[dict[str, Any]], *, projects: tuple[str, ...] = (), containers: tuple[str, ...] = ()
+    all_attrs: list[dict[str, Any]], *, projects: tuple[str, ...] = (), containers: tuple[str, ...] = (),
+    all_containers: bool = False,
 ) -> tuple[list[Target], str]:
     """Return the chosen targets and a sentence saying how they were chosen."""
     targets = [to_target(a) for a in all_attrs]
+    if all_containers:
+        return targets, f"every container on the host ({len(targets)}, --all)"
     by_name = {t.name: t for t in targets}
     if containers:
         chosen = []
@@ -119,9 +127,14 @@ def choose_targets(
         return chosen, f"{len(aztec)} Aztec prover container(s){where}"
     named = [t for t in targets if t.how in ("label", "name")]
     if named:
-        return named, (f"no Aztec image found; {len(named)} container(s) whose compose service "
-                       "or name looks like a prover role")
-    return targets, f"no Aztec prover containers found; collecting all {len(targets)} containers"
+        return named, (f"{len(named)} container(s) whose compose service or name looks like a prover "
+                       "role (no Aztec image found)")
+    raise NoDeploymentFound(
+        f"found no Aztec prover container among the {len(targets)} container(s) on this host (looked for "
+        "the aztecprotocol/aztec image started with --prover-node, --prover-broker or --prover-agent, then "
+        "compose services and names like prover-node, broker, agent). Point at the deployment with "
+        "--project NAME or --container NAME, or pass --all to collect every container"
+    )
 
 
 def config_files(targets: list[Target], env_files: tuple[Path, ...] = (),

@@ -1,17 +1,16 @@
 """`nodediag collect --dry-run`: what a collection would gather, from where, and about how much.
 
-Talks to Docker (list and inspect only) and stats files; writes nothing. Log sizes come from the
-json-file log of each container (``LogPath`` in docker inspect, plus its rotated ``.1``, ``.2`` ...)
-when this user can read it: that is the raw JSON-wrapped log, an upper bound of what is kept,
-which is also capped at ``--log-cap``.
+Talks to Docker (list and inspect only) and stats files; writes nothing. Each planned source says
+itself what it writes (``Source.writes``) and, where it can tell, how much (``Source.estimate``):
+log sizes come from the json-file log of each container (``LogPath`` in docker inspect, plus its
+rotated ``.1``, ``.2`` ...) when this user can read it, an upper bound of what is kept, which is
+also capped at ``--log-cap``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nodediag.collector.collect import (
     CollectOptions,
@@ -22,16 +21,19 @@ from nodediag.collector.collect import (
     plan_sources,
     utc_now,
 )
-from nodediag.collector.discovery import Target
-from nodediag.collector.plan import Plan
+from nodediag.collector.engine import Source
+from nodediag.collector.sources.containers import log_file_size
+
+__all__ = ["DryRunReport", "PlannedSource", "dry_run", "log_file_size"]
 
 
 @dataclass
 class PlannedSource:
     name: str
-    status: str  # "will run" | "excluded"
+    status: Literal["will run", "excluded"]
     estimate_bytes: int | None = None
     note: str = ""
+    writes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,64 +56,29 @@ class DryRunReport:
         return data
 
 
-def log_file_size(target: Target) -> int | None:
-    """Bytes of the container's json-file log and its rotated files, or None when not readable."""
-    log_path = target.attrs.get("LogPath") or ""
-    if not log_path:
-        return None
-    base = Path(log_path)
-    try:
-        total = base.stat().st_size
-    except OSError:
-        return None
-    if not os.access(base, os.R_OK):
-        return None
-    for n in range(1, 100):
-        try:
-            total += base.with_name(f"{base.name}.{n}").stat().st_size
-        except OSError:
-            break
-    return total
-
-
-def _estimate(name: str, plan: Plan) -> tuple[int | None, str]:
-    if name.startswith("container_logs:"):
-        target = next((t for t in plan.targets if f"container_logs:{t.name}" == name), None)
-        size = log_file_size(target) if target else None
-        if size is None:
-            return None, "log size unknown (json-file log not readable here)"
-        kept = min(size, plan.log_cap)
-        return kept, (f"json-file log {size} bytes (all of its history; the --since window takes part), "
-                      f"at most {plan.log_cap} kept")
-    if name.startswith("config:"):
-        cf = next((c for c in plan.configs if f"config:{c.path}" == name), None)
-        try:
-            return (cf.path.stat().st_size, f"-> {cf.bundle_path}") if cf else (None, "")
-        except OSError as exc:
-            return None, f"not readable: {exc.strerror}"
-    return None, ""
+def _planned(source: Source, status: Literal["will run", "excluded"], note: str = "") -> PlannedSource:
+    estimate, said = source.estimate() if source.estimate is not None and status == "will run" else (None, "")
+    return PlannedSource(source.name, status, estimate, note or said, list(source.writes))
 
 
 def dry_run(options: CollectOptions) -> DryRunReport:
+    options.check()
     plan, warnings = make_plan(options, utc_now())
-    report = DryRunReport(chosen=plan.chosen_how, docker_error=plan.docker_error, warnings=list(warnings))
-    report.containers = [{**t.manifest(), "log_bytes": log_file_size(t)} for t in plan.targets]
-    for cf in plan.configs:
-        try:
-            size: int | None = cf.path.stat().st_size
-        except OSError:
-            size = None
-        report.config_files.append({"path": str(cf.path), "kind": cf.kind, "bundle_path": cf.bundle_path,
-                                    "bytes": size})
-    kept, skipped, exclude_warnings = plan_sources(plan, options)
-    report.warnings.extend(exclude_warnings)
-    for source in kept:
-        estimate, note = _estimate(source.name, plan)
-        report.sources.append(PlannedSource(source.name, "will run", estimate, note))
-    for result in skipped:
-        report.sources.append(PlannedSource(result.name, "excluded", None,
-                                             excluded_by(result.name, options) or ""))
-    report.secret_files = harvest_secrets(plan, make_redactor(options))  # read in memory only
-    if plan.docker is not None:
-        plan.docker.close()
+    try:
+        report = DryRunReport(chosen=plan.chosen_how, docker_error=plan.docker_error, warnings=list(warnings))
+        report.containers = [{**t.manifest(), "log_bytes": log_file_size(t)} for t in plan.targets]
+        for cf in plan.configs:
+            try:
+                size: int | None = cf.path.stat().st_size
+            except OSError:
+                size = None
+            report.config_files.append({"path": str(cf.path), "kind": cf.kind, "bundle_path": cf.bundle_path,
+                                        "bytes": size})
+        kept, excluded = plan_sources(plan, options)
+        report.sources = [_planned(s, "will run") for s in kept]
+        report.sources += [_planned(s, "excluded", excluded_by(s, options) or "") for s in excluded]
+        report.secret_files = harvest_secrets(plan, make_redactor(options))  # read in memory only
+    finally:
+        if plan.docker is not None:
+            plan.docker.close()
     return report

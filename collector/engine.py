@@ -1,28 +1,43 @@
-"""Runs collection sources: each with its own timeout, none able to lose the others' output.
+"""Runs collection sources: each with its own timeout, all under one overall deadline.
 
-A :class:`Source` is a name, a timeout and a function that writes files through a
-:class:`SourceContext`. The context is the only way to write into the bundle, and every write goes
-through the redactor and the leak gate first. The runner records, for every source, its status
-(ok / failed / timeout / skipped / truncated), duration, error and files, for the manifest.
+A :class:`Source` is small and declarative: a name, the bundle paths it writes (``writes``, shell
+patterns), an optional size estimate for ``--dry-run``, and a ``collect(ctx)`` function that uses
+the :class:`SourceContext` it is given to write into the bundle. Every write goes through the
+redactor and the leak gate first, and a write to a path the source did not declare is refused.
+The runner records, for every source, its status (ok / failed / timeout / skipped / truncated),
+its true duration, error and files, for the manifest.
+
+Stopping a source (its timeout, the overall deadline, Ctrl-C or SIGTERM) sets its ``cancelled``
+event, tells it why (``cancel_reason``) and runs its cancel hooks (a log stream closes its socket),
+then gives it ``GRACE_S`` seconds to keep what it already has: a log source writes the lines it
+read, marked truncated with the reason. A source still running after that is abandoned and its
+later writes are refused.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from nodediag.bundle.writer import BundleWriter
-from nodediag.collector.log_spool import LogSpool
+from nodediag.bundle.writer import BundleWriter, DiskFullError
 from nodediag.redaction import RedactionCounts, Redactor
+
+if TYPE_CHECKING:
+    from nodediag.collector.log_writer import LogWriter
+
+SourceStatus = Literal["pending", "ok", "truncated", "skipped", "timeout", "failed"]
+RunStatus = Literal["complete", "interrupted", "deadline", "leak", "disk-full"]
+GRACE_S = 5.0
 
 
 class SourceSkipped(Exception):
-    """Raised by a source that cannot run here; the message says why (recorded as ``skipped``)."""
+    """Raised by a source that has nothing to do here; the message says why (recorded as ``skipped``)."""
 
 
 class SourceCancelled(Exception):
@@ -33,31 +48,60 @@ class LeakDetected(Exception):
     """A secret survived redaction. No bundle may be written."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by a signal handler (SIGTERM): handled like Ctrl-C."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
 @dataclass
 class Source:
     name: str
     collect: Callable[[SourceContext], None]
     timeout: float = 30.0
     description: str = ""
+    writes: tuple[str, ...] = ()  # bundle paths (shell patterns) this source may write
+    estimate: Callable[[], tuple[int | None, str]] | None = None  # (bytes, note) for --dry-run
+
+    @property
+    def family(self) -> str:
+        """The name without its subject: ``container_logs`` for ``container_logs:prover-node``."""
+        return self.name.split(":", 1)[0]
+
+    def may_write(self, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.writes)
 
 
 @dataclass
 class SourceResult:
     name: str
-    status: str = "pending"
+    status: SourceStatus = "pending"
     duration_s: float = 0.0
     error: str | None = None
     files: list[str] = field(default_factory=list)
     bytes: int = 0
+    bytes_read: int = 0  # raw bytes received so far (logs), for the progress line
+    kept_range: dict[str, str] | None = None  # a log cut by the cap: first and last time kept
+    ended_early: bool = False  # truncated by a fault or a stop, not by a cap: the bundle is partial
 
     def as_manifest(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "status": self.status,
             "duration_s": round(self.duration_s, 3),
             "error": self.error,
             "files": self.files,
         }
+        if self.kept_range:
+            out["kept_range"] = dict(self.kept_range)
+        if self.ended_early:
+            out["ended_early"] = True
+        return out
+
+
+ProgressCallback = Callable[[str, "SourceResult | None", list[str]], None]
 
 
 class SourceContext:
@@ -65,15 +109,22 @@ class SourceContext:
 
     def __init__(self, source: Source, writer: BundleWriter, redactor: Redactor, plan: Any,
                  result: SourceResult, deadline: float,
-                 redacted_lines: dict[str, dict[str, list[int]]] | None = None) -> None:
+                 redacted_lines: dict[str, dict[str, list[int]]] | None = None,
+                 progress: ProgressCallback | None = None, line_cap: int = 1 << 20) -> None:
         self.source = source
         # bundle path -> kind -> line numbers where something was redacted (capped; never a value)
         self.redacted_lines = redacted_lines if redacted_lines is not None else {}
         self.plan = plan
         self.redactor = redactor
+        self.line_cap = line_cap
         self._writer = writer
         self._result = result
+        self._progress = progress
         self.cancelled = threading.Event()
+        self.cancel_reason = ""
+        self.abandoned = False
+        self._cancel_hooks: list[Callable[[], None]] = []
+        self._hooks_lock = threading.Lock()
         self.deadline = deadline  # monotonic time by which the source should wrap up
         self.truncation: str | None = None
 
@@ -86,8 +137,39 @@ class SourceContext:
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def mark_truncated(self, why: str) -> None:
+    def mark_truncated(self, why: str, ended_early: bool = False) -> None:
+        """Say what was left out. ``ended_early``: by a fault or a stop (the bundle is partial),
+        not by a cap the operator chose."""
         self.truncation = why if self.truncation is None else f"{self.truncation}; {why}"
+        if ended_early:
+            self._result.ended_early = True
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` (from the runner's thread) when this source is stopped, e.g. to close a stream."""
+        with self._hooks_lock:
+            if not self.cancelled.is_set():
+                self._cancel_hooks.append(hook)
+                return
+        hook()
+
+    def cancel(self, reason: str) -> None:
+        with self._hooks_lock:
+            if self.cancelled.is_set():
+                return
+            self.cancel_reason = reason
+            self.cancelled.set()
+            hooks, self._cancel_hooks = self._cancel_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001,S110 - a hook that fails leaves the grace period to end it
+                pass
+
+    def report_read(self, total: int) -> None:
+        """Raw bytes read so far by a streaming source (drives the progress line)."""
+        self._result.bytes_read = total
+        if self._progress is not None:
+            self._progress("bytes", self._result, [self.source.name])
 
     # -- writing -----------------------------------------------------------------------------
     def _gate(self, text: str, path: str) -> None:
@@ -98,11 +180,29 @@ class SourceContext:
                 "no bundle was written. Please report this to the nodediag maintainers"
             )
 
+    def _declared(self, path: str) -> None:
+        if not self.source.may_write(path):
+            raise RuntimeError(f"source {self.source.name} wrote {path}, which it does not declare in its writes")
+
     def _commit(self, path: str, text: str, counts: RedactionCounts) -> None:
         self.check()
+        self._declared(path)
         self._gate(text, path)
         data = text.encode("utf-8", errors="replace")
         record = self._writer.add_bytes(path, data, self.source.name, counts.by_kind)
+        self.note_lines(record.path, counts)
+        self._result.files.append(record.path)
+        self._result.bytes += record.size
+
+    def commit_segments(self, path: str, parts: list[tuple[Any, int]], counts: RedactionCounts) -> None:
+        """Add a streamed file (a log spool's parts). Allowed after cancellation, within the grace
+        period, so that what was read is kept; refused once the source was abandoned."""
+        if self.abandoned:
+            for seg, _ in parts:
+                seg.unlink(missing_ok=True)
+            raise SourceCancelled()
+        self._declared(path)
+        record = self._writer.commit_segments(path, self.source.name, parts, counts.by_kind)
         self.note_lines(record.path, counts)
         self._result.files.append(record.path)
         self._result.bytes += record.size
@@ -133,107 +233,48 @@ class SourceContext:
         self._commit(path, clean, counts)
 
     def log_writer(self, path: str, cap: int) -> LogWriter:
-        return LogWriter(self, path, cap)
+        from nodediag.collector.log_writer import LogWriter
+
+        return LogWriter(self, path, cap, line_cap=self.line_cap)
 
 
-class LogWriter:
-    """Streams raw log bytes through redaction into a newest-lines-kept spool, then the bundle."""
-
-    BLOCK = 1 << 20
-
-    def __init__(self, ctx: SourceContext, path: str, cap: int) -> None:
-        self._ctx = ctx
-        self.path = path
-        self.counts = RedactionCounts()
-        self._stream = ctx.redactor.stream(self.counts)
-        self._spool = LogSpool(ctx._writer.spool_dir, cap)
-        self._pending = bytearray()
-        self._stream_lines = 0
-
-    def feed(self, data: bytes) -> None:
-        self._pending += data
-        if len(self._pending) >= self.BLOCK:
-            cut = self._pending.rfind(b"\n") + 1
-            if cut:
-                self._emit(bytes(self._pending[:cut]))
-                del self._pending[:cut]
-
-    def _emit(self, raw: bytes, final: bool = False) -> None:
-        text = self._stream.feed(raw.decode("utf-8", errors="replace")) if raw else ""
-        if final:
-            text += self._stream.close()
-        self._stream_lines += text.count("\n")
-        if text:
-            self._ctx._gate(text, self.path)
-            self._spool.write(text.encode("utf-8"))
-
-    def finish(self) -> None:
-        """Flush, then add the newest lines within the cap to the bundle."""
-        pending = bytes(self._pending)
-        if pending and not pending.endswith(b"\n"):
-            pending += b"\n"
-        self._emit(pending, final=True)
-        self._pending.clear()
-        if self._spool.truncated:
-            self._ctx.mark_truncated(
-                f"{self.path}: {self._spool.bytes_seen} bytes in the window, kept the newest "
-                f"{self._spool.cap} (--log-cap)"
-            )
-        parts = self._spool.finish()
-        if self._spool.truncated:  # line numbers count from the first line kept, not the first line seen
-            _renumber(self.counts, self._stream_lines - _count_lines(parts))
-        self._ctx.check()
-        record = self._ctx._writer.commit_segments(self.path, self._ctx.source.name, parts, self.counts.by_kind)
-        self._ctx.note_lines(record.path, self.counts)
-        self._ctx._result.files.append(record.path)
-        self._ctx._result.bytes += record.size
-
-    def discard(self) -> None:
-        self._spool.discard()
-
-
-def _count_lines(parts: list[tuple[Any, int]]) -> int:
-    total = 0
-    for path, start in parts:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            while chunk := fh.read(1 << 20):
-                total += chunk.count(b"\n")
-    return total
-
-
-def _renumber(counts: RedactionCounts, dropped: int) -> None:
-    """Shift recorded line numbers after the oldest ``dropped`` lines were cut by the log cap."""
-    if dropped <= 0:
-        return
-    for kind, lines in list(counts.lines_by_kind.items()):
-        counts.lines_by_kind[kind] = [n - dropped for n in lines if n > dropped]
-    counts.lines = [n - dropped for n in counts.lines if n > dropped]
-
-
-ProgressCallback = Callable[[str, SourceResult | None, list[str]], None]
+@dataclass
+class _Running:
+    source: Source
+    ctx: SourceContext
+    result: SourceResult
+    hard: float  # when its own timeout or the overall deadline stops it
+    started: float
+    cancelled_at: float | None = None
 
 
 class Runner:
     """Runs sources in a small thread pool with per-source timeouts and an overall deadline."""
 
     def __init__(self, writer: BundleWriter, redactor: Redactor, plan: Any, *, deadline: float,
-                 workers: int = 4, progress: ProgressCallback | None = None) -> None:
+                 workers: int = 4, progress: ProgressCallback | None = None, line_cap: int = 1 << 20,
+                 grace: float = GRACE_S) -> None:
         self.writer = writer
         self.redactor = redactor
         self.plan = plan
         self.deadline = deadline
         self.workers = workers
-        self.progress = progress or (lambda event, result, running: None)
+        self.line_cap = line_cap
+        self.grace = grace
+        self.progress: ProgressCallback = progress or (lambda event, result, running: None)
         self.results: list[SourceResult] = []
         self.redacted_lines: dict[str, dict[str, list[int]]] = {}
         self.leak: LeakDetected | None = None
-        self.status = "complete"
+        self.disk_full: DiskFullError | None = None
+        self.status: RunStatus = "complete"
+        self.stop_reason = ""
         self._lock = threading.Lock()
 
-    def _run_one(self, source: Source, ctx: SourceContext, result: SourceResult) -> None:
+    def _run_one(self, entry: _Running) -> None:
+        source, ctx, result = entry.source, entry.ctx, entry.result
         start = time.monotonic()
-        status, error = "ok", None
+        status: SourceStatus = "ok"
+        error: str | None = None
         try:
             source.collect(ctx)
             if ctx.truncation:
@@ -241,92 +282,125 @@ class Runner:
         except SourceSkipped as exc:
             status, error = "skipped", str(exc)
         except SourceCancelled:
-            status, error = "timeout", "stopped when its time ran out"
+            status, error = "timeout", ctx.cancel_reason or "stopped"
         except LeakDetected as exc:
             status, error = "failed", str(exc)
             self.leak = exc
+        except DiskFullError as exc:
+            status, error = "failed", str(exc)
+            self.disk_full = exc
         except Exception as exc:  # noqa: BLE001 - a source's failure is data, not a crash
             status, error = "failed", _describe(exc)
+            if isinstance(exc, OSError) and self.writer.is_disk_full(exc):
+                self.disk_full = self.writer.disk_full_error(exc)
         with self._lock:
-            if ctx.cancelled.is_set():
-                return  # the runner already recorded the timeout; this thread was abandoned
+            if ctx.abandoned:
+                return  # the runner already recorded it; this thread was abandoned
             result.status, result.error = status, error
             result.duration_s = time.monotonic() - start
 
+    def _names(self, running: dict[Future[None], _Running]) -> list[str]:
+        return [r.source.name for r in running.values()]
+
+    def _stop(self, status: RunStatus, reason: str) -> None:
+        if self.status == "complete":
+            self.status, self.stop_reason = status, reason
+
     def run(self, sources: list[Source]) -> list[SourceResult]:
         pending = list(sources)
-        running: dict[Future[None], tuple[Source, SourceContext, SourceResult, float]] = {}
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="source") as pool:
-            try:
-                while pending or running:
-                    now = time.monotonic()
-                    if now >= self.deadline and self.status == "complete":
-                        self.status = "deadline"
-                    if self.status != "complete":
-                        self._stop_all(pending, running, now)
-                        pending = []
-                        if not running:
-                            break
-                    while pending and len(running) < self.workers and self.status == "complete":
-                        source = pending.pop(0)
-                        result = SourceResult(source.name)
-                        self.results.append(result)
-                        hard = min(now + source.timeout, self.deadline)
-                        ctx = SourceContext(source, self.writer, self.redactor, self.plan, result, hard,
-                                            self.redacted_lines)
-                        fut = pool.submit(self._run_one, source, ctx, result)
-                        running[fut] = (source, ctx, result, hard)
-                        self.progress("start", result, [s.name for s, *_ in running.values()])
-                    done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-                    now = time.monotonic()
-                    for fut in done:
-                        _, _, result, _ = running.pop(fut)
-                        self.progress("done", result, [s.name for s, *_ in running.values()])
-                    for fut, (source, ctx, result, hard) in list(running.items()):
-                        if now < hard or result.status != "pending":
-                            continue
-                        with self._lock:
-                            if result.status != "pending":
-                                continue
-                            ctx.cancelled.set()
-                            result.status = "timeout"
-                            if hard >= self.deadline:  # cut by the overall deadline, not its own
-                                result.error = "stopped early: the overall --timeout ran out"
-                                if self.status == "complete":
-                                    self.status = "deadline"
-                            else:
-                                result.error = f"did not finish within {source.timeout:g}s"
-                            result.duration_s = now - (hard - source.timeout)
-                        running.pop(fut)  # abandoned: its later writes are refused
-                        self.progress("done", result, [s.name for s, *_ in running.values()])
-                    if self.leak:
-                        self.status = "leak"
-            except KeyboardInterrupt:
-                self.status = "interrupted"
-                self._stop_all(pending, running, time.monotonic())
-                pending = []
-            finally:
-                for _, ctx, _, _ in running.values():
-                    ctx.cancelled.set()
-                pool.shutdown(wait=False, cancel_futures=True)
+        running: dict[Future[None], _Running] = {}
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="source")
+        interrupts = 0
+        try:
+            while pending or running:
+                try:
+                    self._step(pool, pending, running)
+                except KeyboardInterrupt as exc:
+                    interrupts += 1
+                    name = exc.signal_name if isinstance(exc, Interrupted) else "Ctrl-C"
+                    self._stop("interrupted", f"interrupted ({name})")
+                    if interrupts > 1:  # asked twice: keep nothing more, stop waiting
+                        self._abandon_all(running, time.monotonic())
+                        break
+        finally:
+            for entry in running.values():
+                entry.ctx.cancel(self.stop_reason or "stopped")
+                entry.ctx.abandoned = True
+            pool.shutdown(wait=False, cancel_futures=True)
+        for source in pending:
+            self.results.append(SourceResult(source.name, status="skipped",
+                                             error=f"not started: {self.stop_reason or 'stopped'}"))
         return self.results
 
-    def _stop_all(self, pending: list[Source], running: dict, now: float) -> None:
-        reason = {"deadline": "the overall --timeout ran out", "interrupted": "interrupted (Ctrl-C)",
-                  "leak": "stopped: a secret survived redaction"}.get(self.status, self.status)
-        for source in pending:
-            result = SourceResult(source.name, status="skipped", error=f"not started: {reason}")
+    def _step(self, pool: ThreadPoolExecutor, pending: list[Source], running: dict[Future[None], _Running]) -> None:
+        now = time.monotonic()
+        if now >= self.deadline:
+            self._stop("deadline", "the overall --timeout ran out")
+        if self.leak:
+            self._stop("leak", "a secret survived redaction")
+        if self.disk_full:
+            self._stop("disk-full", "the disk is full")
+        if self.status != "complete":
+            for source in pending:
+                why = f"not started: {self.stop_reason}"
+                self.results.append(SourceResult(source.name, status="skipped", error=why))
+            pending.clear()
+            for entry in running.values():
+                self._cancel(entry, self.stop_reason, now)
+        while pending and len(running) < self.workers:
+            source = pending.pop(0)
+            result = SourceResult(source.name)
             self.results.append(result)
-        for fut, (_, ctx, result, _) in list(running.items()):
-            with self._lock:
-                if result.status != "pending":
-                    continue
-                ctx.cancelled.set()
-                result.status, result.error = "timeout", f"stopped early: {reason}"
+            hard = min(now + source.timeout, self.deadline)
+            ctx = SourceContext(source, self.writer, self.redactor, self.plan, result, hard,
+                                self.redacted_lines, self.progress, self.line_cap)
+            entry = _Running(source, ctx, result, hard, now)
+            running[pool.submit(self._run_one, entry)] = entry
+            self.progress("start", result, self._names(running))
+        done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+        now = time.monotonic()
+        for fut in done:
+            entry = running.pop(fut)
+            self.progress("done", entry.result, self._names(running))
+        for fut, entry in list(running.items()):
+            if entry.cancelled_at is None and now >= entry.hard:
+                if entry.hard >= self.deadline:  # cut by the overall deadline, not its own
+                    self._stop("deadline", "the overall --timeout ran out")
+                    self._cancel(entry, "stopped early: the overall --timeout ran out", now)
+                else:
+                    self._cancel(entry, f"did not finish within {entry.source.timeout:g}s", now)
+            elif entry.cancelled_at is not None and now >= entry.cancelled_at + self.grace:
+                self._abandon(entry, now)
+                running.pop(fut)
+                self.progress("done", entry.result, self._names(running))
+
+    def _cancel(self, entry: _Running, reason: str, now: float) -> None:
+        if entry.cancelled_at is None:
+            entry.cancelled_at = now
+            if not reason.startswith(("stopped", "did not")):
+                reason = f"stopped early: {reason}"
+            entry.ctx.cancel(reason)
+
+    def _abandon(self, entry: _Running, now: float) -> None:
+        with self._lock:
+            if entry.result.status != "pending":
+                return
+            entry.ctx.abandoned = True
+            entry.result.status = "timeout"
+            entry.result.error = entry.ctx.cancel_reason or "stopped"
+            entry.result.duration_s = now - entry.started
+
+    def _abandon_all(self, running: dict[Future[None], _Running], now: float) -> None:
+        for fut, entry in list(running.items()):
+            if entry.cancelled_at is None:
+                self._cancel(entry, self.stop_reason, now)
+            self._abandon(entry, now)
             running.pop(fut)
-            self.progress("done", result, [])
+            self.progress("done", entry.result, [])
 
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if text and type(exc) is RuntimeError:  # the source's own sentence
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

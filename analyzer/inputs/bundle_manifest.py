@@ -106,8 +106,8 @@ def verify_bundle(root: Path, manifest: dict[str, Any], present: list[str],
                         f"(added after collection?): {shown}")
     status = manifest.get("status")
     if status in ("interrupted", "deadline"):
-        why = "was interrupted (Ctrl-C)" if status == "interrupted" else "ran out of time (--timeout)"
-        warnings.append(f"the collection {why}: the bundle holds only what was gathered before")
+        why = "was interrupted (Ctrl-C or SIGTERM)" if status == "interrupted" else "ran out of time (--timeout)"
+        warnings.append(f"the collection {why}: the bundle holds only what was gathered before it stopped")
     return gaps, warnings
 
 

@@ -34,5 +34,19 @@ def _config(cf: ConfigFile):
     return collect
 
 
+FAMILIES = ("config",)
+
+
 def sources(plan) -> list[Source]:
-    return [Source(f"config:{cf.path}", _config(cf), timeout=10) for cf in plan.configs]
+    return [Source(f"config:{cf.path}", _config(cf), timeout=10, writes=(cf.bundle_path,), estimate=_estimate(cf))
+            for cf in plan.configs]
+
+
+def _estimate(cf: ConfigFile):
+    def estimate() -> tuple[int | None, str]:
+        try:
+            return cf.path.stat().st_size, f"-> {cf.bundle_path}"
+        except OSError as exc:
+            return None, f"not readable: {exc.strerror}"
+
+    return estimate

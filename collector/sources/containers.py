@@ -8,9 +8,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import struct
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+from nodediag.bundle.format import container_dir, container_log
 from nodediag.collector.discovery import Target
 from nodediag.collector.engine import Source, SourceContext, SourceSkipped
 from nodediag.collector.plan import Plan
@@ -63,6 +69,34 @@ def iter_log_payloads(response, tty: bool):
         yield buf  # a cut frame at the very end: keep its bytes rather than lose them
 
 
+def _response_socket(response: Any) -> Any:
+    """The socket under a streaming Docker API response (unix or tcp), or None."""
+    try:
+        sock = response.raw._fp.fp.raw
+    except AttributeError:
+        return None
+    return getattr(sock, "_sock", sock)
+
+
+def _close_stream(response: Any) -> Callable[[], None]:
+    def close() -> None:
+        sock = _response_socket(response)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader blocked in recv
+            except OSError:
+                pass
+
+    return close
+
+
+def _stream_broke(exc: BaseException, timeout: float) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return f"the log stream stalled (no data for {timeout:g}s)"
+    return f"the log stream broke ({text.splitlines()[0][:200]})"
+
+
 def _logs(target: Target):
     def collect(ctx: SourceContext) -> None:
         plan: Plan = ctx.plan
@@ -74,15 +108,21 @@ def _logs(target: Target):
         if response.status_code == 404:
             raise SourceSkipped("container removed during collection; its logs are gone")
         api._raise_for_status(response)
-        writer = ctx.log_writer(f"containers/{target.dir_name}/logs.txt", plan.log_cap)
+        ctx.on_cancel(_close_stream(response))
+        writer = ctx.log_writer(container_log(target.dir_name), plan.log_cap)
+        partial: str | None = None
         try:
-            for payload in iter_log_payloads(response, target.tty):
-                ctx.check()
-                writer.feed(payload)
-                if ctx.time_left() < 2:
-                    ctx.mark_truncated("ran out of time; logs end early (raise --timeout)")
-                    break
-            writer.finish()
+            try:
+                for payload in iter_log_payloads(response, target.tty):
+                    if ctx.cancelled.is_set():
+                        break
+                    writer.feed(payload)
+            except Exception as exc:  # noqa: BLE001 - a broken stream keeps what was read
+                if not ctx.cancelled.is_set():
+                    partial = _stream_broke(exc, getattr(api, "timeout", 60))
+            if ctx.cancelled.is_set():
+                partial = ctx.cancel_reason or "stopped early"
+            writer.finish(partial)
         except BaseException:
             writer.discard()
             raise
@@ -129,15 +169,53 @@ def _top(target: Target):
     return collect
 
 
+def _log_estimate(target: Target, plan: Plan) -> Callable[[], tuple[int | None, str]]:
+    def estimate() -> tuple[int | None, str]:
+        size = log_file_size(target)
+        if size is None:
+            return None, "log size unknown (json-file log not readable here)"
+        return min(size, plan.log_cap), (f"json-file log {size} bytes (all of its history; the --since "
+                                         f"window takes part), at most {plan.log_cap} kept")
+
+    return estimate
+
+
+def log_file_size(target: Target) -> int | None:
+    """Bytes of the container's json-file log and its rotated files, or None when not readable."""
+    log_path = target.attrs.get("LogPath") or ""
+    if not log_path:
+        return None
+    base = Path(log_path)
+    try:
+        total = base.stat().st_size
+    except OSError:
+        return None
+    if not os.access(base, os.R_OK):
+        return None
+    for n in range(1, 100):
+        try:
+            total += base.with_name(f"{base.name}.{n}").stat().st_size
+        except OSError:
+            break
+    return total
+
+
+FAMILIES = ("container_inspect", "container_logs", "container_stats", "container_top")
+
+
 def sources(plan: Plan) -> list[Source]:
     if plan.docker is None:
         return []
     out: list[Source] = []
     for t in plan.targets:
-        out.append(Source(f"container_inspect:{t.name}", _inspect(t), timeout=20))
+        out.append(Source(f"container_inspect:{t.name}", _inspect(t), timeout=20,
+                          writes=(f"{container_dir(t.dir_name)}/inspect.json",)))
     for t in plan.targets:
-        out.append(Source(f"container_logs:{t.name}", _logs(t), timeout=240))
-    out.append(Source("container_stats", _stats_all(plan.targets), timeout=30))
+        out.append(Source(f"container_logs:{t.name}", _logs(t), timeout=240,
+                          writes=(container_log(t.dir_name),), estimate=_log_estimate(t, plan)))
+    out.append(Source("container_stats", _stats_all(plan.targets), timeout=30,
+                      writes=tuple(f"{container_dir(t.dir_name)}/stats.json" for t in plan.targets)))
     for t in plan.targets:
-        out.append(Source(f"container_top:{t.name}", _top(t), timeout=15))
+        out.append(Source(f"container_top:{t.name}", _top(t), timeout=15,
+                          writes=(f"{container_dir(t.dir_name)}/top.json",)))
     return out

@@ -50,12 +50,15 @@ def _events(ctx: SourceContext) -> None:
     ctx.write_jsonl("docker/events.jsonl", events)
 
 
+FAMILIES = ("docker_version", "docker_info", "docker_containers", "docker_events")
+
+
 def sources(plan: Plan) -> list[Source]:
     if plan.docker is None:
         return []
     return [
-        Source("docker_version", _version, timeout=15),
-        Source("docker_info", _info, timeout=20),
-        Source("docker_containers", _containers, timeout=20),
-        Source("docker_events", _events, timeout=60),
+        Source("docker_version", _version, timeout=15, writes=("docker/version.json",)),
+        Source("docker_info", _info, timeout=20, writes=("docker/info.json",)),
+        Source("docker_containers", _containers, timeout=20, writes=("docker/containers.json",)),
+        Source("docker_events", _events, timeout=60, writes=("docker/events.jsonl",)),
     ]

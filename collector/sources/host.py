@@ -138,12 +138,15 @@ def _listening(ctx: SourceContext) -> None:
     ctx.write_json("host/listening.json", {"sockets": rows})
 
 
+FAMILIES = ("host_summary", "host_memory", "host_disk", "host_cpu", "host_processes", "host_listening")
+
+
 def sources(plan: Plan) -> list[Source]:
     return [
-        Source("host_summary", _summary, timeout=10),
-        Source("host_memory", _memory, timeout=10),
-        Source("host_disk", _disk, timeout=30),
-        Source("host_cpu", _cpu, timeout=15),
-        Source("host_processes", _processes, timeout=30),
-        Source("host_listening", _listening, timeout=20),
+        Source("host_summary", _summary, timeout=10, writes=("host/summary.json",)),
+        Source("host_memory", _memory, timeout=10, writes=("host/memory.json",)),
+        Source("host_disk", _disk, timeout=30, writes=("host/disk.json",)),
+        Source("host_cpu", _cpu, timeout=15, writes=("host/cpu.json",)),
+        Source("host_processes", _processes, timeout=30, writes=("host/processes.json",)),
+        Source("host_listening", _listening, timeout=20, writes=("host/listening.json",)),
     ]

@@ -66,7 +66,11 @@ def _probe(target: Target):
     return collect
 
 
+FAMILIES = ("probe_status",)
+
+
 def sources(plan) -> list[Source]:
     if plan.docker is None:
         return []
-    return [Source(f"probe_status:{t.name}", _probe(t), timeout=15) for t in plan.targets if t.role in ROLES]
+    return [Source(f"probe_status:{t.name}", _probe(t), timeout=15, writes=(f"probes/{t.dir_name}-status.json",))
+            for t in plan.targets if t.role in ROLES]

@@ -11,13 +11,19 @@ a reader can find it without decompressing the rest, and decompress it on its ow
 scans such logs in parallel, straight from the bundle). For ``zstd -d`` and ``tar`` it is one
 ordinary stream of frames.
 
-The archive is written to a hidden temporary name in the output folder and renamed into place
-only once the manifest (the last member) is written: a reader never sees half a bundle under the
-final name, and an existing file is never overwritten.
+The archive is written to a hidden temporary name in the output folder, ``.<name>.partial``,
+created exclusively: it also reserves the name, so two collections started at once into one
+folder pick different names (``<stem>-2.tar.zst`` ...). It is linked into place only once the
+manifest (the last member) is written: a reader never sees half a bundle under the final name,
+and an existing file is never overwritten. Every file (bundle, temporaries) is created owner-only
+(0600, in a 0700 spool folder) whatever the umask. A full disk is a :class:`DiskFullError` that
+says how much had been written; :meth:`BundleWriter.abort` removes every file the writer made.
 """
 
 from __future__ import annotations
 
+import atexit
+import errno
 import hashlib
 import io
 import json
@@ -43,6 +49,45 @@ class BundleError(Exception):
     """The bundle cannot be written: the message says why and what to do."""
 
 
+class DiskFullError(BundleError):
+    """The output folder's disk (or quota) ran out while writing; nothing was kept."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# every temporary file or folder a writer of this process made and has not removed or placed yet:
+# removed at exit too, so that an interrupt at an awkward moment leaves nothing behind
+_TEMPORARIES: set[Path] = set()
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary file and spool folder still left by this process's writers."""
+    for path in list(_TEMPORARIES):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        _TEMPORARIES.discard(path)
+
+
+atexit.register(remove_temporaries)
+MAX_UNIQUE = 1000
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def _open_private(path: Path) -> int:
+    """Create ``path`` exclusively, owner-only whatever the umask; the open descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 def safe_member_path(path: str) -> str:
     """Normalise a bundle-relative path; refuse anything that could escape the top folder."""
     pure = PurePosixPath(path)
@@ -66,7 +111,7 @@ class FileSpool:
     def __init__(self, directory: Path, path: str, source: str) -> None:
         self.path = safe_member_path(path)
         self.source = source
-        fd, name = tempfile.mkstemp(dir=directory, prefix="spool-")
+        fd, name = tempfile.mkstemp(dir=directory, prefix="spool-")  # 0600
         self._file = os.fdopen(fd, "wb")
         self.temp_path = Path(name)
         self._hash = hashlib.sha256()
@@ -95,14 +140,17 @@ class FileSpool:
 class BundleWriter:
     """Writes ``<output>`` as a v1 bundle. Use :meth:`create`, add files, then :meth:`finish`."""
 
-    def __init__(self, output: Path, top: str, spool_dir: Path, level: int = 3) -> None:
+    def __init__(self, output: Path, top: str, spool_dir: Path, level: int = 3, *, fd: int | None = None,
+                 free_at_start: int | None = None) -> None:
         self.output = output
         self.top = top
         self.spool_dir = spool_dir
         self.records: list[FileRecord] = []
+        self.warnings: list[str] = []
+        self.free_at_start = free_at_start
         self._lock = threading.Lock()
-        self._temp_output = output.with_name(f".{output.name}.partial-{os.getpid()}")
-        self._raw = open(self._temp_output, "xb")  # noqa: SIM115 - closed in finish/abort
+        self._temp_output = partial_name(output)
+        self._raw = os.fdopen(fd if fd is not None else _open_private(self._temp_output), "wb")
         params = zstandard.ZstdCompressionParameters.from_level(
             level, threads=-1, write_checksum=True, write_content_size=False
         )
@@ -120,12 +168,16 @@ class BundleWriter:
         self.finished = False
 
     @classmethod
-    def create(cls, output: Path, level: int = 3) -> BundleWriter:
-        """Open a new bundle at ``output``; refuse to overwrite; check the folder is writable."""
+    def create(cls, output: Path, level: int = 3, *, unique: bool = False) -> BundleWriter:
+        """Open a new bundle at ``output``; refuse to overwrite; check the folder is writable.
+
+        The name is reserved at once (``.<name>.partial``). When another collection holds it, or
+        when ``unique`` (a default name) and the file exists, the next free ``<stem>-N.tar.zst``
+        is taken instead; :attr:`warnings` says so."""
         output = output.expanduser()
-        if output.exists():
-            raise BundleError(f"{output} already exists; choose another name with --output")
         folder = output.parent if str(output.parent) else Path(".")
+        if output.exists() and not unique:
+            raise BundleError(f"{output} already exists; choose another name with --output")
         if not folder.is_dir():
             raise BundleError(f"output folder {folder} does not exist; create it or pass another --output")
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -133,15 +185,72 @@ class BundleWriter:
         name = output.name
         if not name.endswith(".tar.zst"):
             raise BundleError(f"output name {name!r} must end in .tar.zst")
+        warnings: list[str] = []
+        fd, chosen = _reserve(output)
+        if chosen != output:
+            why = "exists" if output.exists() else "is being written by another nodediag collect"
+            warnings.append(f"{output} {why}; this bundle is written as {chosen}")
         try:
-            spool_dir = Path(tempfile.mkdtemp(prefix=".nodediag-spool-", dir=folder))
+            free: int | None = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        try:
+            spool_dir = Path(tempfile.mkdtemp(prefix=".nodediag-spool-", dir=folder))  # 0700
+            _TEMPORARIES.add(spool_dir)
         except OSError as exc:
+            os.close(fd)
+            partial_name(chosen).unlink(missing_ok=True)
             raise BundleError(f"cannot write to {folder}: {exc.strerror}; pass --output in a writable folder") from exc
         try:
-            return cls(output, name[: -len(".tar.zst")], spool_dir, level)
+            writer = cls(chosen, chosen.name[: -len(".tar.zst")], spool_dir, level, fd=fd, free_at_start=free)
         except OSError as exc:
             shutil.rmtree(spool_dir, ignore_errors=True)
-            raise BundleError(f"cannot create {output}: {exc.strerror}") from exc
+            partial_name(chosen).unlink(missing_ok=True)
+            if exc.errno in _DISK_FULL:
+                raise DiskFullError(f"the disk holding {folder} is full; free some space or pass --output "
+                                    "on another disk") from exc
+            raise BundleError(f"cannot create {chosen}: {exc.strerror}") from exc
+        writer.warnings.extend(warnings)
+        return writer
+
+    # -- disk full ---------------------------------------------------------------------------
+    @staticmethod
+    def is_disk_full(exc: BaseException) -> bool:
+        return isinstance(exc, DiskFullError) or (isinstance(exc, OSError) and exc.errno in _DISK_FULL)
+
+    def bytes_on_disk(self) -> int:
+        """What this writer holds on disk now: the archive so far and every spool file."""
+        total = 0
+        try:
+            total += self._temp_output.stat().st_size
+        except OSError:
+            pass
+        try:
+            with os.scandir(self.spool_dir) as it:
+                for entry in it:
+                    try:
+                        total += entry.stat().st_size
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        return total
+
+    def disk_full_error(self, exc: BaseException | None = None) -> DiskFullError:
+        if isinstance(exc, DiskFullError):
+            return exc
+        folder = self.output.parent if str(self.output.parent) else Path(".")
+        used = self.bytes_on_disk()
+        free = f", which had {_human(self.free_at_start)} free when collect started" \
+            if self.free_at_start is not None else ""
+        return DiskFullError(
+            f"the disk holding {folder} filled up: the bundle and its temporary files needed more than "
+            f"{_human(used)}{free}. Nothing was kept. Free some space, lower --log-cap, or pass --output "
+            "on a disk with more room"
+        )
+
+    def _guard(self, exc: OSError) -> BaseException:
+        return self.disk_full_error(exc) if exc.errno in _DISK_FULL else exc
 
     # -- members -----------------------------------------------------------------------------
     def _add_dir(self, name: str) -> None:
@@ -203,7 +312,10 @@ class BundleWriter:
                 info.mode = 0o644
                 info.mtime = int(time.time())
                 with open(spool.temp_path, "rb") as fh:
-                    self._add_member(info, fh)
+                    try:
+                        self._add_member(info, fh)
+                    except OSError as exc:
+                        raise self._guard(exc) from exc
                 record = FileRecord(spool.path, spool.size, spool.sha256, spool.source, dict(redactions or {}))
                 self.records.append(record)
                 return record
@@ -227,7 +339,10 @@ class BundleWriter:
                 info.size = size
                 info.mode = 0o644
                 info.mtime = int(time.time())
-                self._add_member(info, _HashingReader(segments, digest))
+                try:
+                    self._add_member(info, _HashingReader(segments, digest))
+                except OSError as exc:
+                    raise self._guard(exc) from exc
                 record = FileRecord(path, size, digest.hexdigest(), source, dict(redactions or {}))
                 self.records.append(record)
                 return record
@@ -237,7 +352,11 @@ class BundleWriter:
 
     def add_bytes(self, path: str, data: bytes, source: str, redactions: dict[str, int] | None = None) -> FileRecord:
         spool = self.spool(path, source)
-        spool.write(data)
+        try:
+            spool.write(data)
+        except OSError as exc:
+            spool.discard()
+            raise self._guard(exc) from exc
         return self.commit(spool, redactions)
 
     def finish(self, manifest: dict[str, Any]) -> Path:
@@ -253,42 +372,89 @@ class BundleWriter:
             info.size = len(data)
             info.mode = 0o644
             info.mtime = int(time.time())
-            self._add_member(info, io.BytesIO(data))
-            # the end of the archive: two zero blocks, then zeros up to a whole tar record
-            end = self._tar_bytes + 2 * _BLOCK
-            self._zstd.write(bytes(-(-end // tarfile.RECORDSIZE) * tarfile.RECORDSIZE - self._tar_bytes))
-            self._zstd.close()  # (ends the last frame)
-            self._raw.flush()
-            os.fsync(self._raw.fileno())
-            self._raw.close()
+            try:
+                self._add_member(info, io.BytesIO(data))
+                # the end of the archive: two zero blocks, then zeros up to a whole tar record
+                end = self._tar_bytes + 2 * _BLOCK
+                self._zstd.write(bytes(-(-end // tarfile.RECORDSIZE) * tarfile.RECORDSIZE - self._tar_bytes))
+                self._zstd.close()  # (ends the last frame)
+                self._raw.flush()
+                os.fsync(self._raw.fileno())
+                self._raw.close()
+            except OSError as exc:
+                raise self._guard(exc) from exc
             self.finished = True
-        try:
-            # link+unlink instead of rename: never replaces a file that appeared meanwhile
-            os.link(self._temp_output, self.output)
-        except FileExistsError as exc:
-            raise BundleError(
-                f"{self.output} appeared while collecting; the bundle is kept as {self._temp_output}"
-            ) from exc
-        except OSError:
-            if self.output.exists():
-                raise
-            os.rename(self._temp_output, self.output)
-        else:
-            self._temp_output.unlink()
+        self.output = self._place()
+        _TEMPORARIES.discard(self._temp_output)
         shutil.rmtree(self.spool_dir, ignore_errors=True)
+        _TEMPORARIES.discard(self.spool_dir)
         return self.output
+
+    def _place(self) -> Path:
+        """Link the finished archive to its name (the next free ``<stem>-N`` if a file appeared
+        there meanwhile); never replaces a file."""
+        candidates = [self.output, *(_numbered(self.output, n) for n in range(2, MAX_UNIQUE))]
+        for candidate in candidates:
+            try:
+                os.link(self._temp_output, candidate)
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links here (some filesystems): rename, checking first
+                if candidate.exists():
+                    continue
+                os.rename(self._temp_output, candidate)
+            else:
+                self._temp_output.unlink()
+            if candidate != self.output:
+                self.warnings.append(f"{self.output} appeared while collecting; this bundle is kept as {candidate}")
+            return candidate
+        raise BundleError(f"no free name next to {self.output}; the bundle is kept as {self._temp_output}")
 
     def abort(self) -> None:
         """Remove everything written so far (used only when no bundle can be produced)."""
-        with self._lock:
+        locked = self._lock.acquire(timeout=5)  # a source thread stuck in a write must not hold us
+        try:
             self.finished = True
             try:
                 self._raw.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
+        finally:
+            if locked:
+                self._lock.release()
         self._temp_output.unlink(missing_ok=True)
         shutil.rmtree(self.spool_dir, ignore_errors=True)
+        _TEMPORARIES.discard(self._temp_output)
+        _TEMPORARIES.discard(self.spool_dir)
 
+
+
+def partial_name(output: Path) -> Path:
+    """The hidden temporary name a bundle is written under (it also reserves the final name)."""
+    return output.with_name(f".{output.name}.partial")
+
+
+def _numbered(output: Path, n: int) -> Path:
+    return output.with_name(f"{output.name[: -len('.tar.zst')]}-{n}.tar.zst")
+
+
+def _reserve(output: Path) -> tuple[int, Path]:
+    """Reserve the first free name among ``output``, ``<stem>-2`` ...: (open temp file, name)."""
+    for candidate in [output, *(_numbered(output, n) for n in range(2, MAX_UNIQUE))]:
+        if candidate.exists():
+            continue
+        try:
+            fd = _open_private(partial_name(candidate))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise DiskFullError(f"the disk holding {output.parent} is full; free some space or pass "
+                                    "--output on another disk") from exc
+            raise BundleError(f"cannot create {partial_name(candidate)}: {exc.strerror}") from exc
+        _TEMPORARIES.add(partial_name(candidate))
+        return fd, candidate
+    raise BundleError(f"no free name next to {output}; clean up the folder or pass another --output")
 
 
 class _HashingReader(io.RawIOBase):
