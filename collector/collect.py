@@ -403,7 +403,7 @@ def _close(plan: Plan) -> None:
     if plan.docker is not None:
         try:
             plan.docker.close()
-        except Exception:  # noqa: BLE001,S110 - closing is best effort
+        except Exception:  # noqa: BLE001 - closing is best effort
             pass
 
 

@@ -162,7 +162,7 @@ class SourceContext:
         for hook in hooks:
             try:
                 hook()
-            except Exception:  # noqa: BLE001,S110 - a hook that fails leaves the grace period to end it
+            except Exception:  # noqa: BLE001 - a hook that fails leaves the grace period to end it
                 pass
 
     def report_read(self, total: int) -> None:

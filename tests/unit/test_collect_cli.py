@@ -19,9 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None, umask: int | None = None,
         ) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "PYTHONPATH": str(REPO), "DOCKER_HOST": f"unix://{cwd}/no-docker.sock", **(env or {})}
-    preexec = (lambda: os.umask(umask)) if umask is not None else None  # noqa: PLW0108
+    preexec = (lambda: os.umask(umask)) if umask is not None else None
     return subprocess.run([sys.executable, "-m", "nodediag", "collect", *args], capture_output=True, text=True,
-                          env=full, cwd=cwd, timeout=120, preexec_fn=preexec)  # noqa: PLW1509
+                          env=full, cwd=cwd, timeout=120, preexec_fn=preexec)
 
 
 def manifest_of(bundle: Path) -> dict:
