@@ -408,4 +408,6 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
         level_series=timeline.level_series(),
         analyzed_at=datetime.now(timezone.utc),
         tool_version=tool_version,
+        unexplained=engine.unexplained.build({f.rule_id for f in findings}),
+        unexplained_left_out=engine.unexplained.overflow,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 # Canonical level names, lowest to highest. Parsers map every format's levels onto these.
 LEVELS = ("TRACE", "DEBUG", "VERBOSE", "INFO", "WARN", "ERROR", "FATAL")
@@ -226,6 +226,26 @@ class TimelineEntry:
 
 
 @dataclass(slots=True)
+class UnexplainedGroup:
+    """Records of one message shape that no finding explains (ERROR/FATAL, or a WARN that
+    repeats): the message with numbers, hashes and ids masked, and one example as it was logged."""
+
+    level: Literal["FATAL", "ERROR", "WARN"]
+    module: str  # masked like the message; "" when the records carry no module
+    message: str  # numbers as <n>, hex as 0x<hex> / <hex>, UUIDs as <uuid>, IPs as <ip>
+    count: int
+    containers: list[str] = field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    example: str = ""  # the first record's first line, as logged
+    file: str = ""  # where the example is (bundle-relative) ...
+    line: int = 0  # ... and its 1-based line
+    example_container: str = ""
+    example_time: datetime | None = None
+    matched_rules: list[str] = field(default_factory=list)  # rules that matched but reported no finding
+
+
+@dataclass(slots=True)
 class Verdict:
     headline: str  # the report's first sentence
     rule_id: str | None  # the root-cause finding, None when evidence is thin
@@ -249,3 +269,6 @@ class AnalysisResult:
     # container -> [(minute bucket start, {"ERROR": n, "WARN": n, ...})], for the charts
     analyzed_at: datetime | None = None
     tool_version: str = ""
+    # errors (and repeated warnings) no finding explains, grouped by message shape
+    unexplained: list[UnexplainedGroup] = field(default_factory=list)
+    unexplained_left_out: int = 0  # records of shapes beyond the grouping's cap

@@ -66,7 +66,7 @@ def _html_env() -> Environment:
 @lru_cache(maxsize=1)
 def _markdown_env() -> Environment:
     env = _environment(autoescape=False, keep_trailing_newline=True)
-    env.filters.update(md=report_markdown.md_text, cell=report_markdown.md_cell, fence=report_markdown.fence)
+    env.filters.update(md=report_markdown.md_text, prose=report_markdown.md_prose, cell=report_markdown.md_cell, fence=report_markdown.fence)
     return env
 
 

@@ -20,6 +20,22 @@ def md_text(value: object) -> str:
     return _INLINE_SPECIAL.sub(r"\\\1", text)
 
 
+_CODE_SPAN = re.compile(r"`([^`\n<>]{1,200})`")
+
+
+def md_prose(value: object) -> str:
+    """``md_text`` for nodediag's own wording (a rule's meaning or action): its `code spans`
+    stay code spans instead of showing escaped backticks; everything else is escaped."""
+    text = " ".join(str(value if value is not None else "").split())
+    out, pos = [], 0
+    for m in _CODE_SPAN.finditer(text):
+        out.append(_INLINE_SPECIAL.sub(r"\\\1", text[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_INLINE_SPECIAL.sub(r"\\\1", text[pos:]))
+    return "".join(out)
+
+
 def md_cell(value: object) -> str:
     """Text for a Markdown table cell (never empty, never breaks the row)."""
     return md_text(value) or "—"

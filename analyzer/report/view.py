@@ -97,6 +97,7 @@ class ReportView:
     warnings: list[str] = field(default_factory=list)
     reference_time: datetime | None = None
     next_steps: list[str] = field(default_factory=list)
+    top_findings: list[FindingView] = field(default_factory=list)  # what the ticket summary names
 
 
 def severity_rank(severity: str) -> int:
@@ -333,6 +334,21 @@ def next_steps(findings: list[Finding], limit: int = 6) -> list[str]:
     return steps[:limit]
 
 
+def top_findings(views: list[FindingView], limit: int = 3) -> list[FindingView]:
+    """The few findings a ticket summary names: causes and medium-or-worse findings, in report
+    order (causes first), one per rule."""
+    chosen: list[FindingView] = []
+    rules: set[str] = set()
+    for view in views:
+        finding = view.finding
+        if finding.rule_id in rules or finding.category == "info":
+            continue
+        if finding.category == "cause" or SEVERITY_RANK.get(finding.severity, 0) >= SEVERITY_RANK["medium"]:
+            chosen.append(view)
+            rules.add(finding.rule_id)
+    return chosen[:limit]
+
+
 def build_view(result: AnalysisResult) -> ReportView:
     findings = finding_views(result.findings)
     first_anchor: dict[str, str] = {}
@@ -381,4 +397,5 @@ def build_view(result: AnalysisResult) -> ReportView:
         warnings=warnings,
         reference_time=now,
         next_steps=next_steps(result.findings),
+        top_findings=top_findings(findings),
     )
