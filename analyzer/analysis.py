@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nodediag.analyzer.facts import container_from_inspect
-from nodediag.analyzer.inputs import InputError
+from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
@@ -381,6 +381,8 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
                 inp.gaps.append(gap)
 
     records = sum(s.records for s in parse_stats)  # every record parsed, skipped ones included
+    if inp.kind == "single-log" and not engine.hits_by_key():  # (a rule that matched knows the text)
+        refuse_unknown_text(inp, parse_stats)
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)

@@ -17,7 +17,8 @@ import zstandard
 
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
 from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide
-from nodediag.analyzer.model import LoadedInput
+from nodediag.analyzer.model import LoadedInput, ParseStats
+from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
 from nodediag.bundle.format import MANIFEST
 from nodediag.bundle.frames import OwnFrame, SkippingReader, own_frames
 from nodediag.bundle.safe_archive import (
@@ -109,9 +110,36 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
         except _NotABundle:  # logs in frames of their own, but no bundle: extract it as a whole
             return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False)
     if looks_like_text(head):
+        if _REPORT_MARK in head or b'"schema":"nodediag-report"' in head:
+            raise ArchiveError("is a nodediag report (JSON), not a log: open its HTML or Markdown twin, or "
+                               f"{_ACCEPTED}")
         resolved = path.resolve()
         return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
     raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
+
+
+def refuse_unknown_text(inp: LoadedInput, stats: list[ParseStats]) -> None:
+    """A single text file in which the parser recognised no log record at all (every record a
+    line of unknown text, none with a docker or compose prefix) is not a log: InputError, never
+    a verdict invented from nothing."""
+    lines = sum(s.lines for s in stats)
+    if any(s.records > s.unrecognized for s in stats):
+        return
+    try:
+        with (Path(inp.root) / inp.files[0]).open("rb") as fh:
+            head = fh.read(_TEXT_SAMPLE).decode("utf-8", "replace")
+    except (OSError, IndexError):
+        head = ""
+    for line in head.splitlines()[:200]:
+        if DOCKER_TS_RE.match(line) or split_compose_prefix(line):  # docker's own prefixes: a log
+            return
+    name = inp.name or "the input"
+    raise InputError(_one_line(
+        f"{name} is not a log nodediag knows: none of its {lines} line{'s' if lines != 1 else ''} is a log record "
+        "(Aztec pino text or JSON, docker logs, a log-service export, Node.js output); " + _ACCEPTED))
+
+
+_REPORT_MARK = b'"schema": "nodediag-report"'
 
 
 def looks_like_text(sample: bytes) -> bool:

@@ -71,8 +71,11 @@ def excerpt(record: Record, note: str = "") -> Evidence:
 
 
 def _module_matches(module: str | None, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``module`` is one of ``prefixes``. A record without a module (raw Node output
+    pasted from a terminal, a line exported from a log service) cannot be narrowed by one: the
+    wording alone decides, as the rule's fragments say."""
     if not module:
-        return False
+        return True
     if module.startswith("aztec:"):
         module = module[len("aztec:") :]
     return any(module == p or module.startswith(p + ":") or module.startswith(p) for p in prefixes)
