@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from nodediag.analyzer.coverage import coverage_gaps
 from nodediag.analyzer.facts import container_from_inspect
 from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
@@ -392,6 +393,7 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     ranked = rank_causes(findings, links)
     verdict, window = build_verdict(findings, ranked, links, records)
     ordered = order_findings(findings, ranked)
+    inp.gaps += coverage_gaps(inp, facts, parse_stats, timeline.containers(), verdict.started_at)
     built = timeline.build(facts.events, facts.containers, ordered, window)
     if built.note:
         ordered.append(Finding(

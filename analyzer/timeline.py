@@ -137,6 +137,10 @@ class TimelineCollector:
         self.dropped += other.dropped
         self.collapsed += other.collapsed
 
+    def containers(self) -> set[str]:
+        """The containers whose significant records were seen ("" for records of no container)."""
+        return set(self._minutes) | {pending.entry.container for pending in self.entries}
+
     def level_series(self) -> dict[str, list[tuple[datetime, dict[str, int]]]]:
         return {c: sorted(minutes.items()) for c, minutes in sorted(self._minutes.items())}
 

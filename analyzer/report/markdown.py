@@ -20,7 +20,7 @@ def md_text(value: object) -> str:
     return _INLINE_SPECIAL.sub(r"\\\1", text)
 
 
-_CODE_SPAN = re.compile(r"`([^`\n<>]{1,200})`")
+_CODE_SPAN = re.compile(r"`([^`\n<]{1,200})`")
 
 
 def md_prose(value: object) -> str:
