@@ -23,7 +23,8 @@ from nodediag.bundle.frames import FrameMemberReader
 from nodediag.roles import detect_role
 
 DEPLOYMENT_ROLES = ("prover-node", "prover-broker", "prover-agent")
-ROLE_NAMES = {"prover-node": "the prover node", "prover-broker": "the proving broker", "prover-agent": "the proving agents"}
+ROLE_NAMES = {"prover-node": "the prover node", "prover-broker": "the proving broker",
+              "prover-agent": "the proving agents"}
 HEAD_BYTES = 256 * 1024  # read of each log to find its first time
 HEAD_LINES = 2000
 LATE_MARGIN = timedelta(seconds=60)  # an incident starting this close to a log's first line began before it

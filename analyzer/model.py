@@ -98,6 +98,8 @@ class Evidence:
     container: str = ""
     time: datetime | None = None
     note: str = ""
+    before: list[str] = field(default_factory=list)  # up to 3 lines of the file before line_start
+    after: list[str] = field(default_factory=list)  # ... and after line_end (grep -B/-A)
 
 
 @dataclass(slots=True)
@@ -223,6 +225,10 @@ class TimelineEntry:
     file: str = ""
     line: int = 0
     rule_id: str = ""
+    count: int = 1  # records the row stands for (repeats and alternating pairs collapse into one)
+    until: datetime | None = None  # the last of them, when count > 1
+    # for a container's exit: its last log lines before it, as (line number, text); 0 when unknown
+    last_lines: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

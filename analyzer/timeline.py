@@ -10,10 +10,11 @@ down to ``OUTSIDE_CAP``; ``TimelineBuild.note`` says what was left out.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from nodediag.analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
+from nodediag.analyzer.model import LEVEL_RANK, ContainerInfo, Event, Evidence, Finding, Record, TimelineEntry
 from nodediag.analyzer.parsing.logs import Repeats
 from nodediag.analyzer.rules.evidence import inspect_path
 
@@ -33,6 +34,9 @@ class _Pending:
     key: str
     repeats: int = 1
     until: datetime | None = None
+    partner: _Pending | None = None  # the other message of an alternating pair this entry heads
+    head: _Pending | None = None  # the pair's first message, when this entry is its second
+    members: int = 0  # records the pair stands for (both messages), once it is one
 
 
 @dataclass(slots=True)
@@ -45,6 +49,7 @@ class TimelineBuild:
 class TimelineCollector:
     entries: list[_Pending] = field(default_factory=list)
     _last: dict[str, _Pending] = field(default_factory=dict)  # container -> last record entry
+    _prev: dict[str, _Pending] = field(default_factory=dict)  # container -> the entry before it
     _per_hour: dict[tuple[str, datetime], int] = field(default_factory=dict)
     _minutes: dict[str, dict[datetime, dict[str, int]]] = field(default_factory=dict)
     _shapes: dict[str, str] = field(default_factory=dict)  # message head -> numbers replaced by '#'
@@ -100,12 +105,24 @@ class TimelineCollector:
                 self._keys.clear()
             known = self._keys[(record.module, record.message, ids)] = (text, f"{','.join(ids)}|{shape}")
         text, key = known
-        last = self._last.get(record.container)
-        if last is not None and last.key == key and last.until and when - last.until <= REPEAT_GAP:
-            last.repeats += 1
-            last.until = when
-            self.collapsed += 1
-            return
+        container = record.container
+        last = self._last.get(container)
+        until = None if last is None else last.until if last.head is None else last.head.until  # (a pair: its span)
+        if last is not None and until and when - until <= REPEAT_GAP:
+            if last.key == key:
+                if last.head is not None or last.partner is not None:  # a pair that repeats one message
+                    self._pair_member(last, last, when)
+                else:
+                    last.repeats += 1
+                    last.until = when
+                    self.collapsed += 1
+                return
+            prev = self._prev.get(container)
+            if prev is not None and prev.key == key and _pairable(prev, last):
+                # "A, B, A": an alternating pair (a retry and its error) becomes one row
+                self._pair_member(prev, last, when)
+                self._last[container], self._prev[container] = prev, last
+                return
         who = record.container if not rule_ids else "rule:" + record.container
         span = self._hour_span  # the hour of the previous quota check: records come in order
         if span and span[0] == who and span[1] <= when < span[2] and when.tzinfo is span[3]:
@@ -122,7 +139,23 @@ class TimelineCollector:
                               line, rule_ids[0] if rule_ids else "")
         pending = _Pending(entry, key, until=when)
         self.entries.append(pending)
-        self._last[record.container] = pending
+        if last is not None:
+            self._prev[container] = last
+        self._last[container] = pending
+
+    def _pair_member(self, one: _Pending, other: _Pending, when: datetime) -> None:
+        """Count a record at ``when`` that repeats ``one``'s message, ``other`` being the other
+        message of its alternating pair, in the pair's head row (the pair forms on first call)."""
+        head = one.head or other.head or (one if one.partner is not None else None) or \
+            (other if other.partner is not None else None)
+        if head is None:  # the pair forms: the earlier message heads it, the later joins its row
+            head, second = (one, other) if one.entry.time <= other.entry.time else (other, one)
+            head.partner, second.head = second, head
+            head.members = head.repeats + second.repeats
+            self.collapsed += second.repeats
+        head.members += 1
+        head.until = when
+        self.collapsed += 1
 
     def absorb(self, other: TimelineCollector) -> None:
         """Take over what ``other`` gathered from other containers' records, as if they had been
@@ -131,6 +164,7 @@ class TimelineCollector:
             raise ValueError("timelines of the same container cannot be merged")
         self.entries += other.entries
         self._last.update(other._last)
+        self._prev.update(other._prev)
         self._per_hour.update(other._per_hour)
         self._minutes.update(other._minutes)
         self.significant += other.significant
@@ -150,14 +184,26 @@ class TimelineCollector:
         containers: list[ContainerInfo],
         findings: list[Finding],
         window: tuple[datetime, datetime] | None,
+        kernel_oom: Iterable[Evidence] = (),
     ) -> TimelineBuild:
+        """The timeline: the records kept, Docker events (but for execs and ``top``: health checks
+        and nodediag's own look inside), container states, the findings' first hits and the
+        kernel's OOM kills (labelled with the container they hit, or as outside the deployment)."""
         records = []
         for pending in self.entries:
             entry = pending.entry
-            if pending.repeats > 1 and pending.until:
+            if pending.head is not None:  # shown in its pair's row
+                continue
+            if pending.partner is not None and pending.until:
+                entry.text += (f" ⇄ {pending.partner.entry.text} (alternating: {pending.members} records, "
+                               f"until {pending.until.strftime('%H:%M:%S')})")
+                entry.count, entry.until = pending.members, pending.until
+            elif pending.repeats > 1 and pending.until:
                 entry.text += f" (x{pending.repeats}, until {pending.until.strftime('%H:%M:%S')})"
+                entry.count, entry.until = pending.repeats, pending.until
             records.append(entry)
-        facts = [_event_entry(e) for e in events]
+        facts = [_event_entry(e) for e in events if not quiet_event(e.action)]
+        facts += [kernel_oom_entry(e, containers) for e in kernel_oom if e.time is not None]
         facts += [e for c in containers for e in _state_entries(c)]
         facts += [_finding_entry(f) for f in findings if f.first_seen]
         inside = [e for e in records if window and window[0] <= e.time <= window[1]]
@@ -171,6 +217,48 @@ class TimelineCollector:
                     f"{self.collapsed} repeats collapsed into counts")
         entries = sorted(kept + facts, key=lambda e: (e.time, e.container, e.kind))
         return TimelineBuild(entries, note)
+
+
+def _pairable(prev: _Pending, last: _Pending) -> bool:
+    """Whether ``prev`` and ``last`` (its successor) are, or may become, one alternating pair."""
+    if prev.partner is not None or prev.head is not None or last.partner is not None or last.head is not None:
+        return prev.partner is last or last.partner is prev
+    return True
+
+
+def quiet_event(action: str) -> bool:
+    """Events that are not part of an incident: ``exec_create``/``exec_start``/``exec_die`` (health
+    checks, nodediag's own probes) and ``top`` (nodediag listing a container's processes)."""
+    return action.startswith("exec_") or action == "top"
+
+
+_CGROUP_ID = re.compile(r"(?:oom_memcg|task_memcg)=[^,\s]*?([0-9a-f]{64})")
+_KILLED = re.compile(r"Killed process (\d+) \(([^)]*)\)")
+DEPLOYMENT_PROCESSES = frozenset(("node", "bb", "bb-avm", "acvm", "MainThread"))
+
+
+def kernel_oom_scope(record: Evidence, containers: list[ContainerInfo]) -> tuple[str, str]:
+    """(container, label) of a kernel OOM kill record: the deployment's container its cgroup
+    names; or "" and a label saying it hit a process outside the deployment (another container,
+    or a process of the host), or that it cannot say."""
+    text = "\n".join(record.lines)
+    killed = _KILLED.search(text)
+    process = killed.group(2) if killed else ""
+    match = _CGROUP_ID.search(text)
+    if match:
+        for info in containers:
+            if info.id and info.id == match.group(1):
+                return info.name, f"kernel OOM killer killed {process or 'a process'} in {info.name}"
+        return "", f"kernel OOM killer killed {process or 'a process'} in a container outside the deployment"
+    if process and process not in DEPLOYMENT_PROCESSES:
+        return "", f"kernel OOM killer killed {process}, a process outside the deployment"
+    return "", f"kernel OOM killer killed {process or 'a process'} (which container is not recorded)"
+
+
+def kernel_oom_entry(record: Evidence, containers: list[ContainerInfo]) -> TimelineEntry:
+    container, label = kernel_oom_scope(record, containers)
+    return TimelineEntry(record.time, container, "event", "event", label, record.file,  # type: ignore[arg-type]
+                         record.line_end)
 
 
 def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:

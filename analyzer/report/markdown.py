@@ -54,3 +54,18 @@ def fence(lines: Iterable[str] | str, info: str = "") -> str:
 def tidy(text: str) -> str:
     """At most one blank line in a row, exactly one trailing newline."""
     return _BLANK_RUNS.sub("\n\n", text).strip("\n") + "\n"
+
+
+def grep_lines(view: object, limit: int = 20) -> list[str]:
+    """An evidence excerpt as ``grep -n -B -A`` prints it: ``N:`` before its own lines, ``N-``
+    before the context lines around them (no number when the lines do not map 1:1)."""
+    out = [f"{n}-{text}" for n, text in getattr(view, "before", [])]
+    for n, text in getattr(view, "numbered", [])[:limit]:
+        out.append(f"{n}:{text}" if n is not None else text)
+    out += [f"{n}-{text}" for n, text in getattr(view, "after", [])]
+    return out
+
+
+def numbered(lines: Iterable[tuple[int, str]]) -> list[str]:
+    """(line number, text) pairs as ``N:text`` lines (the number left out when 0)."""
+    return [f"{n}:{text}" if n else text for n, text in lines]

@@ -292,7 +292,7 @@ class LogRuleEngine:
             hits.gap = timedelta(seconds=hits.rule.burst_gap_s)
         episodes.append(Episode(start=when, end=when, first_line=line))
 
-    def hits_by_key(self) -> EngineHits:
+    def hits_by_key(self) -> dict[tuple[str, str], RuleHits]:
         """(rule id, container) -> what was remembered, in first-hit order, and the unexplained
         records (see absorb)."""
         return EngineHits(self._hits, self.unexplained)

@@ -1,0 +1,182 @@
+"""Lines around the evidence, read back from the input once the analysis is done.
+
+- Each evidence excerpt gets ``CONTEXT_LINES`` lines before and after it (as ``grep -B/-A``).
+- Each container exit in the timeline gets the container's last log lines before it.
+
+The scan keeps no records: each log with something to show is read once more, a block at a time;
+a block holding nothing wanted costs one newline count (or one timestamp compare).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from nodediag.analyzer.model import Evidence, Facts, Finding, LoadedInput, TimelineEntry
+from nodediag.analyzer.parsing.timestamps import parse_rfc3339
+from nodediag.bundle.frames import FrameMemberReader
+
+CONTEXT_LINES = 3  # before and after an excerpt
+LAST_LINES = 8  # shown before a container's exit
+MAX_EXITS = 5  # per container, the latest
+MAX_LINE = 400  # characters of a context line kept
+BLOCK = 4 * 2**20
+SAME_EXIT = timedelta(seconds=5)  # a die event and the state's FinishedAt this close are one exit
+
+
+def _open(inp: LoadedInput, rel: str) -> BinaryIO:
+    frame = inp.own_frames.get(rel)
+    if frame is not None:
+        return FrameMemberReader(frame)  # type: ignore[return-value]
+    root = Path(inp.root).resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents:
+        raise OSError(f"{rel} is outside the input")
+    return open(path, "rb")
+
+
+def _blocks(handle: BinaryIO) -> Iterator[bytes]:
+    """Blocks of whole lines (the last may lack its newline)."""
+    rest = b""
+    while True:
+        chunk = handle.read(BLOCK)
+        if not chunk:
+            if rest:
+                yield rest
+            return
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        yield data[:cut]
+        rest = data[cut:]
+
+
+def _text(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").rstrip("\r\n")
+    return text if len(text) <= MAX_LINE else text[:MAX_LINE] + " …"
+
+
+def read_lines(handle: BinaryIO, wanted: Iterable[int]) -> dict[int, str]:
+    """The lines numbered ``wanted`` (1-based) of ``handle``, those that exist."""
+    numbers = sorted(set(n for n in wanted if n > 0))
+    found: dict[int, str] = {}
+    if not numbers:
+        return found
+    lineno = 0  # lines before the block
+    for block in _blocks(handle):
+        count = block.count(b"\n") + (not block.endswith(b"\n"))
+        first = bisect.bisect_left(numbers, lineno + 1)
+        if first < len(numbers) and numbers[first] <= lineno + count:
+            lines = block.split(b"\n")
+            for n in numbers[first:bisect.bisect_right(numbers, lineno + count)]:
+                found[n] = _text(lines[n - lineno - 1])
+        lineno += count
+        if lineno >= numbers[-1]:
+            break
+    return found
+
+
+def add_context(findings: list[Finding], inp: LoadedInput, lines: int = CONTEXT_LINES) -> None:
+    """Fill each excerpt's ``before`` and ``after`` with up to ``lines`` lines of its file."""
+    by_file: dict[str, list[Evidence]] = {}
+    present = set(inp.files) | set(inp.own_frames)
+    for finding in findings:
+        for evidence in finding.evidence:
+            if evidence.file and evidence.line_start > 0 and evidence.file in present:
+                by_file.setdefault(evidence.file, []).append(evidence)
+    for rel, excerpts in by_file.items():
+        wanted: set[int] = set()
+        for ev in excerpts:
+            wanted.update(range(max(1, ev.line_start - lines), ev.line_start))
+            wanted.update(range(ev.line_end + 1, ev.line_end + lines + 1))
+        try:
+            with _open(inp, rel) as handle:
+                got = read_lines(handle, wanted)
+        except (OSError, ValueError):
+            continue
+        for ev in excerpts:
+            ev.before = [got[n] for n in range(max(1, ev.line_start - lines), ev.line_start) if n in got]
+            ev.after = [got[n] for n in range(ev.line_end + 1, ev.line_end + lines + 1) if n in got]
+
+
+# --- the last lines before each exit -------------------------------------------------------------
+
+def _line_time(line: bytes) -> datetime | None:
+    """The docker timestamp at the start of ``line`` (``docker logs -t``), or None."""
+    if len(line) < 20 or not line[:4].isdigit() or line[4:5] != b"-":
+        return None
+    space = line.find(b" ", 19, 40)
+    return parse_rfc3339(line[:space].decode("ascii", "replace")) if space > 0 else None
+
+
+def lines_before(handle: BinaryIO, times: list[datetime], count: int = LAST_LINES) -> list[list[tuple[int, str]]]:
+    """For each of ``times`` (ascending), the last ``count`` lines of ``handle`` logged at or
+    before it, as (line number, text); lines without a docker timestamp take their predecessor's."""
+    result: list[list[tuple[int, str]]] = [[] for _ in times]
+    tail: deque[tuple[int, bytes]] = deque(maxlen=count)
+    lineno = 0
+    index = 0
+    for block in _blocks(handle):
+        if index >= len(times):
+            break
+        last_line = block.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        last_time = _line_time(last_line)
+        lines = block.split(b"\n")
+        if block.endswith(b"\n"):
+            lines.pop()
+        if last_time is not None and last_time <= times[index]:  # the whole block comes before
+            start = max(0, len(lines) - count)
+            tail.extend((lineno + i + 1, lines[i]) for i in range(start, len(lines)))
+            lineno += len(lines)
+            continue
+        for offset, line in enumerate(lines):
+            when = _line_time(line)
+            while when is not None and index < len(times) and when > times[index]:
+                result[index] = [(n, _text(text)) for n, text in tail]
+                index += 1
+            tail.append((lineno + offset + 1, line))
+        lineno += len(lines)
+    while index < len(times):
+        result[index] = [(n, _text(text)) for n, text in tail]
+        index += 1
+    return result
+
+
+def _exit_entries(entries: list[TimelineEntry]) -> dict[str, list[TimelineEntry]]:
+    """Per container, its exits in the timeline (the state's exit, and ``die`` events that are
+    not the same exit), the latest MAX_EXITS, ascending."""
+    by_container: dict[str, list[TimelineEntry]] = {}
+    for entry in sorted(entries, key=lambda e: e.time):
+        if entry.kind != "event" or not entry.container:
+            continue
+        if not (entry.text.startswith("container exited") or entry.text.startswith("docker event: die")):
+            continue
+        mine = by_container.setdefault(entry.container, [])
+        if mine and abs(entry.time - mine[-1].time) <= SAME_EXIT:
+            continue  # one exit: the die event and the state say it twice
+        mine.append(entry)
+    return {name: exits[-MAX_EXITS:] for name, exits in by_container.items()}
+
+
+def add_last_lines(entries: list[TimelineEntry], facts: Facts, inp: LoadedInput, count: int = LAST_LINES) -> None:
+    """Fill ``last_lines`` of each container exit in ``entries`` with the container's last log
+    lines before it."""
+    logs = {log.container: log.path for log in facts.log_files if log.container}
+    for name, exits in _exit_entries(entries).items():
+        rel = logs.get(name)
+        if rel is None:
+            continue
+        try:
+            with _open(inp, rel) as handle:
+                found = lines_before(handle, [e.time for e in exits], count)
+        except (OSError, ValueError):
+            continue
+        for entry, lines in zip(exits, found, strict=True):
+            entry.last_lines = lines
+            entry.file = entry.file or rel
