@@ -16,6 +16,7 @@ from pathlib import Path
 import zstandard
 
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
+from nodediag.analyzer.inputs.exports import KIND_NAMES, MAX_EXPORT_BYTES, ExportKind, convert_export, detect_export
 from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide
 from nodediag.analyzer.model import LoadedInput, ParseStats
 from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
@@ -113,6 +114,9 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
         if _REPORT_MARK in head or b'"schema":"nodediag-report"' in head:
             raise ArchiveError("is a nodediag report (JSON), not a log: open its HTML or Markdown twin, or "
                                f"{_ACCEPTED}")
+        kind = detect_export(head.decode("utf-8", "replace"))
+        if kind is not None:
+            return _converted(path, kind, workdir)
         resolved = path.resolve()
         return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
     raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
@@ -152,6 +156,22 @@ def looks_like_text(sample: bytes) -> bool:
     return (bad + controls) <= max(4, len(decoded) // 100)
 
 
+def _converted(path: Path, kind: ExportKind, workdir: Path, into: Path | None = None) -> LoadedInput:
+    """A log-service export, converted into docker log lines in a private folder (exports.py)."""
+    if path.stat().st_size > MAX_EXPORT_BYTES:
+        raise ArchiveError(f"is {KIND_NAMES[kind]} larger than {MAX_EXPORT_BYTES // 2**20} MB: export a shorter "
+                           "time range, or pass the container's own log (docker logs -t X > file 2>&1)")
+    private = into or _private_folder(workdir)
+    target = private / (_stripped_name(path) + ".docker.log")
+    try:
+        _, warnings = convert_export(path, kind, target)
+    except ValueError as exc:
+        if into is None:
+            remove_tree(private)
+        raise ArchiveError(str(exc)) from None
+    return LoadedInput(kind="single-log", root=private, files=[target.name], manifest=None, warnings=warnings)
+
+
 def _stripped_name(path: Path) -> str:
     name = path.name
     for suffix in (".zst", ".zstd", ".gz"):
@@ -189,6 +209,9 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                     if stream is not fh and looks_like_text(first):
                         target = private / _stripped_name(path)
                         copy_capped(reader, target, max_bytes)  # type: ignore[arg-type]
+                        kind = detect_export(first.decode("utf-8", "replace"))
+                        if kind is not None:
+                            return _converted(target, kind, private, into=private)
                         return LoadedInput(kind="single-log", root=private, files=[target.name],
                                            manifest=None)
                     if not first:
