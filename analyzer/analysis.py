@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nodediag.analyzer.context_lines import add_context, add_last_lines
+from nodediag.analyzer.context_lines import add_context, add_last_lines, anchor_evidence
 from nodediag.analyzer.coverage import coverage_gaps
 from nodediag.analyzer.facts import container_from_inspect
 from nodediag.analyzer.inputs import InputError, refuse_unknown_text
@@ -396,6 +396,7 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     ordered = order_findings(findings, ranked)
     inp.gaps += coverage_gaps(inp, facts, parse_stats, timeline.containers(), verdict.started_at)
     built = timeline.build(facts.events, facts.containers, ordered, window, facts.host.kernel_oom)
+    anchor_evidence(ordered, built.entries, inp)
     add_context(ordered, inp)
     add_last_lines(built.entries, facts, inp)
     if built.note:

@@ -10,6 +10,7 @@ a block holding nothing wanted costs one newline count (or one timestamp compare
 from __future__ import annotations
 
 import bisect
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -180,3 +181,82 @@ def add_last_lines(entries: list[TimelineEntry], facts: Facts, inp: LoadedInput,
         for entry, lines in zip(exits, found, strict=True):
             entry.last_lines = lines
             entry.file = entry.file or rel
+
+
+# --- evidence that names a file the input does not have ------------------------------------------
+
+MAX_FACT_FILE = 1024 * 1024
+_CONTAINER_PATH = re.compile(r"containers/([^/]+)/")
+
+
+def _fact_texts(inp: LoadedInput) -> dict[str, list[str]]:
+    """The input's small text files other than logs (``docker ps``, ``free``, ``df`` output,
+    configuration), as lines."""
+    texts: dict[str, list[str]] = {}
+    for rel in sorted(inp.files):
+        if rel.endswith(".log") or rel in inp.own_frames or rel.endswith("logs.txt"):
+            continue
+        try:
+            path = Path(inp.root) / rel
+            if path.stat().st_size > MAX_FACT_FILE:
+                continue
+            texts[rel] = path.read_bytes().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+    return texts
+
+
+def _keys(evidence_file: str, container: str, lines: list[str]) -> list[str]:
+    """What to look for, most telling first: the container's name, then words of the fact."""
+    keys = []
+    named = _CONTAINER_PATH.match(evidence_file)
+    for name in (container, named.group(1) if named else ""):
+        if name and name not in keys:
+            keys.append(name)
+    text = " ".join(lines).lower()
+    if "memory" in text or "mem_" in text:
+        keys.append("Mem:")
+    if "swap" in text:
+        keys.append("Swap:")
+    keys += [word for word in " ".join(lines).split() if word.startswith("/") and len(word) > 1]
+    return keys
+
+
+def _locate(keys: list[str], texts: dict[str, list[str]]) -> tuple[str, int, str] | None:
+    for key in keys:
+        for rel, lines in texts.items():
+            for number, line in enumerate(lines, 1):
+                if key in line:
+                    return rel, number, line
+    return None
+
+
+def anchor_evidence(findings: list[Finding], entries: list[TimelineEntry], inp: LoadedInput) -> None:
+    """Evidence that cites a file the input does not hold, or no line (a fact an input without a
+    bundle's files stated elsewhere: the guide's ``docker ps`` output for a container's exit),
+    is pointed at the line of the input that states it; when none does, it cites no file."""
+    present = set(inp.files) | set(inp.own_frames)
+    texts: dict[str, list[str]] | None = None
+    for finding in findings:
+        for ev in finding.evidence:
+            if ev.file in present and ev.line_start > 0:
+                continue
+            if texts is None:
+                texts = _fact_texts(inp)
+            found = _locate(_keys(ev.file, ev.container or finding.container, ev.lines), texts)
+            derived = "; ".join(ev.lines)
+            if found is not None:
+                ev.file, ev.line_start, ev.line_end, ev.lines = found[0], found[1], found[1], [found[2]]
+                ev.note = "; ".join(part for part in (ev.note, f"read as: {derived}") if part)
+            elif ev.file not in present:
+                ev.file, ev.line_start, ev.line_end = "", 0, 0
+                ev.note = "; ".join(part for part in (ev.note, "derived from the input's facts") if part)
+    for entry in entries:
+        if not entry.file or (entry.file in present and entry.line > 0):
+            continue
+        if entry.file in present:
+            continue  # a whole file (inspect.json of a bundle): no line to name
+        if texts is None:
+            texts = _fact_texts(inp)
+        found = _locate(_keys(entry.file, entry.container, []), texts)
+        entry.file, entry.line = (found[0], found[1]) if found else ("", 0)

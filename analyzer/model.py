@@ -142,6 +142,7 @@ class LoadedInput:
     gaps: list[DataGap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     name: str = ""  # what the user passed, for the report header
+    made_at: datetime | None = None  # when the input was made, when only that dates it (the guide's archive)
     # files of ``files`` that are not under ``root`` but read straight from the bundle, each in a
     # Zstandard frame of its own (inputs/frames.py OwnFrame); checked against the manifest once
     # read. How the input was read, not what it holds: not in the JSON report.

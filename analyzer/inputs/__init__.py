@@ -273,9 +273,10 @@ def _classify_extracted(private: Path, extracted: Path, files: list[str], digest
     guide_files = _strip_prefix(files, "" if prefix == "." else prefix + "/")
     dest = private / "guide"
     os.mkdir(dest, 0o700)
-    stored, warnings = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files)
+    stored, warnings, made = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files)
     remove_tree(extracted)  # the unredacted copy must not stay on disk
-    return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None, warnings=warnings)
+    return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None, warnings=warnings,
+                       made_at=made)
 
 
 def _strip_prefix(files: list[str], prefix: str) -> list[str]:
@@ -311,13 +312,13 @@ def _open_folder(folder: Path, workdir: Path, max_bytes: int, max_files: int) ->
     try:
         dest = private / "guide"
         os.mkdir(dest, 0o700)
-        stored, guide_warnings = import_guide(files, guide_root, dest, max_bytes=max_bytes,
+        stored, guide_warnings, made = import_guide(files, guide_root, dest, max_bytes=max_bytes,
                                               max_files=max_files)
     except BaseException:
         remove_tree(private)
         raise
     return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None,
-                       warnings=warnings + guide_warnings)
+                       warnings=warnings + guide_warnings, made_at=made)
 
 
 def list_folder(root: Path, max_files: int) -> tuple[list[str], list[str]]:
