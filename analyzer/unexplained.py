@@ -33,10 +33,12 @@ _MASK = re.compile(
     r"|(?P<redacted>\[REDACTED:[^\]]*\])"
     r"|(?P<x>0x[0-9a-fA-F]+)"
     r"|(?P<hex>\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b)"
+    r"|(?P<id>\b(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{12,}\b)"
     r"|(?P<ip>\b\d{1,3}(?:\.\d{1,3}){3}\b)"
     r"|(?P<n>\d+(?:\.\d+)?)"
 )
-_PLACEHOLDERS = {"uuid": "<uuid>", "redacted": "<redacted>", "x": "0x<hex>", "hex": "<hex>", "ip": "<ip>", "n": "<n>"}
+_PLACEHOLDERS = {"uuid": "<uuid>", "redacted": "<redacted>", "x": "0x<hex>", "hex": "<hex>", "id": "<id>", "ip": "<ip>",
+                 "n": "<n>"}
 # Raw Node output that is an error although it carries no level: an uncaught exception block.
 _RAW_ERROR = re.compile(r"(?:Uncaught )?[A-Z][A-Za-z]*(?:Error|Exception)\b(?:: |$)|.*triggerUncaughtException")
 
@@ -46,6 +48,15 @@ def mask(text: str) -> str:
     placeholders, so that records of one kind share one shape."""
     text = _MASK.sub(lambda m: _PLACEHOLDERS[m.lastgroup or "n"], text)
     return " ".join(text.split())
+
+
+_MODULE_ID = re.compile(r"(?<=[-_:.])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b|\b\d+\b")
+
+
+def mask_module(module: str) -> str:
+    """A module name with its per-instance ids masked (``job-controller-052bf782``), its own
+    digits kept (``p2p``)."""
+    return _MODULE_ID.sub("<id>", module)
 
 
 def level_of(record: Record) -> GroupLevel | None:
@@ -98,7 +109,7 @@ class UnexplainedGroups:
         if shaped is None:
             if len(self._shapes) >= SHAPE_CACHE:
                 self._shapes.clear()
-            shaped = self._shapes[key_in] = (mask(record.module or ""), mask(record.message[:400]))
+            shaped = self._shapes[key_in] = (mask_module(record.module or ""), mask(record.message[:400]))
         module, shape = shaped
         key = (level, module, shape, rules)
         group = self.groups.get(key)

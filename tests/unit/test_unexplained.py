@@ -10,7 +10,7 @@ from test_analysis import AGENT, BROKER, NODE, T0, facade_burst, healthy, line, 
 
 from nodediag.analyzer.analysis import analyze_input
 from nodediag.analyzer.report import render_html, render_json, render_markdown
-from nodediag.analyzer.unexplained import mask
+from nodediag.analyzer.unexplained import mask, mask_module
 
 UNKNOWN = "Failed to frobnicate the widget store for block {n}: hash 0x{h:064x} after {n}ms"
 
@@ -25,6 +25,12 @@ def test_mask_hides_numbers_hashes_ids_and_addresses() -> None:
             "hash deadbeef0123 token [REDACTED:url#a1]")
     assert mask(text) == "job <n>:0x<hex> id=<uuid> from <ip> took <n>s hash <hex> token <redacted>"
     assert mask("Broker facade stopped") == "Broker facade stopped"  # words stay words
+    assert mask_module("prover-client:proving-agent:job-controller-052bf782") == \
+        "prover-client:proving-agent:job-controller-<id>"
+    assert mask_module("p2p:gossip") == "p2p:gossip"
+    # base58 / base64 ids (libp2p peers, tx ids) of letters and digits
+    assert mask("from peer 16Uiu2HAmQvXbRz8w3KpT7 and QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG") == \
+        "from peer <id> and <id>"
 
 
 def test_an_error_no_rule_knows_is_grouped_with_count_containers_times_and_its_place(tmp_path: Path) -> None:
