@@ -36,6 +36,17 @@ def md_prose(value: object) -> str:
     return "".join(out)
 
 
+def md_code(value: object) -> str:
+    """``value`` as one inline code span, shown literally whatever it holds (a backtick run
+    longer than any inside it delimits it; CommonMark parses nothing inside a code span)."""
+    text = " ".join(str(value if value is not None else "").split())
+    if not text:
+        return ""
+    marker = "`" * (max((len(run) for run in _BACKTICK_RUN.findall(text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{marker}{pad}{text}{pad}{marker}"
+
+
 def md_cell(value: object) -> str:
     """Text for a Markdown table cell (never empty, never breaks the row)."""
     return md_text(value) or "—"
