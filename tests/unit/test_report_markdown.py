@@ -102,6 +102,6 @@ def test_nodediags_own_code_spans_are_not_escaped() -> None:
 
 def test_md_code_shows_any_text_literally_in_one_code_span() -> None:
     from nodediag.analyzer.report.markdown import md_code
-    assert md_code("slot <n> `x`") == "``slot <n> `x```".replace("```", "` ``") or md_code("slot <n> `x`").startswith("``")
+    assert md_code("slot <n> `x`") == "`` slot <n> `x` ``"
     assert md_code("a\nb") == "`a b`"
     assert md_code("`edge`") == "`` `edge` ``"
