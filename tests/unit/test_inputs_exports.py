@@ -112,3 +112,16 @@ def test_an_export_without_readable_rows_is_one_line_error(tmp_path: Path) -> No
 def test_export_times_in_their_usual_shapes(cell: str, expected: str) -> None:
     assert export_time(cell)[1] == expected  # type: ignore[index]
     assert export_time("not a time") is None
+
+
+def test_debug_lines_an_operator_added_do_not_hide_the_failure(tmp_path: Path) -> None:
+    text = ("=== node logs pulled by ops at 10:05, after restart ===\n"
+            "+ docker logs --tail 20 aztec-prover-prover-node-1\n"
+            + ROWS[0][1] + "\n"
+            "DEBUG: ETHEREUM_HOSTS looks fine, balance check next\n"
+            + ROWS[1][1] + "\n"
+            ">>> checked balance manually: 0.000 ETH\n"
+            + ROWS[2][1] + "\n")
+    result = _analyze(tmp_path, "pasted.txt", text)
+    assert result.verdict.rule_id == "l1-insufficient-funds", result.verdict.headline
+    assert not [g for g in result.unexplained if "DEBUG" in g.message or "ops" in g.message]
