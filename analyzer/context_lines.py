@@ -64,22 +64,33 @@ def _text(raw: bytes) -> str:
 
 
 def read_lines(handle: BinaryIO, wanted: Iterable[int]) -> dict[int, str]:
-    """The lines numbered ``wanted`` (1-based) of ``handle``, those that exist."""
+    """The lines numbered ``wanted`` (1-based) of ``handle``, those that exist. A block that
+    holds none of them costs one newline count; reading stops after the last one."""
     numbers = sorted(set(n for n in wanted if n > 0))
     found: dict[int, str] = {}
     if not numbers:
         return found
-    lineno = 0  # lines before the block
-    for block in _blocks(handle):
-        count = block.count(b"\n") + (not block.endswith(b"\n"))
-        first = bisect.bisect_left(numbers, lineno + 1)
-        if first < len(numbers) and numbers[first] <= lineno + count:
-            lines = block.split(b"\n")
-            for n in numbers[first:bisect.bisect_right(numbers, lineno + count)]:
-                found[n] = _text(lines[n - lineno - 1])
-        lineno += count
-        if lineno >= numbers[-1]:
+    lineno = 0  # complete lines before ``carry``
+    carry = b""  # the start of the line that continues into the next chunk
+    index = 0  # numbers[index]: the next line wanted
+    while index < len(numbers):
+        chunk = handle.read(BLOCK)
+        if not chunk:
+            if carry and numbers[index] == lineno + 1:
+                found[lineno + 1] = _text(carry)
             break
+        count = chunk.count(b"\n")
+        if numbers[index] > lineno + count:  # no wanted line ends in this chunk
+            cut = chunk.rfind(b"\n")
+            carry = chunk[cut + 1:] if cut >= 0 else carry + chunk
+            lineno += count
+            continue
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        while index < len(numbers) and numbers[index] <= lineno + count:
+            found[numbers[index]] = _text(lines[numbers[index] - lineno - 1])
+            index += 1
+        lineno += count
     return found
 
 

@@ -108,3 +108,16 @@ def test_evidence_shows_lines_of_context_before_and_after(tmp_path: Path) -> Non
     assert len(evidence.after) == 3 and "id=1:0000" in evidence.after[0]
     md = render_markdown(result)
     assert "\n3-" in md and "\n6:" in md and "\n7-" in md
+
+
+def test_read_lines_finds_lines_across_block_edges(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from nodediag.analyzer import context_lines
+
+    text = b"".join(f"line {n} {'x' * (n % 7)}\n".encode() for n in range(1, 2001)) + b"last without newline"
+    monkeypatch.setattr(context_lines, "BLOCK", 97)  # lines cross every block edge
+    wanted = [1, 2, 50, 51, 999, 1000, 2000, 2001, 2002]
+    got = context_lines.read_lines(io.BytesIO(text), wanted)
+    assert got == {n: (f"line {n} {'x' * (n % 7)}" if n <= 2000 else "last without newline")
+                   for n in wanted if n <= 2001}
