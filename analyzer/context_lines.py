@@ -9,7 +9,6 @@ a block holding nothing wanted costs one newline count (or one timestamp compare
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
