@@ -121,3 +121,19 @@ def test_read_lines_finds_lines_across_block_edges(monkeypatch) -> None:  # type
     got = context_lines.read_lines(io.BytesIO(text), wanted)
     assert got == {n: (f"line {n} {'x' * (n % 7)}" if n <= 2000 else "last without newline")
                    for n in wanted if n <= 2001}
+
+
+def test_a_json_report_with_the_new_fields_reads_back_and_renders_the_same(tmp_path: Path) -> None:
+    from nodediag.analyzer.report.json_report import render_json, result_from_json
+
+    died = T0 + timedelta(minutes=5)
+    node = healthy(T0) + retry_pairs(T0 + timedelta(minutes=1), 3)
+    node += [line(T0 + timedelta(minutes=2, seconds=i), "ERROR", "prover-node", f"Unheard of failure {i}")
+             for i in range(2)]
+    inp, facts = make_input(tmp_path, {NODE: node}, events=[Event(died, NODE, "die", {"exitCode": "1"})])
+    result = analyze_input(inp, facts, tool_version="t")
+    assert result.unexplained and any(e.last_lines for e in result.timeline)
+    assert any(ev.before or ev.after for f in result.findings for ev in f.evidence)
+    again = result_from_json(render_json(result))
+    assert render_json(again) == render_json(result)
+    assert render_markdown(again) == render_markdown(result)
