@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,7 @@ LAST_LINES = 8  # shown before a container's exit
 MAX_EXITS = 5  # per container, the latest
 MAX_LINE = 400  # characters of a context line kept
 BLOCK = 4 * 2**20
+MAX_READERS = 4  # files read at once
 SAME_EXIT = timedelta(seconds=5)  # a die event and the state's FinishedAt this close are one exit
 
 
@@ -101,19 +103,24 @@ def add_context(findings: list[Finding], inp: LoadedInput, lines: int = CONTEXT_
         for evidence in finding.evidence:
             if evidence.file and evidence.line_start > 0 and evidence.file in present:
                 by_file.setdefault(evidence.file, []).append(evidence)
-    for rel, excerpts in by_file.items():
+    def fetch(item: tuple[str, list[Evidence]]) -> tuple[list[Evidence], dict[int, str]]:
+        rel, excerpts = item
         wanted: set[int] = set()
         for ev in excerpts:
             wanted.update(range(max(1, ev.line_start - lines), ev.line_start))
             wanted.update(range(ev.line_end + 1, ev.line_end + lines + 1))
         try:
             with _open(inp, rel) as handle:
-                got = read_lines(handle, wanted)
+                return excerpts, read_lines(handle, wanted)
         except (OSError, ValueError):
-            continue
-        for ev in excerpts:
-            ev.before = [got[n] for n in range(max(1, ev.line_start - lines), ev.line_start) if n in got]
-            ev.after = [got[n] for n in range(ev.line_end + 1, ev.line_end + lines + 1) if n in got]
+            return excerpts, {}
+
+    # files read side by side: decompressing a bundle's frames leaves the interpreter lock free
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_READERS, len(by_file)))) as pool:
+        for excerpts, got in pool.map(fetch, by_file.items()):
+            for ev in excerpts:
+                ev.before = [got[n] for n in range(max(1, ev.line_start - lines), ev.line_start) if n in got]
+                ev.after = [got[n] for n in range(ev.line_end + 1, ev.line_end + lines + 1) if n in got]
 
 
 # --- the last lines before each exit -------------------------------------------------------------
