@@ -1,6 +1,7 @@
 """Lines around the evidence, read back from the input once the analysis is done.
 
-- Each evidence excerpt gets ``CONTEXT_LINES`` lines before and after it (as ``grep -B/-A``).
+- Each evidence excerpt gets ``CONTEXT_LINES`` lines before and after it (as ``grep -B/-A``),
+  within the first ``CONTEXT_BUDGET`` bytes of its log.
 - Each container exit in the timeline gets the container's last log lines before it.
 
 The scan keeps no records: each log with something to show is read once more, a block at a time;
@@ -22,6 +23,9 @@ from nodediag.analyzer.parsing.timestamps import parse_rfc3339
 from nodediag.bundle.frames import FrameMemberReader
 
 CONTEXT_LINES = 3  # before and after an excerpt
+# bytes of a log read again for context: an excerpt further in (the latest hit of a rule in a
+# very large log) is shown without it, so that the second read stays bounded
+CONTEXT_BUDGET = 32 * 2**20
 LAST_LINES = 8  # shown before a container's exit
 MAX_EXITS = 5  # per container, the latest
 MAX_LINE = 400  # characters of a context line kept
@@ -64,9 +68,10 @@ def _text(raw: bytes) -> str:
     return text if len(text) <= MAX_LINE else text[:MAX_LINE] + " …"
 
 
-def read_lines(handle: BinaryIO, wanted: Iterable[int]) -> dict[int, str]:
-    """The lines numbered ``wanted`` (1-based) of ``handle``, those that exist. A block that
-    holds none of them costs one newline count; reading stops after the last one."""
+def read_lines(handle: BinaryIO, wanted: Iterable[int], max_bytes: int | None = None) -> dict[int, str]:
+    """The lines numbered ``wanted`` (1-based) of ``handle``, those that exist (within its first
+    ``max_bytes`` bytes, when given). A block that holds none of them costs one newline count;
+    reading stops after the last one."""
     numbers = sorted(set(n for n in wanted if n > 0))
     found: dict[int, str] = {}
     if not numbers:
@@ -74,8 +79,10 @@ def read_lines(handle: BinaryIO, wanted: Iterable[int]) -> dict[int, str]:
     lineno = 0  # complete lines before ``carry``
     carry = b""  # the start of the line that continues into the next chunk
     index = 0  # numbers[index]: the next line wanted
-    while index < len(numbers):
-        chunk = handle.read(BLOCK)
+    budget = max_bytes if max_bytes is not None else -1
+    while index < len(numbers) and budget != 0:
+        chunk = handle.read(BLOCK if budget < 0 else min(BLOCK, budget))
+        budget = budget - len(chunk) if budget > 0 else budget
         if not chunk:
             if carry and numbers[index] == lineno + 1:
                 found[lineno + 1] = _text(carry)
@@ -111,7 +118,7 @@ def add_context(findings: list[Finding], inp: LoadedInput, lines: int = CONTEXT_
             wanted.update(range(ev.line_end + 1, ev.line_end + lines + 1))
         try:
             with _open(inp, rel) as handle:
-                return excerpts, read_lines(handle, wanted)
+                return excerpts, read_lines(handle, wanted, CONTEXT_BUDGET)
         except (OSError, ValueError):
             return excerpts, {}
 

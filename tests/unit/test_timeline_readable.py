@@ -137,3 +137,12 @@ def test_a_json_report_with_the_new_fields_reads_back_and_renders_the_same(tmp_p
     again = result_from_json(render_json(result))
     assert render_json(again) == render_json(result)
     assert render_markdown(again) == render_markdown(result)
+
+
+def test_read_lines_stops_at_its_byte_budget() -> None:
+    import io
+
+    from nodediag.analyzer.context_lines import read_lines
+
+    text = b"".join(f"{n:09d}\n".encode() for n in range(1, 1001))  # 10 bytes a line
+    assert read_lines(io.BytesIO(text), [5, 500, 900], max_bytes=5000) == {5: "000000005", 500: "000000500"}
