@@ -41,7 +41,8 @@ def _from_text(text: str) -> datetime | None:
     m = _ISO.search(text)
     if m:
         try:
-            when = datetime(*(int(g) for g in m.groups()[:6]), tzinfo=timezone.utc)  # type: ignore[misc]
+            year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+            when = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
         except ValueError:
             return None
         zone = m.group(7)
