@@ -111,9 +111,10 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
         except _NotABundle:  # logs in frames of their own, but no bundle: extract it as a whole
             return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False)
     if looks_like_text(head):
-        if _REPORT_MARK in head or b'"schema":"nodediag-report"' in head:
-            raise ArchiveError("is a nodediag report (JSON), not a log: open its HTML or Markdown twin, or "
-                               f"{_ACCEPTED}")
+        report = own_report_kind(head)
+        if report is not None:
+            raise ArchiveError(f"is a nodediag report ({report}), not a log: analyze the bundle or log it was made "
+                               f"from; {_ACCEPTED}")
         kind = detect_export(head.decode("utf-8", "replace"))
         if kind is not None:
             return _converted(path, kind, workdir)
@@ -143,7 +144,16 @@ def refuse_unknown_text(inp: LoadedInput, stats: list[ParseStats]) -> None:
         "(Aztec pino text or JSON, docker logs, a log-service export, Node.js output); " + _ACCEPTED))
 
 
-_REPORT_MARK = b'"schema": "nodediag-report"'
+def own_report_kind(head: bytes) -> str | None:
+    """"JSON", "HTML" or "Markdown" when ``head`` starts one of nodediag's own reports."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{") and (b'"schema": "nodediag-report"' in head or b'"schema":"nodediag-report"' in head):
+        return "JSON"
+    if text[:15].lower().startswith(b"<!doctype html") and b"nodediag incident report" in head:
+        return "HTML"
+    if text.startswith(b"## nodediag: "):
+        return "Markdown"
+    return None
 
 
 def looks_like_text(sample: bytes) -> bool:

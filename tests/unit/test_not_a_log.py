@@ -57,14 +57,16 @@ def test_text_without_log_records_is_refused_in_one_line(tmp_path: Path, text: s
     assert "Traceback" not in done.stderr
 
 
-def test_its_own_json_report_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fmt", "kind"), [("json", "JSON"), ("md", "Markdown"), ("html", "HTML")])
+def test_its_own_reports_are_refused(tmp_path: Path, fmt: str, kind: str) -> None:
     log = tmp_path / "pasted.log"
     log.write_text(PASTED_FETCH_FAILED)
-    report = tmp_path / "report.json"
-    assert analyze(log, "-f", "json", "-o", str(report)).returncode == 0
-    assert json.loads(report.read_text())["schema"] == "nodediag-report"
+    report = tmp_path / f"report.{fmt}"
+    assert analyze(log, "-f", fmt, "-o", str(report)).returncode == 0
+    if fmt == "json":
+        assert json.loads(report.read_text())["schema"] == "nodediag-report"
     done = analyze(report, "-f", "md")
-    assert done.returncode != 0 and "is a nodediag report (JSON), not a log" in done.stderr
+    assert done.returncode != 0 and f"is a nodediag report ({kind}), not a log" in done.stderr
     assert done.stderr.count("\n") == 1
 
 
