@@ -42,7 +42,7 @@ def coverage_gaps(inp: LoadedInput, facts: Facts, parse_stats: list[ParseStats],
         gaps += _single_log_gaps(inp, facts, containers_seen)
     if inp.kind in ("single-log", "manual-guide") or (inp.manifest or {}).get("converted_from"):
         gaps += _stdout_only_gaps(parse_stats)
-    if started is not None:
+    if started is not None and inp.manifest is not None:  # (a bundle: its window, cap and start times are exact)
         gaps += _late_start_gaps(inp, facts, started)
     return gaps
 

@@ -154,7 +154,7 @@ class TimelineCollector:
             head.members = head.repeats + second.repeats
             self.collapsed += second.repeats
         head.members += 1
-        head.until = when
+        head.until = when if head.until is None or when > head.until else head.until
         self.collapsed += 1
 
     def absorb(self, other: TimelineCollector) -> None:

@@ -58,6 +58,7 @@ def test_a_window_that_starts_after_the_incident_began_is_a_gap(tmp_path: Path) 
     containers = [ContainerInfo(name=BROKER, role="prover-broker", started_at=T0 - timedelta(hours=5)),
                   ContainerInfo(name=NODE, role="prover-node", started_at=T0 - timedelta(hours=5))]
     inp, facts = make_input(tmp_path, {BROKER: late, NODE: node}, containers=containers)
+    inp.manifest = {"window": {"since": "2026-11-27T09:59:59Z", "until": "2026-11-27T10:10:00Z"}}
     result = analyze_input(inp, facts, tool_version="t")
     gaps = [gap for gap in result.input.gaps if gap.source == "log window"]
     assert gaps and gaps[0].status == "truncated" and "already under way" in gaps[0].detail
@@ -66,4 +67,16 @@ def test_a_window_that_starts_after_the_incident_began_is_a_gap(tmp_path: Path) 
     early = healthy(T0 - timedelta(hours=1)) + late
     inp, facts = make_input(tmp_path / "full", {BROKER: early, NODE: healthy(T0 - timedelta(hours=1)) + node},
                             containers=containers)
+    inp.manifest = {"window": {"since": "2026-11-27T08:59:59Z", "until": "2026-11-27T10:10:00Z"}}
     assert not [gap for gap in analyze_input(inp, facts).input.gaps if gap.source == "log window"]
+
+
+def test_a_cap_that_kept_only_the_newest_lines_is_a_gap_when_the_incident_is_at_their_start(tmp_path: Path) -> None:
+    failed = "Marking proving job as failed id=12:0x1f type=PUBLIC_VM totalAttempts=3 err=bb crashed"
+    late = [line(T0, "INFO", "prover-client:proving-broker", failed)] + healthy(T0 + timedelta(seconds=1))
+    inp, facts = make_input(tmp_path, {BROKER: late, NODE: facade_burst(T0 + timedelta(seconds=5))})
+    inp.manifest = {"window": None, "sources": [
+        {"name": "logs", "status": "truncated", "files": [f"containers/{BROKER}/logs.txt"]}]}
+    gaps = [gap for gap in analyze_input(inp, facts).input.gaps if gap.source == "log window"]
+    assert [gap.files for gap in gaps] == [[f"containers/{BROKER}/logs.txt"]]
+    assert "the log cap kept only its newest lines" in gaps[0].detail
