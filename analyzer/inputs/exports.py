@@ -10,6 +10,8 @@ input's private folder; one row per line keeps line numbers equal to the export'
 Recognised (by content, not by file name):
 - a table with a header naming a time column and a message column (CSV, TSV, ``;`` or ``|``);
 - a table without a header whose first column is a time (``timestamp<TAB>message``);
+- lines that start with a time other than docker's own (``2026-11-27 10:00:00,123 message``),
+  with logcli's ``{label="value", ...}`` after it;
 - JSON lines, or a JSON array, of objects with a time field and a message field (any of the
   names in formats.EXPORT_*_FIELDS; Loki's ``logcli --output=jsonl``, docker's json-file log);
 - Loki's query API answer (``{"data": {"result": [{"stream": {..}, "values": [[ns, line]]}]}}``).
@@ -21,12 +23,13 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from nodediag.analyzer.parsing import formats as fmt
 
-ExportKind = Literal["table", "time-tab", "json-lines", "json-array", "loki"]
+ExportKind = Literal["table", "time-tab", "time-prefixed", "json-lines", "json-array", "loki"]
 MAX_EXPORT_BYTES = 512 * 2**20  # rows are held to put them in time order
 _SAMPLE_LINES = 20
 _DELIMITERS = ("\t", ",", ";", "|")
@@ -70,7 +73,28 @@ def detect_export(head: str) -> ExportKind | None:
     cells = [line.split("\t", 1) for line in lines[:5]]
     if all(len(c) == 2 and fmt.export_time(c[0]) is not None for c in cells):
         return "time-tab"
+    if all(_time_prefixed(line) is not None for line in lines[:5]):
+        return "time-prefixed"
     return None
+
+
+# "2026-11-27 10:00:00,123 message", "2026-11-27T10:00:00+0000 message", and logcli's
+# "2026-11-27T10:00:00Z {container="x", level="info"} message"
+_TIME_PREFIX = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|z| ?UTC|[+-]\d\d:?\d\d)?)[\t ]+"
+    r"(?:\{((?:[A-Za-z_][\w.]*=\"(?:[^\"\\]|\\.)*\"(?:, ?)?)*)\}[\t ]+)?(.*)")
+_LABEL = re.compile(r'([A-Za-z_][\w.]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _time_prefixed(line: str) -> tuple[tuple[int, str], dict[str, str], str] | None:
+    """(time, labels, message) of a line that starts with a time other than docker's own."""
+    m = _TIME_PREFIX.fullmatch(line.rstrip("\r"))
+    if m is None:
+        return None
+    when = fmt.export_time(m.group(1))
+    if when is None:
+        return None
+    return when, dict(_LABEL.findall(m.group(2) or "")), m.group(3)
 
 
 def _json(line: str) -> Any:
@@ -190,6 +214,19 @@ def _rows(kind: ExportKind, text: str) -> tuple[list[Row], int]:
                 continue
             rows.append((when[0], when[1], cells[1], None, ""))
         return rows, bad
+    if kind == "time-prefixed":
+        for line in text.split("\n"):
+            if not line.strip():
+                continue
+            found = _time_prefixed(line)
+            if found is None:
+                bad += 1
+                continue
+            (nanos, stamp), labels, message = found
+            container = _container_name(next((labels[k] for k in fmt.EXPORT_CONTAINER_FIELDS if labels.get(k)), ""))
+            level = next((labels[k] for k in fmt.EXPORT_LEVEL_FIELDS if labels.get(k)), None)
+            rows.append((nanos, stamp, message, level, container))
+        return rows, bad
     first = text.split("\n", 1)[0].lstrip("\ufeff")
     delimiter = next(d for d in _DELIMITERS if (h := _split(first, d)) and len(h) >= 2 and
                      fmt.pick_field(h, fmt.EXPORT_TIME_FIELDS) is not None and
@@ -220,6 +257,7 @@ def _rows(kind: ExportKind, text: str) -> tuple[list[Row], int]:
 
 
 KIND_NAMES = {"table": "a table exported from a log service", "time-tab": "timestamp<TAB>message lines",
+              "time-prefixed": "lines exported with a time in front (logcli, Kibana)",
               "json-lines": "JSON lines exported from a log service", "json-array": "a JSON export of log lines",
               "loki": "a Loki query result"}
 

@@ -40,6 +40,8 @@ FORMS = {
     "tsv": lambda rows: _csv(rows, "\t"),
     "csv-newest-first": lambda rows: _csv(rows[::-1], ","),
     "time-tab": lambda rows: "".join(f"{t}\t{m}\n" for t, m in rows),
+    "logcli-text": lambda rows: "".join(f'{t} {{container="{NODE}", stream="stderr"}} {m}\n' for t, m in rows),
+    "kibana-space": lambda rows: "".join(f"{t[:10]} {t[11:23].replace('.', ',')} {m}\n" for t, m in rows),
     "json-lines": lambda rows: "".join(json.dumps({"@timestamp": t, "log": {"level": "x"}, "message": m,
                                                    "container": {"name": NODE}}) + "\n" for t, m in rows),
     "logcli-jsonl": lambda rows: "".join(json.dumps({"labels": {"container": NODE}, "line": m, "timestamp": t}) + "\n"
