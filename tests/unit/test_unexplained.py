@@ -107,6 +107,7 @@ def test_the_section_is_in_every_format(tmp_path: Path) -> None:
     shape = "Failed to frobnicate the widget store for block <n>"
     html = render_html(result)
     assert 'id="unexplained"' in html and "Failed to frobnicate the widget store for block &lt;n&gt;" in html
+    assert '<a href="#unexplained">1 kind of error no rule explains</a> (2 ERROR/FATAL records)' in html
     assert f"containers/{NODE}/logs.txt:6" in html
     md = render_markdown(result)
     assert "### Errors no rule explains" in md and f"containers/{NODE}/logs.txt:6" in md
