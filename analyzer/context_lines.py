@@ -230,26 +230,39 @@ def _fact_texts(inp: LoadedInput) -> dict[str, list[str]]:
     return texts
 
 
+_ASSIGNED = re.compile(r"(?:^|\s)(?:[\w-]+\.)*([A-Za-z_][\w-]*)\s*=\s*(\S+)")
+_WORD = re.compile(r"[A-Za-z_][\w]*_[\w]+|[\w.-]+://\S+|/[\w./-]+")
+
+
 def _keys(evidence_file: str, container: str, lines: list[str]) -> list[str]:
-    """What to look for, most telling first: the container's name, then words of the fact."""
-    keys = []
+    """What to look for, most telling first: what the fact says (a URL, a path, the JSON key
+    it was read from), then the container's name."""
+    text = " ".join(lines)
+    keys: list[str] = []
+    for match in _ASSIGNED.finditer(text):  # "State.ExitCode = 137": the key as JSON writes it
+        keys += [f'"{match.group(1)}": {match.group(2)}', f'"{match.group(1)}"']
+    keys += [word.rstrip(".,;:)") for word in _WORD.findall(text)]
+    keys += [f'"{word}"' for word in _WORD.findall(text) if "_" in word and "/" not in word]
+    lowered = text.lower()
+    if "memory" in lowered or "mem_" in lowered:
+        keys.append("Mem:")
+    if "swap" in lowered:
+        keys.append("Swap:")
     named = _CONTAINER_PATH.match(evidence_file)
     for name in (container, named.group(1) if named else ""):
         if name and name not in keys:
             keys.append(name)
-    text = " ".join(lines).lower()
-    if "memory" in text or "mem_" in text:
-        keys.append("Mem:")
-    if "swap" in text:
-        keys.append("Swap:")
-    keys += [word for word in " ".join(lines).split() if word.startswith("/") and len(word) > 1]
-    return keys
+    return [key for key in dict.fromkeys(keys) if len(key) > 2]
 
 
-def _locate(keys: list[str], texts: dict[str, list[str]]) -> tuple[str, int, str] | None:
+def _locate(keys: list[str], texts: dict[str, list[str]], own: str = "") -> tuple[str, int, str] | None:
+    """The first line holding a key: in ``own`` (the file the evidence names), in the files of
+    its folder, then anywhere."""
+    folder = own.rsplit("/", 1)[0] + "/" if "/" in own else ""
+    order = sorted(texts, key=lambda rel: (rel != own, not (folder and rel.startswith(folder)), rel))
     for key in keys:
-        for rel, lines in texts.items():
-            for number, line in enumerate(lines, 1):
+        for rel in order:
+            for number, line in enumerate(texts[rel], 1):
                 if key in line:
                     return rel, number, line
     return None
@@ -267,7 +280,7 @@ def anchor_evidence(findings: list[Finding], entries: list[TimelineEntry], inp: 
                 continue
             if texts is None:
                 texts = _fact_texts(inp)
-            found = _locate(_keys(ev.file, ev.container or finding.container, ev.lines), texts)
+            found = _locate(_keys(ev.file, ev.container or finding.container, ev.lines), texts, ev.file)
             derived = "; ".join(ev.lines)
             if found is not None:
                 ev.file, ev.line_start, ev.line_end, ev.lines = found[0], found[1], found[1], [found[2]]
@@ -282,5 +295,5 @@ def anchor_evidence(findings: list[Finding], entries: list[TimelineEntry], inp: 
             continue  # a whole file (inspect.json of a bundle): no line to name
         if texts is None:
             texts = _fact_texts(inp)
-        found = _locate(_keys(entry.file, entry.container, []), texts)
+        found = _locate(_keys(entry.file, entry.container, []), texts, entry.file)
         entry.file, entry.line = (found[0], found[1]) if found else ("", 0)

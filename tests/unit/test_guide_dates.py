@@ -95,3 +95,21 @@ def test_evidence_cites_files_of_the_archive_and_never_line_0(tmp_path: Path) ->
 def test_docker_ps_status_gives_times_relative_to_the_archive(status: str, started, finished) -> None:  # type: ignore[no-untyped-def]
     assert status_times(status, MADE) == (started, finished)
     assert status_times(status, None) == (None, None)
+
+
+def test_a_fact_read_from_a_bundle_file_cites_the_line_that_states_it(tmp_path: Path) -> None:
+    from nodediag.analyzer.context_lines import anchor_evidence
+    from nodediag.analyzer.model import Evidence, Finding, LoadedInput
+
+    (tmp_path / "probes").mkdir()
+    (tmp_path / "probes" / "agent-status.json").write_text(
+        '{\n  "container": "agent",\n  "url": "http://127.0.0.1:8080/status",\n  "status": null\n}\n')
+    inp = LoadedInput(kind="bundle-v1", root=tmp_path, files=["probes/agent-status.json"], manifest={})
+    evidence = Evidence("probes/agent-status.json", 0, 0, ["GET http://127.0.0.1:8080/status: refused"])
+    finding = Finding("status-probe-unhealthy", "t", "high", "cause", "m", "a", evidence=[evidence])
+    anchor_evidence([finding], [], inp)
+    assert (evidence.file, evidence.line_start) == ("probes/agent-status.json", 3)
+    assert evidence.note == "read as: GET http://127.0.0.1:8080/status: refused"
+    lost = Evidence("host/summary.json", 0, 0, ["nothing to find here"])
+    anchor_evidence([Finding("x", "t", "low", "info", "m", "a", evidence=[lost])], [], inp)
+    assert (lost.file, lost.line_start, lost.note) == ("", 0, "derived from the input's facts")
