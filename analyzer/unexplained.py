@@ -39,8 +39,11 @@ _MASK = re.compile(
 )
 _PLACEHOLDERS = {"uuid": "<uuid>", "redacted": "<redacted>", "x": "0x<hex>", "hex": "<hex>", "id": "<id>", "ip": "<ip>",
                  "n": "<n>"}
-# Raw Node output that is an error although it carries no level: an uncaught exception block.
-_RAW_ERROR = re.compile(r"(?:Uncaught )?[A-Z][A-Za-z]*(?:Error|Exception)\b(?:: |$)|.*triggerUncaughtException")
+# Raw output that is an error although it carries no level: an uncaught exception block, an
+# error a program printed itself, a native crash (bb, the C++ runtime, the shell).
+_RAW_ERROR = re.compile(
+    r"(?:Uncaught )?(?:[A-Z][A-Za-z]*)?(?:Error|Exception)\b(?:: |$)|.*triggerUncaughtException"
+    r"|terminate called|Segmentation fault|Aborted \(core dumped\)|Assertion failed|what\(\): |panic: |Killed$")
 
 
 def mask(text: str) -> str:

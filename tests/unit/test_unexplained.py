@@ -113,3 +113,19 @@ def test_the_section_is_in_every_format(tmp_path: Path) -> None:
     assert "### Errors no rule explains" in md and f"containers/{NODE}/logs.txt:6" in md
     assert f"`prover-node:widget-store: {shape}" in md  # a code span: pasted as it is, nothing escaped
     assert '"unexplained": [' in render_json(result)
+
+
+def test_raw_errors_without_a_level_count_and_plain_output_does_not() -> None:
+    from nodediag.analyzer.model import Record
+    from nodediag.analyzer.unexplained import level_of
+
+    def raw(text: str, kind: str = "raw") -> Record:
+        return Record("", "other", "f", 1, 1, None, None, None, text, kind=kind)
+
+    for text in ("Error: connect ECONNREFUSED 127.0.0.1:8080", "TypeError: fetch failed",
+                 "terminate called after throwing an instance of 'std::runtime_error'",
+                 "Segmentation fault (core dumped)", "Assertion failed: (x), function y", "Killed"):
+        assert level_of(raw(text)) == "ERROR", text
+    assert level_of(raw("<--- Last few GCs --->", "node-fatal")) == "FATAL"
+    for text in ("Starting Aztec with args: start --prover-node", "Errors are counted below", "bb: proving 3 of 9"):
+        assert level_of(raw(text)) is None, text
