@@ -129,3 +129,15 @@ def test_raw_errors_without_a_level_count_and_plain_output_does_not() -> None:
     assert level_of(raw("<--- Last few GCs --->", "node-fatal")) == "FATAL"
     for text in ("Starting Aztec with args: start --prover-node", "Errors are counted below", "bb: proving 3 of 9"):
         assert level_of(raw(text)) is None, text
+
+
+def test_a_flood_of_distinct_errors_is_capped_in_the_reports_not_in_json(tmp_path: Path) -> None:
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+    node = healthy(T0) + [line(T0 + timedelta(seconds=i), "ERROR", "x", f"Odd {words[i % 10]} {words[i // 10]} failure")
+                          for i in range(30)]
+    inp, facts = make_input(tmp_path, {NODE: node})
+    result = analyze_input(inp, facts, tool_version="test")
+    assert len(result.unexplained) == 30
+    md = render_markdown(result)
+    assert md.count("- **ERROR**") == 20 and "… 10 more kinds in the HTML and JSON reports." in md
+    assert render_html(result).count('<tr class="ux') == 30
