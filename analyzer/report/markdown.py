@@ -20,6 +20,9 @@ def md_text(value: object) -> str:
     return _INLINE_SPECIAL.sub(r"\\\1", text)
 
 
+# as _INLINE_SPECIAL, but an underscore inside a word (NODE_OPTIONS) opens no emphasis in
+# CommonMark: it stays as it is, and the text reads the same pasted as plain text
+_PROSE_SPECIAL = re.compile(r"([\\`*{}\[\]<>#|!~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _CODE_SPAN = re.compile(r"`([^`\n<]{1,200})`")
 
 
@@ -29,10 +32,10 @@ def md_prose(value: object) -> str:
     text = " ".join(str(value if value is not None else "").split())
     out, pos = [], 0
     for m in _CODE_SPAN.finditer(text):
-        out.append(_INLINE_SPECIAL.sub(r"\\\1", text[pos:m.start()]))
+        out.append(_PROSE_SPECIAL.sub(r"\\\1", text[pos:m.start()]))
         out.append(m.group(0))
         pos = m.end()
-    out.append(_INLINE_SPECIAL.sub(r"\\\1", text[pos:]))
+    out.append(_PROSE_SPECIAL.sub(r"\\\1", text[pos:]))
     return "".join(out)
 
 
