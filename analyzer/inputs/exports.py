@@ -166,6 +166,14 @@ def _container_name(value: Any) -> str:
     return name if fmt.split_compose_prefix(f"{name} | x") == (name, "x") else ""
 
 
+def _label_container(cell: str) -> str:
+    """The container named in a labels cell: JSON (``{"container":"x"}``) or Loki's
+    ``{container="x", ...}``."""
+    found = _json(cell)
+    labels = _flatten(found) if isinstance(found, dict) else dict(_LABEL.findall(cell))
+    return _container_name(next((labels[k] for k in fmt.EXPORT_CONTAINER_FIELDS if labels.get(k)), ""))
+
+
 def _rows(kind: ExportKind, text: str) -> tuple[list[Row], int]:
     """The rows of an export, and how many lines could not be read as rows."""
     rows: list[Row] = []
@@ -237,6 +245,7 @@ def _rows(kind: ExportKind, text: str) -> tuple[list[Row], int]:
     message_at = fmt.pick_field(header, fmt.EXPORT_MESSAGE_FIELDS)
     level_at = fmt.pick_field(header, fmt.EXPORT_LEVEL_FIELDS)
     container_at = fmt.pick_field(header, fmt.EXPORT_CONTAINER_FIELDS)
+    labels_at = fmt.pick_field(header, ("labels", "stream", "__labels"))
     for cells in reader:
         if not cells:
             continue
@@ -252,6 +261,8 @@ def _rows(kind: ExportKind, text: str) -> tuple[list[Row], int]:
         level = cells[level_at] if level_at is not None and level_at < len(cells) else None
         named = container_at is not None and container_at < len(cells)
         container = _container_name(cells[container_at]) if named else ""  # type: ignore[index]
+        if not container and labels_at is not None and labels_at < len(cells):
+            container = _label_container(cells[labels_at])
         rows.append((when[0], when[1], message, level, container))
     return rows, bad
 

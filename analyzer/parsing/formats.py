@@ -460,8 +460,15 @@ def export_line(stamp: str, message: str, level: str | None = None, container: s
     message = message.rstrip("\r\n")
     first, *rest = message.split("\n") if message else [""]
     body = strip_ansi(first)
+    prefixed = split_compose_prefix(body)
+    if prefixed is not None:  # the row holds a `docker compose logs` line: its service is the container
+        container = container or prefixed[0]
+        first = body = prefixed[1]
+    if DOCKER_TS_RE.match(body):  # ... or a `docker logs -t` line: its own time is the finer one
+        prefix = f"{container} | " if container else ""
+        return [f"{prefix}{first}"] + [f"{prefix}{stamp} {line.rstrip(chr(13))}" for line in rest]
     canonical = LEVEL_BY_NAME.get(str(level or "").strip().upper())
-    if canonical and not body.startswith(("[", "{")) and not DOCKER_TS_RE.match(body):
+    if canonical and not body.startswith(("[", "{")):
         first = f"[{stamp[11:23]}] {canonical}: {body}"
     prefix = f"{container} | " if container else ""
     return [f"{prefix}{stamp} {first}"] + [f"{prefix}{stamp} {line.rstrip(chr(13))}" for line in rest]

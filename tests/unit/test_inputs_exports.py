@@ -42,6 +42,12 @@ FORMS = {
     "time-tab": lambda rows: "".join(f"{t}\t{m}\n" for t, m in rows),
     "logcli-text": lambda rows: "".join(f'{t} {{container="{NODE}", stream="stderr"}} {m}\n' for t, m in rows),
     "kibana-space": lambda rows: "".join(f"{t[:10]} {t[11:23].replace('.', ',')} {m}\n" for t, m in rows),
+    "grafana-labels-csv": lambda rows: "Time,Line,labels\n" + "".join(
+        f'"{t.replace("T", " ")}","{m}","{{""container"":""{NODE}""}}"\n' for t, m in rows),
+    "jsonl-of-docker-lines": lambda rows: "".join(json.dumps({"ts": t, "msg": f"{t[:-1]}000000Z {m}"}) + "\n"
+                                                  for t, m in rows),
+    "jsonl-of-compose-lines": lambda rows: "".join(json.dumps({"ts": t, "text": f"prover-node-1  | {m}"}) + "\n"
+                                                   for t, m in rows),
     "json-lines": lambda rows: "".join(json.dumps({"@timestamp": t, "log": {"level": "x"}, "message": m,
                                                    "container": {"name": NODE}}) + "\n" for t, m in rows),
     "logcli-jsonl": lambda rows: "".join(json.dumps({"labels": {"container": NODE}, "line": m, "timestamp": t}) + "\n"
@@ -55,6 +61,7 @@ FORMS = {
 
 
 def _analyze(tmp_path: Path, name: str, text: str):  # type: ignore[no-untyped-def]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / name
     path.write_text(text)
     inp = open_input(path, workdir=tmp_path / "work")
@@ -75,6 +82,8 @@ def test_rows_keep_their_line_numbers_and_the_reader_is_told(tmp_path: Path) -> 
     funds = next(f for f in result.findings if f.rule_id == "l1-insufficient-funds")
     assert funds.evidence[0].line_start == 3  # the header is line 1, the failing row line 3
     assert funds.container == NODE
+    labelled = _analyze(tmp_path / "l", "grafana.csv", FORMS["grafana-labels-csv"](ROWS))
+    assert next(f for f in labelled.findings if f.rule_id == "l1-insufficient-funds").container == NODE
 
 
 def test_an_export_of_level_and_message_columns_only_keeps_the_level(tmp_path: Path) -> None:
