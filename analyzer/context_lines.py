@@ -31,6 +31,7 @@ MAX_EXITS = 5  # per container, the latest
 MAX_LINE = 400  # characters of a context line kept
 BLOCK = 4 * 2**20
 MAX_READERS = 4  # files read at once
+EXIT_ACTIONS = frozenset(("die", "exit"))  # timeline events that end a container's run
 SAME_EXIT = timedelta(seconds=5)  # a die event and the state's FinishedAt this close are one exit
 
 
@@ -180,7 +181,7 @@ def _exit_entries(entries: list[TimelineEntry]) -> dict[str, list[TimelineEntry]
     for entry in sorted(entries, key=lambda e: e.time):
         if entry.kind != "event" or not entry.container:
             continue
-        if not (entry.text.startswith("container exited") or entry.text.startswith("docker event: die")):
+        if entry.action not in EXIT_ACTIONS:
             continue
         mine = by_container.setdefault(entry.container, [])
         if mine and abs(entry.time - mine[-1].time) <= SAME_EXIT:

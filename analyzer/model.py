@@ -226,6 +226,7 @@ class TimelineEntry:
     file: str = ""
     line: int = 0
     rule_id: str = ""
+    action: str = ""  # events: the Docker action ("die", "oom", ...), "exit" for the state's exit
     count: int = 1  # records the row stands for (repeats and alternating pairs collapse into one)
     until: datetime | None = None  # the last of them, when count > 1
     # for a container's exit: its last log lines before it, as (line number, text); 0 when unknown

@@ -258,7 +258,7 @@ def kernel_oom_scope(record: Evidence, containers: list[ContainerInfo]) -> tuple
 def kernel_oom_entry(record: Evidence, containers: list[ContainerInfo]) -> TimelineEntry:
     container, label = kernel_oom_scope(record, containers)
     return TimelineEntry(record.time, container, "event", "event", label, record.file,  # type: ignore[arg-type]
-                         record.line_end)
+                         record.line_end, action="kernel-oom")
 
 
 def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:
@@ -271,7 +271,8 @@ def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:
 def _event_entry(event: Event) -> TimelineEntry:
     attrs = ", ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()) if k in ("exitCode", "signal"))
     text = f"docker event: {event.action}" + (f" ({attrs})" if attrs else "")
-    return TimelineEntry(event.time, event.container, "event", "event", text, event.file, event.line)
+    return TimelineEntry(event.time, event.container, "event", "event", text, event.file, event.line,
+                         action=event.action)
 
 
 def _state_entries(container: ContainerInfo) -> list[TimelineEntry]:
@@ -283,7 +284,7 @@ def _state_entries(container: ContainerInfo) -> list[TimelineEntry]:
     if container.finished_at and (not container.started_at or container.finished_at > container.started_at):
         how = f"exited with code {container.exit_code}" + (" (OOMKilled)" if container.oom_killed else "")
         entries.append(TimelineEntry(container.finished_at, container.name, "event", "event",
-                                     f"container {how}", path))
+                                     f"container {how}", path, action="exit"))
     return entries
 
 
