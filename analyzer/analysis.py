@@ -388,6 +388,8 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)
+    # errors no finding explains (before the verdict: a stack with such errors is not "healthy")
+    unexplained = engine.unexplained.build({f.rule_id for f in findings})
     roles = {c.name: c.role for c in facts.containers}
     links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles)
     assign_confidence(findings, by_id, links)
@@ -416,6 +418,6 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
         level_series=timeline.level_series(),
         analyzed_at=datetime.now(timezone.utc),
         tool_version=tool_version,
-        unexplained=engine.unexplained.build({f.rule_id for f in findings}),
+        unexplained=unexplained,
         unexplained_left_out=engine.unexplained.overflow,
     )
