@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,8 @@ HEAD_BYTES = 256 * 1024  # read of each log to find its first time
 HEAD_LINES = 2000
 LATE_MARGIN = timedelta(seconds=60)  # an incident starting this close to a log's first line began before it
 WINDOW_MARGIN = timedelta(seconds=120)
+# console output that says why there is no log: a start-up refusal, docker's own error
+_CONSOLE_ERROR = re.compile(r"\b(?:error|invalid|missing|required|usage|no such|fatal|denied|not found)\b", re.I)
 LOG_KINDS = frozenset(("pino", "pino-json", "json-2024", "aztec-2024", "node-fatal"))
 
 
@@ -41,7 +44,7 @@ def coverage_gaps(inp: LoadedInput, facts: Facts, parse_stats: list[ParseStats],
     if inp.kind == "single-log":
         gaps += _single_log_gaps(inp, facts, containers_seen)
     if inp.kind in ("single-log", "manual-guide") or (inp.manifest or {}).get("converted_from"):
-        gaps += _stdout_only_gaps(parse_stats)
+        gaps += _stdout_only_gaps(inp, facts, parse_stats)
     if started is not None and inp.manifest is not None:  # (a bundle: its window, cap and start times are exact)
         gaps += _late_start_gaps(inp, facts, started)
     return gaps
@@ -69,13 +72,17 @@ def _single_log_gaps(inp: LoadedInput, facts: Facts, containers_seen: Iterable[s
     return gaps
 
 
-def _stdout_only_gaps(parse_stats: list[ParseStats]) -> list[DataGap]:
+def _stdout_only_gaps(inp: LoadedInput, facts: Facts, parse_stats: list[ParseStats]) -> list[DataGap]:
+    logs = {log.path: log for log in facts.log_files}
     gaps = []
     for stats in parse_stats:
         if not stats.lines or stats.records == 0:
             continue
         if any(kind in LOG_KINDS for kind in stats.formats) or stats.unrecognized < stats.records:
             continue
+        log = logs.get(stats.file)
+        if log is not None and any(_CONSOLE_ERROR.search(line) for line in _head_lines(inp, log)):
+            continue  # a start-up refusal or docker's own error: the console said why, before any log
         gaps.append(DataGap(
             "stderr", "missing",
             f"{stats.file} holds {stats.lines} line(s) of console output but no Aztec log record: it looks like "

@@ -42,7 +42,7 @@ def test_compose_logs_of_two_roles_leave_only_the_third_missing(tmp_path: Path) 
 
 def test_a_docker_log_with_stdout_only_is_flagged(tmp_path: Path) -> None:
     stamp = "2026-11-27T10:00:00.000000000Z"
-    stdout = [f"{stamp} Missing prover broker URL. Pass --proverAgent.proverBrokerUrl <value>",
+    stdout = [f"{stamp} Starting Aztec with args: start --prover-node --archiver",
               f"{stamp} Some console banner line"]
     result = _single(tmp_path, "agent.log", stdout)
     assert [gap.status for gap in result.input.gaps if gap.source == "stderr"] == ["missing"]
@@ -80,3 +80,10 @@ def test_a_cap_that_kept_only_the_newest_lines_is_a_gap_when_the_incident_is_at_
     gaps = [gap for gap in analyze_input(inp, facts).input.gaps if gap.source == "log window"]
     assert [gap.files for gap in gaps] == [[f"containers/{BROKER}/logs.txt"]]
     assert "the log cap kept only its newest lines" in gaps[0].detail
+
+
+def test_console_output_that_says_why_there_is_no_log_is_not_called_stdout_only(tmp_path: Path) -> None:
+    stamp = "2026-11-27T10:00:00.000000000Z"
+    refusal = [f"{stamp} Missing prover broker URL. Pass --proverAgent.proverBrokerUrl <value>"]
+    result = _single(tmp_path, "agent.log", refusal)
+    assert not [gap for gap in result.input.gaps if gap.source == "stderr"]
