@@ -23,6 +23,7 @@ PER_HOUR_CAP = 300
 WINDOW_CAP = 3000
 OUTSIDE_CAP = 400
 REPEAT_GAP = timedelta(seconds=120)
+MAX_CYCLE = 3  # messages in a repeating cycle that collapses into one row ("A, B, A, B" .. "A, B, C, A, B, C")
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
@@ -34,9 +35,11 @@ class _Pending:
     key: str
     repeats: int = 1
     until: datetime | None = None
-    partner: _Pending | None = None  # the other message of an alternating pair this entry heads
-    head: _Pending | None = None  # the pair's first message, when this entry is its second
-    members: int = 0  # records the pair stands for (both messages), once it is one
+    # the other messages of the repeating cycle this entry heads (compared by their own fields)
+    cycle: list[_Pending] | None = field(default=None, compare=False, repr=False)
+    head: _Pending | None = field(default=None, compare=False, repr=False)  # the cycle's head, for the others
+    cycle_keys: tuple[str, ...] = ()  # the keys of ``cycle``, for comparisons
+    members: int = 0  # records the cycle stands for (all its messages), once it is one
 
 
 @dataclass(slots=True)
@@ -48,8 +51,8 @@ class TimelineBuild:
 @dataclass
 class TimelineCollector:
     entries: list[_Pending] = field(default_factory=list)
-    _last: dict[str, _Pending] = field(default_factory=dict)  # container -> last record entry
-    _prev: dict[str, _Pending] = field(default_factory=dict)  # container -> the entry before it
+    # container -> its latest record entries (up to MAX_CYCLE), the latest last
+    _recent: dict[str, list[_Pending]] = field(default_factory=dict)
     _per_hour: dict[tuple[str, datetime], int] = field(default_factory=dict)
     _minutes: dict[str, dict[datetime, dict[str, int]]] = field(default_factory=dict)
     _shapes: dict[str, str] = field(default_factory=dict)  # message head -> numbers replaced by '#'
@@ -106,23 +109,25 @@ class TimelineCollector:
             known = self._keys[(record.module, record.message, ids)] = (text, f"{','.join(ids)}|{shape}")
         text, key = known
         container = record.container
-        last = self._last.get(container)
-        until = None if last is None else last.until if last.head is None else last.head.until  # (a pair: its span)
+        recent = self._recent.get(container)
+        last = recent[-1] if recent else None
+        until = None if last is None else last.until if last.head is None else last.head.until  # (a cycle: its span)
         if last is not None and until and when - until <= REPEAT_GAP:
             if last.key == key:
-                if last.head is not None or last.partner is not None:  # a pair that repeats one message
-                    self._pair_member(last, last, when)
+                if last.head is not None or last.cycle is not None:  # a cycle that repeats one message
+                    self._cycle_member([last], when)
                 else:
                     last.repeats += 1
                     last.until = when
                     self.collapsed += 1
                 return
-            prev = self._prev.get(container)
-            if prev is not None and prev.key == key and _pairable(prev, last):
-                # "A, B, A": an alternating pair (a retry and its error) becomes one row
-                self._pair_member(prev, last, when)
-                self._last[container], self._prev[container] = prev, last
-                return
+            for period in range(2, min(MAX_CYCLE, len(recent)) + 1):  # type: ignore[arg-type]
+                members = recent[-period:]  # type: ignore[index]
+                if members[0].key == key and _cyclable(members):
+                    # "A, B, A" or "A, B, C, A": a repeating cycle (a retry and its errors) becomes one row
+                    self._cycle_member(members, when)
+                    recent[-period:] = [*members[1:], members[0]]  # type: ignore[index]
+                    return
         who = record.container if not rule_ids else "rule:" + record.container
         span = self._hour_span  # the hour of the previous quota check: records come in order
         if span and span[0] == who and span[1] <= when < span[2] and when.tzinfo is span[3]:
@@ -139,20 +144,26 @@ class TimelineCollector:
                               line, rule_ids[0] if rule_ids else "")
         pending = _Pending(entry, key, until=when)
         self.entries.append(pending)
-        if last is not None:
-            self._prev[container] = last
-        self._last[container] = pending
+        if recent is None:
+            self._recent[container] = [pending]
+        else:
+            recent.append(pending)
+            if len(recent) > MAX_CYCLE:
+                del recent[0]
 
-    def _pair_member(self, one: _Pending, other: _Pending, when: datetime) -> None:
-        """Count a record at ``when`` that repeats ``one``'s message, ``other`` being the other
-        message of its alternating pair, in the pair's head row (the pair forms on first call)."""
-        head = one.head or other.head or (one if one.partner is not None else None) or \
-            (other if other.partner is not None else None)
-        if head is None:  # the pair forms: the earlier message heads it, the later joins its row
-            head, second = (one, other) if one.entry.time <= other.entry.time else (other, one)
-            head.partner, second.head = second, head
-            head.members = head.repeats + second.repeats
-            self.collapsed += second.repeats
+    def _cycle_member(self, members: list[_Pending], when: datetime) -> None:
+        """Count a record at ``when`` that repeats ``members[0]``'s message, ``members`` being the
+        messages of its cycle, in the cycle's head row (the cycle forms on the first call)."""
+        first = members[0]
+        head = first.head or (first if first.cycle is not None else None)
+        if head is None:  # the cycle forms: its earliest message heads it, the others join its row
+            ordered = sorted(members, key=lambda p: p.entry.time)
+            head, others = ordered[0], ordered[1:]
+            head.cycle, head.cycle_keys = others, tuple(p.key for p in others)
+            head.members = sum(p.repeats for p in ordered)
+            for other in others:
+                other.head = head
+                self.collapsed += other.repeats
         head.members += 1
         head.until = when if head.until is None or when > head.until else head.until
         self.collapsed += 1
@@ -160,11 +171,10 @@ class TimelineCollector:
     def absorb(self, other: TimelineCollector) -> None:
         """Take over what ``other`` gathered from other containers' records, as if they had been
         added here after everything added so far."""
-        if self._last.keys() & other._last.keys() or self._minutes.keys() & other._minutes.keys():
+        if self._recent.keys() & other._recent.keys() or self._minutes.keys() & other._minutes.keys():
             raise ValueError("timelines of the same container cannot be merged")
         self.entries += other.entries
-        self._last.update(other._last)
-        self._prev.update(other._prev)
+        self._recent.update(other._recent)
         self._per_hour.update(other._per_hour)
         self._minutes.update(other._minutes)
         self.significant += other.significant
@@ -192,10 +202,11 @@ class TimelineCollector:
         records = []
         for pending in self.entries:
             entry = pending.entry
-            if pending.head is not None:  # shown in its pair's row
+            if pending.head is not None:  # shown in its cycle's row
                 continue
-            if pending.partner is not None and pending.until:
-                entry.text += (f" ⇄ {pending.partner.entry.text} (alternating: {pending.members} records, "
+            if pending.cycle is not None and pending.until:
+                others = " ⇄ ".join(p.entry.text for p in pending.cycle)
+                entry.text += (f" ⇄ {others} (alternating: {pending.members} records, "
                                f"until {pending.until.strftime('%H:%M:%S')})")
                 entry.count, entry.until = pending.members, pending.until
             elif pending.repeats > 1 and pending.until:
@@ -219,11 +230,17 @@ class TimelineCollector:
         return TimelineBuild(entries, note)
 
 
-def _pairable(prev: _Pending, last: _Pending) -> bool:
-    """Whether ``prev`` and ``last`` (its successor) are, or may become, one alternating pair."""
-    if prev.partner is not None or prev.head is not None or last.partner is not None or last.head is not None:
-        return prev.partner is last or last.partner is prev
-    return True
+def _cyclable(members: list[_Pending]) -> bool:
+    """Whether ``members`` (consecutive entries of one container) are, or may become, one cycle:
+    distinct messages, none in another cycle (or all in the same one)."""
+    if len({p.key for p in members}) != len(members):
+        return False
+    heads = {id(p.head or p) for p in members if p.head is not None or p.cycle is not None}
+    if not heads:
+        return True
+    head = members[0].head or members[0]
+    return len(heads) == 1 and head.cycle is not None and len(head.cycle) + 1 == len(members) and \
+        all(p is head or p.head is head for p in members)
 
 
 def quiet_event(action: str) -> bool:

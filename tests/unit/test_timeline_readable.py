@@ -146,3 +146,20 @@ def test_read_lines_stops_at_its_byte_budget() -> None:
 
     text = b"".join(f"{n:09d}\n".encode() for n in range(1, 1001))  # 10 bytes a line
     assert read_lines(io.BytesIO(text), [5, 500, 900], max_bytes=5000) == {5: "000000005", 500: "000000500"}
+
+
+def test_a_cycle_of_three_messages_becomes_one_row_and_other_rows_stay(tmp_path: Path) -> None:
+    promise = "Error in running promise: Error: fetch failed"
+    lines = []
+    for i in range(40):
+        at = T0 + timedelta(minutes=1, seconds=3 * i)
+        lines.append(line(at, "WARN", "json-rpc:client", FETCH))
+        lines.append(line(at + timedelta(milliseconds=5), "WARN", "foundation:retry", RETRY))
+        lines.append(line(at + timedelta(milliseconds=9), "ERROR", "prover-client:proving-agent", promise))
+    lines.append(line(T0 + timedelta(minutes=4), "ERROR", "prover-node", "Something else entirely"))
+    inp, facts = make_input(tmp_path, {AGENT: healthy(T0) + lines})
+    rows = [e for e in analyze_input(inp, facts, tool_version="t").timeline
+            if e.kind == "record" and e.container == AGENT]
+    assert len(rows) == 2, [r.text[:60] for r in rows]
+    assert rows[0].count == 120 and rows[0].text.count(" ⇄ ") == 2 and "Error in running promise" in rows[0].text
+    assert rows[1].text.endswith("Something else entirely") and rows[1].count == 1
