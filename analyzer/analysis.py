@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from nodediag.analyzer.context_lines import add_context, add_last_lines, anchor_evidence
+from nodediag.analyzer.coverage import coverage_gaps
 from nodediag.analyzer.facts import container_from_inspect
-from nodediag.analyzer.inputs import InputError
+from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
@@ -381,16 +383,24 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
                 inp.gaps.append(gap)
 
     records = sum(s.records for s in parse_stats)  # every record parsed, skipped ones included
+    if inp.kind == "single-log" and not engine.hits_by_key():  # (a rule that matched knows the text)
+        refuse_unknown_text(inp, parse_stats)
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)
+    # errors no finding explains (before the verdict: a stack with such errors is not "healthy")
+    unexplained = engine.unexplained.build({f.rule_id for f in findings})
     roles = {c.name: c.role for c in facts.containers}
     links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles)
     assign_confidence(findings, by_id, links)
     ranked = rank_causes(findings, links)
     verdict, window = build_verdict(findings, ranked, links, records)
     ordered = order_findings(findings, ranked)
-    built = timeline.build(facts.events, facts.containers, ordered, window)
+    inp.gaps += coverage_gaps(inp, facts, parse_stats, timeline.containers(), verdict.started_at)
+    built = timeline.build(facts.events, facts.containers, ordered, window, facts.host.kernel_oom)
+    anchor_evidence(ordered, built.entries, inp)
+    add_context(ordered, inp)
+    add_last_lines(built.entries, facts, inp)
     if built.note:
         ordered.append(Finding(
             rule_id="timeline-sampled", title="The timeline is abridged", severity="info", category="info",
@@ -408,4 +418,6 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
         level_series=timeline.level_series(),
         analyzed_at=datetime.now(timezone.utc),
         tool_version=tool_version,
+        unexplained=unexplained,
+        unexplained_left_out=engine.unexplained.overflow,
     )

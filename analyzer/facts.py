@@ -25,7 +25,7 @@ from nodediag.analyzer.host_facts import (
     parse_disk_json,
     summarize_stats,
 )
-from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status
+from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status, status_times
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
 from nodediag.roles import detect_role
 
@@ -359,8 +359,10 @@ def _load_guide(reader: _Reader, facts: Facts) -> None:
     ps_text = reader.text("containers.txt")
     for row in parse_docker_ps(ps_text or ""):
         role = detect_role(row.name, row.image, row.command.split())[0]
+        started, finished = status_times(row.status, reader.inp.made_at)  # dated by the archive's time
         facts.containers.append(ContainerInfo(name=row.name, role=role, image=row.image, state=row.state,
-                                              exit_code=row.exit_code, cmd=row.command.split()))
+                                              exit_code=row.exit_code, cmd=row.command.split(),
+                                              started_at=started, finished_at=finished))
     for rel in sorted(reader.files):
         if not rel.endswith(".log"):
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 # Canonical level names, lowest to highest. Parsers map every format's levels onto these.
 LEVELS = ("TRACE", "DEBUG", "VERBOSE", "INFO", "WARN", "ERROR", "FATAL")
@@ -98,6 +98,8 @@ class Evidence:
     container: str = ""
     time: datetime | None = None
     note: str = ""
+    before: list[str] = field(default_factory=list)  # up to 3 lines of the file before line_start
+    after: list[str] = field(default_factory=list)  # ... and after line_end (grep -B/-A)
 
 
 @dataclass(slots=True)
@@ -140,6 +142,7 @@ class LoadedInput:
     gaps: list[DataGap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     name: str = ""  # what the user passed, for the report header
+    made_at: datetime | None = None  # when the input was made, when only that dates it (the guide's archive)
     # files of ``files`` that are not under ``root`` but read straight from the bundle, each in a
     # Zstandard frame of its own (inputs/frames.py OwnFrame); checked against the manifest once
     # read. How the input was read, not what it holds: not in the JSON report.
@@ -223,6 +226,31 @@ class TimelineEntry:
     file: str = ""
     line: int = 0
     rule_id: str = ""
+    action: str = ""  # events: the Docker action ("die", "oom", ...), "exit" for the state's exit
+    count: int = 1  # records the row stands for (repeats and alternating pairs collapse into one)
+    until: datetime | None = None  # the last of them, when count > 1
+    # for a container's exit: its last log lines before it, as (line number, text); 0 when unknown
+    last_lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class UnexplainedGroup:
+    """Records of one message shape that no finding explains (ERROR/FATAL, or a WARN that
+    repeats): the message with numbers, hashes and ids masked, and one example as it was logged."""
+
+    level: Literal["FATAL", "ERROR", "WARN"]
+    module: str  # masked like the message; "" when the records carry no module
+    message: str  # numbers as <n>, hex as 0x<hex> / <hex>, UUIDs as <uuid>, IPs as <ip>
+    count: int
+    containers: list[str] = field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    example: str = ""  # the first record's first line, as logged
+    file: str = ""  # where the example is (bundle-relative) ...
+    line: int = 0  # ... and its 1-based line
+    example_container: str = ""
+    example_time: datetime | None = None
+    matched_rules: list[str] = field(default_factory=list)  # rules that matched but reported no finding
 
 
 @dataclass(slots=True)
@@ -249,3 +277,6 @@ class AnalysisResult:
     # container -> [(minute bucket start, {"ERROR": n, "WARN": n, ...})], for the charts
     analyzed_at: datetime | None = None
     tool_version: str = ""
+    # errors (and repeated warnings) no finding explains, grouped by message shape
+    unexplained: list[UnexplainedGroup] = field(default_factory=list)
+    unexplained_left_out: int = 0  # records of shapes beyond the grouping's cap

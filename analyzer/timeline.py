@@ -10,10 +10,11 @@ down to ``OUTSIDE_CAP``; ``TimelineBuild.note`` says what was left out.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from nodediag.analyzer.model import LEVEL_RANK, ContainerInfo, Event, Finding, Record, TimelineEntry
+from nodediag.analyzer.model import LEVEL_RANK, ContainerInfo, Event, Evidence, Finding, Record, TimelineEntry
 from nodediag.analyzer.parsing.logs import Repeats
 from nodediag.analyzer.rules.evidence import inspect_path
 
@@ -22,6 +23,7 @@ PER_HOUR_CAP = 300
 WINDOW_CAP = 3000
 OUTSIDE_CAP = 400
 REPEAT_GAP = timedelta(seconds=120)
+MAX_CYCLE = 3  # messages in a repeating cycle that collapses into one row ("A, B, A, B" .. "A, B, C, A, B, C")
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
@@ -33,6 +35,11 @@ class _Pending:
     key: str
     repeats: int = 1
     until: datetime | None = None
+    # the other messages of the repeating cycle this entry heads (compared by their own fields)
+    cycle: list[_Pending] | None = field(default=None, compare=False, repr=False)
+    head: _Pending | None = field(default=None, compare=False, repr=False)  # the cycle's head, for the others
+    cycle_keys: tuple[str, ...] = ()  # the keys of ``cycle``, for comparisons
+    members: int = 0  # records the cycle stands for (all its messages), once it is one
 
 
 @dataclass(slots=True)
@@ -44,7 +51,8 @@ class TimelineBuild:
 @dataclass
 class TimelineCollector:
     entries: list[_Pending] = field(default_factory=list)
-    _last: dict[str, _Pending] = field(default_factory=dict)  # container -> last record entry
+    # container -> its latest record entries (up to MAX_CYCLE), the latest last
+    _recent: dict[str, list[_Pending]] = field(default_factory=dict)
     _per_hour: dict[tuple[str, datetime], int] = field(default_factory=dict)
     _minutes: dict[str, dict[datetime, dict[str, int]]] = field(default_factory=dict)
     _shapes: dict[str, str] = field(default_factory=dict)  # message head -> numbers replaced by '#'
@@ -100,12 +108,26 @@ class TimelineCollector:
                 self._keys.clear()
             known = self._keys[(record.module, record.message, ids)] = (text, f"{','.join(ids)}|{shape}")
         text, key = known
-        last = self._last.get(record.container)
-        if last is not None and last.key == key and last.until and when - last.until <= REPEAT_GAP:
-            last.repeats += 1
-            last.until = when
-            self.collapsed += 1
-            return
+        container = record.container
+        recent = self._recent.get(container)
+        last = recent[-1] if recent else None
+        until = None if last is None else last.until if last.head is None else last.head.until  # (a cycle: its span)
+        if last is not None and until and when - until <= REPEAT_GAP:
+            if last.key == key:
+                if last.head is not None or last.cycle is not None:  # a cycle that repeats one message
+                    self._cycle_member([last], when)
+                else:
+                    last.repeats += 1
+                    last.until = when
+                    self.collapsed += 1
+                return
+            for period in range(2, min(MAX_CYCLE, len(recent)) + 1):  # type: ignore[arg-type]
+                members = recent[-period:]  # type: ignore[index]
+                if members[0].key == key and _cyclable(members):
+                    # "A, B, A" or "A, B, C, A": a repeating cycle (a retry and its errors) becomes one row
+                    self._cycle_member(members, when)
+                    recent[-period:] = [*members[1:], members[0]]  # type: ignore[index]
+                    return
         who = record.container if not rule_ids else "rule:" + record.container
         span = self._hour_span  # the hour of the previous quota check: records come in order
         if span and span[0] == who and span[1] <= when < span[2] and when.tzinfo is span[3]:
@@ -122,20 +144,46 @@ class TimelineCollector:
                               line, rule_ids[0] if rule_ids else "")
         pending = _Pending(entry, key, until=when)
         self.entries.append(pending)
-        self._last[record.container] = pending
+        if recent is None:
+            self._recent[container] = [pending]
+        else:
+            recent.append(pending)
+            if len(recent) > MAX_CYCLE:
+                del recent[0]
+
+    def _cycle_member(self, members: list[_Pending], when: datetime) -> None:
+        """Count a record at ``when`` that repeats ``members[0]``'s message, ``members`` being the
+        messages of its cycle, in the cycle's head row (the cycle forms on the first call)."""
+        first = members[0]
+        head = first.head or (first if first.cycle is not None else None)
+        if head is None:  # the cycle forms: its earliest message heads it, the others join its row
+            ordered = sorted(members, key=lambda p: p.entry.time)
+            head, others = ordered[0], ordered[1:]
+            head.cycle, head.cycle_keys = others, tuple(p.key for p in others)
+            head.members = sum(p.repeats for p in ordered)
+            for other in others:
+                other.head = head
+                self.collapsed += other.repeats
+        head.members += 1
+        head.until = when if head.until is None or when > head.until else head.until
+        self.collapsed += 1
 
     def absorb(self, other: TimelineCollector) -> None:
         """Take over what ``other`` gathered from other containers' records, as if they had been
         added here after everything added so far."""
-        if self._last.keys() & other._last.keys() or self._minutes.keys() & other._minutes.keys():
+        if self._recent.keys() & other._recent.keys() or self._minutes.keys() & other._minutes.keys():
             raise ValueError("timelines of the same container cannot be merged")
         self.entries += other.entries
-        self._last.update(other._last)
+        self._recent.update(other._recent)
         self._per_hour.update(other._per_hour)
         self._minutes.update(other._minutes)
         self.significant += other.significant
         self.dropped += other.dropped
         self.collapsed += other.collapsed
+
+    def containers(self) -> set[str]:
+        """The containers whose significant records were seen ("" for records of no container)."""
+        return set(self._minutes) | {pending.entry.container for pending in self.entries}
 
     def level_series(self) -> dict[str, list[tuple[datetime, dict[str, int]]]]:
         return {c: sorted(minutes.items()) for c, minutes in sorted(self._minutes.items())}
@@ -146,14 +194,27 @@ class TimelineCollector:
         containers: list[ContainerInfo],
         findings: list[Finding],
         window: tuple[datetime, datetime] | None,
+        kernel_oom: Iterable[Evidence] = (),
     ) -> TimelineBuild:
+        """The timeline: the records kept, Docker events (but for execs and ``top``: health checks
+        and nodediag's own look inside), container states, the findings' first hits and the
+        kernel's OOM kills (labelled with the container they hit, or as outside the deployment)."""
         records = []
         for pending in self.entries:
             entry = pending.entry
-            if pending.repeats > 1 and pending.until:
+            if pending.head is not None:  # shown in its cycle's row
+                continue
+            if pending.cycle is not None and pending.until:
+                others = " ⇄ ".join(p.entry.text for p in pending.cycle)
+                entry.text += (f" ⇄ {others} (alternating: {pending.members} records, "
+                               f"until {pending.until.strftime('%H:%M:%S')})")
+                entry.count, entry.until = pending.members, pending.until
+            elif pending.repeats > 1 and pending.until:
                 entry.text += f" (x{pending.repeats}, until {pending.until.strftime('%H:%M:%S')})"
+                entry.count, entry.until = pending.repeats, pending.until
             records.append(entry)
-        facts = [_event_entry(e) for e in events]
+        facts = [_event_entry(e) for e in events if not quiet_event(e.action)]
+        facts += [kernel_oom_entry(e, containers) for e in kernel_oom if e.time is not None]
         facts += [e for c in containers for e in _state_entries(c)]
         facts += [_finding_entry(f) for f in findings if f.first_seen]
         inside = [e for e in records if window and window[0] <= e.time <= window[1]]
@@ -169,6 +230,54 @@ class TimelineCollector:
         return TimelineBuild(entries, note)
 
 
+def _cyclable(members: list[_Pending]) -> bool:
+    """Whether ``members`` (consecutive entries of one container) are, or may become, one cycle:
+    distinct messages, none in another cycle (or all in the same one)."""
+    if len({p.key for p in members}) != len(members):
+        return False
+    heads = {id(p.head or p) for p in members if p.head is not None or p.cycle is not None}
+    if not heads:
+        return True
+    head = members[0].head or members[0]
+    return len(heads) == 1 and head.cycle is not None and len(head.cycle) + 1 == len(members) and \
+        all(p is head or p.head is head for p in members)
+
+
+def quiet_event(action: str) -> bool:
+    """Events that are not part of an incident: ``exec_create``/``exec_start``/``exec_die`` (health
+    checks, nodediag's own probes) and ``top`` (nodediag listing a container's processes)."""
+    return action.startswith("exec_") or action == "top"
+
+
+_CGROUP_ID = re.compile(r"(?:oom_memcg|task_memcg)=[^,\s]*?([0-9a-f]{64})")
+_KILLED = re.compile(r"Killed process (\d+) \(([^)]*)\)")
+DEPLOYMENT_PROCESSES = frozenset(("node", "bb", "bb-avm", "acvm", "MainThread"))
+
+
+def kernel_oom_scope(record: Evidence, containers: list[ContainerInfo]) -> tuple[str, str]:
+    """(container, label) of a kernel OOM kill record: the deployment's container its cgroup
+    names; or "" and a label saying it hit a process outside the deployment (another container,
+    or a process of the host), or that it cannot say."""
+    text = "\n".join(record.lines)
+    killed = _KILLED.search(text)
+    process = killed.group(2) if killed else ""
+    match = _CGROUP_ID.search(text)
+    if match:
+        for info in containers:
+            if info.id and info.id == match.group(1):
+                return info.name, f"kernel OOM killer killed {process or 'a process'} in {info.name}"
+        return "", f"kernel OOM killer killed {process or 'a process'} in a container outside the deployment"
+    if process and process not in DEPLOYMENT_PROCESSES:
+        return "", f"kernel OOM killer killed {process}, a process outside the deployment"
+    return "", f"kernel OOM killer killed {process or 'a process'} (which container is not recorded)"
+
+
+def kernel_oom_entry(record: Evidence, containers: list[ContainerInfo]) -> TimelineEntry:
+    container, label = kernel_oom_scope(record, containers)
+    return TimelineEntry(record.time, container, "event", "event", label, record.file,  # type: ignore[arg-type]
+                         record.line_end, action="kernel-oom")
+
+
 def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:
     if len(entries) <= cap:
         return entries
@@ -179,7 +288,8 @@ def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:
 def _event_entry(event: Event) -> TimelineEntry:
     attrs = ", ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()) if k in ("exitCode", "signal"))
     text = f"docker event: {event.action}" + (f" ({attrs})" if attrs else "")
-    return TimelineEntry(event.time, event.container, "event", "event", text, event.file, event.line)
+    return TimelineEntry(event.time, event.container, "event", "event", text, event.file, event.line,
+                         action=event.action)
 
 
 def _state_entries(container: ContainerInfo) -> list[TimelineEntry]:
@@ -191,7 +301,7 @@ def _state_entries(container: ContainerInfo) -> list[TimelineEntry]:
     if container.finished_at and (not container.started_at or container.finished_at > container.started_at):
         how = f"exited with code {container.exit_code}" + (" (OOMKilled)" if container.oom_killed else "")
         entries.append(TimelineEntry(container.finished_at, container.name, "event", "event",
-                                     f"container {how}", path))
+                                     f"container {how}", path, action="exit"))
     return entries
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import zstandard
 
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
+from nodediag.analyzer.inputs.exports import KIND_NAMES, MAX_EXPORT_BYTES, ExportKind, convert_export, detect_export
 from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide
-from nodediag.analyzer.model import LoadedInput
+from nodediag.analyzer.model import LoadedInput, ParseStats
+from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
 from nodediag.bundle.format import MANIFEST
 from nodediag.bundle.frames import OwnFrame, SkippingReader, own_frames
 from nodediag.bundle.safe_archive import (
@@ -109,9 +111,49 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
         except _NotABundle:  # logs in frames of their own, but no bundle: extract it as a whole
             return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False)
     if looks_like_text(head):
+        report = own_report_kind(head)
+        if report is not None:
+            raise ArchiveError(f"is a nodediag report ({report}), not a log: analyze the bundle or log it was made "
+                               f"from; {_ACCEPTED}")
+        kind = detect_export(head.decode("utf-8", "replace"))
+        if kind is not None:
+            return _converted(path, kind, workdir)
         resolved = path.resolve()
         return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
     raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
+
+
+def refuse_unknown_text(inp: LoadedInput, stats: list[ParseStats]) -> None:
+    """A single text file in which the parser recognised no log record at all (every record a
+    line of unknown text, none with a docker or compose prefix) is not a log: InputError, never
+    a verdict invented from nothing."""
+    lines = sum(s.lines for s in stats)
+    if any(s.records > s.unrecognized for s in stats):
+        return
+    try:
+        with (Path(inp.root) / inp.files[0]).open("rb") as fh:
+            head = fh.read(_TEXT_SAMPLE).decode("utf-8", "replace")
+    except (OSError, IndexError):
+        head = ""
+    for line in head.splitlines()[:200]:
+        if DOCKER_TS_RE.match(line) or split_compose_prefix(line):  # docker's own prefixes: a log
+            return
+    name = inp.name or "the input"
+    raise InputError(_one_line(
+        f"{name} is not a log nodediag knows: none of its {lines} line{'s' if lines != 1 else ''} is a log record "
+        "(Aztec pino text or JSON, docker logs, a log-service export, Node.js output); " + _ACCEPTED))
+
+
+def own_report_kind(head: bytes) -> str | None:
+    """"JSON", "HTML" or "Markdown" when ``head`` starts one of nodediag's own reports."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{") and (b'"schema": "nodediag-report"' in head or b'"schema":"nodediag-report"' in head):
+        return "JSON"
+    if text[:15].lower().startswith(b"<!doctype html") and b"nodediag incident report" in head:
+        return "HTML"
+    if text.startswith(b"## nodediag: "):
+        return "Markdown"
+    return None
 
 
 def looks_like_text(sample: bytes) -> bool:
@@ -122,6 +164,22 @@ def looks_like_text(sample: bytes) -> bool:
     bad = decoded.count("\ufffd")
     controls = sum(1 for ch in decoded if ord(ch) < 32 and ch not in "\t\n\r\x1b\x08\x0c")
     return (bad + controls) <= max(4, len(decoded) // 100)
+
+
+def _converted(path: Path, kind: ExportKind, workdir: Path, into: Path | None = None) -> LoadedInput:
+    """A log-service export, converted into docker log lines in a private folder (exports.py)."""
+    if path.stat().st_size > MAX_EXPORT_BYTES:
+        raise ArchiveError(f"is {KIND_NAMES[kind]} larger than {MAX_EXPORT_BYTES // 2**20} MB: export a shorter "
+                           "time range, or pass the container's own log (docker logs -t X > file 2>&1)")
+    private = into or _private_folder(workdir)
+    target = private / (_stripped_name(path) + ".docker.log")
+    try:
+        _, warnings = convert_export(path, kind, target)
+    except ValueError as exc:
+        if into is None:
+            remove_tree(private)
+        raise ArchiveError(str(exc)) from None
+    return LoadedInput(kind="single-log", root=private, files=[target.name], manifest=None, warnings=warnings)
 
 
 def _stripped_name(path: Path) -> str:
@@ -161,6 +219,9 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                     if stream is not fh and looks_like_text(first):
                         target = private / _stripped_name(path)
                         copy_capped(reader, target, max_bytes)  # type: ignore[arg-type]
+                        kind = detect_export(first.decode("utf-8", "replace"))
+                        if kind is not None:
+                            return _converted(target, kind, private, into=private)
                         return LoadedInput(kind="single-log", root=private, files=[target.name],
                                            manifest=None)
                     if not first:
@@ -222,9 +283,10 @@ def _classify_extracted(private: Path, extracted: Path, files: list[str], digest
     guide_files = _strip_prefix(files, "" if prefix == "." else prefix + "/")
     dest = private / "guide"
     os.mkdir(dest, 0o700)
-    stored, warnings = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files)
+    stored, warnings, made = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files)
     remove_tree(extracted)  # the unredacted copy must not stay on disk
-    return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None, warnings=warnings)
+    return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None, warnings=warnings,
+                       made_at=made)
 
 
 def _strip_prefix(files: list[str], prefix: str) -> list[str]:
@@ -260,13 +322,13 @@ def _open_folder(folder: Path, workdir: Path, max_bytes: int, max_files: int) ->
     try:
         dest = private / "guide"
         os.mkdir(dest, 0o700)
-        stored, guide_warnings = import_guide(files, guide_root, dest, max_bytes=max_bytes,
+        stored, guide_warnings, made = import_guide(files, guide_root, dest, max_bytes=max_bytes,
                                               max_files=max_files)
     except BaseException:
         remove_tree(private)
         raise
     return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None,
-                       warnings=warnings + guide_warnings)
+                       warnings=warnings + guide_warnings, made_at=made)
 
 
 def list_folder(root: Path, max_files: int) -> tuple[list[str], list[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from nodediag.analyzer.model import Filesystem
 
@@ -170,3 +171,40 @@ def parse_df(text: str) -> list[Filesystem]:
         filesystems.append(Filesystem(mountpoint=mountpoint, device=device, fstype=fstype, total=total_b,
                                       used=used_b, free=free_b, percent=pct))
     return filesystems
+
+
+# docker's units.HumanDuration: "Less than a second", "1 second", "About a minute", "5 minutes",
+# "About an hour", "3 hours", "2 days", "3 weeks", "4 months", "2 years"
+_DURATION = re.compile(
+    r"(less than a second|about an? (?:minute|hour)|(\d+) (second|minute|hour|day|week|month|year)s?)", re.I)
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400,
+            "year": 365 * 86400}
+
+
+def _duration(text: str) -> timedelta | None:
+    match = _DURATION.search(text)
+    if match is None:
+        return None
+    phrase = match.group(1).lower()
+    if phrase.startswith("less than"):
+        return timedelta(0)
+    if phrase.startswith("about"):
+        return timedelta(seconds=3600 if phrase.endswith("hour") else 60)
+    return timedelta(seconds=int(match.group(2)) * _SECONDS[match.group(3).lower()])
+
+
+def status_times(status: str, made: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """(started, finished) that a ``docker ps`` STATUS gives relative to ``made`` (when it was
+    printed): ``Up 17 seconds`` started then; ``Exited (137) 9 seconds ago`` finished then. Docker
+    rounds: the times are as precise as the words (about a minute, 3 hours)."""
+    if made is None:
+        return None, None
+    text = status.strip()
+    lowered = text.lower()
+    if lowered.startswith("up "):
+        span = _duration(text[3:])
+        return (made - span if span is not None else None), None
+    if lowered.startswith(("exited", "restarting")) and lowered.endswith("ago"):
+        span = _duration(text[text.find(")") + 1:] if ")" in text else text)
+        return None, (made - span if span is not None else None)
+    return None, None

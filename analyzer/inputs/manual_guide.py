@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import codecs
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from nodediag.analyzer.inputs.guide_dates import date_guide_logs
 from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import LogStream, RedactionCounts, Redactor
@@ -42,9 +44,9 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: int,
-                 max_files: int) -> tuple[list[str], list[str]]:
+                 max_files: int) -> tuple[list[str], list[str], datetime | None]:
     """Redact the guide's ``files`` (relative to ``source_root``) into ``dest``.
-    Return (stored relative paths, warnings for the user)."""
+    Return (stored relative paths, warnings for the user, when the archive was made)."""
     if len(files) > max_files:
         raise CapExceeded(cap_message("files", max_files))
     redactor = Redactor()
@@ -85,10 +87,12 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
             budget = _redact_stream(fh, target, redactor, counts, budget, max_bytes)
         stored.append(rel)
     warnings = _guide_warnings(stored, dest, has_env=any(is_env_file(rel) for rel in env_files))
+    dating, made = date_guide_logs(source_root, files, dest, stored)
+    warnings += dating
     if skipped:
         warnings.append(f"skipped {len(skipped)} binary file(s) in the guide's archive: "
                         + ", ".join(skipped[:5]))
-    return stored, warnings
+    return stored, warnings, made
 
 
 def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: RedactionCounts,

@@ -381,3 +381,94 @@ def raw_kind(body: str) -> str:
     if body.startswith(KNOWN_NATIVE_PREFIXES):
         return "known"
     return "unknown"
+
+
+# --- rows exported from a log service (Grafana/Loki, Elastic, a CSV/TSV table) ----------------
+# Read by ``nodediag.analyzer.inputs.exports``, which turns each row back into a docker log line.
+
+EXPORT_TIME_FIELDS = ("timestamp", "time", "ts", "@timestamp", "_time", "date", "datetime", "timestamp_ns",
+                      "tsns", "time_unix_nano", "t", "eventtime", "logtime", "created")
+EXPORT_MESSAGE_FIELDS = ("line", "log", "message", "msg", "_raw", "body", "content", "text", "_msg", "event",
+                         "log.original", "event.original")
+EXPORT_LEVEL_FIELDS = ("level", "severity", "lvl", "detected_level", "loglevel", "log.level", "severity_text",
+                       "levelname")
+EXPORT_CONTAINER_FIELDS = ("container", "container_name", "service", "service_name", "compose_service",
+                           "container.name", "app", "pod", "source")
+
+_EXPORT_TIME_RE = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s*(Z|z|UTC|[+-]\d\d:?\d\d)?$")
+_EPOCH_RE = re.compile(r"\d{9,19}(?:\.\d+)?$")
+
+
+def export_time(value: Any) -> tuple[int, str] | None:
+    """A timestamp cell as exported by a log service -> (nanoseconds since the epoch, the docker
+    form ``YYYY-MM-DDTHH:MM:SS.fffffffffZ``); None when it is no timestamp. Accepts RFC 3339 with
+    ``T`` or a space, a ``Z``, ``UTC`` or an offset (none: UTC), and epoch seconds, ms, µs or ns."""
+    from datetime import datetime, timedelta, timezone
+
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip().strip('"')
+    nanos: int | None = None
+    m = _EXPORT_TIME_RE.match(text)
+    if m:
+        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+        frac = (m.group(7) or "").ljust(9, "0")[:9]
+        try:
+            base = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        zone = m.group(8) or "Z"
+        if zone[0] in "+-":
+            digits = zone[1:].replace(":", "")
+            shift = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            base = base - shift if zone[0] == "+" else base + shift
+        nanos = int(base.timestamp()) * 10**9 + int(frac)
+    elif _EPOCH_RE.match(text):
+        whole, _, fraction = text.partition(".")
+        digits = len(whole)  # seconds, ms, µs or ns, by length
+        if digits <= 10:
+            scale = 10**9
+        elif digits <= 13:
+            scale = 10**6
+        elif digits <= 16:
+            scale = 10**3
+        else:
+            scale = 1
+        nanos = int(whole) * scale + (int(float("0." + fraction) * scale) if fraction else 0)
+    if nanos is None or not 0 < nanos < 4102444800 * 10**9:  # up to 2100
+        return None
+    seconds, rest = divmod(nanos, 10**9)
+    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return nanos, f"{stamp}.{rest:09d}Z"
+
+
+def pick_field(names: list[str], wanted: tuple[str, ...]) -> int | None:
+    """The index of the first of ``names`` (case-insensitive) that is one of ``wanted`` (in the
+    order of ``wanted``), or None."""
+    lowered = [n.strip().strip('"').lower() for n in names]
+    for want in wanted:
+        if want in lowered:
+            return lowered.index(want)
+    return None
+
+
+def export_line(stamp: str, message: str, level: str | None = None, container: str = "") -> list[str]:
+    """A docker log line (or several, one per line of a multi-line message) for an exported row:
+    ``[container | ]<stamp> <message>``. A message that is not itself an Aztec record but has a
+    level column becomes a pino-like record of that level, so that level-bound rules apply."""
+    message = message.rstrip("\r\n")
+    first, *rest = message.split("\n") if message else [""]
+    body = strip_ansi(first)
+    prefixed = split_compose_prefix(body)
+    if prefixed is not None:  # the row holds a `docker compose logs` line: its service is the container
+        container = container or prefixed[0]
+        first = body = prefixed[1]
+    if DOCKER_TS_RE.match(body):  # ... or a `docker logs -t` line: its own time is the finer one
+        prefix = f"{container} | " if container else ""
+        return [f"{prefix}{first}"] + [f"{prefix}{stamp} {line.rstrip(chr(13))}" for line in rest]
+    canonical = LEVEL_BY_NAME.get(str(level or "").strip().upper())
+    if canonical and not body.startswith(("[", "{")):
+        first = f"[{stamp[11:23]}] {canonical}: {body}"
+    prefix = f"{container} | " if container else ""
+    return [f"{prefix}{stamp} {first}"] + [f"{prefix}{stamp} {line.rstrip(chr(13))}" for line in rest]

@@ -66,7 +66,9 @@ def _html_env() -> Environment:
 @lru_cache(maxsize=1)
 def _markdown_env() -> Environment:
     env = _environment(autoescape=False, keep_trailing_newline=True)
-    env.filters.update(md=report_markdown.md_text, cell=report_markdown.md_cell, fence=report_markdown.fence)
+    env.filters.update(md=report_markdown.md_text, prose=report_markdown.md_prose, code=report_markdown.md_code,
+                       cell=report_markdown.md_cell, grep_lines=report_markdown.grep_lines,
+                       numbered=report_markdown.numbered, fence=report_markdown.fence)
     return env
 
 

@@ -22,6 +22,7 @@ from nodediag.analyzer.model import (
 )
 from nodediag.analyzer.report import charts
 from nodediag.analyzer.report.formatting import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
+from nodediag.analyzer.timeline import kernel_oom_scope
 
 MAX_TIMELINE_ROWS = 2000
 MAX_EVIDENCE_PER_FINDING = 8
@@ -36,6 +37,8 @@ class EvidenceView:
     evidence: Evidence
     numbered: list[tuple[int | None, str]]  # (line number or None when lines do not map 1:1, text)
     hidden_lines: int
+    before: list[tuple[int, str]] = field(default_factory=list)  # context lines (grep -B), numbered
+    after: list[tuple[int, str]] = field(default_factory=list)  # (grep -A)
 
 
 @dataclass(slots=True)
@@ -97,6 +100,8 @@ class ReportView:
     warnings: list[str] = field(default_factory=list)
     reference_time: datetime | None = None
     next_steps: list[str] = field(default_factory=list)
+    top_findings: list[FindingView] = field(default_factory=list)  # what the ticket summary names
+    kernel_oom: list[tuple[Evidence, str]] = field(default_factory=list)  # each kill and whom it hit
 
 
 def severity_rank(severity: str) -> int:
@@ -130,7 +135,9 @@ def _evidence_view(evidence: Evidence) -> EvidenceView:
     lines = evidence.lines[:MAX_EVIDENCE_LINES]
     maps_one_to_one = len(evidence.lines) == evidence.line_end - evidence.line_start + 1
     numbered = [(evidence.line_start + i if maps_one_to_one else None, line) for i, line in enumerate(lines)]
-    return EvidenceView(evidence, numbered, len(evidence.lines) - len(lines))
+    before = [(evidence.line_start - len(evidence.before) + i, line) for i, line in enumerate(evidence.before)]
+    after = [(evidence.line_end + 1 + i, line) for i, line in enumerate(evidence.after)]
+    return EvidenceView(evidence, numbered, len(evidence.lines) - len(lines), before, after)
 
 
 def finding_views(findings: list[Finding]) -> list[FindingView]:
@@ -173,8 +180,12 @@ def timeline_rows(
     window: tuple[datetime, datetime] | None,
     finding_anchor_by_rule: dict[str, str],
     limit: int = MAX_TIMELINE_ROWS,
+    finding_anchor_by_container: dict[tuple[str, str], str] | None = None,
 ) -> tuple[list[TimelineRow], int]:
-    """Chronological rows with incident-window markers; beyond ``limit`` the quietest are dropped."""
+    """Chronological rows with incident-window markers; beyond ``limit`` the quietest are dropped.
+    A row a rule matched links to that rule's finding in the row's own container
+    (``finding_anchor_by_container``: (rule id, container) -> anchor), else to its first one."""
+    own = finding_anchor_by_container or {}
     ordered = sorted(entries, key=lambda e: utc(e.time))
 
     def in_window(entry: TimelineEntry) -> bool:
@@ -199,7 +210,8 @@ def timeline_rows(
             rows.append(TimelineRow(None, 2, True, f"Incident window ends {fmt_time(window[1])}", "end"))
             ended = True
         text = entry.text if len(entry.text) <= MAX_TIMELINE_TEXT else entry.text[:MAX_TIMELINE_TEXT] + " …"
-        anchor = finding_anchor_by_rule.get(entry.rule_id, "") if entry.rule_id else ""
+        anchor = (own.get((entry.rule_id, entry.container)) or finding_anchor_by_rule.get(entry.rule_id, "")
+                  if entry.rule_id else "")
         rows.append(TimelineRow(entry, timeline_rank(entry), in_window(entry), text, anchor=anchor))
     if window is not None and not started:
         rows.append(TimelineRow(None, 2, True, f"Incident window starts {fmt_time(window[0])}", "start"))
@@ -333,12 +345,41 @@ def next_steps(findings: list[Finding], limit: int = 6) -> list[str]:
     return steps[:limit]
 
 
+def top_findings(views: list[FindingView], limit: int = 3) -> list[FindingView]:
+    """The few findings a ticket summary names: causes and medium-or-worse findings, in report
+    order (causes first), one per rule."""
+    chosen: list[FindingView] = []
+    rules: set[str] = set()
+    for view in views:
+        finding = view.finding
+        if finding.rule_id in rules or finding.category == "info":
+            continue
+        if finding.category == "cause" or SEVERITY_RANK.get(finding.severity, 0) >= SEVERITY_RANK["medium"]:
+            chosen.append(view)
+            rules.add(finding.rule_id)
+    return chosen[:limit]
+
+
+def _named_containers(finding: Finding) -> list[str]:
+    """The containers a finding names besides its own (one finding for several containers)."""
+    named = finding.details.get("containers")
+    if isinstance(named, str):
+        return [n.strip() for n in named.split(",") if n.strip()]
+    if isinstance(named, (list, tuple)):
+        return [str(n) for n in named]
+    return []
+
+
 def build_view(result: AnalysisResult) -> ReportView:
     findings = finding_views(result.findings)
     first_anchor: dict[str, str] = {}
+    own_anchor: dict[tuple[str, str], str] = {}
     for view in findings:
         first_anchor.setdefault(view.finding.rule_id, view.anchor)
-    timeline, hidden = timeline_rows(result.timeline, result.incident_window, first_anchor)
+        for name in [view.finding.container, *_named_containers(view.finding)]:
+            own_anchor.setdefault((view.finding.rule_id, name), view.anchor)
+    timeline, hidden = timeline_rows(result.timeline, result.incident_window, first_anchor,
+                                     finding_anchor_by_container=own_anchor)
     names = {c.name for c in result.facts.containers}
     names.update(e.container for e in result.timeline if e.container)
     names.update(f.container for f in result.findings if f.container)
@@ -381,4 +422,6 @@ def build_view(result: AnalysisResult) -> ReportView:
         warnings=warnings,
         reference_time=now,
         next_steps=next_steps(result.findings),
+        top_findings=top_findings(findings),
+        kernel_oom=[(e, kernel_oom_scope(e, result.facts.containers)[1]) for e in result.facts.host.kernel_oom],
     )

@@ -17,6 +17,7 @@ from nodediag.analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Recor
 from nodediag.analyzer.parsing.logs import RepeatItem, Repeats
 from nodediag.analyzer.parsing.skipping import SkipPlan
 from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.unexplained import UnexplainedGroups
 
 MAX_EVIDENCE = 5  # excerpts per finding: the first MAX_EVIDENCE - 1 and the latest
 MAX_EXCERPT_LINES = 4  # a record's first line plus up to 3 continuation lines
@@ -70,8 +71,11 @@ def excerpt(record: Record, note: str = "") -> Evidence:
 
 
 def _module_matches(module: str | None, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``module`` is one of ``prefixes``. A record without a module (raw Node output
+    pasted from a terminal, a line exported from a log service) cannot be narrowed by one: the
+    wording alone decides, as the rule's fragments say."""
     if not module:
-        return False
+        return True
     if module.startswith("aztec:"):
         module = module[len("aztec:") :]
     return any(module == p or module.startswith(p + ":") or module.startswith(p) for p in prefixes)
@@ -100,11 +104,25 @@ class _LevelPlan:
     rules_of: dict[str, tuple[int, ...]] = field(default_factory=dict)  # anchor -> indexes in anchored
 
 
+class EngineHits(dict[tuple[str, str], RuleHits]):
+    """What one engine gathered, to be merged into another (``absorb``): its hits by (rule id,
+    container), and in ``unexplained`` the records no rule (that surely reports) matched."""
+
+    def __init__(self, hits: dict[tuple[str, str], RuleHits], unexplained: UnexplainedGroups) -> None:
+        super().__init__(hits)
+        self.unexplained = unexplained
+
+
 class LogRuleEngine:
-    """Feed records with :meth:`feed`; read :meth:`findings` and :meth:`episodes` at the end."""
+    """Feed records with :meth:`feed`; read :meth:`findings` and :meth:`episodes` at the end.
+    Records that match no rule, or only rules that may report no finding (``min_count``,
+    ``ignore_first``), go to ``unexplained`` (unexplained.py) as well."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = [r for r in rules if r.match is not None]
+        self.unexplained = UnexplainedGroups()
+        # a hit of one of these rules always ends in a finding: its record is explained
+        self._reporting = frozenset(r.id for r in self.rules if r.min_count <= 1 and r.ignore_first == 0)
         self._hits: dict[tuple[str, str], RuleHits] = {}
         self._matched: dict[tuple[str | None, str, str | None, str], tuple[tuple[Rule, ...], tuple[str, ...]]] = {}
         # Per record level: the rules that apply, and which rules each of their anchors (literals
@@ -157,6 +175,9 @@ class LogRuleEngine:
         found = self.match_ids(record)
         for rule in found[0]:
             self._remember(rule, record)
+        ids = found[1]
+        if not ids or not any(i in self._reporting for i in ids):
+            self.unexplained.add(record, ids)
         return found
 
     def feed_repeats(self, repeats: Repeats) -> list[tuple[str, ...]]:
@@ -164,6 +185,7 @@ class LogRuleEngine:
         the excerpts kept (the first ones, and the latest of the run); the ids of the rules each
         matched."""
         make, hit, place = repeats.record, self._hit, self._place
+        reporting, unexplained = self._reporting, self.unexplained.add
         latest: dict[int, tuple[RuleHits, RepeatItem]] = {}
         matched: dict[int, tuple[tuple[Rule, ...], tuple[str, ...]]] = {}  # by id(): the records repeated
         ids = []
@@ -173,6 +195,9 @@ class LogRuleEngine:
             if found is None:
                 found = matched[id(proto)] = self.match_ids(proto)
             ids.append(found[1])
+            if not found[1] or not any(i in reporting for i in found[1]):
+                unexplained(proto, found[1], when=item[2], line=item[1],
+                            raw=lambda item=item: make(item).raw)  # type: ignore[misc]
             for rule in found[0]:
                 hits = hit(rule, proto.container)
                 if hits is None:
@@ -268,12 +293,16 @@ class LogRuleEngine:
         episodes.append(Episode(start=when, end=when, first_line=line))
 
     def hits_by_key(self) -> dict[tuple[str, str], RuleHits]:
-        """(rule id, container) -> what was remembered, in first-hit order (see absorb)."""
-        return self._hits
+        """(rule id, container) -> what was remembered, in first-hit order, and the unexplained
+        records (see absorb)."""
+        return EngineHits(self._hits, self.unexplained)
 
     def absorb(self, hits: dict[tuple[str, str], RuleHits]) -> None:
         """Take over the hits another engine (with the same rules) gathered from other containers'
-        logs, as if they had been fed here after everything fed so far."""
+        logs, as if they had been fed here after everything fed so far (and its unexplained
+        records, when ``hits`` is an EngineHits)."""
+        if isinstance(hits, EngineHits):
+            self.unexplained.absorb(hits.unexplained)
         rules = {r.id: r for r in self.rules}
         for key, found in hits.items():
             if key in self._hits:

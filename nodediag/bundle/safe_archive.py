@@ -387,6 +387,10 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
                 if digests is not None and digest is not None:
                     digests[rel] = (written - content, digest.hexdigest())
                 content = written
+                try:  # the member's own time: an archive without dated lines is dated by it
+                    os.utime(target, (member.mtime, member.mtime))
+                except (OSError, OverflowError, ValueError):
+                    pass
                 files.append(rel)
                 if on_member:
                     on_member(rel)

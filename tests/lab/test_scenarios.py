@@ -87,3 +87,16 @@ def test_scenario_diagnosis(name: str, lab_runs: dict[str, RunResult]) -> None:
         top = next(f for f in report["findings"] if f["category"] != "data-gap")
         assert (top["rule_id"], top["container"]) == (verdict["rule_id"], verdict["container"])
         assert top["evidence"], f"{name}: the root-cause finding carries no evidence"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SCENARIOS if EXPECTED[n].get("unexplained")))
+def test_scenario_errors_no_rule_explains_are_listed(name: str, lab_runs: dict[str, RunResult]) -> None:
+    run = lab_runs[name]
+    assert not run.error and run.bundle is not None, run.error
+    report = analyze(run.bundle)
+    shown = {group["message"]: group for group in report["unexplained"]}
+    for message in EXPECTED[name]["unexplained"]:
+        assert message in shown, f"{name}: {message!r} not in {sorted(shown)}"
+        group = shown[message]
+        assert group["count"] >= 2 and group["containers"] == [f"{run.project}-prover-node-1"]
+        assert group["file"].endswith("/logs.txt") and group["line"] > 0 and group["example"]

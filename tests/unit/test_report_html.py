@@ -119,8 +119,8 @@ def test_content_security_policy_allows_only_the_inlined_style_and_script() -> N
 def test_sections_come_in_reading_order_verdict_first() -> None:
     page = render_html(full_result())
     ids = re.findall(r'<section id="([a-z]+)"', page)
-    assert ids == ["verdict", "gaps", "findings", "timeline", "containers", "resources", "probes", "config",
-                   "redaction", "bundle"]
+    assert ids == ["verdict", "gaps", "findings", "unexplained", "timeline", "containers", "resources", "probes",
+                   "config", "redaction", "bundle"]
     assert page.index("The prover node was killed") < page.index("port 8080 not reachable")
 
 

@@ -69,11 +69,12 @@ def test_report_has_verdict_gaps_findings_steps_and_containers_in_order() -> Non
     headings = [line for line in report.splitlines() if line.startswith("#")]
     assert headings[0].startswith("## nodediag: The prover node was killed")
     assert [h for h in headings if h.startswith("### ")] == [
-        "### What this report cannot see", "### Findings", "### Next steps", "### Containers"]
+        "### What this report cannot see", "### Findings", "### Errors no rule explains", "### Next steps",
+        "### Containers"]
     assert "#### 1. [CRITICAL] The prover node ran out of memory" in report
     assert "**Caused by:** The prover node ran out of memory" in report
     assert f"Evidence: containers/{NODE}/logs.txt:4101-4103" in report
-    assert "1. Raise NODE\\_OPTIONS" in report
+    assert "1. Raise NODE_OPTIONS" in report
     assert "\n\n\n" not in report
 
 
@@ -81,3 +82,32 @@ def test_thin_result_renders_short_and_honest() -> None:
     report = render_markdown(thin_result())
     assert "No findings." in report and "No container information." in report
     assert "No rule suggested an action." in report
+
+
+def test_it_opens_with_a_summary_to_paste_into_a_ticket() -> None:
+    report = render_markdown(full_result())
+    summary = report.split("\n---\n", 1)[0]
+    assert summary.startswith("## nodediag: The prover node was killed")
+    assert "**Top findings:**" in summary and "- [CRITICAL] The prover node ran out of memory" in summary
+    assert "**What to do:**" in summary and "1. Raise NODE_OPTIONS" in summary
+    assert len(summary.splitlines()) <= 25 and "### " not in summary
+
+
+def test_nodediags_own_code_spans_are_not_escaped() -> None:
+    result = full_result()
+    result.findings[0].action = "Run `docker compose up -d prover-node` after `nodediag collect`."
+    report = render_markdown(result)
+    assert "`docker compose up -d prover-node`" in report and "\\`" not in report.split("\n---\n", 1)[0]
+
+
+def test_md_code_shows_any_text_literally_in_one_code_span() -> None:
+    from nodediag.analyzer.report.markdown import md_code
+    assert md_code("slot <n> `x`") == "`` slot <n> `x` ``"
+    assert md_code("a\nb") == "`a b`"
+    assert md_code("`edge`") == "`` `edge` ``"
+
+
+def test_prose_leaves_underscores_inside_words_and_escapes_the_rest() -> None:
+    from nodediag.analyzer.report.markdown import md_prose
+    assert md_prose("Raise NODE_OPTIONS, not _this_ or *that* <b>") == \
+        "Raise NODE_OPTIONS, not \\_this\\_ or \\*that\\* \\<b\\>"

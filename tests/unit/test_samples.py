@@ -83,6 +83,18 @@ def test_sample_analyzes_to_its_expected_diagnosis(name: str, entry: dict, tmp_p
     assert result.verdict.container in containers, f"{name}: {result.verdict.headline}"
 
 
+@pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e.get("unexplained")))
+def test_sample_lists_the_errors_no_rule_explains(name: str, tmp_path: Path) -> None:
+    entry = EXPECTED[name]
+    inp = open_input(SAMPLES / entry["file"], workdir=tmp_path)
+    result = analyze_input(inp, load_facts(inp), tool_version="test")
+    shown = {group.message: group for group in result.unexplained}
+    for message in entry["unexplained"]:
+        assert message in shown, f"{name}: {message!r} not in {sorted(shown)}"
+        group = shown[message]
+        assert group.count >= 2 and group.containers and group.file and group.line > 0, group
+
+
 @pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e["file"].endswith(".tar.zst")))
 def test_sample_bundle_verifies(name: str) -> None:
     done = subprocess.run([sys.executable, "-m", "nodediag", "verify", str(SAMPLES / EXPECTED[name]["file"])],
