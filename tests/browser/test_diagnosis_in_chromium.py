@@ -44,7 +44,7 @@ def _open(chromium, tmp_path: Path, **options):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("javascript", [True, False])
-def test_unexplained_errors_are_a_visible_table_with_their_place(chromium, tmp_path: Path, javascript: bool) -> None:  # noqa: ANN001
+def test_unexplained_errors_are_a_visible_table_with_their_place(chromium, tmp_path: Path, javascript: bool) -> None:
     page = _open(chromium, tmp_path, javascript=javascript, width=1024, height=900)
     rows = page.evaluate("[...document.querySelectorAll('#unexplained tr.ux')].map(r => r.innerText)")
     assert len(rows) == 1
@@ -57,7 +57,7 @@ def test_unexplained_errors_are_a_visible_table_with_their_place(chromium, tmp_p
     assert page.problems() == []
 
 
-def test_evidence_context_and_last_lines_before_an_exit_are_shown(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+def test_evidence_context_and_last_lines_before_an_exit_are_shown(chromium, tmp_path: Path) -> None:
     page = _open(chromium, tmp_path)
     context = page.evaluate("[...document.querySelectorAll('#findings pre.lines .ctx')].map(e => e.innerText)")
     hits = page.evaluate("[...document.querySelectorAll('#findings pre.lines .hit')].map(e => e.innerText)")
@@ -69,7 +69,7 @@ def test_evidence_context_and_last_lines_before_an_exit_are_shown(chromium, tmp_
     assert page.evaluate("document.querySelector('details.last-lines pre').offsetHeight") > 0
 
 
-def test_a_timeline_row_leads_to_its_own_containers_finding(chromium, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_timeline_row_leads_to_its_own_containers_finding(chromium, tmp_path: Path) -> None:
     page = _open(chromium, tmp_path)
     pairs = page.evaluate(
         "[...document.querySelectorAll('tr.tl.k-record')].filter(r => r.querySelector('td.msg a'))"
