@@ -27,6 +27,7 @@ from nodediag.analyzer.host_facts import (
 )
 from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
+from nodediag.envfile import env_values
 from nodediag.roles import detect_role
 
 _DOCKER_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
@@ -283,27 +284,6 @@ def _load_host(reader: _Reader, facts: Facts) -> None:
 
 # --- configuration, probes ----------------------------------------------------------------------
 
-def parse_env_text(text: str) -> dict[str, str]:
-    """``.env`` lines -> {KEY: value}: ``export`` prefixes, quotes and trailing comments handled."""
-    env: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
-            continue
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        env[key] = value
-    return env
-
-
 def compose_environment(data: Any) -> dict[str, str]:
     """Every service's ``environment`` (map or list form) from a parsed compose file, merged."""
     env: dict[str, str] = {}
@@ -332,7 +312,7 @@ def _config_file(reader: _Reader, rel: str) -> ConfigFile:
                                        "its environment was not read")
             env = {}
     else:
-        env = parse_env_text(text)
+        env = env_values(text)
     return ConfigFile(path=rel, text=text, env=env)
 
 

@@ -94,10 +94,13 @@ def names_a_digest(name: str) -> bool:
 
 def split_value_list(value: str) -> list[str]:
     """The items of a comma-separated secret value (e.g. several keys), or [] when not a list."""
-    if "," not in value or any(ch.isspace() for ch in value.strip()):
+    if "," not in value:
         return []
-    parts = [p for p in value.split(",") if p]
-    return parts if len(parts) > 1 else []
+    parts = [p.strip() for p in value.split(",")]
+    parts = [p for p in parts if p]
+    if len(parts) < 2 or any(ch.isspace() for p in parts for ch in p):  # prose, not a list
+        return []
+    return parts
 
 
 def is_public_value(value: str) -> bool:

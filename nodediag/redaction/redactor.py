@@ -20,6 +20,7 @@ from .config import (
 from .counts import RedactionCounts
 from .detect import detect_secret_values
 from .ips import redact_public_ips
+from .encodings import basic_auth_forms, encoded_forms
 from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger
 from .names import is_public_value, names_a_digest, secret_kind_for_name, secret_kind_for_pair, split_value_list
 from .shapes import (
@@ -30,7 +31,7 @@ from .shapes import (
     redact_simple_shapes,
     shape_kind,
 )
-from .urls import UrlCache, redact_urls, url_secrets
+from .urls import UrlCache, redact_urls, url_secrets, url_userinfo
 
 #: LogStream.feed redacts a block longer than twice this in pieces of whole lines about this long.
 PIECE_CHARS = 128 * 1024
@@ -78,25 +79,30 @@ class Redactor:
         if not value or not value.strip() or _is_redacted(value):
             return
         if "\n" in value:  # e.g. a PEM or a multi-line phrase: each line on its own
-            for line in value.splitlines():
-                line = line.strip().strip("\"'")
-                if line and not line.startswith("-----"):
-                    self._literals.add(line, kind)
+            lines = [line.strip().strip("\"'") for line in value.splitlines()]
+            lines = [line for line in lines if line and not line.startswith("-----")]
+            for line in lines:
+                self._literals.add(line, kind)
+            if len(lines) > 1 and " " in value:  # a phrase over several lines, printed on one
+                self.add_secret(" ".join(" ".join(lines).split()), kind)
             return
-        self._literals.add(value, kind)
+        for form in encoded_forms(value):
+            self._literals.add(form, kind)
         for part in split_value_list(value):
-            self._literals.add(part, kind)
+            for form in encoded_forms(part):
+                self._literals.add(form, kind)
 
     def _learn_pair(self, name: str, value: str) -> str | None:
         """Learn the secrets of one config pair; the pair's kind when the whole value is secret."""
         if _is_redacted(value) or is_public_value(value):
             return None
         kind = secret_kind_for_pair(name, value)
+        if kind is None and "-----BEGIN " in value and "PRIVATE KEY" in value:
+            kind = "pem"  # a private key under any name
         if kind is not None:
             self.add_secret(value, kind)
             return kind
-        for url_kind, secret in url_secrets(value):
-            self.add_secret(secret, url_kind)
+        self._learn_urls(value)
         if self._use_detect_secrets and not names_a_digest(name):
             for secret in detect_secret_values(name, value):
                 if self._literals.kind_of(secret) is None:
@@ -124,8 +130,17 @@ class Redactor:
         for _, kind, value, _, _ in command_secrets(list(args)):
             self.add_secret(value, kind)
         for arg in args:
-            for url_kind, secret in url_secrets(arg):
-                self.add_secret(secret, url_kind)
+            self._learn_urls(arg)
+
+    def _learn_urls(self, text: str) -> None:
+        """The secrets in the URLs of text, and the HTTP Basic form of each user:password."""
+        if "://" not in text:
+            return
+        for url_kind, secret in url_secrets(text):
+            self.add_secret(secret, url_kind)
+        for user, password in url_userinfo(text):
+            for form in basic_auth_forms(user, password):
+                self._literals.add(form, "url_credential")
 
     # --- redacting --------------------------------------------------------------------------------
     def _decider(self, counts: RedactionCounts) -> Callable[[str, str, int], str | None]:

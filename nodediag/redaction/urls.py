@@ -152,6 +152,19 @@ def url_secrets(url: str) -> list[Finding]:
     return findings
 
 
+def url_userinfo(text: str) -> list[tuple[str, str]]:
+    """(user, password) of every URL in text with a `user:password@` part."""
+    found: list[tuple[str, str]] = []
+    for m in _URL_BODY.finditer(text):
+        rest = m.group()[3:]
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        if "@" in authority:
+            user, sep, password = authority.rsplit("@", 1)[0].partition(":")
+            if sep and user and password and not _is_placeholder(password):
+                found.append((user, password))
+    return found
+
+
 class UrlCache:
     """Rewritten URL bodies by original body: logs repeat the same few URLs on many lines."""
 
