@@ -21,8 +21,10 @@ _SUFFIX = (r"(?:private[_-]?keys?|secret|password|passwd|passphrase|token|api[_-
            r"|access[_-]?key|mnemonic|credentials?)")
 _ASSIGNMENT = re.compile(
     r"(?P<name>(?<![A-Za-z0-9_.-])(?:--)?[A-Za-z0-9_.-]*?" + _SUFFIX + r")(?![A-Za-z0-9_-])"
-    r"(?P<sep>[\"']?\s*[=:]\s*|\s+(?=\S))"
-    r"(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"',;}\]&)]+))",
+    r"(?P<sep>(?:\\?[\"'])?\s*[=:]\s*|\s+(?=\S))"
+    # a value in quotes, in JSON-escaped quotes (JSON inside a JSON string), or bare
+    r"(?:\\\"(?P<eq>(?:[^\"\\\n]|\\\\(?!\"))*)\\\"|\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'"
+    r"|(?P<bare>[^\s\"',;}\]&)\\]+))",
     re.IGNORECASE,
 )
 _KINDS = ("private_key", "api_key", "password", "token", "mnemonic", "secret", "url_credential", "aws_key",
@@ -68,7 +70,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
 
     def repl(m: re.Match[str], base: int) -> str:
         name, sep = m.group("name"), m.group("sep")
-        value_group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
+        value_group = next(g for g in ("eq", "dq", "sq", "bare") if m.group(g) is not None)
         value = m.group(value_group)
         if sep.strip() == "" and not name.startswith("--"):
             return m.group()  # "word value" is prose unless the name is a --flag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,10 +20,18 @@ from .config import (
 )
 from .counts import RedactionCounts
 from .detect import detect_secret_values
-from .ips import redact_public_ips
 from .encodings import basic_auth_forms, encoded_forms
+from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
+from .ips import redact_public_ips
 from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger
-from .names import is_public_value, names_a_digest, secret_kind_for_name, secret_kind_for_pair, split_value_list
+from .names import (
+    is_public_value,
+    names_a_digest,
+    names_headers,
+    secret_kind_for_name,
+    secret_kind_for_pair,
+    split_value_list,
+)
 from .shapes import (
     ADMIN_KEY_BANNER,
     find_admin_api_keys,
@@ -59,6 +68,12 @@ class Redactor:
         self.patterns = [p if isinstance(p, re.Pattern) else re.compile(p) for p in patterns]
         self._kinds_seen = -1  # how many literal kinds _kind_shapes was found for
         self._kind_shapes: set[str] | None = set()
+        self._headers = HeaderPass(learn=self._learn_found)
+
+    def _learn_found(self, value: str, kind: str) -> None:
+        """A credential a pass found in text (a header value): propagated from here on."""
+        if not _is_redacted(value):
+            self._literals.add(value, kind)
 
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
@@ -102,12 +117,56 @@ class Redactor:
         if kind is not None:
             self.add_secret(value, kind)
             return kind
+        if names_headers(name):
+            if "=" in value:  # a header list: OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer ..,x-key=..
+                for header_kind, secret in header_list_secrets(value, self._headers.custom):
+                    self.add_secret(secret, header_kind)
+            else:  # header names (L1_CONSENSUS_HOST_API_KEY_HEADERS): not secret, but their values are
+                self._headers.add_names(header_names(value))
+            return None
+        if value.lstrip().startswith(("{", "[")) and self._learn_json_value(value):
+            return None
         self._learn_urls(value)
         if self._use_detect_secrets and not names_a_digest(name):
+            # A second opinion on a name that says nothing: a value of an unambiguous shape is
+            # propagated; anything else is only replaced where it stands ("ambiguous", listed by
+            # inspect for review), never removed from the evidence elsewhere.
+            ambiguous = False
             for secret in detect_secret_values(name, value):
-                if self._literals.kind_of(secret) is None:
-                    self.add_secret(secret, shape_kind(secret) or "detect_secrets")
+                shape = shape_kind(secret)
+                if shape is not None:
+                    self.add_secret(secret, shape)
+                elif self._literals.kind_of(secret) is None:
+                    ambiguous = True
+            if ambiguous:
+                return "ambiguous"
         return None
+
+    def _learn_json_value(self, value: str) -> bool:
+        """Learn the secrets of a value that is a JSON document (a header map, a config blob);
+        False when it is not JSON."""
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return False
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    if isinstance(item, str) and (secret_kind_for_name(str(key))
+                                                  or is_credential_header(str(key), self._headers.custom)):
+                        for header_kind, secret in header_list_secrets(f"{key}={item}", self._headers.custom):
+                            self.add_secret(secret, secret_kind_for_name(str(key)) or header_kind)
+                    elif isinstance(item, str):
+                        self._learn_pair(str(key), item)
+                    else:
+                        walk(item)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(doc)
+        return True
 
     def harvest_env(self, pairs: Mapping[str, str] | Iterable[str]) -> None:
         """Learn from a KEY->value map or from "KEY=VALUE" strings (docker inspect Config.Env)."""
@@ -249,6 +308,8 @@ class Redactor:
         ]
         if shapes is None or shapes:
             stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
+        if self._headers.possible(low, None if every_pass else present):  # after the shapes: a JWT keeps its kind
+            stages.append(lambda t, rec: self._headers.redact(t, placeholder, rec))
         if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
             stages.append(lambda t, rec: redact_mnemonics(t, placeholder, rec))
         if self.patterns:

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nodediag.analyzer.facts import compose_environment, load_facts, parse_docker_time
-from nodediag.envfile import env_values
 from nodediag.analyzer.model import LoadedInput
+from nodediag.envfile import env_values
 
 NODE = "aztec-prover-prover-node-1"
 AGENT = "aztec-prover-prover-agent-1"
