@@ -7,6 +7,7 @@ propagation removes them from logs and everything else.
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import sys
@@ -123,6 +124,9 @@ def make_redactor(options: CollectOptions) -> Redactor:
     redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
     for value in options.secrets:
         redactor.add_secret(value, "literal")
+    # the Docker endpoint may carry credentials (tcp://user:password@host) that error messages repeat
+    redactor.harvest_env({name: os.environ[name] for name in ("DOCKER_HOST", "HTTPS_PROXY", "HTTP_PROXY",
+                                                              "https_proxy", "http_proxy") if os.environ.get(name)})
     return redactor
 
 
@@ -230,7 +234,8 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
     manifest["redaction"]["redacted_lines"] = runner.redacted_lines
     manifest["redaction"]["secret_files"] = secret_notes  # which files were read (paths, never values)
     try:
-        path = writer.finish(manifest)
+        path = writer.finish(manifest, redact=lambda text: redactor.redact_text(text, RedactionCounts()),
+                             gate=lambda text: redactor.output_leak(text, "manifest.json"))
     except (BundleError, OSError) as exc:
         writer.abort()
         raise CollectError(f"could not finish the bundle: {exc}") from exc

@@ -90,13 +90,11 @@ class SourceContext:
         self.truncation = why if self.truncation is None else f"{self.truncation}; {why}"
 
     # -- writing -----------------------------------------------------------------------------
-    def _gate(self, text: str, path: str) -> None:
-        leaks = self.redactor.find_leaks(text)
-        if leaks:
-            raise LeakDetected(
-                f"a secret of kind {', '.join(sorted(set(leaks)))} survived redaction in {path}; "
-                "no bundle was written. Please report this to the nodediag maintainers"
-            )
+    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
+        """Both leak gates: the learnt literals, then the shape detectors over the output."""
+        reason = self.redactor.output_leak(text, path, first_line)
+        if reason is not None:
+            raise LeakDetected(reason)
 
     def _commit(self, path: str, text: str, counts: RedactionCounts) -> None:
         self.check()
@@ -162,10 +160,10 @@ class LogWriter:
         text = self._stream.feed(raw.decode("utf-8", errors="replace")) if raw else ""
         if final:
             text += self._stream.close()
-        self._stream_lines += text.count("\n")
         if text:
-            self._ctx._gate(text, self.path)
+            self._ctx._gate(text, self.path, self._stream_lines + 1)
             self._spool.write(text.encode("utf-8"))
+        self._stream_lines += text.count("\n")
 
     def finish(self) -> None:
         """Flush, then add the newest lines within the cap to the bundle."""

@@ -163,11 +163,10 @@ class _Output:
             raise RedactError(str(exc)) from exc
         self.lines: dict[str, dict[str, list[int]]] = {}
 
-    def _gate(self, text: str, path: str) -> None:
-        leaks = self.redactor.find_leaks(text)
-        if leaks:
-            raise RedactError(f"a secret of kind {', '.join(leaks)} survived redaction in {path}; no bundle was "
-                              "written. Please report this to the nodediag maintainers")
+    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
+        reason = self.redactor.output_leak(text, path, first_line)
+        if reason is not None:
+            raise RedactError(reason)
 
     def add(self, path: str, source: str, fh: IO[bytes], config: bool) -> RedactionCounts:
         counts = RedactionCounts()
@@ -181,23 +180,20 @@ class _Output:
         else:
             stream = self.redactor.stream(counts)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            pending = ""
+            written = 0  # lines written so far, for the gate's line numbers
             while block := fh.read(_BLOCK):
-                pending += decoder.decode(block)
-                cut = pending.rfind("\n") + 1 or (len(pending) if len(pending) > 8 * _BLOCK else 0)
-                if cut:
-                    self._write(spool, stream.feed(pending[:cut]), path)
-                    pending = pending[cut:]
-            self._write(spool, stream.feed(pending + decoder.decode(b"", final=True)) + stream.close(), path)
+                written = self._write(spool, stream.write(decoder.decode(block)), path, written)
+            self._write(spool, stream.write(decoder.decode(b"", final=True)) + stream.close(), path, written)
         record = self.writer.commit(spool, counts.by_kind)
         if counts.lines_by_kind:
             self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
         return counts
 
-    def _write(self, spool: Any, text: str, path: str) -> None:
+    def _write(self, spool: Any, text: str, path: str, written: int) -> int:
         if text:
-            self._gate(text, path)
+            self._gate(text, path, written + 1)
             spool.write(text.encode("utf-8"))
+        return written + text.count("\n")
 
 
 def _merge_lines(old: dict[str, list[int]], new: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -242,7 +238,8 @@ def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind
     redaction.update({"totals": totals, "secrets_known": out.redactor.secrets_known, "leak_check": "passed",
                       "redacted_lines": out.lines, "unredacted": False})
     try:
-        path = out.writer.finish(manifest)
+        path = out.writer.finish(manifest, redact=lambda text: out.redactor.redact_text(text, RedactionCounts()),
+                                 gate=lambda text: out.redactor.output_leak(text, "manifest.json"))
     except (BundleError, OSError) as exc:
         out.writer.abort()
         raise RedactError(f"could not finish the bundle: {exc}") from exc

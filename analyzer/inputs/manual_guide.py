@@ -10,14 +10,13 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
-from nodediag.redaction import LogStream, RedactionCounts, Redactor
+from nodediag.redaction import RedactionCounts, Redactor
 
 _CHUNK = 1024 * 1024
-_MAX_PENDING = 8 * 1024 * 1024
 
 
 def holds_guide_files(folder: Path) -> bool:
@@ -97,28 +96,16 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
     stream = redactor.stream(counts)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        pending = ""
+        # write() redacts whole lines (a secret split across two reads is still found) and cuts
+        # an overlong line only where no secret is cut in two
         while block := fh.read(_CHUNK):
             budget -= len(block)
             if budget < 0:
                 raise CapExceeded(cap_message("bytes", max_bytes))
-            pending = _feed_lines(stream, out, pending + decoder.decode(block))
-        out.write(stream.feed(pending + decoder.decode(b"", final=True)))
+            out.write(stream.write(decoder.decode(block)))
+        out.write(stream.write(decoder.decode(b"", final=True)))
         out.write(stream.close())
     return budget
-
-
-def _feed_lines(stream: LogStream, out: TextIO, text: str) -> str:
-    """Feed the complete lines of ``text`` (the redactor works on whole lines, so a secret split
-    across two reads is still found); return the unterminated rest. A line longer than
-    _MAX_PENDING is fed as it is, to bound memory."""
-    cut = text.rfind("\n") + 1
-    if cut == 0 and len(text) < _MAX_PENDING:
-        return text
-    if cut == 0:
-        cut = len(text)
-    out.write(stream.feed(text[:cut]))
-    return text[cut:]
 
 
 def _make_private_dirs(dest: Path, folder: Path) -> None:

@@ -44,7 +44,7 @@ _CREDENTIAL_WORDS = ("key", "token", "secret", "auth", "password", "passwd", "se
 def _credential_value(value: str, with_scheme: bool) -> bool:
     """A value worth hiding: not prose. After a scheme anything of 6+ characters; alone, it must
     not be a plain word (``Authorization: required``)."""
-    if len(value) < 6 or value.startswith(_PLACEHOLDER_START):
+    if len(value) < 6 or value.startswith(_PLACEHOLDER_START) or value.lower() in _SCHEMES:
         return False
     return with_scheme or not value.isalpha()
 

@@ -69,6 +69,8 @@ class Redactor:
         self._kinds_seen = -1  # how many literal kinds _kind_shapes was found for
         self._kind_shapes: set[str] | None = set()
         self._headers = HeaderPass(learn=self._learn_found)
+        self._gate_headers = HeaderPass()  # the second gate's: learns nothing
+        self._gate_url_cache = UrlCache()
 
     def _learn_found(self, value: str, kind: str) -> None:
         """A credential a pass found in text (a header value): propagated from here on."""
@@ -351,6 +353,63 @@ class Redactor:
         """Kinds (never values) of the known secrets still present in text."""
         return self._literals.leaks(text)
 
+    def find_shape_leaks(self, text: str, first_line: int = 1) -> list[tuple[str, int]]:
+        """The second gate: (kind, line) of every secret the shape detectors (keys, tokens,
+        credentials in URLs, headers and assignments, PEM blocks, seed phrases) still find in
+        redacted output. Nothing is learnt and text is not changed."""
+        found: list[tuple[int, str]] = []
+
+        def record(kind: str, pos: int) -> None:
+            found.append((pos, kind))
+
+        def mark(kind: str, value: str) -> str:
+            return "[REDACTED:gate#00000000]"
+
+        low = text.lower()
+        present = gates.present(low.encode("utf-8", "surrogatepass"))
+        every_pass = "nul" in present
+        redact_urls(text, mark, record, self._gate_url_cache)
+        redact_assignments(text, mark, record, None if every_pass else gates.stems_listed(present))
+        shapes = None if every_pass else present.intersection(gates.SHAPE_OPENINGS)
+        if shapes is None or shapes:
+            redact_simple_shapes(text, mark, record, shapes)
+        if self._gate_headers.possible(low, None if every_pass else present):
+            self._gate_headers.add_names(self._headers.custom)
+            self._gate_headers.redact(text, mark, record)
+        if every_pass or "pem" in present:
+            redact_pem(text, mark, record, at_end=True)
+        if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
+            redact_mnemonics(text, mark, record)
+        if ADMIN_KEY_BANNER in text:
+            keys, _ = find_admin_api_keys(text, at_end=True)
+            for key in keys:
+                record("api_key", text.find(key))
+        found.sort()
+        return [(kind, first_line + text.count("\n", 0, pos)) for pos, kind in found]
+
+    def output_leak(self, text: str, path: str, first_line: int = 1) -> str | None:
+        """Both gates over redacted output: None when clean, else the one-line reason (file, line
+        and kind; never the value) for refusing the bundle."""
+        kinds = self.find_leaks(text)
+        if kinds:
+            return (f"a known secret of kind {', '.join(sorted(set(kinds)))} survived redaction in {path}; "
+                    "no bundle was written. Please report this to the nodediag maintainers")
+        shaped = self.find_shape_leaks(text, first_line)
+        if shaped:
+            where = ", ".join(f"{kind} at line {line}" for kind, line in shaped[:5])
+            return (f"the second leak gate found what looks like a secret in {path} ({where}); no bundle was "
+                    "written. Pass it with --secret or a --pattern if it is one, and report this to the "
+                    "nodediag maintainers")
+        return None
+
+
+def _positions_of(low: str, needle: str) -> list[int]:
+    positions, pos = [], low.find(needle)
+    while pos != -1:
+        positions.append(pos)
+        pos = low.find(needle, pos + 1)
+    return positions
+
 
 def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
     if not found:
@@ -376,6 +435,14 @@ def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], fir
         counts.add(kind, line=line)
 
 
+#: LogStream.write holds an unterminated line back up to this many characters, then cuts it.
+MAX_LINE_CHARS = 8 * 1024 * 1024
+_CUT_LOOKBACK = 64 * 1024
+# Where an overlong line may be cut, best first: between JSON items, then between words. None of
+# them is in a URL, a token, a key or a base64 run, so no shape is cut in two.
+_CUT_AFTER = (",", "}", ";", "]", " ", "\t", ")", ">", "|", "'", '"')
+
+
 class LogStream:
     """Stateful log redactor: holds back an unterminated PEM block (bounded) until the next feed."""
 
@@ -384,6 +451,48 @@ class LogStream:
         self._counts = counts
         self._held = ""
         self._line = 1
+        self._partial = ""  # write(): an unterminated last line
+
+    @property
+    def line(self) -> int:
+        """The number of the next line to come out (1-based)."""
+        return self._line
+
+    def write(self, text: str) -> str:
+        """Redact any text, not only whole lines: an unterminated last line waits for the rest.
+        A line longer than MAX_LINE_CHARS is cut where no secret is cut in two: after a separator
+        (see _CUT_AFTER) and before any known secret that would straddle the cut."""
+        self._partial += text
+        cut = self._partial.rfind("\n") + 1
+        if not cut and len(self._partial) > MAX_LINE_CHARS:
+            cut = self._safe_cut(self._partial, MAX_LINE_CHARS)
+        if not cut:
+            return ""
+        done, self._partial = self._partial[:cut], self._partial[cut:]
+        return self.feed(done)
+
+    def _safe_cut(self, text: str, limit: int) -> int:
+        window_start = max(0, limit - _CUT_LOOKBACK)
+        cut = limit
+        for sep in _CUT_AFTER:
+            at = text.rfind(sep, window_start, limit)
+            if at != -1:
+                cut = at + 1
+                break
+        literals = self._redactor._literals
+        for _ in range(64):  # move before every known secret that straddles the cut
+            lo, hi = max(0, cut - _CUT_LOOKBACK), min(len(text), cut + _CUT_LOOKBACK)
+            window = text[lo:hi]
+            low = window.lower()
+            if len(low) != len(window):
+                break
+            starts = [lo + pos for lit in literals._candidates(low) for pos in _positions_of(low, lit.needle)
+                      if lo + pos < cut < lo + pos + len(lit.needle)]
+            if not starts:
+                break
+            cut = max(1, min(starts) - 2 if text[max(0, min(starts) - 2):min(starts)].lower() == "0x"
+                      else min(starts))
+        return cut
 
     def feed(self, block: str) -> str:
         """Redact a block of complete lines; what a still-open PEM block holds back comes later."""
@@ -419,6 +528,10 @@ class LogStream:
         return out
 
     def close(self) -> str:
+        if self._partial:
+            partial, self._partial = self._partial, ""
+            tail = self.feed(partial)
+            return tail + self.close()
         text, self._held = self._held, ""
         if not text:
             return ""
