@@ -16,7 +16,7 @@ from pathlib import Path
 import zstandard
 
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
-from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide
+from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide, raw_input_note, redact_raw_log
 from nodediag.analyzer.model import LoadedInput
 from nodediag.bundle.format import MANIFEST
 from nodediag.bundle.frames import OwnFrame, SkippingReader, own_frames
@@ -108,9 +108,8 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
             return _open_stream(path, head, workdir, max_bytes, max_files, on_file, on_frame)
         except _NotABundle:  # logs in frames of their own, but no bundle: extract it as a whole
             return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False)
-    if looks_like_text(head):
-        resolved = path.resolve()
-        return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
+    if looks_like_text(head):  # a raw log: redacted into a private folder before anything reads it
+        return _redacted_single_log(path, _private_folder(workdir), path.name, max_bytes)
     raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
 
 
@@ -159,10 +158,12 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                 first = reader.peek(_TEXT_SAMPLE)
                 if not looks_like_tar(first):
                     if stream is not fh and looks_like_text(first):
-                        target = private / _stripped_name(path)
-                        copy_capped(reader, target, max_bytes)  # type: ignore[arg-type]
-                        return LoadedInput(kind="single-log", root=private, files=[target.name],
-                                           manifest=None)
+                        raw = private / "raw"
+                        copy_capped(reader, raw, max_bytes)  # type: ignore[arg-type]
+                        try:
+                            return _redacted_single_log(raw, private, _stripped_name(path), max_bytes)
+                        finally:
+                            raw.unlink(missing_ok=True)  # the unredacted copy must not stay on disk
                     if not first:
                         raise ArchiveError("decompresses to nothing: the archive is empty")
                     raise ArchiveError("decompresses to something that is neither a tar archive nor "
@@ -194,6 +195,19 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
     except BaseException:
         remove_tree(private)
         raise
+
+
+def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int) -> LoadedInput:
+    """A raw log redacted into ``private/log/<name>``, as a single-log input that says so."""
+    try:
+        folder = private / "log"
+        os.mkdir(folder, 0o700)
+        counts = redact_raw_log(source, folder / name, max_bytes=max_bytes)
+    except BaseException:
+        remove_tree(private)
+        raise
+    return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None,
+                       warnings=[raw_input_note(counts)])
 
 
 def _classify_extracted(private: Path, extracted: Path, files: list[str], digests: dict[str, tuple[int, str]],

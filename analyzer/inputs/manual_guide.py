@@ -84,6 +84,7 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
             budget = _redact_stream(fh, target, redactor, counts, budget, max_bytes)
         stored.append(rel)
     warnings = _guide_warnings(stored, dest, has_env=any(is_env_file(rel) for rel in env_files))
+    warnings.append(raw_input_note(counts))
     if skipped:
         warnings.append(f"skipped {len(skipped)} binary file(s) in the guide's archive: "
                         + ", ".join(skipped[:5]))
@@ -106,6 +107,22 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
         out.write(stream.write(decoder.decode(b"", final=True)))
         out.write(stream.close())
     return budget
+
+
+def redact_raw_log(source: Path, target: Path, *, max_bytes: int) -> RedactionCounts:
+    """Redact a raw log file (one that did not come from a nodediag bundle) into ``target`` (new,
+    0600) with the same rules collect applies; return what was redacted (kinds, never values)."""
+    counts = RedactionCounts()
+    with source.open("rb") as fh:
+        _redact_stream(fh, target, Redactor(), counts, max_bytes, max_bytes)
+    return counts
+
+
+def raw_input_note(counts: RedactionCounts) -> str:
+    """The report's line saying that a raw input was redacted before anything was rendered."""
+    found = ", ".join(f"{kind} x{n}" for kind, n in sorted(counts.by_kind.items())) or "nothing found"
+    return ("this input did not come from a nodediag bundle: nodediag redacted it as it read it, before "
+            f"anything was rendered ({found}); the original file still holds any secret it had")
 
 
 def _make_private_dirs(dest: Path, folder: Path) -> None:

@@ -55,7 +55,8 @@ def stems_in(low: str) -> list[str]:
 
 
 def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
-                       stems_before: list[str] | None = None) -> str:
+                       stems_before: list[str] | None = None,
+                       learn: Callable[[str, str], None] | None = None) -> str:
     """``stems_before``: stems_in() of the block before earlier passes put placeholders in it
     (placeholders only ever remove stems), so no stem means nothing to do; each is checked again."""
     if stems_before is not None and not stems_before:
@@ -80,6 +81,8 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
                 or (value.startswith("<") and value.endswith(">"))):  # a placeholder like <key> in help text
             return m.group()
         record(kind, base + m.start())
+        if learn is not None and len(value) >= 8:
+            learn(value, kind)
         start, end = m.span(value_group)
         whole_start = m.start()
         return m.group()[: start - whole_start] + placeholder(kind, value) + m.group()[end - whole_start:]

@@ -305,8 +305,8 @@ class Redactor:
             shapes = present.intersection(gates.SHAPE_OPENINGS) | self._kind_shapes  # type: ignore[operator]
         stages: list[Stage] = [
             lambda t, rec: self._literals.replace(t, rec, low, counts, data, sampled),
-            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache),
-            lambda t, rec: redact_assignments(t, placeholder, rec, stems),
+            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found),
+            lambda t, rec: redact_assignments(t, placeholder, rec, stems, self._learn_found),
         ]
         if shapes is None or shapes:
             stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
@@ -318,9 +318,15 @@ class Redactor:
             stages.append(self._redact_patterns)
         if self.redact_ips:
             stages.append(lambda t, rec: redact_public_ips(t, placeholder, rec))
+        known = len(self._literals)
         for stage in stages:
             found: list[tuple[int, str]] = []
             new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
+            _count(counts, text, found, first_line)
+            text = new
+        if len(self._literals) != known:  # a pass found a secret (a URL key, a header): everywhere in the block
+            found = []
+            new = self._literals.replace(text, lambda kind, pos: found.append((pos, kind)))
             _count(counts, text, found, first_line)
             text = new
         if not every_pass and "pem" not in present:

@@ -18,7 +18,8 @@ Finding = tuple[str, str]  # (kind, secret value)
 
 # A URL body may already hold placeholders (a password or key replaced as a known literal).
 # The first branch takes runs, not single characters: twice as fast on log blocks.
-_URL_BODY = re.compile(r"://(?:[^\s\"'<>\[\]{}|\\^`,]+|\[REDACTED:[a-z_]+#[0-9a-f]{8}\])+")
+# A URL does not end in prose punctuation ("fetching from https://host/v2/KEY: failed").
+_URL_BODY = re.compile(r"://(?:[^\s\"'<>\[\]{}|\\^`,]+|\[REDACTED:[a-z_]+#[0-9a-f]{8}\])+(?<![.:;!?])")
 _PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+#[0-9a-f]{8}\]")
 _PATH_KEY_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 _NO_SECRET_SCHEMES = frozenset({"file"})
@@ -176,8 +177,9 @@ class UrlCache:
 
 
 def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int], None],
-                cache: UrlCache | None = None) -> str:
-    """Replace the secret parts of every URL in text by placeholders."""
+                cache: UrlCache | None = None, learn: Callable[[str, str], None] | None = None) -> str:
+    """Replace the secret parts of every URL in text by placeholders. ``learn(secret, kind)`` is
+    called once per distinct URL for each secret in it, to propagate it."""
     bodies = _URL_BODY.findall(text)  # as cheap as a `"://" in text` test when there is none
     if not bodies:
         return text
@@ -212,6 +214,9 @@ def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int]
             if _may_hold_secret(rest):
                 new_rest = rewrite_url_rest(scheme, rest, findings)
                 new_rest = _MARK.sub(lambda mk: placeholder(mk.group(1), mk.group(2)), new_rest)
+                if learn is not None:
+                    for kind, secret in findings:
+                        learn(secret, kind)
             kinds = tuple(k for k, _ in findings) or (("url_credential",) if new_rest != rest else ())
             cached = (new_rest, kinds)
             if len(rewrites) < UrlCache.LIMIT:
