@@ -26,6 +26,7 @@ from nodediag.analyzer.host_facts import (
     summarize_stats,
 )
 from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status
+from nodediag.analyzer.inputs.manual_guide import converted_guide_warnings
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
 from nodediag.envfile import env_values
 from nodediag.roles import detect_role
@@ -94,9 +95,43 @@ def load_facts(inp: LoadedInput) -> Facts:
     elif inp.kind == "single-log":
         for rel in inp.files:
             facts.log_files.append(LogFile(path=rel, container="", role=_role_from_file_name(rel)))
+    elif _converted_from_guide(inp):
+        _load_bundle(reader, facts)
+        _load_converted_guide(reader, facts)
     else:
         _load_bundle(reader, facts)
     return facts
+
+
+def _converted_from_guide(inp: LoadedInput) -> bool:
+    converted = (inp.manifest or {}).get("converted_from") if isinstance(inp.manifest, dict) else None
+    return isinstance(converted, dict) and converted.get("kind") == "manual-guide"
+
+
+_GUIDE_LOG_NAMES = {"prover-node": "prover-node.log", "prover-broker": "broker.log", "prover-agent": "agent.log"}
+
+
+def _load_converted_guide(reader: _Reader, facts: Facts) -> None:
+    """A bundle `nodediag redact` made from the guide's archive: its guide/ files hold the facts
+    the guide gathered (docker ps, free, df); its logs are matched to the containers by role."""
+    ps_text = reader.text("guide/containers.txt")
+    for row in parse_docker_ps(ps_text or ""):
+        role = detect_role(row.name, row.image, row.command.split())[0]
+        facts.containers.append(ContainerInfo(name=row.name, role=role, image=row.image, state=row.state,
+                                              exit_code=row.exit_code, cmd=row.command.split()))
+    for log in facts.log_files:
+        same_role = [c for c in facts.containers if c.role == log.role and log.role != "other"]
+        if len(same_role) == 1:
+            log.container = same_role[0].name
+            same_role[0].log_file = same_role[0].log_file or log.path
+    free_text = reader.text("guide/memory.txt")
+    if free_text:
+        apply_free_text(facts.host, free_text)
+    df_text = reader.text("guide/disk.txt")
+    if df_text:
+        apply_df_text(facts.host, df_text)
+    logs = {_GUIDE_LOG_NAMES[log.role]: log.path for log in facts.log_files if log.role in _GUIDE_LOG_NAMES}
+    reader.inp.warnings.extend(converted_guide_warnings(reader.root, sorted(reader.files), logs))
 
 
 # --- bundle -------------------------------------------------------------------------------------

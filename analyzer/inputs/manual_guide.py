@@ -139,21 +139,30 @@ def _write_private(target: Path, text: str) -> None:
         out.write(text)
 
 
-def _guide_warnings(stored: list[str], dest: Path, *, has_env: bool) -> list[str]:
+def converted_guide_warnings(root: Path, files: list[str], logs: dict[str, str]) -> list[str]:
+    """The guide's warnings for a bundle `nodediag redact` converted from the guide's archive:
+    ``logs`` maps the guide's log names (prover-node.log ...) to their paths in the bundle."""
+    has_env = any(rel.startswith("config/guide/") and is_env_file(rel) for rel in files)
+    return _guide_warnings(list(logs), root, has_env=has_env, paths={name: root / rel for name, rel in logs.items()})
+
+
+def _guide_warnings(stored: list[str], dest: Path, *, has_env: bool,
+                    paths: dict[str, Path] | None = None) -> list[str]:
+    paths = paths or {rel: dest / rel for rel in stored}
     warnings: list[str] = []
     if has_env:
         warnings.append(
             "this archive carries the deployment's .env UNREDACTED (config.env: publisher private key, "
             "RPC API keys): delete it from wherever it was shared and rotate any key that was posted "
             "publicly; nodediag kept only a redacted copy")
-    logs = [rel for rel in stored if rel.endswith(".log")]
-    empty = [rel for rel in logs if not (dest / rel).read_text(encoding="utf-8").strip()]
+    logs = [rel for rel in stored if rel.endswith(".log") and paths[rel].is_file()]
+    empty = [rel for rel in logs if not paths[rel].read_text(encoding="utf-8", errors="replace").strip()]
     if empty:
         warnings.append(
             f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: the guide's "
             "`docker logs X > file` keeps stdout only and Aztec logs go to stderr; "
             "collect again with `nodediag collect` (it takes both streams)")
-    missing = [rel for rel in logs if rel not in empty and _says_no_such_container(dest / rel)]
+    missing = [rel for rel in logs if rel not in empty and _says_no_such_container(paths[rel])]
     if missing:
         warnings.append(
             f"{', '.join(missing)} say{'s' if len(missing) == 1 else ''} 'No such container': the guide's "

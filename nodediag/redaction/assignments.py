@@ -78,6 +78,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         kind = secret_kind_for_name(name)
         if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith("[REDACTED:")
                 or value.startswith("$") or is_public_value(value) or not any(c.isalnum() for c in value)
+                or (value.isdigit() and len(value) < 6)  # a count ("private_key": 1), not a secret
                 or (value.startswith("<") and value.endswith(">"))):  # a placeholder like <key> in help text
             return m.group()
         record(kind, base + m.start())

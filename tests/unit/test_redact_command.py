@@ -179,3 +179,27 @@ def test_every_new_command_has_help() -> None:
         proc = nodediag(cmd, "--help")
         assert proc.returncode == 0 and "Usage:" in proc.stdout
     assert "--dry-run" in nodediag("collect", "--help").stdout
+
+
+def test_the_converted_guide_archive_keeps_what_the_analyzer_needs(tmp_path: Path) -> None:
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from nodediag.cli import main
+
+    archive = Path(__file__).resolve().parents[2] / "samples" / "manual-guide-archive.tar.gz"
+    bundle = tmp_path / "converted.tar.zst"
+    assert CliRunner().invoke(main, ["redact", str(archive), "-o", str(bundle)]).exit_code == 0
+
+    def report(source: Path) -> dict:
+        out = tmp_path / f"{source.name}.json"
+        CliRunner().invoke(main, ["analyze", str(source), "-f", "json", "-o", str(out)])
+        return _json.loads(out.read_text())
+
+    original, converted = report(archive), report(bundle)
+    rules = sorted(f["rule_id"] for f in original["findings"])
+    assert "container-exit-137" in rules
+    assert sorted(f["rule_id"] for f in converted["findings"]) == rules
+    for needle in ("UNREDACTED", "broker.log is empty", "No such container"):
+        assert any(needle in w for w in converted["input"]["warnings"]), needle
