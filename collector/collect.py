@@ -113,7 +113,7 @@ def make_plan(options: CollectOptions, now: datetime) -> tuple[Plan, list[str]]:
             raise CollectError(f"Docker is not reachable ({error}), so --project/--container cannot be honoured")
         warnings.append(f"Docker is not reachable ({error}); collecting host information only. "
                         "Run as root or a member of the docker group, or set DOCKER_HOST.")
-    configs = discovery.config_files(targets, options.env_files, options.compose_files)
+    configs = discovery.config_files(targets, options.env_files, options.compose_files, notes=warnings)
     plan = Plan(docker=client, docker_error=error, targets=targets, chosen_how=how, configs=configs,
                 since=now - options.since, until=now, log_cap=options.log_cap,
                 data_dirs=discovery.data_dirs(targets), docker_root=docker_root)
