@@ -273,7 +273,7 @@ def _re_redaction_entry(options: RedactOptions, now: str) -> dict[str, Any]:
             "patterns": len(options.patterns), "redact_ips": options.redact_ips, "input": options.input.name}
 
 
-def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: str) -> RedactOutcome:
+def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind) -> RedactOutcome:
     totals: dict[str, int] = {}
     for rec in out.writer.records:
         for k, n in rec.redactions.items():

@@ -49,9 +49,18 @@ Recorder = Callable[[str, int], None]  # (kind, position in the text being redac
 _MAX_COUNTED_LITERALS = 8
 
 
+def fold(text: str) -> str:
+    """Lower case that keeps every offset: a character whose lower case is longer (U+0130 "İ"
+    lowers to two) stays as it is, so positions found in the folded text hold in the text."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
 def normalise(value: str) -> str:
     """Lower-case, stripped, without a leading 0x: variants of one secret get one tag."""
-    v = value.strip().lower()
+    v = fold(value.strip())
     return v[2:] if v.startswith("0x") else v
 
 
@@ -217,8 +226,8 @@ class LiteralSet:
         if not self._by_needle or not text:
             return text
         low = text.lower() if low is None else low
-        if len(low) != len(text):  # some characters change length when lower-cased
-            return self._replace_slow(text, record)
+        if len(low) != len(text):  # some characters change length when lower-cased: fold instead
+            low, data, sampled = fold(text), None, None
         if self._use_automaton(low):
             found = self._occurrences(low, data, sampled)
         else:
@@ -314,10 +323,7 @@ class LiteralSet:
         """Kinds of known literals still present in text (placeholders themselves are ignored)."""
         if PLACEHOLDER_MARK in text.lower():
             text = PLACEHOLDER_RE.sub("\x00", text)
-        low = text.lower()
-        if len(low) != len(text):
-            return sorted({lit.kind for lit in self._by_needle.values()
-                           if re.search(re.escape(lit.needle), text, re.IGNORECASE)})
+        low = fold(text)
         if self._by_needle and self._use_automaton(low):
             return sorted({lit.kind for lit, _ in self._occurrences(low)})
         return sorted({lit.kind for lit in self._candidates(low)})

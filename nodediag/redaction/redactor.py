@@ -325,9 +325,9 @@ class Redactor:
             _count(counts, text, found, first_line)
             text = new
         if len(self._literals) != known:  # a pass found a secret (a URL key, a header): everywhere in the block
-            found = []
-            new = self._literals.replace(text, lambda kind, pos: found.append((pos, kind)))
-            _count(counts, text, found, first_line)
+            late: list[tuple[int, str]] = []
+            new = self._literals.replace(text, lambda kind, pos: late.append((pos, kind)))
+            _count(counts, text, late, first_line)
             text = new
         if not every_pass and "pem" not in present:
             return text + held, len(text)

@@ -49,3 +49,16 @@ def test_an_overlong_line_of_json_is_cut_between_items_and_loses_no_secret() -> 
     line = "[" + body + f'{{"apiKey":"{TOKEN}"}},' + body + "]\n"
     out = "".join(stream.write(line[i:i + 1 << 20]) for i in range(0, len(line), 1 << 20)) + stream.close()
     assert TOKEN not in out
+
+
+def test_a_secret_whose_case_folding_changes_length_is_found_and_gated() -> None:
+    secret = "pässwordİstanbul99xyz"  # U+0130 lowers to two characters
+    redactor = Redactor(b"k" * 32)
+    redactor.redact_env_file(f"DB_PASSWORD={secret}\n", RedactionCounts())
+    text = f"İİ login with {secret} and {secret.upper()}\n"
+    assert redactor.find_leaks(text) == ["password"]
+    out = redactor.redact_text(text, RedactionCounts())
+    assert secret not in out and secret.upper() not in out and out.startswith("İİ login with [REDACTED:")
+    stream = redactor.stream(RedactionCounts())
+    big = "filler line of a log\n" * 2000 + text
+    assert secret not in stream.feed(big) + stream.close()
