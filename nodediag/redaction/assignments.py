@@ -56,14 +56,16 @@ def stems_in(low: str) -> list[str]:
 
 def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
                        stems_before: list[str] | None = None,
-                       learn: Callable[[str, str], None] | None = None) -> str:
+                       learn: Callable[[str, str], None] | None = None, many_placeholders: bool = False) -> str:
     """``stems_before``: stems_in() of the block before earlier passes put placeholders in it
-    (placeholders only ever remove stems), so no stem means nothing to do; each is checked again."""
+    (placeholders only ever remove stems), so no stem means nothing to do; each is checked again.
+    ``many_placeholders``: text is redacted output (the leak gate): skip the count that tells a
+    stem outside placeholders from one inside (it costs more than the line scan it would save)."""
     if stems_before is not None and not stems_before:
         return text
     low = text.lower()
     stems = [stem for stem in (_STEMS if stems_before is None else stems_before) if stem in low]
-    if stems and "[redacted:" in low:  # the kinds inside placeholders are not secret names
+    if stems and not many_placeholders and "[redacted:" in low:  # kinds inside placeholders are not names
         stems = [stem for stem in stems
                  if low.count(stem) > sum(low.count(opening) for opening in _STEM_IN_PLACEHOLDERS[stem])]
     if not stems:
@@ -76,7 +78,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         if sep.strip() == "" and not name.startswith("--"):
             return m.group()  # "word value" is prose unless the name is a --flag
         kind = secret_kind_for_name(name)
-        if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith("[REDACTED:")
+        if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith(("[REDACTED:", "\x00"))
                 or value.startswith("$") or is_public_value(value) or not any(c.isalnum() for c in value)
                 or (value.isdigit() and len(value) < 6)  # a count ("private_key": 1), not a secret
                 or (value.startswith("<") and value.endswith(">"))):  # a placeholder like <key> in help text

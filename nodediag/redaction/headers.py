@@ -141,7 +141,7 @@ Found = Callable[[str, int, str], None]  # (kind, position, value)
 
 def _value(m: re.Match[str], kind: str, placeholder: Placeholder, found: Found) -> str:
     value = m.group("value")
-    if value.startswith(_PLACEHOLDER_START) or len(value) < 4:
+    if value.startswith((_PLACEHOLDER_START, "\x00")) or len(value) < 4:
         return m.group()
     found(kind, m.start(), value)
     start, end = m.span("value")
@@ -155,7 +155,8 @@ def _cookie(m: re.Match[str], placeholder: Placeholder, found: Found) -> str:
 
     def repl(p: re.Match[str]) -> str:
         name, value = p.group("name"), p.group("value")
-        if not value or name.lower() in _COOKIE_ATTRIBUTES or value.startswith(_PLACEHOLDER_START):
+        if not any(c.isalnum() for c in value) or name.lower() in _COOKIE_ATTRIBUTES \
+                or value.startswith((_PLACEHOLDER_START, "\x00")):
             return p.group()
         found("token", m.start(), value)
         return f"{name}={placeholder('token', value)}"

@@ -23,7 +23,7 @@ from .detect import detect_secret_values
 from .encodings import basic_auth_forms, encoded_forms
 from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
 from .ips import redact_public_ips
-from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger
+from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger, fold
 from .names import (
     is_public_value,
     names_a_digest,
@@ -290,6 +290,11 @@ class Redactor:
             self.add_secret(key, "api_key")
         text, held = text[:hold_from], text[hold_from:]  # a banner whose key has not arrived yet
         low = text.lower()
+        split: list[tuple[int, str]] = []  # a known secret printed over two lines
+        joined = self._literals.replace_split(text, lambda kind, pos: split.append((pos, kind)), low)
+        if joined is not text:
+            _count(counts, text, split, first_line)
+            text, low = joined, joined.lower()
         data = low.encode("utf-8", "surrogatepass")
         sampled = data[::SAMPLE]
         present = gates.present(data)
@@ -363,6 +368,15 @@ class Redactor:
         """The second gate: (kind, line) of every secret the shape detectors (keys, tokens,
         credentials in URLs, headers and assignments, PEM blocks, seed phrases) still find in
         redacted output. Nothing is learnt and text is not changed."""
+        masked = PLACEHOLDER_RE.sub("\x00", text) if "[REDACTED:" in text else text
+        low = masked.lower()
+        return self._shape_leaks(masked, first_line, "\x00" in text, low, low.encode("utf-8", "surrogatepass"))
+
+    def _shape_leaks(self, text: str, first_line: int, nul_in_output: bool, low: str,
+                     data: bytes) -> list[tuple[str, int]]:
+        """find_shape_leaks over text whose placeholders are each one NUL: a placeholder's kind is
+        not a secret name, and nothing of it is a value (every pass skips a value without a letter
+        or digit). ``nul_in_output``: the output itself held a NUL (then every pass runs)."""
         found: list[tuple[int, str]] = []
 
         def record(kind: str, pos: int) -> None:
@@ -371,11 +385,13 @@ class Redactor:
         def mark(kind: str, value: str) -> str:
             return "[REDACTED:gate#00000000]"
 
-        low = text.lower()
-        present = gates.present(low.encode("utf-8", "surrogatepass"))
+        present = gates.present(data)
+        if not nul_in_output:
+            present.discard("nul")
         every_pass = "nul" in present
         redact_urls(text, mark, record, self._gate_url_cache)
-        redact_assignments(text, mark, record, None if every_pass else gates.stems_listed(present))
+        redact_assignments(text, mark, record, None if every_pass else gates.stems_listed(present),
+                           many_placeholders=True)
         shapes = None if every_pass else present.intersection(gates.SHAPE_OPENINGS)
         if shapes is None or shapes:
             redact_simple_shapes(text, mark, record, shapes)
@@ -396,11 +412,14 @@ class Redactor:
     def output_leak(self, text: str, path: str, first_line: int = 1) -> str | None:
         """Both gates over redacted output: None when clean, else the one-line reason (file, line
         and kind; never the value) for refusing the bundle."""
-        kinds = self.find_leaks(text)
+        masked = PLACEHOLDER_RE.sub("\x00", text) if "[REDACTED:" in text else text
+        low = fold(masked)
+        data = low.encode("utf-8", "surrogatepass")
+        kinds = self._literals.leaks(masked, masked=True, low=low, data=data)
         if kinds:
             return (f"a known secret of kind {', '.join(sorted(set(kinds)))} survived redaction in {path}; "
                     "no bundle was written. Please report this to the nodediag maintainers")
-        shaped = self.find_shape_leaks(text, first_line)
+        shaped = self._shape_leaks(masked, first_line, "\x00" in text, low, data)
         if shaped:
             where = ", ".join(f"{kind} at line {line}" for kind, line in shaped[:5])
             return (f"the second leak gate found what looks like a secret in {path} ({where}); no bundle was "

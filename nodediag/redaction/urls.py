@@ -94,7 +94,7 @@ def rewrite_url_rest(scheme: str, rest: str, findings: list[Finding]) -> str:
         known = _PLACEHOLDER.findall(userinfo)
         if known and userinfo != "".join(known):  # user:[REDACTED..] -> [REDACTED..]
             authority = f"{''.join(known)}@{host}"
-        elif userinfo and not known:
+        elif userinfo and not known and any(c.isalnum() for c in userinfo.rpartition(":")[2] or userinfo):
             user, _, password = userinfo.partition(":")
             secret = password or user
             findings.append(("url_credential", secret))
@@ -123,7 +123,7 @@ def rewrite_url_rest(scheme: str, rest: str, findings: list[Finding]) -> str:
         params = query.split("&")
         for i, param in enumerate(params):
             name, eq, value = param.partition("=")
-            if not eq or not value or _is_placeholder(value):
+            if not eq or not value or _is_placeholder(value) or not any(c.isalnum() for c in value):
                 continue
             kind = QUERY_PARAM_KINDS.get(name.lower()) or secret_kind_for_name(name)
             if kind is None:

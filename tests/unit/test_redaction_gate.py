@@ -62,3 +62,18 @@ def test_a_secret_whose_case_folding_changes_length_is_found_and_gated() -> None
     stream = redactor.stream(RedactionCounts())
     big = "filler line of a log\n" * 2000 + text
     assert secret not in stream.feed(big) + stream.close()
+
+
+def test_a_known_key_printed_over_two_lines_is_redacted_in_both() -> None:
+    redactor = Redactor(b"k" * 32)
+    redactor.add_secret(KEY, "private_key")
+    prefix = "2026-11-27T18:30:00.000000000Z "
+    text = (f"{prefix}[18:30:00.000] INFO: publisher key {KEY[:30]}\n"
+            f"{prefix}{KEY[30:]} loaded\n"
+            f"{prefix}[18:30:01.000] INFO: tx 0x9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a4938271605f4e3d2c1b0a\n")
+    out = redactor.redact_text(text, RedactionCounts())
+    assert KEY[:30] not in out and KEY[30:] not in out and out.count("[REDACTED:private_key#") == 2
+    assert out.splitlines()[1].endswith(" loaded") and "0x9f8e7d6c5b4a3928" in out
+    stream = redactor.stream(RedactionCounts())
+    big = "filler line of a log\n" * 2000 + text
+    assert KEY[30:] not in stream.feed(big) + stream.close()
