@@ -261,3 +261,16 @@ def test_redact_writes_a_redacted_copy_of_a_folder(tmp_path: Path) -> None:
     bundle = tmp_path / "guide.tar.zst"
     assert CliRunner().invoke(main, ["redact", str(guide), "-o", str(bundle)]).exit_code == 0
     assert RAW_KEY[2:].encode() not in zstandard.ZstdDecompressor().stream_reader(bundle.open("rb")).read()
+
+
+def test_an_ambiguous_value_is_listed_by_inspect_for_review(tmp_path: Path) -> None:
+    writer = BundleWriter.create(tmp_path / "in.tar.zst")
+    writer.add_bytes("config/p/.env", b"LOG_LEVEL=info\nSOMETHING=Zx8qP3mVt7Lk2Wn9Rb4Yc6Hd1Jf5Gs0A\n", "config:/srv/p/.env")
+    writer.add_bytes("containers/node/logs.txt", b"boot zx8qp3mvt7lk2wn9rb4yc6hd1jf5gs0a\n", "container_logs:node")
+    writer.finish({"format": "nodediag-bundle", "format_version": 1, "tool": {"name": "nodediag", "version": "0.0.9"},
+                   "created_at": "2026-11-27T18:30:00Z", "status": "complete", "sources": [], "redaction": {}})
+    out = tmp_path / "out.tar.zst"
+    assert nodediag("redact", str(tmp_path / "in.tar.zst"), "-o", str(out)).returncode == 0
+    shown = nodediag("inspect", str(out))
+    assert shown.returncode == 0 and "For review (kind ambiguous" in shown.stdout
+    assert "config/p/.env (line 2)" in shown.stdout
