@@ -265,7 +265,8 @@ def test_redact_writes_a_redacted_copy_of_a_folder(tmp_path: Path) -> None:
 
 def test_an_ambiguous_value_is_listed_by_inspect_for_review(tmp_path: Path) -> None:
     writer = BundleWriter.create(tmp_path / "in.tar.zst")
-    writer.add_bytes("config/p/.env", b"LOG_LEVEL=info\nSOMETHING=Zx8qP3mVt7Lk2Wn9Rb4Yc6Hd1Jf5Gs0A\n", "config:/srv/p/.env")
+    writer.add_bytes("config/p/.env", b"LOG_LEVEL=info\nSOMETHING=Zx8qP3mVt7Lk2Wn9Rb4Yc6Hd1Jf5Gs0A\n",
+                     "config:/srv/p/.env")
     writer.add_bytes("containers/node/logs.txt", b"boot zx8qp3mvt7lk2wn9rb4yc6hd1jf5gs0a\n", "container_logs:node")
     writer.finish({"format": "nodediag-bundle", "format_version": 1, "tool": {"name": "nodediag", "version": "0.0.9"},
                    "created_at": "2026-11-27T18:30:00Z", "status": "complete", "sources": [], "redaction": {}})
