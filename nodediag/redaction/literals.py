@@ -196,7 +196,8 @@ class LiteralSet:
             self._unsampled.append(lit)
         self._automaton = None
         if len(needle) >= _SPLIT_MIN:
-            self._windows.update(needle[j:j + _SPLIT_WINDOW] for j in range(len(needle) - _SPLIT_WINDOW + 1))
+            # not the last window: a line ending in it ends with the whole secret (the literal pass's)
+            self._windows.update(needle[j:j + _SPLIT_WINDOW] for j in range(len(needle) - _SPLIT_WINDOW))
         if (needle.startswith("0x") and needle[2:] in self._by_needle) or "0x" + needle in self._by_needle:
             self._prefixed_twins = True
         if len(data) < _WORD_MIN_LITERAL:
@@ -217,6 +218,8 @@ class LiteralSet:
         low = fold(text) if low is None or len(low) != len(text) else low
         lines = low.split("\n")
         windows = self._windows
+        if windows.isdisjoint({line[-_SPLIT_WINDOW:] for line in lines}):  # the usual case, at C speed
+            return text
         ends = [i for i in range(len(lines) - 1) if lines[i][-_SPLIT_WINDOW:] in windows]
         if not ends:
             return text
