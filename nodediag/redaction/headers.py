@@ -20,8 +20,9 @@ from .names import secret_kind_for_name
 Placeholder = Callable[[str, str], str]
 Recorder = Callable[[str, int], None]
 
-#: Lower-case words every match of this pass holds (the gate in gates.py looks for them first).
-HEADER_OPENINGS = ("authorization", "cookie")
+#: Lower-case words every match of this pass holds (the gate in gates.py looks for them first;
+#: "ookie" and not "cookie": it then shares an automaton with "mnemonic" without overlapping it).
+HEADER_OPENINGS = ("authorization", "ookie")
 
 _SCHEMES = ("bearer", "basic", "token", "digest", "apikey", "api-key", "key", "negotiate", "ntlm", "hmac",
             "dpop", "sharedkey", "signature", "aws4-hmac-sha256", "gosdk", "splunk", "otlp")

@@ -68,10 +68,7 @@ register_shape("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8
 register_shape("slack_token", r"xox[abposr]-[A-Za-z0-9-]{10,250}", openings=("xoxb-", "xoxa-", "xoxp-", "xoxo-",
                                                                             "xoxs-", "xoxr-"),
                examples=("xoxb-2401234567-2401234567890-AbCdEfGhIjKlMnOpQrStUvWx",))
-register_shape("api_key", r"(?<![A-Za-z0-9])sk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,200}", openings=("sk-",),
-               examples=("sk-proj-4f9Tq2ZsX8bLk3JmN7pQr1VwY6cA0dEhGiKoSuTxZ2",))
-register_shape("api_key", r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}", openings=("aiza",),
-               examples=("AIzaSyD4f9Tq2ZsX8bLk3JmN7pQr1VwY6cA0dE1",))
+
 
 
 # Both GitHub shapes start with "g": one scan says whether either may occur.
