@@ -26,7 +26,9 @@ from nodediag.analyzer.host_facts import (
     summarize_stats,
 )
 from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status, status_times
+from nodediag.analyzer.inputs.manual_guide import converted_guide_warnings
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
+from nodediag.envfile import env_values
 from nodediag.roles import detect_role
 
 _DOCKER_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
@@ -93,9 +95,43 @@ def load_facts(inp: LoadedInput) -> Facts:
     elif inp.kind == "single-log":
         for rel in inp.files:
             facts.log_files.append(LogFile(path=rel, container="", role=_role_from_file_name(rel)))
+    elif _converted_from_guide(inp):
+        _load_bundle(reader, facts)
+        _load_converted_guide(reader, facts)
     else:
         _load_bundle(reader, facts)
     return facts
+
+
+def _converted_from_guide(inp: LoadedInput) -> bool:
+    converted = (inp.manifest or {}).get("converted_from") if isinstance(inp.manifest, dict) else None
+    return isinstance(converted, dict) and converted.get("kind") == "manual-guide"
+
+
+_GUIDE_LOG_NAMES = {"prover-node": "prover-node.log", "prover-broker": "broker.log", "prover-agent": "agent.log"}
+
+
+def _load_converted_guide(reader: _Reader, facts: Facts) -> None:
+    """A bundle `nodediag redact` made from the guide's archive: its guide/ files hold the facts
+    the guide gathered (docker ps, free, df); its logs are matched to the containers by role."""
+    ps_text = reader.text("guide/containers.txt")
+    for row in parse_docker_ps(ps_text or ""):
+        role = detect_role(row.name, row.image, row.command.split())[0]
+        facts.containers.append(ContainerInfo(name=row.name, role=role, image=row.image, state=row.state,
+                                              exit_code=row.exit_code, cmd=row.command.split()))
+    for log in facts.log_files:
+        same_role = [c for c in facts.containers if c.role == log.role and log.role != "other"]
+        if len(same_role) == 1:
+            log.container = same_role[0].name
+            same_role[0].log_file = same_role[0].log_file or log.path
+    free_text = reader.text("guide/memory.txt")
+    if free_text:
+        apply_free_text(facts.host, free_text)
+    df_text = reader.text("guide/disk.txt")
+    if df_text:
+        apply_df_text(facts.host, df_text)
+    logs = {_GUIDE_LOG_NAMES[log.role]: log.path for log in facts.log_files if log.role in _GUIDE_LOG_NAMES}
+    reader.inp.warnings.extend(converted_guide_warnings(reader.root, sorted(reader.files), logs))
 
 
 # --- bundle -------------------------------------------------------------------------------------
@@ -283,27 +319,6 @@ def _load_host(reader: _Reader, facts: Facts) -> None:
 
 # --- configuration, probes ----------------------------------------------------------------------
 
-def parse_env_text(text: str) -> dict[str, str]:
-    """``.env`` lines -> {KEY: value}: ``export`` prefixes, quotes and trailing comments handled."""
-    env: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
-            continue
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        env[key] = value
-    return env
-
-
 def compose_environment(data: Any) -> dict[str, str]:
     """Every service's ``environment`` (map or list form) from a parsed compose file, merged."""
     env: dict[str, str] = {}
@@ -332,7 +347,7 @@ def _config_file(reader: _Reader, rel: str) -> ConfigFile:
                                        "its environment was not read")
             env = {}
     else:
-        env = parse_env_text(text)
+        env = env_values(text)
     return ConfigFile(path=rel, text=text, env=env)
 
 

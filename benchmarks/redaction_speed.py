@@ -5,7 +5,8 @@
 
 Feeds a realistic pino log (Docker timestamps, a URL or a hex hash on most lines, JSON data) in
 ~1 MB blocks of complete lines through Redactor.stream with the given numbers of known literals,
-then compresses the same bytes with the zstd command line at level 3 (single thread, as a
+then the same with both leak gates over each redacted block (what collect and redact run before
+writing), then compresses the same bytes with the zstd command line at level 3 (single thread, as a
 yardstick of "fast"). Each is run N times; prints the best MB/s by wall clock and the best by CPU
 time of this process (the machine may be shared: CPU time is the steadier figure). Targets:
 >= 100 MB/s at 64 literals, >= 50 at 500.
@@ -71,8 +72,10 @@ def make_blocks(block_mb: float = 1.0, distinct: int = 4, seed: int = 1) -> list
     return blocks
 
 
-def measure(total_mb: int, literal_count: int, blocks: list[str]) -> tuple[float, float]:
-    """(wall MB/s, CPU MB/s) of redacting total_mb of the blocks with literal_count known literals."""
+def measure(total_mb: int, literal_count: int, blocks: list[str], gated: bool = False) -> tuple[float, float]:
+    """(wall MB/s, CPU MB/s) of redacting total_mb of the blocks with literal_count known literals;
+    ``gated``: each redacted block also goes through both leak gates (Redactor.output_leak), as
+    collect and redact do before writing it."""
     redactor = Redactor()
     redactor.add_secret(URL_KEY, "api_key")
     for n in range(literal_count - 1):
@@ -86,7 +89,9 @@ def measure(total_mb: int, literal_count: int, blocks: list[str]) -> tuple[float
     k = 0
     while done < total_mb * 1_000_000:
         block = blocks[k % len(blocks)]
-        stream.feed(block)
+        out = stream.feed(block)
+        if gated and redactor.output_leak(out, "bench.log") is not None:
+            raise SystemExit("the leak gate refused the benchmark's own output")
         done += len(block)
         k += 1
     stream.close()
@@ -131,6 +136,9 @@ def main(argv: list[str]) -> None:
         runs = [measure(total, count, blocks) for _ in range(repeat)]
         wall, cpu = max(w for w, _ in runs), max(c for _, c in runs)
         print(f"redaction  {total} MB pino log, {count:3d} literals: {wall:6.1f} MB/s wall, {cpu:6.1f} MB/s CPU {best}")
+        runs = [measure(total, count, blocks, gated=True) for _ in range(repeat)]
+        wall, cpu = max(w for w, _ in runs), max(c for _, c in runs)
+        print(f"  + both leak gates,        {count:3d} literals: {wall:6.1f} MB/s wall, {cpu:6.1f} MB/s CPU {best}")
     zruns = [measure_zstd(total, blocks) for _ in range(repeat)]
     if zruns[0] is None:
         print("zstd -3    (no zstd command on PATH)")

@@ -202,7 +202,7 @@ def make_plan(options: CollectOptions, now: datetime) -> tuple[Plan, list[str]]:
                                "Run as root or a member of the docker group, or set DOCKER_HOST")
         warnings.append(f"Docker is not reachable ({error}); collecting host information only. "
                         "Run as root or a member of the docker group, or set DOCKER_HOST.")
-    configs = discovery.config_files(targets, options.env_files, options.compose_files)
+    configs = discovery.config_files(targets, options.env_files, options.compose_files, notes=warnings)
     since, until = window(options, now)
     plan = Plan(docker=client, docker_error=error, targets=targets, chosen_how=how, configs=configs,
                 since=since, until=until, log_cap=options.log_cap,
@@ -214,6 +214,9 @@ def make_redactor(options: CollectOptions) -> Redactor:
     redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
     for value in options.secrets:
         redactor.add_secret(value, "literal")
+    # the Docker endpoint may carry credentials (tcp://user:password@host) that error messages repeat
+    redactor.harvest_env({name: os.environ[name] for name in ("DOCKER_HOST", "HTTPS_PROXY", "HTTP_PROXY",
+                                                              "https_proxy", "http_proxy") if os.environ.get(name)})
     return redactor
 
 
@@ -434,7 +437,8 @@ def _collect_into(writer: BundleWriter, plan: Plan, sources: list[Source], exclu
     manifest["redaction"]["redacted_lines"] = runner.redacted_lines
     manifest["redaction"]["secret_files"] = secret_notes  # which files were read (paths, never values)
     try:
-        path = writer.finish(manifest)
+        path = writer.finish(manifest, redact=lambda text: redactor.redact_text(text, RedactionCounts()),
+                             gate=lambda text: redactor.output_leak(text, "manifest.json"))
     except DiskFullError as exc:
         raise CollectError(str(writer.disk_full_error(exc))) from exc
     except (BundleError, OSError) as exc:

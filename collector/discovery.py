@@ -9,10 +9,14 @@ what was looked for) unless ``--all`` asks for every container on the host. ``--
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from nodediag.roles import detect_role
 
@@ -137,16 +141,84 @@ def choose_targets(
     )
 
 
+#: A config file larger than this is not read (a .env or compose file is a few KB).
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+
+
+def open_regular(path: Path, cap: int = MAX_CONFIG_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``cap`` bytes. Raises OSError (with the reason) for
+    anything else: a FIFO is opened without blocking and refused, like a device or a folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path} is not a regular file: not read")
+        if info.st_size > cap:
+            raise OSError(f"larger than {cap} bytes")
+        chunks, left = [], cap + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > cap:
+        raise OSError(f"larger than {cap} bytes")
+    return data
+
+
+def _compose_doc(path: Path) -> dict[str, Any] | None:
+    """The parsed compose file at path, or None when it is not one (not a regular file, too big,
+    not YAML with ``services``)."""
+    try:
+        doc = yaml.safe_load(open_regular(path).decode("utf-8", errors="replace"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("services"), dict) else None
+
+
+def _env_files_named(doc: dict[str, Any], folder: Path) -> set[Path]:
+    """Every ``env_file:`` of a compose document's services, resolved against its folder."""
+    named: set[Path] = set()
+    for service in doc["services"].values():
+        entries = service.get("env_file") if isinstance(service, dict) else None
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = entry.get("path") if isinstance(entry, dict) else entry
+            if isinstance(path, str) and path:
+                p = Path(path).expanduser()
+                named.add(_resolve(p if p.is_absolute() else folder / p))
+    return named
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
+def _within(path: Path, folders: set[Path]) -> bool:
+    return any(f in path.parents for f in folders)
+
+
 def config_files(targets: list[Target], env_files: tuple[Path, ...] = (),
-                 compose_files: tuple[Path, ...] = ()) -> list[ConfigFile]:
-    """The deployment's .env and compose files, from the compose labels and the user's options."""
+                 compose_files: tuple[Path, ...] = (), notes: list[str] | None = None) -> list[ConfigFile]:
+    """The deployment's .env and compose files, from the compose labels and the user's options.
+
+    Labels are data from the containers (an image LABEL is enough to set one), not trust: a compose
+    file named by a label is read only when it is a regular file holding a compose document
+    (``services:``); an env file named by a label, or the project's ``.env``, only when it lies in
+    the folder of such a compose file or one of its ``env_file:`` entries names it. What is
+    passed over is said in ``notes``. Files given with --env-file / --compose-file are the
+    operator's choice and always read (still as regular files within the size cap)."""
     found: dict[Path, ConfigFile] = {}
+    notes = notes if notes is not None else []
 
     def add(path: Path, kind: str, project: str) -> None:
-        try:
-            resolved = path.expanduser().resolve()
-        except OSError:
-            return
+        resolved = _resolve(path.expanduser())
         if resolved in found:
             return
         folder = safe_name(project or "given")
@@ -155,13 +227,32 @@ def config_files(targets: list[Target], env_files: tuple[Path, ...] = (),
     for t in targets:
         labels = (t.attrs.get("Config") or {}).get("Labels") or {}
         workdir = labels.get(WORKDIR_LABEL)
+        folders: set[Path] = set()  # the folders of the project's real compose files
+        named: set[Path] = set()
         for f in filter(None, (labels.get(CONFIG_FILES_LABEL) or "").split(",")):
             p = Path(f)
-            add(p if p.is_absolute() or not workdir else Path(workdir) / p, "compose", t.project)
-        for f in filter(None, (labels.get(ENV_FILES_LABEL) or "").split(",")):
-            add(Path(f), "env", t.project)
+            path = p if p.is_absolute() or not workdir else Path(workdir) / p
+            doc = _compose_doc(path)
+            if doc is None:
+                notes.append(f"{t.name}: {path} named by a compose label is not a readable compose file: not read")
+                continue
+            add(path, "compose", t.project)
+            folders.add(_resolve(path).parent)
+            named |= _env_files_named(doc, _resolve(path).parent)
+        for path in sorted(named):  # the compose files' own env_file entries
+            if path.is_file():
+                add(path, "env", t.project)
+        candidates = [Path(f) for f in filter(None, (labels.get(ENV_FILES_LABEL) or "").split(","))]
         if workdir:
-            add(Path(workdir) / ".env", "env", t.project)
+            candidates.append(Path(workdir) / ".env")
+        for path in candidates:
+            resolved = _resolve(path)
+            if resolved in named or _within(resolved, folders):
+                if resolved.is_file():
+                    add(path, "env", t.project)
+            elif path.name != ".env" or path.exists():
+                notes.append(f"{t.name}: {path} is named only by a container label, outside the project's compose "
+                             "folder and not an env_file of its compose files: not read")
     for p in env_files:
         add(p, "env", "")
     for p in compose_files:

@@ -172,13 +172,11 @@ class SourceContext:
             self._progress("bytes", self._result, [self.source.name])
 
     # -- writing -----------------------------------------------------------------------------
-    def _gate(self, text: str, path: str) -> None:
-        leaks = self.redactor.find_leaks(text)
-        if leaks:
-            raise LeakDetected(
-                f"a secret of kind {', '.join(sorted(set(leaks)))} survived redaction in {path}; "
-                "no bundle was written. Please report this to the nodediag maintainers"
-            )
+    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
+        """Both leak gates: the learnt literals, then the shape detectors over the output."""
+        reason = self.redactor.output_leak(text, path, first_line)
+        if reason is not None:
+            raise LeakDetected(reason)
 
     def _declared(self, path: str) -> None:
         if not self.source.may_write(path):

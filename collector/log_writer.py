@@ -134,8 +134,9 @@ class LogWriter:
     def _write(self, text: str) -> None:
         if not text:
             return
+        first = self._stream_lines + 1
         self._stream_lines += text.count("\n")
-        self._ctx._gate(text, self.path)
+        self._ctx._gate(text, self.path, first)
         data = text.encode("utf-8")
         last = data.rfind(b"\n", 0, len(data) - 1) + 1
         m = _TIMESTAMP.match(data, last)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from nodediag.collector.discovery import ConfigFile, Target
+from nodediag.collector.discovery import ConfigFile, Target, open_regular
 from nodediag.redaction import Redactor, secret_kind_for_name
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
@@ -52,16 +52,11 @@ def host_path(container_path: str, mounts: Iterable[dict[str, Any]]) -> Path | N
 
 
 def _read(path: Path) -> str | None:
+    """A regular file within the cap (never a FIFO or a device), or None."""
     try:
-        if not path.is_file():
-            return None
-        with path.open("rb") as fh:
-            data = fh.read(MAX_SECRET_FILE_BYTES + 1)
+        return open_regular(path, MAX_SECRET_FILE_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return None
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        return None
-    return data.decode("utf-8", errors="replace")
 
 
 def keystore_keys(doc: Any) -> list[str]:

@@ -15,11 +15,13 @@ never an existing file (nor the input); a secret found in the output leaves no b
 from __future__ import annotations
 
 import codecs
+import gzip
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import zstandard
 
@@ -49,11 +51,14 @@ class RedactOptions:
     command_line: list[str] = field(default_factory=list)
 
 
+Kind = Literal["bundle", "manual-guide", "log", "folder"]
+
+
 @dataclass
 class RedactOutcome:
     path: Path
     size: int
-    kind: str  # "bundle" | "manual-guide"
+    kind: Kind
     files: int
     totals: dict[str, int]
 
@@ -83,14 +88,45 @@ def _open_members(path: Path, kind: str) -> Iterator[tuple[_Member, IO[bytes]]]:
                 yield _Member(rel, member.size), fh
 
 
-def detect_kind(path: Path) -> str:
+def _decompressed_head(path: Path, head: bytes) -> bytes:
     with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head == _ZSTD_MAGIC:
+        try:
+            if head[:4] == _ZSTD_MAGIC:
+                return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read(65536)
+            if head[:2] == b"\x1f\x8b":
+                return gzip.GzipFile(fileobj=fh).read(65536)
+        except (zstandard.ZstdError, OSError, EOFError) as exc:
+            raise RedactError(f"{path} is damaged or cut short ({exc})") from exc
+    return head
+
+
+def _is_tar(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _is_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    decoded = head.decode("utf-8", errors="replace")
+    bad = decoded.count("\ufffd") + sum(1 for ch in decoded if ord(ch) < 32 and ch not in "\t\n\r\x1b\x08\x0c")
+    return bad <= max(4, len(decoded) // 100)
+
+
+def detect_kind(path: Path) -> Kind:
+    """bundle | manual-guide | log | folder, by content (a folder by being one)."""
+    if path.is_dir():
+        return "folder"
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    inner = _decompressed_head(path, head)
+    if head[:4] == _ZSTD_MAGIC and _is_tar(inner):
         return "bundle"
-    if head[:2] == b"\x1f\x8b" or tarfile.is_tarfile(path):
+    if _is_tar(inner) or (head[:4] != _ZSTD_MAGIC and tarfile.is_tarfile(path)):
         return "manual-guide"
-    raise RedactError(f"{path} is neither a nodediag bundle (.tar.zst) nor the manual guide's archive (.tar.gz)")
+    if _is_text(inner):
+        return "log"
+    raise RedactError(f"{path} is neither a nodediag bundle (.tar.zst), the manual guide's archive (.tar.gz), "
+                      "a folder nor a text log file")
 
 
 def _read_limited(fh: IO[bytes], rel: str) -> str:
@@ -163,11 +199,10 @@ class _Output:
             raise RedactError(str(exc)) from exc
         self.lines: dict[str, dict[str, list[int]]] = {}
 
-    def _gate(self, text: str, path: str) -> None:
-        leaks = self.redactor.find_leaks(text)
-        if leaks:
-            raise RedactError(f"a secret of kind {', '.join(leaks)} survived redaction in {path}; no bundle was "
-                              "written. Please report this to the nodediag maintainers")
+    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
+        reason = self.redactor.output_leak(text, path, first_line)
+        if reason is not None:
+            raise RedactError(reason)
 
     def add(self, path: str, source: str, fh: IO[bytes], config: bool) -> RedactionCounts:
         counts = RedactionCounts()
@@ -181,23 +216,20 @@ class _Output:
         else:
             stream = self.redactor.stream(counts)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            pending = ""
+            written = 0  # lines written so far, for the gate's line numbers
             while block := fh.read(_BLOCK):
-                pending += decoder.decode(block)
-                cut = pending.rfind("\n") + 1 or (len(pending) if len(pending) > 8 * _BLOCK else 0)
-                if cut:
-                    self._write(spool, stream.feed(pending[:cut]), path)
-                    pending = pending[cut:]
-            self._write(spool, stream.feed(pending + decoder.decode(b"", final=True)) + stream.close(), path)
+                written = self._write(spool, stream.write(decoder.decode(block)), path, written)
+            self._write(spool, stream.write(decoder.decode(b"", final=True)) + stream.close(), path, written)
         record = self.writer.commit(spool, counts.by_kind)
         if counts.lines_by_kind:
             self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
         return counts
 
-    def _write(self, spool: Any, text: str, path: str) -> None:
+    def _write(self, spool: Any, text: str, path: str, written: int) -> int:
         if text:
-            self._gate(text, path)
+            self._gate(text, path, written + 1)
             spool.write(text.encode("utf-8"))
+        return written + text.count("\n")
 
 
 def _merge_lines(old: dict[str, list[int]], new: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -212,10 +244,12 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
     src, dst = options.input, options.output
     if not src.exists():
         raise RedactError(f"{src} does not exist")
-    if src.is_dir():
-        raise RedactError(f"{src} is a folder; pass the bundle (.tar.zst) or the guide's archive (.tar.gz)")
     if dst.exists() or dst.resolve() == src.resolve():
         raise RedactError(f"{dst} already exists; redact never overwrites a file: choose another -o")
+    if src.is_dir() and dst.resolve().is_relative_to(src.resolve()):
+        raise RedactError(f"{dst} is inside {src}: choose an -o outside the folder being redacted")
+    if not src.is_dir() and not src.is_file():
+        raise RedactError(f"{src} is neither a regular file nor a folder")
     kind = detect_kind(src)
     redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
     for value in options.secrets:
@@ -223,6 +257,12 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
     try:
         if kind == "bundle":
             return _rebundle(options, redactor, now)
+        if kind == "log":
+            return redact_log_file(src, dst, redactor)
+        if kind == "folder" and dst.name.endswith(".tar.zst"):
+            return _convert_guide_folder(options, redactor, now)
+        if kind == "folder":
+            return redact_folder(src, dst, redactor)
         return _convert_guide(options, redactor, now)
     except (zstandard.ZstdError, tarfile.TarError, EOFError) as exc:
         raise RedactError(f"{src} is damaged or cut short ({exc})") from exc
@@ -233,7 +273,7 @@ def _re_redaction_entry(options: RedactOptions, now: str) -> dict[str, Any]:
             "patterns": len(options.patterns), "redact_ips": options.redact_ips, "input": options.input.name}
 
 
-def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: str) -> RedactOutcome:
+def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind) -> RedactOutcome:
     totals: dict[str, int] = {}
     for rec in out.writer.records:
         for k, n in rec.redactions.items():
@@ -242,7 +282,8 @@ def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind
     redaction.update({"totals": totals, "secrets_known": out.redactor.secrets_known, "leak_check": "passed",
                       "redacted_lines": out.lines, "unredacted": False})
     try:
-        path = out.writer.finish(manifest)
+        path = out.writer.finish(manifest, redact=lambda text: out.redactor.redact_text(text, RedactionCounts()),
+                                 gate=lambda text: out.redactor.output_leak(text, "manifest.json"))
     except (BundleError, OSError) as exc:
         out.writer.abort()
         raise RedactError(f"could not finish the bundle: {exc}") from exc
@@ -313,3 +354,130 @@ def _convert_guide(options: RedactOptions, redactor: Redactor, now: str) -> Reda
                       "re_redacted": [_re_redaction_entry(options, now)]},
     }
     return _finish(out, manifest, options, "manual-guide")
+
+
+# --- raw inputs: a log file, a folder ---------------------------------------------------------------
+
+def _open_log(path: Path) -> IO[bytes]:
+    fh = open(path, "rb")  # noqa: SIM115 - the caller closes the returned stream
+    head = fh.read(4)
+    fh.seek(0)
+    if head == _ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True, closefd=True)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    return fh
+
+
+def _redact_log_into(src: Path, out: IO[bytes], redactor: Redactor, counts: RedactionCounts, name: str) -> None:
+    stream = redactor.stream(counts)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    written = 0
+    with _open_log(src) as fh:
+        while block := fh.read(_BLOCK):
+            written = _gated_write(out, stream.write(decoder.decode(block)), redactor, name, written)
+    _gated_write(out, stream.write(decoder.decode(b"", final=True)) + stream.close(), redactor, name, written)
+
+
+def _gated_write(out: IO[bytes], text: str, redactor: Redactor, name: str, written: int) -> int:
+    if text:
+        reason = redactor.output_leak(text, name, written + 1)
+        if reason is not None:
+            raise RedactError(reason)
+        out.write(text.encode("utf-8"))
+    return written + text.count("\n")
+
+
+def _new_private_file(path: Path) -> IO[bytes]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def redact_log_file(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
+    """A redacted copy of one log file (plain, .gz or .zst) as plain text at ``dst``; nothing is
+    left behind when the leak gate refuses it."""
+    counts = RedactionCounts()
+    try:
+        with _new_private_file(dst) as out:
+            _redact_log_into(src, out, redactor, counts, src.name)
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+    return RedactOutcome(dst, dst.stat().st_size, "log", 1, dict(counts.by_kind))
+
+
+def redact_folder(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
+    """A redacted copy of a folder, file by file, into the new folder ``dst``: its .env and compose
+    files learnt first and rewritten structure-aware, every other text file redacted as a log
+    (.gz/.zst decompressed). Links pointing outside the folder are refused; special files and
+    binary files are skipped."""
+    files = _folder_files(src)
+    for rel in files:
+        if _is_config(rel):
+            _learn_config(rel, _read_limited((src / rel).open("rb"), rel), redactor)
+    totals: dict[str, int] = {}
+    copied = 0
+    try:
+        os.mkdir(dst, 0o700)
+        for rel in files:
+            target = dst.joinpath(*rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            counts = RedactionCounts()
+            if _is_config(rel):
+                text = _read_limited((src / rel).open("rb"), rel)
+                clean = redactor.redact_compose(text, counts) if is_compose_file(rel) \
+                    else redactor.redact_env_file(text, counts)
+                with _new_private_file(target) as out:
+                    _gated_write(out, clean, redactor, rel, 0)
+            else:
+                with (src / rel).open("rb") as fh:
+                    head = fh.read(65536)
+                if not _is_text(_decompressed_head(src / rel, head)) and head:
+                    continue  # binary: not copied
+                with _new_private_file(target) as out:
+                    _redact_log_into(src / rel, out, redactor, counts, rel)
+            copied += 1
+            for k, n in counts.by_kind.items():
+                totals[k] = totals.get(k, 0) + n
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(dst, ignore_errors=True)
+        raise
+    size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file())
+    return RedactOutcome(dst, size, "folder", copied, totals)
+
+
+def _folder_files(root: Path) -> list[str]:
+    real = root.resolve()
+    files: list[str] = []
+    for current, _dirs, names in os.walk(root, followlinks=False):
+        for name in names:
+            full = Path(current) / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                target = full.resolve()
+                if real not in target.parents:
+                    raise RedactError(f"{rel} in {root} links outside the folder: refused; copy the file in instead")
+            if full.is_file():
+                files.append(rel)
+    return sorted(files)
+
+
+def _convert_guide_folder(options: RedactOptions, redactor: Redactor, now: str) -> RedactOutcome:
+    """The guide's folder (aztec_diagnostics/) into a bundle, as its archive would be."""
+    import tempfile
+
+    files = _folder_files(options.input)
+    if not any(rel.rsplit("/", 1)[-1] in GUIDE_FILES for rel in files):
+        raise RedactError(f"{options.input} holds none of the manual guide's files ({', '.join(GUIDE_FILES)}): "
+                          "only the guide's folder becomes a bundle; pass an -o folder name for a redacted copy")
+    with tempfile.TemporaryDirectory(prefix=".nodediag-redact-", dir=options.output.parent or ".") as tmp:
+        archive = Path(tmp) / "guide.tar"
+        with tarfile.open(archive, "w") as tar:
+            for rel in files:
+                tar.add(options.input / rel, arcname=f"{GUIDE_FOLDER}/{rel}", recursive=False)
+        inner = RedactOptions(archive, options.output, options.secrets, options.patterns, options.redact_ips,
+                              options.command_line)
+        outcome = _convert_guide(inner, redactor, now)
+    return outcome

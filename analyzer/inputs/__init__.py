@@ -17,7 +17,7 @@ import zstandard
 
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
 from nodediag.analyzer.inputs.exports import KIND_NAMES, MAX_EXPORT_BYTES, ExportKind, convert_export, detect_export
-from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide
+from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide, raw_input_note, redact_raw_log
 from nodediag.analyzer.model import LoadedInput, ParseStats
 from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
 from nodediag.bundle.format import MANIFEST
@@ -115,11 +115,8 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
         if report is not None:
             raise ArchiveError(f"is a nodediag report ({report}), not a log: analyze the bundle or log it was made "
                                f"from; {_ACCEPTED}")
-        kind = detect_export(head.decode("utf-8", "replace"))
-        if kind is not None:
-            return _converted(path, kind, workdir)
-        resolved = path.resolve()
-        return LoadedInput(kind="single-log", root=resolved.parent, files=[resolved.name], manifest=None)
+        # a raw log: redacted into a private folder before anything reads it
+        return _redacted_single_log(path, _private_folder(workdir), path.name, max_bytes)
     raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
 
 
@@ -217,13 +214,12 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                 first = reader.peek(_TEXT_SAMPLE)
                 if not looks_like_tar(first):
                     if stream is not fh and looks_like_text(first):
-                        target = private / _stripped_name(path)
-                        copy_capped(reader, target, max_bytes)  # type: ignore[arg-type]
-                        kind = detect_export(first.decode("utf-8", "replace"))
-                        if kind is not None:
-                            return _converted(target, kind, private, into=private)
-                        return LoadedInput(kind="single-log", root=private, files=[target.name],
-                                           manifest=None)
+                        raw = private / "raw"
+                        copy_capped(reader, raw, max_bytes)  # type: ignore[arg-type]
+                        try:
+                            return _redacted_single_log(raw, private, _stripped_name(path), max_bytes)
+                        finally:
+                            raw.unlink(missing_ok=True)  # the unredacted copy must not stay on disk
                     if not first:
                         raise ArchiveError("decompresses to nothing: the archive is empty")
                     raise ArchiveError("decompresses to something that is neither a tar archive nor "
@@ -255,6 +251,25 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
     except BaseException:
         remove_tree(private)
         raise
+
+
+def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int) -> LoadedInput:
+    """A raw log redacted into ``private/log/<name>``, as a single-log input that says so."""
+    try:
+        folder = private / "log"
+        os.mkdir(folder, 0o700)
+        counts = redact_raw_log(source, folder / name, max_bytes=max_bytes)
+    except BaseException:
+        remove_tree(private)
+        raise
+    note = raw_input_note(counts)
+    with (folder / name).open("rb") as fh:
+        kind = detect_export(fh.read(_TEXT_SAMPLE).decode("utf-8", "replace"))
+    if kind is not None:  # a log service's export: turned back into docker log lines (redacted already)
+        converted = _converted(folder / name, kind, private, into=folder)
+        converted.warnings.insert(0, note)
+        return converted
+    return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None, warnings=[note])
 
 
 def _classify_extracted(private: Path, extracted: Path, files: list[str], digests: dict[str, tuple[int, str]],

@@ -11,15 +11,14 @@ import codecs
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from nodediag.analyzer.inputs.guide_dates import date_guide_logs
 from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
-from nodediag.redaction import LogStream, RedactionCounts, Redactor
+from nodediag.redaction import RedactionCounts, Redactor
 
 _CHUNK = 1024 * 1024
-_MAX_PENDING = 8 * 1024 * 1024
 
 
 def holds_guide_files(folder: Path) -> bool:
@@ -89,6 +88,7 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
     warnings = _guide_warnings(stored, dest, has_env=any(is_env_file(rel) for rel in env_files))
     dating, made = date_guide_logs(source_root, files, dest, stored)
     warnings += dating
+    warnings.append(raw_input_note(counts))
     if skipped:
         warnings.append(f"skipped {len(skipped)} binary file(s) in the guide's archive: "
                         + ", ".join(skipped[:5]))
@@ -101,28 +101,32 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
     stream = redactor.stream(counts)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        pending = ""
+        # write() redacts whole lines (a secret split across two reads is still found) and cuts
+        # an overlong line only where no secret is cut in two
         while block := fh.read(_CHUNK):
             budget -= len(block)
             if budget < 0:
                 raise CapExceeded(cap_message("bytes", max_bytes))
-            pending = _feed_lines(stream, out, pending + decoder.decode(block))
-        out.write(stream.feed(pending + decoder.decode(b"", final=True)))
+            out.write(stream.write(decoder.decode(block)))
+        out.write(stream.write(decoder.decode(b"", final=True)))
         out.write(stream.close())
     return budget
 
 
-def _feed_lines(stream: LogStream, out: TextIO, text: str) -> str:
-    """Feed the complete lines of ``text`` (the redactor works on whole lines, so a secret split
-    across two reads is still found); return the unterminated rest. A line longer than
-    _MAX_PENDING is fed as it is, to bound memory."""
-    cut = text.rfind("\n") + 1
-    if cut == 0 and len(text) < _MAX_PENDING:
-        return text
-    if cut == 0:
-        cut = len(text)
-    out.write(stream.feed(text[:cut]))
-    return text[cut:]
+def redact_raw_log(source: Path, target: Path, *, max_bytes: int) -> RedactionCounts:
+    """Redact a raw log file (one that did not come from a nodediag bundle) into ``target`` (new,
+    0600) with the same rules collect applies; return what was redacted (kinds, never values)."""
+    counts = RedactionCounts()
+    with source.open("rb") as fh:
+        _redact_stream(fh, target, Redactor(), counts, max_bytes, max_bytes)
+    return counts
+
+
+def raw_input_note(counts: RedactionCounts) -> str:
+    """The report's line saying that a raw input was redacted before anything was rendered."""
+    found = ", ".join(f"{kind} x{n}" for kind, n in sorted(counts.by_kind.items())) or "nothing found"
+    return ("this input did not come from a nodediag bundle: nodediag redacted it as it read it, before "
+            f"anything was rendered ({found}); the original file still holds any secret it had")
 
 
 def _make_private_dirs(dest: Path, folder: Path) -> None:
@@ -139,21 +143,30 @@ def _write_private(target: Path, text: str) -> None:
         out.write(text)
 
 
-def _guide_warnings(stored: list[str], dest: Path, *, has_env: bool) -> list[str]:
+def converted_guide_warnings(root: Path, files: list[str], logs: dict[str, str]) -> list[str]:
+    """The guide's warnings for a bundle `nodediag redact` converted from the guide's archive:
+    ``logs`` maps the guide's log names (prover-node.log ...) to their paths in the bundle."""
+    has_env = any(rel.startswith("config/guide/") and is_env_file(rel) for rel in files)
+    return _guide_warnings(list(logs), root, has_env=has_env, paths={name: root / rel for name, rel in logs.items()})
+
+
+def _guide_warnings(stored: list[str], dest: Path, *, has_env: bool,
+                    paths: dict[str, Path] | None = None) -> list[str]:
+    paths = paths or {rel: dest / rel for rel in stored}
     warnings: list[str] = []
     if has_env:
         warnings.append(
             "this archive carries the deployment's .env UNREDACTED (config.env: publisher private key, "
             "RPC API keys): delete it from wherever it was shared and rotate any key that was posted "
             "publicly; nodediag kept only a redacted copy")
-    logs = [rel for rel in stored if rel.endswith(".log")]
-    empty = [rel for rel in logs if not (dest / rel).read_text(encoding="utf-8").strip()]
+    logs = [rel for rel in stored if rel.endswith(".log") and paths[rel].is_file()]
+    empty = [rel for rel in logs if not paths[rel].read_text(encoding="utf-8", errors="replace").strip()]
     if empty:
         warnings.append(
             f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: the guide's "
             "`docker logs X > file` keeps stdout only and Aztec logs go to stderr; "
             "collect again with `nodediag collect` (it takes both streams)")
-    missing = [rel for rel in logs if rel not in empty and _says_no_such_container(dest / rel)]
+    missing = [rel for rel in logs if rel not in empty and _says_no_such_container(paths[rel])]
     if missing:
         warnings.append(
             f"{', '.join(missing)} say{'s' if len(missing) == 1 else ''} 'No such container': the guide's "

@@ -6,19 +6,14 @@
 
 from __future__ import annotations
 
-from nodediag.collector.discovery import ConfigFile
+from nodediag.collector.discovery import MAX_CONFIG_BYTES, ConfigFile, open_regular
 from nodediag.collector.engine import Source, SourceContext, SourceSkipped
-
-MAX_CONFIG_BYTES = 2 * 1024 * 1024
 
 
 def read_config(cf: ConfigFile) -> str:
-    """Read a config file (bounded); raise OSError with the reason when it cannot be read."""
-    with cf.path.open("rb") as fh:
-        data = fh.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise OSError(f"larger than {MAX_CONFIG_BYTES} bytes")
-    return data.decode("utf-8", errors="replace")
+    """Read a config file: a regular file within the size cap (a FIFO or a device is refused
+    without blocking); raise OSError with the reason when it cannot be read."""
+    return open_regular(cf.path, MAX_CONFIG_BYTES).decode("utf-8", errors="replace")
 
 
 def _config(cf: ConfigFile):

@@ -141,6 +141,12 @@ def render_text(path: Path, info: dict[str, Any]) -> str:
             lines = lines_by_kind.get(kind) or []
             where = f" ({_lines_text(lines)})" if lines else ""
             out.append(f"      redacted {kind} x{n}{where}")
+    review = [(f.get("path"), (f.get("redacted_lines") or {}).get("ambiguous") or [])
+              for f in files if (f.get("redactions") or {}).get("ambiguous")]
+    if review:
+        out.append("For review (kind ambiguous: only an entropy guess called these values secret; each was "
+                   "redacted where it stood and NOT removed elsewhere):")
+        out.extend(f"  {path}" + (f" ({_lines_text(lines)})" if lines else "") for path, lines in review)
     totals = redaction.get("totals") or {}
     out.append("Redaction: " + (", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing found")
                + f"; leak check {redaction.get('leak_check', 'unknown')}")

@@ -33,6 +33,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -359,14 +360,30 @@ class BundleWriter:
             raise self._guard(exc) from exc
         return self.commit(spool, redactions)
 
-    def finish(self, manifest: dict[str, Any]) -> Path:
-        """Write the manifest as the last member, close the stream and move it into place."""
+    def finish(self, manifest: dict[str, Any], *, redact: Callable[[str], str] | None = None,
+               gate: Callable[[str], str | None] | None = None) -> Path:
+        """Write the manifest as the last member, close the stream and move it into place.
+        ``redact``: applied to the manifest's JSON text (every byte of a bundle is redacted, the
+        manifest too: an error message may hold a credential); ``gate``: a reason to refuse the
+        manifest (BundleError), or None."""
         manifest = dict(manifest)
         manifest["files"] = [
             {"path": r.path, "size": r.size, "sha256": r.sha256, "source": r.source, "redactions": r.redactions}
             for r in self.records
         ]
-        data = (json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n").encode()
+        text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
+        if redact is not None:
+            clean = redact(text)
+            try:
+                json.loads(clean)
+            except ValueError as exc:
+                raise BundleError("the manifest is no longer JSON once redacted; no bundle was written") from exc
+            text = clean
+        if gate is not None:
+            reason = gate(text)
+            if reason is not None:
+                raise BundleError(reason)
+        data = text.encode()
         with self._lock:
             info = tarfile.TarInfo(f"{self.top}/manifest.json")
             info.size = len(data)

@@ -13,11 +13,12 @@ from nodediag.cli.common import fail, human, operator_rules, redaction_options
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="The new bundle (.tar.zst). Never overwritten; never the input.")
+              help="The new bundle (.tar.zst), or the redacted copy of a log file or folder. Never overwritten.")
 @redaction_options
 def redact(source: Path, output: Path, secrets, secrets_files, patterns, redact_ips) -> None:
-    """Re-redact SOURCE (a bundle, or the manual guide's aztec_diagnostics.tar.gz) with the current
-    rules plus your own secrets and patterns, into a new bundle."""
+    """Re-redact SOURCE (a bundle, or the manual guide's aztec_diagnostics.tar.gz or folder) with the
+    current rules plus your own secrets and patterns, into a new bundle; or write a redacted copy of a
+    log file (plain, .gz, .zst) or of any other folder to OUTPUT."""
     from nodediag.collector.collect import iso, utc_now
     from nodediag.redact import RedactError, RedactOptions, redact_input
 
@@ -31,7 +32,11 @@ def redact(source: Path, output: Path, secrets, secrets_files, patterns, redact_
     except OSError as exc:
         fail(f"cannot read {source} or write {output}: {exc.strerror or exc}", 1)
     redacted = ", ".join(f"{k} {v}" for k, v in sorted(outcome.totals.items())) or "none"
-    what = "the manual guide's archive converted" if outcome.kind == "manual-guide" else "bundle re-redacted"
-    click.echo(f"Bundle: {outcome.path} ({what}, {outcome.files} files, {human(outcome.size)}); "
-               f"redacted: {redacted}. Check it with `nodediag inspect {outcome.path}`.", err=True)
+    if outcome.kind in ("log", "folder"):
+        click.echo(f"Redacted copy: {outcome.path} ({outcome.files} file(s), {human(outcome.size)}); "
+                   f"redacted: {redacted}.", err=True)
+    else:
+        what = "the manual guide's archive converted" if outcome.kind == "manual-guide" else "bundle re-redacted"
+        click.echo(f"Bundle: {outcome.path} ({what}, {outcome.files} files, {human(outcome.size)}); "
+                   f"redacted: {redacted}. Check it with `nodediag inspect {outcome.path}`.", err=True)
     click.echo(str(outcome.path))

@@ -21,8 +21,10 @@ _SUFFIX = (r"(?:private[_-]?keys?|secret|password|passwd|passphrase|token|api[_-
            r"|access[_-]?key|mnemonic|credentials?)")
 _ASSIGNMENT = re.compile(
     r"(?P<name>(?<![A-Za-z0-9_.-])(?:--)?[A-Za-z0-9_.-]*?" + _SUFFIX + r")(?![A-Za-z0-9_-])"
-    r"(?P<sep>[\"']?\s*[=:]\s*|\s+(?=\S))"
-    r"(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"',;}\]&)]+))",
+    r"(?P<sep>(?:\\?[\"'])?\s*[=:]\s*|\s+(?=\S))"
+    # a value in quotes, in JSON-escaped quotes (JSON inside a JSON string), or bare
+    r"(?:\\\"(?P<eq>(?:[^\"\\\n]|\\\\(?!\"))*)\\\"|\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'"
+    r"|(?P<bare>[^\s\"',;}\]&)\\]+))",
     re.IGNORECASE,
 )
 _KINDS = ("private_key", "api_key", "password", "token", "mnemonic", "secret", "url_credential", "aws_key",
@@ -53,14 +55,17 @@ def stems_in(low: str) -> list[str]:
 
 
 def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
-                       stems_before: list[str] | None = None) -> str:
+                       stems_before: list[str] | None = None,
+                       learn: Callable[[str, str], None] | None = None, many_placeholders: bool = False) -> str:
     """``stems_before``: stems_in() of the block before earlier passes put placeholders in it
-    (placeholders only ever remove stems), so no stem means nothing to do; each is checked again."""
+    (placeholders only ever remove stems), so no stem means nothing to do; each is checked again.
+    ``many_placeholders``: text is redacted output (the leak gate): skip the count that tells a
+    stem outside placeholders from one inside (it costs more than the line scan it would save)."""
     if stems_before is not None and not stems_before:
         return text
     low = text.lower()
     stems = [stem for stem in (_STEMS if stems_before is None else stems_before) if stem in low]
-    if stems and "[redacted:" in low:  # the kinds inside placeholders are not secret names
+    if stems and not many_placeholders and "[redacted:" in low:  # kinds inside placeholders are not names
         stems = [stem for stem in stems
                  if low.count(stem) > sum(low.count(opening) for opening in _STEM_IN_PLACEHOLDERS[stem])]
     if not stems:
@@ -68,16 +73,19 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
 
     def repl(m: re.Match[str], base: int) -> str:
         name, sep = m.group("name"), m.group("sep")
-        value_group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
+        value_group = next(g for g in ("eq", "dq", "sq", "bare") if m.group(g) is not None)
         value = m.group(value_group)
         if sep.strip() == "" and not name.startswith("--"):
             return m.group()  # "word value" is prose unless the name is a --flag
         kind = secret_kind_for_name(name)
-        if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith("[REDACTED:")
+        if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith(("[REDACTED:", "\x00"))
                 or value.startswith("$") or is_public_value(value) or not any(c.isalnum() for c in value)
+                or (value.isdigit() and len(value) < 6)  # a count ("private_key": 1), not a secret
                 or (value.startswith("<") and value.endswith(">"))):  # a placeholder like <key> in help text
             return m.group()
         record(kind, base + m.start())
+        if learn is not None and len(value) >= 8:
+            learn(value, kind)
         start, end = m.span(value_group)
         whole_start = m.start()
         return m.group()[: start - whole_start] + placeholder(kind, value) + m.group()[end - whole_start:]

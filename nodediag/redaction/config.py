@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from nodediag.envfile import parse_env, unescape_double
+
 from .names import secret_kind_for_name
 
 Decide = Callable[[str, str, int], "str | None"]  # (name, value, line number) -> new value
@@ -32,6 +34,8 @@ def value_span(rest: str, quote: str = "") -> tuple[int, int]:
         return 0, end if end != -1 else len(rest)
     if rest[:1] in ("'", '"'):
         end = rest.find(rest[0], 1)
+        while end != -1 and rest[0] == '"' and rest[end - 1] == "\\":  # an escaped quote: go on
+            end = rest.find(rest[0], end + 1)
         return 1, end if end != -1 else len(rest)
     comment = re.search(r"[ \t]#", rest)
     end = comment.start() if comment else len(rest)
@@ -39,19 +43,13 @@ def value_span(rest: str, quote: str = "") -> tuple[int, int]:
 
 
 def _unescape(value: str) -> str:
-    return value.replace('\\"', '"')
+    return unescape_double(value)
 
 
 def env_pairs(text: str) -> list[tuple[str, str]]:
-    """KEY/value pairs of a .env file, including `export KEY=` and commented `# KEY=` lines."""
-    pairs = []
-    for line in text.splitlines():
-        m = _ENV_LINE.match(line)
-        if m:
-            rest = m.group("rest")
-            s, e = value_span(rest)
-            pairs.append((m.group("key"), _unescape(rest[s:e])))
-    return pairs
+    """KEY/value pairs of a .env file as compose reads it (nodediag.envfile), plus the commented
+    ``# KEY=value`` lines: a commented-out key is still a secret."""
+    return [(e.key, e.value) for e in parse_env(text, commented=True)]
 
 
 def _rewrite_line(line: str, m: re.Match[str], decide: Decide, line_no: int, quote: str = "") -> str | None:
@@ -65,14 +63,21 @@ def _rewrite_line(line: str, m: re.Match[str], decide: Decide, line_no: int, quo
 
 
 def rewrite_env_text(text: str, decide: Decide) -> str:
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        m = _ENV_LINE.match(line)
-        if m:
-            new = _rewrite_line(line, m, decide, i + 1)
-            if new is not None:
-                lines[i] = new
-    return "\n".join(lines)
+    """The .env text with each value ``decide`` replaces rewritten in place (quotes, comments,
+    layout kept); a multi-line quoted value is replaced as a whole."""
+    out: list[str] = []
+    last = 0
+    for entry in parse_env(text, commented=True):
+        new = decide(entry.key, entry.value, entry.line)
+        if new is None or entry.start < last:
+            continue
+        out.append(text[last:entry.start])
+        out.append(new)
+        last = entry.end
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def rewrite_compose_text(text: str, decide: Decide) -> str:

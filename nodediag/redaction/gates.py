@@ -20,33 +20,26 @@ from collections.abc import Iterable
 import ahocorasick_rs
 
 from .assignments import STEM_GROUPS
-from .shapes import WORD_RUN_MIN
+from .headers import HEADER_OPENINGS
+from .shapes import SHAPES, WORD_RUN_MIN
 
-#: Lower-cased openings of the shapes (see shapes.py), by what each gates.
-SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {
-    "aws_key": ("akia", "asia"),
-    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    "jwt": ("eyj",),
-}
+#: Lower-cased openings of the shapes (shapes.py registers each shape with them), by what each gates.
+SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {}
+for _shape in SHAPES:
+    SHAPE_OPENINGS[_shape.kind] = tuple(dict.fromkeys((*SHAPE_OPENINGS.get(_shape.kind, ()), *_shape.openings)))
 PEM_OPENING = "-----begin "
 _KIND = re.compile(r"[a-z_]+")
 
 _STEMS = tuple(stem for stems, _ in STEM_GROUPS for stem in stems)
 
-# Each pattern names what it gates: a stem, a shape kind or "pem".
+# Each pattern names what it gates: a stem, a shape kind, "header" or "pem".
 _LABELS: dict[str, str] = {stem: stem for stem in _STEMS}
-_LABELS.update({opening: kind for kind, openings in SHAPE_OPENINGS.items() for opening in openings})
+for _kind, _openings in SHAPE_OPENINGS.items():
+    for _opening in _openings:
+        if _LABELS.setdefault(_opening, _kind) != _kind:
+            raise RuntimeError(f"gate opening {_opening!r} registered for two shapes")
+_LABELS.update({opening: "header" for opening in HEADER_OPENINGS})
 _LABELS[PEM_OPENING] = "pem"
-
-# Two groups, each searched leftmost-first without overlaps: that reports every label present as
-# long as no two patterns of different labels in a group may overlap ("key" and "eyj" may, so may
-# "pass" and "secret"...), for an occurrence it skips then overlaps a match of the same label. The
-# split also keeps each group on the automaton's SIMD prefilter (with one to three distinct first
-# bytes, common letters in logs, it would pick a slower one): a few tenths of a ms per MB, both.
-_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("key", "secret", "mnemonic", *SHAPE_OPENINGS["aws_key"], *SHAPE_OPENINGS["github_token"], PEM_OPENING),
-    (*SHAPE_OPENINGS["jwt"], "pass", "token", "credential"),
-)
 
 
 def _may_overlap(x: str, y: str) -> bool:
@@ -54,6 +47,27 @@ def _may_overlap(x: str, y: str) -> bool:
         or any(x.startswith(y[k:]) for k in range(1, len(y)))
 
 
+# Groups, each searched leftmost-first without overlaps: that reports every label present as long
+# as no two patterns of different labels in a group may overlap ("key" and "eyj" may, so may
+# "pass" and "secret"...), for an occurrence it skips then overlaps a match of the same label. Two
+# seed groups keep each on the automaton's SIMD prefilter (with one to three distinct first bytes,
+# common letters in logs, it would pick a slower one); every other opening (a shape registered
+# later) joins the first group it overlaps nothing of another label in, or a new group.
+def _groups() -> tuple[tuple[str, ...], ...]:
+    seed = [["key", "secret", "mnemonic", PEM_OPENING], ["pass", "token", "credential"]]
+    for pattern in _LABELS:
+        if any(pattern in group for group in seed):
+            continue
+        for group in seed:
+            if all(_LABELS[other] == _LABELS[pattern] or not _may_overlap(pattern, other) for other in group):
+                group.append(pattern)
+                break
+        else:
+            seed.append([pattern])
+    return tuple(tuple(group) for group in seed)
+
+
+_GROUPS = _groups()
 assert sorted(p for group in _GROUPS for p in group) == sorted(_LABELS)
 assert all(_LABELS[x] == _LABELS[y] or not _may_overlap(x, y) for group in _GROUPS for x in group for y in group)
 

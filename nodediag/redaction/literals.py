@@ -45,13 +45,29 @@ SAMPLED_MIN_DISTINCT = 4
 AUTOMATON_MIN_CHARS = 8192
 
 Recorder = Callable[[str, int], None]  # (kind, position in the text being redacted)
+
+_SPLIT_MIN = 16
+_SPLIT_WINDOW = 8
+_TOKEN_TAIL = re.compile(r"[0-9a-z+/=_-]+$")
+_TOKEN_HEAD = re.compile(r"[ \t]*([0-9a-z+/=_-]*)")
+# What may stand before the text of a log line: compose's `service | ` and Docker's timestamp.
+_LINE_PREFIX = re.compile(r"(?:[\w.-]+\s*\|\s?)?(?:\d{4}-\d\d-\d\dt[0-9:.]+(?:z|[+-]\d\d:?\d\d)\s)?")
 #: More literals found in one text than this take the span-by-span path.
 _MAX_COUNTED_LITERALS = 8
 
 
+def fold(text: str) -> str:
+    """Lower case that keeps every offset: a character whose lower case is longer (U+0130 "İ"
+    lowers to two) stays as it is, so positions found in the folded text hold in the text."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
 def normalise(value: str) -> str:
     """Lower-case, stripped, without a leading 0x: variants of one secret get one tag."""
-    v = value.strip().lower()
+    v = fold(value.strip())
     return v[2:] if v.startswith("0x") else v
 
 
@@ -148,6 +164,9 @@ class LiteralSet:
         # other: which one wins then depends on the word screen's order, so such sets keep that path.
         self._prefixed_twins = False
         self.kinds: set[str] = set()  # of the literals (it only grows)
+        # every _SPLIT_WINDOW-character window of each literal of _SPLIT_MIN or more characters: a
+        # line ending in one may hold the first part of a secret printed over two lines
+        self._windows: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._by_needle)
@@ -176,6 +195,9 @@ class LiteralSet:
         else:
             self._unsampled.append(lit)
         self._automaton = None
+        if len(needle) >= _SPLIT_MIN:
+            # not the last window: a line ending in it ends with the whole secret (the literal pass's)
+            self._windows.update(needle[j:j + _SPLIT_WINDOW] for j in range(len(needle) - _SPLIT_WINDOW))
         if (needle.startswith("0x") and needle[2:] in self._by_needle) or "0x" + needle in self._by_needle:
             self._prefixed_twins = True
         if len(data) < _WORD_MIN_LITERAL:
@@ -187,6 +209,41 @@ class LiteralSet:
             if lit not in holders:
                 holders.append(lit)
         return True
+
+    def replace_split(self, text: str, record: Recorder, low: str | None = None) -> str:
+        """Known secrets printed over two lines (the end of one, the start of the next after its
+        `service | ` and timestamp prefix): both parts are replaced by the secret's placeholder."""
+        if not self._windows or "\n" not in text:
+            return text
+        low = fold(text) if low is None or len(low) != len(text) else low
+        lines = low.split("\n")
+        windows = self._windows
+        if windows.isdisjoint({line[-_SPLIT_WINDOW:] for line in lines}):  # the usual case, at C speed
+            return text
+        ends = [i for i in range(len(lines) - 1) if lines[i][-_SPLIT_WINDOW:] in windows]
+        if not ends:
+            return text
+        starts = [0]
+        for line in lines[:-1]:
+            starts.append(starts[-1] + len(line) + 1)
+        spans: list[tuple[int, int, Literal]] = []
+        for i in ends:
+            tail = _TOKEN_TAIL.search(lines[i])
+            following = lines[i + 1]
+            body_at = _LINE_PREFIX.match(following).end()  # type: ignore[union-attr]
+            head = _TOKEN_HEAD.match(following, body_at)
+            if tail is None or head is None or not head.group(1):
+                continue
+            joined = tail.group() + head.group(1)
+            cut = len(tail.group())
+            for lit in self._candidates(joined):
+                for pos in _positions(joined, lit.needle):
+                    if pos < cut < pos + len(lit.needle):
+                        a = starts[i] + tail.start() + pos
+                        spans.append((a, starts[i] + len(lines[i]), lit))
+                        b = starts[i + 1] + head.start(1)
+                        spans.append((b, b + pos + len(lit.needle) - cut, lit))
+        return _apply(text, spans, record) if spans else text
 
     def _candidates(self, low: str) -> list[Literal]:
         """Literals that may occur in `low`: exact (a literal that occurs is always returned)."""
@@ -217,8 +274,8 @@ class LiteralSet:
         if not self._by_needle or not text:
             return text
         low = text.lower() if low is None else low
-        if len(low) != len(text):  # some characters change length when lower-cased
-            return self._replace_slow(text, record)
+        if len(low) != len(text):  # some characters change length when lower-cased: fold instead
+            low, data, sampled = fold(text), None, None
         if self._use_automaton(low):
             found = self._occurrences(low, data, sampled)
         else:
@@ -310,16 +367,16 @@ class LiteralSet:
                 spans.append((m.start(), m.end(), lit))
         return _apply(text, spans, record)
 
-    def leaks(self, text: str) -> list[str]:
-        """Kinds of known literals still present in text (placeholders themselves are ignored)."""
-        if PLACEHOLDER_MARK in text.lower():
+    def leaks(self, text: str, masked: bool = False, low: str | None = None, data: bytes | None = None) -> list[str]:
+        """Kinds of known literals still present in text (placeholders themselves are ignored);
+        ``masked``: the caller has replaced every placeholder already; ``low``: fold(text) and
+        ``data``: low as UTF-8, when the caller has them."""
+        if not masked and "[REDACTED:" in text:
             text = PLACEHOLDER_RE.sub("\x00", text)
-        low = text.lower()
-        if len(low) != len(text):
-            return sorted({lit.kind for lit in self._by_needle.values()
-                           if re.search(re.escape(lit.needle), text, re.IGNORECASE)})
+            low = data = None
+        low = fold(text) if low is None else low
         if self._by_needle and self._use_automaton(low):
-            return sorted({lit.kind for lit, _ in self._occurrences(low)})
+            return sorted({lit.kind for lit, _ in self._occurrences(low, data)})
         return sorted({lit.kind for lit in self._candidates(low)})
 
 

@@ -36,7 +36,12 @@ _CAMEL_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
 _HEX_KEY_LIST = re.compile(r"(?:0[xX])?[0-9a-fA-F]{64}(?:\s*,\s*(?:0[xX])?[0-9a-fA-F]{64})*")
 _NOT_KEY_LAST_WORDS = frozenset({"hash", "hashes", "digest", "address", "addresses", "id", "ids", "file", "path",
-                                 "dir", "directory"})
+                                 "dir", "directory", "recipient", "commit", "root", "roots", "tx", "txs", "sha",
+                                 "coinbase", "header", "headers", "name", "names", "enr", "enrs"})
+# A name holding one of these words says its value is public (FEE_RECIPIENT, LAST_PROVEN_TX_HASH,
+# GIT_COMMIT_SHA): the second opinion's entropy guess does not overrule it.
+_PUBLIC_WORDS = frozenset({"recipient", "address", "addresses", "hash", "hashes", "commit", "root", "digest",
+                           "coinbase"})
 _REFERENCE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 #: Query-string parameters whose value is a credential, and the kind it gets.
@@ -87,17 +92,27 @@ def secret_kind_for_pair(name: str, value: str) -> str | None:
 
 
 def names_a_digest(name: str) -> bool:
-    """True for names like AZTEC_ADMIN_API_KEY_HASH or KEY_STORE_PATH: about a key, not the key."""
+    """True for names like AZTEC_ADMIN_API_KEY_HASH or KEY_STORE_PATH: about a key, not the key;
+    and for names that say the value is public (FEE_RECIPIENT, LAST_PROVEN_TX, GIT_COMMIT)."""
     words = _name_words(name)
-    return bool(words) and words[-1] in _NOT_KEY_LAST_WORDS
+    return bool(words) and (words[-1] in _NOT_KEY_LAST_WORDS or not _PUBLIC_WORDS.isdisjoint(words))
+
+
+def names_headers(name: str) -> bool:
+    """True for names of HTTP header settings (OTEL_EXPORTER_OTLP_HEADERS, ..._API_KEY_HEADERS)."""
+    words = _name_words(name)
+    return bool(words) and words[-1] in ("header", "headers")
 
 
 def split_value_list(value: str) -> list[str]:
     """The items of a comma-separated secret value (e.g. several keys), or [] when not a list."""
-    if "," not in value or any(ch.isspace() for ch in value.strip()):
+    if "," not in value:
         return []
-    parts = [p for p in value.split(",") if p]
-    return parts if len(parts) > 1 else []
+    parts = [p.strip() for p in value.split(",")]
+    parts = [p for p in parts if p]
+    if len(parts) < 2 or any(ch.isspace() for p in parts for ch in p):  # prose, not a list
+        return []
+    return parts
 
 
 def is_public_value(value: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,9 +20,18 @@ from .config import (
 )
 from .counts import RedactionCounts
 from .detect import detect_secret_values
+from .encodings import basic_auth_forms, encoded_forms
+from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
 from .ips import redact_public_ips
-from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger
-from .names import is_public_value, names_a_digest, secret_kind_for_name, secret_kind_for_pair, split_value_list
+from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger, fold
+from .names import (
+    is_public_value,
+    names_a_digest,
+    names_headers,
+    secret_kind_for_name,
+    secret_kind_for_pair,
+    split_value_list,
+)
 from .shapes import (
     ADMIN_KEY_BANNER,
     find_admin_api_keys,
@@ -30,7 +40,7 @@ from .shapes import (
     redact_simple_shapes,
     shape_kind,
 )
-from .urls import UrlCache, redact_urls, url_secrets
+from .urls import UrlCache, redact_urls, url_secrets, url_userinfo
 
 #: LogStream.feed redacts a block longer than twice this in pieces of whole lines about this long.
 PIECE_CHARS = 128 * 1024
@@ -58,6 +68,14 @@ class Redactor:
         self.patterns = [p if isinstance(p, re.Pattern) else re.compile(p) for p in patterns]
         self._kinds_seen = -1  # how many literal kinds _kind_shapes was found for
         self._kind_shapes: set[str] | None = set()
+        self._headers = HeaderPass(learn=self._learn_found)
+        self._gate_headers = HeaderPass()  # the second gate's: learns nothing
+        self._gate_url_cache = UrlCache()
+
+    def _learn_found(self, value: str, kind: str) -> None:
+        """A credential a pass found in text (a header value): propagated from here on."""
+        if not _is_redacted(value):
+            self._literals.add(value, kind)
 
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
@@ -78,30 +96,79 @@ class Redactor:
         if not value or not value.strip() or _is_redacted(value):
             return
         if "\n" in value:  # e.g. a PEM or a multi-line phrase: each line on its own
-            for line in value.splitlines():
-                line = line.strip().strip("\"'")
-                if line and not line.startswith("-----"):
-                    self._literals.add(line, kind)
+            lines = [line.strip().strip("\"'") for line in value.splitlines()]
+            lines = [line for line in lines if line and not line.startswith("-----")]
+            for line in lines:
+                self._literals.add(line, kind)
+            if len(lines) > 1 and " " in value:  # a phrase over several lines, printed on one
+                self.add_secret(" ".join(" ".join(lines).split()), kind)
             return
-        self._literals.add(value, kind)
+        for form in encoded_forms(value):
+            self._literals.add(form, kind)
         for part in split_value_list(value):
-            self._literals.add(part, kind)
+            for form in encoded_forms(part):
+                self._literals.add(form, kind)
 
     def _learn_pair(self, name: str, value: str) -> str | None:
         """Learn the secrets of one config pair; the pair's kind when the whole value is secret."""
         if _is_redacted(value) or is_public_value(value):
             return None
         kind = secret_kind_for_pair(name, value)
+        if kind is None and "-----BEGIN " in value and "PRIVATE KEY" in value:
+            kind = "pem"  # a private key under any name
         if kind is not None:
             self.add_secret(value, kind)
             return kind
-        for url_kind, secret in url_secrets(value):
-            self.add_secret(secret, url_kind)
+        if names_headers(name):
+            if "=" in value:  # a header list: OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer ..,x-key=..
+                for header_kind, secret in header_list_secrets(value, self._headers.custom):
+                    self.add_secret(secret, header_kind)
+            else:  # header names (L1_CONSENSUS_HOST_API_KEY_HEADERS): not secret, but their values are
+                self._headers.add_names(header_names(value))
+            return None
+        if value.lstrip().startswith(("{", "[")) and self._learn_json_value(value):
+            return None
+        self._learn_urls(value)
         if self._use_detect_secrets and not names_a_digest(name):
+            # A second opinion on a name that says nothing: a value of an unambiguous shape is
+            # propagated; anything else is only replaced where it stands ("ambiguous", listed by
+            # inspect for review), never removed from the evidence elsewhere.
+            ambiguous = False
             for secret in detect_secret_values(name, value):
-                if self._literals.kind_of(secret) is None:
-                    self.add_secret(secret, shape_kind(secret) or "detect_secrets")
+                shape = shape_kind(secret)
+                if shape is not None:
+                    self.add_secret(secret, shape)
+                elif self._literals.kind_of(secret) is None:
+                    ambiguous = True
+            if ambiguous:
+                return "ambiguous"
         return None
+
+    def _learn_json_value(self, value: str) -> bool:
+        """Learn the secrets of a value that is a JSON document (a header map, a config blob);
+        False when it is not JSON."""
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return False
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    if isinstance(item, str) and (secret_kind_for_name(str(key))
+                                                  or is_credential_header(str(key), self._headers.custom)):
+                        for header_kind, secret in header_list_secrets(f"{key}={item}", self._headers.custom):
+                            self.add_secret(secret, secret_kind_for_name(str(key)) or header_kind)
+                    elif isinstance(item, str):
+                        self._learn_pair(str(key), item)
+                    else:
+                        walk(item)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(doc)
+        return True
 
     def harvest_env(self, pairs: Mapping[str, str] | Iterable[str]) -> None:
         """Learn from a KEY->value map or from "KEY=VALUE" strings (docker inspect Config.Env)."""
@@ -124,8 +191,17 @@ class Redactor:
         for _, kind, value, _, _ in command_secrets(list(args)):
             self.add_secret(value, kind)
         for arg in args:
-            for url_kind, secret in url_secrets(arg):
-                self.add_secret(secret, url_kind)
+            self._learn_urls(arg)
+
+    def _learn_urls(self, text: str) -> None:
+        """The secrets in the URLs of text, and the HTTP Basic form of each user:password."""
+        if "://" not in text:
+            return
+        for url_kind, secret in url_secrets(text):
+            self.add_secret(secret, url_kind)
+        for user, password in url_userinfo(text):
+            for form in basic_auth_forms(user, password):
+                self._literals.add(form, "url_credential")
 
     # --- redacting --------------------------------------------------------------------------------
     def _decider(self, counts: RedactionCounts) -> Callable[[str, str, int], str | None]:
@@ -214,6 +290,11 @@ class Redactor:
             self.add_secret(key, "api_key")
         text, held = text[:hold_from], text[hold_from:]  # a banner whose key has not arrived yet
         low = text.lower()
+        split: list[tuple[int, str]] = []  # a known secret printed over two lines
+        joined = self._literals.replace_split(text, lambda kind, pos: split.append((pos, kind)), low)
+        if joined is not text:
+            _count(counts, text, split, first_line)
+            text, low = joined, joined.lower()
         data = low.encode("utf-8", "surrogatepass")
         sampled = data[::SAMPLE]
         present = gates.present(data)
@@ -229,21 +310,29 @@ class Redactor:
             shapes = present.intersection(gates.SHAPE_OPENINGS) | self._kind_shapes  # type: ignore[operator]
         stages: list[Stage] = [
             lambda t, rec: self._literals.replace(t, rec, low, counts, data, sampled),
-            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache),
-            lambda t, rec: redact_assignments(t, placeholder, rec, stems),
+            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found),
+            lambda t, rec: redact_assignments(t, placeholder, rec, stems, self._learn_found),
         ]
         if shapes is None or shapes:
             stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
+        if self._headers.possible(low, None if every_pass else present):  # after the shapes: a JWT keeps its kind
+            stages.append(lambda t, rec: self._headers.redact(t, placeholder, rec))
         if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
             stages.append(lambda t, rec: redact_mnemonics(t, placeholder, rec))
         if self.patterns:
             stages.append(self._redact_patterns)
         if self.redact_ips:
             stages.append(lambda t, rec: redact_public_ips(t, placeholder, rec))
+        known = len(self._literals)
         for stage in stages:
             found: list[tuple[int, str]] = []
             new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
             _count(counts, text, found, first_line)
+            text = new
+        if len(self._literals) != known:  # a pass found a secret (a URL key, a header): everywhere in the block
+            late: list[tuple[int, str]] = []
+            new = self._literals.replace(text, lambda kind, pos: late.append((pos, kind)))
+            _count(counts, text, late, first_line)
             text = new
         if not every_pass and "pem" not in present:
             return text + held, len(text)
@@ -275,6 +364,77 @@ class Redactor:
         """Kinds (never values) of the known secrets still present in text."""
         return self._literals.leaks(text)
 
+    def find_shape_leaks(self, text: str, first_line: int = 1) -> list[tuple[str, int]]:
+        """The second gate: (kind, line) of every secret the shape detectors (keys, tokens,
+        credentials in URLs, headers and assignments, PEM blocks, seed phrases) still find in
+        redacted output. Nothing is learnt and text is not changed."""
+        masked = PLACEHOLDER_RE.sub("\x00", text) if "[REDACTED:" in text else text
+        low = masked.lower()
+        return self._shape_leaks(masked, first_line, "\x00" in text, low, low.encode("utf-8", "surrogatepass"))
+
+    def _shape_leaks(self, text: str, first_line: int, nul_in_output: bool, low: str,
+                     data: bytes) -> list[tuple[str, int]]:
+        """find_shape_leaks over text whose placeholders are each one NUL: a placeholder's kind is
+        not a secret name, and nothing of it is a value (every pass skips a value without a letter
+        or digit). ``nul_in_output``: the output itself held a NUL (then every pass runs)."""
+        found: list[tuple[int, str]] = []
+
+        def record(kind: str, pos: int) -> None:
+            found.append((pos, kind))
+
+        def mark(kind: str, value: str) -> str:
+            return "[REDACTED:gate#00000000]"
+
+        present = gates.present(data)
+        if not nul_in_output:
+            present.discard("nul")
+        every_pass = "nul" in present
+        redact_urls(text, mark, record, self._gate_url_cache)
+        redact_assignments(text, mark, record, None if every_pass else gates.stems_listed(present),
+                           many_placeholders=True)
+        shapes = None if every_pass else present.intersection(gates.SHAPE_OPENINGS)
+        if shapes is None or shapes:
+            redact_simple_shapes(text, mark, record, shapes)
+        if self._gate_headers.possible(low, None if every_pass else present):
+            self._gate_headers.add_names(self._headers.custom)
+            self._gate_headers.redact(text, mark, record)
+        if every_pass or "pem" in present:
+            redact_pem(text, mark, record, at_end=True)
+        if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
+            redact_mnemonics(text, mark, record)
+        if ADMIN_KEY_BANNER in text:
+            keys, _ = find_admin_api_keys(text, at_end=True)
+            for key in keys:
+                record("api_key", text.find(key))
+        found.sort()
+        return [(kind, first_line + text.count("\n", 0, pos)) for pos, kind in found]
+
+    def output_leak(self, text: str, path: str, first_line: int = 1) -> str | None:
+        """Both gates over redacted output: None when clean, else the one-line reason (file, line
+        and kind; never the value) for refusing the bundle."""
+        masked = PLACEHOLDER_RE.sub("\x00", text) if "[REDACTED:" in text else text
+        low = fold(masked)
+        data = low.encode("utf-8", "surrogatepass")
+        kinds = self._literals.leaks(masked, masked=True, low=low, data=data)
+        if kinds:
+            return (f"a known secret of kind {', '.join(sorted(set(kinds)))} survived redaction in {path}; "
+                    "no bundle was written. Please report this to the nodediag maintainers")
+        shaped = self._shape_leaks(masked, first_line, "\x00" in text, low, data)
+        if shaped:
+            where = ", ".join(f"{kind} at line {line}" for kind, line in shaped[:5])
+            return (f"the second leak gate found what looks like a secret in {path} ({where}); no bundle was "
+                    "written. Pass it with --secret or a --pattern if it is one, and report this to the "
+                    "nodediag maintainers")
+        return None
+
+
+def _positions_of(low: str, needle: str) -> list[int]:
+    positions, pos = [], low.find(needle)
+    while pos != -1:
+        positions.append(pos)
+        pos = low.find(needle, pos + 1)
+    return positions
+
 
 def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
     if not found:
@@ -300,6 +460,14 @@ def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], fir
         counts.add(kind, line=line)
 
 
+#: LogStream.write holds an unterminated line back up to this many characters, then cuts it.
+MAX_LINE_CHARS = 8 * 1024 * 1024
+_CUT_LOOKBACK = 64 * 1024
+# Where an overlong line may be cut, best first: between JSON items, then between words. None of
+# them is in a URL, a token, a key or a base64 run, so no shape is cut in two.
+_CUT_AFTER = (",", "}", ";", "]", " ", "\t", ")", ">", "|", "'", '"')
+
+
 class LogStream:
     """Stateful log redactor: holds back an unterminated PEM block (bounded) until the next feed."""
 
@@ -308,6 +476,48 @@ class LogStream:
         self._counts = counts
         self._held = ""
         self._line = 1
+        self._partial = ""  # write(): an unterminated last line
+
+    @property
+    def line(self) -> int:
+        """The number of the next line to come out (1-based)."""
+        return self._line
+
+    def write(self, text: str) -> str:
+        """Redact any text, not only whole lines: an unterminated last line waits for the rest.
+        A line longer than MAX_LINE_CHARS is cut where no secret is cut in two: after a separator
+        (see _CUT_AFTER) and before any known secret that would straddle the cut."""
+        self._partial += text
+        cut = self._partial.rfind("\n") + 1
+        if not cut and len(self._partial) > MAX_LINE_CHARS:
+            cut = self._safe_cut(self._partial, MAX_LINE_CHARS)
+        if not cut:
+            return ""
+        done, self._partial = self._partial[:cut], self._partial[cut:]
+        return self.feed(done)
+
+    def _safe_cut(self, text: str, limit: int) -> int:
+        window_start = max(0, limit - _CUT_LOOKBACK)
+        cut = limit
+        for sep in _CUT_AFTER:
+            at = text.rfind(sep, window_start, limit)
+            if at != -1:
+                cut = at + 1
+                break
+        literals = self._redactor._literals
+        for _ in range(64):  # move before every known secret that straddles the cut
+            lo, hi = max(0, cut - _CUT_LOOKBACK), min(len(text), cut + _CUT_LOOKBACK)
+            window = text[lo:hi]
+            low = window.lower()
+            if len(low) != len(window):
+                break
+            starts = [lo + pos for lit in literals._candidates(low) for pos in _positions_of(low, lit.needle)
+                      if lo + pos < cut < lo + pos + len(lit.needle)]
+            if not starts:
+                break
+            cut = max(1, min(starts) - 2 if text[max(0, min(starts) - 2):min(starts)].lower() == "0x"
+                      else min(starts))
+        return cut
 
     def feed(self, block: str) -> str:
         """Redact a block of complete lines; what a still-open PEM block holds back comes later."""
@@ -343,6 +553,10 @@ class LogStream:
         return out
 
     def close(self) -> str:
+        if self._partial:
+            partial, self._partial = self._partial, ""
+            tail = self.feed(partial)
+            return tail + self.close()
         text, self._held = self._held, ""
         if not text:
             return ""

@@ -7,18 +7,69 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Container
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 Placeholder = Callable[[str, str], str]
 Recorder = Callable[[str, int], None]
 
-_SIMPLE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("aws_key", re.compile(r"A[KS]IA[0-9A-Z]{16}(?![A-Za-z0-9])")),  # a literal first: fast to search
-    ("github_token", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])")),
-    ("github_token", re.compile(r"github_pat_[A-Za-z0-9_]{22,255}")),
-    ("jwt", re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-)
+
+
+class ShapeRegistrationError(Exception):
+    """A shape registered without a working gate: it would silently never run."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A secret recognised by its shape alone, and its gate: the lower-case openings one of which
+    every match holds (gates.py looks for them before the pass; a shape with none never runs)."""
+
+    kind: str
+    pattern: re.Pattern[str]
+    openings: tuple[str, ...]
+    examples: tuple[str, ...]
+
+
+SHAPES: list[Shape] = []
+
+
+def register_shape(kind: str, pattern: str, *, openings: tuple[str, ...], examples: tuple[str, ...],
+                   registry: list[Shape] = SHAPES) -> Shape:
+    """The ONE place a shape is added: with its gate openings and examples it must find. Fails
+    loudly (ShapeRegistrationError, at import) when the openings are missing, are not lower case,
+    or when an example is not matched or holds none of the openings (the gate would skip it)."""
+    if not openings or any(not o or o != o.lower() or "[" in o or "]" in o for o in openings):
+        raise ShapeRegistrationError(f"shape {kind!r} needs lower-case gate openings (without [ or ]), "
+                                     f"got {openings!r}")
+    if not examples:
+        raise ShapeRegistrationError(f"shape {kind!r} needs at least one example the pass must find")
+    compiled = re.compile(pattern)
+    for example in examples:
+        if not compiled.fullmatch(example):
+            raise ShapeRegistrationError(f"shape {kind!r}: its pattern does not match its example {example[:12]}..")
+        if not any(o in example.lower() for o in openings):
+            raise ShapeRegistrationError(f"shape {kind!r}: example {example[:12]}.. holds none of the gate "
+                                         f"openings {openings!r}: the gate would skip it")
+    shape = Shape(kind, compiled, openings, examples)
+    registry.append(shape)
+    return shape
+
+
+register_shape("aws_key", r"A[KS]IA[0-9A-Z]{16}(?![A-Za-z0-9])", openings=("akia", "asia"),
+               examples=("AKIAIOSFODNN7EXAMPLE",))  # a literal first: fast to search
+register_shape("github_token", r"gh[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])",
+               openings=("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+               examples=("ghp_a4zGg53Mc7L5jkdFgi7F4r1DxSZEpmc3HdZ9",))
+register_shape("github_token", r"github_pat_[A-Za-z0-9_]{22,255}", openings=("github_pat_",),
+               examples=("github_pat_11ABCDEFG0123456789abcdefghij",))
+register_shape("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", openings=("eyj",),
+               examples=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",))
+register_shape("slack_token", r"xox[abposr]-[A-Za-z0-9-]{10,250}", openings=("xoxb-", "xoxa-", "xoxp-", "xoxo-",
+                                                                            "xoxs-", "xoxr-"),
+               examples=("xoxb-2401234567-2401234567890-AbCdEfGhIjKlMnOpQrStUvWx",))
+
+
 
 # Both GitHub shapes start with "g": one scan says whether either may occur.
 _GITHUB_GATE = re.compile(r"gh[pousr]_|github_pat_")
@@ -99,9 +150,9 @@ def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> s
 
 def shape_kind(value: str) -> str | None:
     """The kind of a value that is exactly one unambiguous shape (an AWS key id, a GitHub token, a JWT)."""
-    for kind, pattern in _SIMPLE_SHAPES:
-        if pattern.fullmatch(value):
-            return kind
+    for shape in SHAPES:
+        if shape.pattern.fullmatch(value):
+            return shape.kind
     return None
 
 
@@ -113,7 +164,8 @@ def redact_simple_shapes(text: str, placeholder: Placeholder, record: Recorder,
         github_possible = False
     else:
         github_possible = _GITHUB_GATE.search(text) is not None  # one scan for both GitHub shapes
-    for kind, pattern in _SIMPLE_SHAPES:  # each starts with a literal: the regex engine skips fast
+    for shape in SHAPES:  # each starts with a literal: the regex engine skips fast
+        kind, pattern = shape.kind, shape.pattern
         if possible is not None and kind not in possible:
             continue
         if (kind == "github_token" and not github_possible) or (kind == "jwt" and _JWT_GATE.search(text) is None):

@@ -18,7 +18,8 @@ Finding = tuple[str, str]  # (kind, secret value)
 
 # A URL body may already hold placeholders (a password or key replaced as a known literal).
 # The first branch takes runs, not single characters: twice as fast on log blocks.
-_URL_BODY = re.compile(r"://(?:[^\s\"'<>\[\]{}|\\^`,]+|\[REDACTED:[a-z_]+#[0-9a-f]{8}\])+")
+# A URL does not end in prose punctuation ("fetching from https://host/v2/KEY: failed").
+_URL_BODY = re.compile(r"://(?:[^\s\"'<>\[\]{}|\\^`,]+|\[REDACTED:[a-z_]+#[0-9a-f]{8}\])+(?<![.:;!?])")
 _PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+#[0-9a-f]{8}\]")
 _PATH_KEY_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 _NO_SECRET_SCHEMES = frozenset({"file"})
@@ -93,7 +94,7 @@ def rewrite_url_rest(scheme: str, rest: str, findings: list[Finding]) -> str:
         known = _PLACEHOLDER.findall(userinfo)
         if known and userinfo != "".join(known):  # user:[REDACTED..] -> [REDACTED..]
             authority = f"{''.join(known)}@{host}"
-        elif userinfo and not known:
+        elif userinfo and not known and any(c.isalnum() for c in userinfo.rpartition(":")[2] or userinfo):
             user, _, password = userinfo.partition(":")
             secret = password or user
             findings.append(("url_credential", secret))
@@ -122,7 +123,7 @@ def rewrite_url_rest(scheme: str, rest: str, findings: list[Finding]) -> str:
         params = query.split("&")
         for i, param in enumerate(params):
             name, eq, value = param.partition("=")
-            if not eq or not value or _is_placeholder(value):
+            if not eq or not value or _is_placeholder(value) or not any(c.isalnum() for c in value):
                 continue
             kind = QUERY_PARAM_KINDS.get(name.lower()) or secret_kind_for_name(name)
             if kind is None:
@@ -152,6 +153,19 @@ def url_secrets(url: str) -> list[Finding]:
     return findings
 
 
+def url_userinfo(text: str) -> list[tuple[str, str]]:
+    """(user, password) of every URL in text with a `user:password@` part."""
+    found: list[tuple[str, str]] = []
+    for m in _URL_BODY.finditer(text):
+        rest = m.group()[3:]
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        if "@" in authority:
+            user, sep, password = authority.rsplit("@", 1)[0].partition(":")
+            if sep and user and password and not _is_placeholder(password):
+                found.append((user, password))
+    return found
+
+
 class UrlCache:
     """Rewritten URL bodies by original body: logs repeat the same few URLs on many lines."""
 
@@ -163,8 +177,9 @@ class UrlCache:
 
 
 def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int], None],
-                cache: UrlCache | None = None) -> str:
-    """Replace the secret parts of every URL in text by placeholders."""
+                cache: UrlCache | None = None, learn: Callable[[str, str], None] | None = None) -> str:
+    """Replace the secret parts of every URL in text by placeholders. ``learn(secret, kind)`` is
+    called once per distinct URL for each secret in it, to propagate it."""
     bodies = _URL_BODY.findall(text)  # as cheap as a `"://" in text` test when there is none
     if not bodies:
         return text
@@ -199,6 +214,9 @@ def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int]
             if _may_hold_secret(rest):
                 new_rest = rewrite_url_rest(scheme, rest, findings)
                 new_rest = _MARK.sub(lambda mk: placeholder(mk.group(1), mk.group(2)), new_rest)
+                if learn is not None:
+                    for kind, secret in findings:
+                        learn(secret, kind)
             kinds = tuple(k for k, _ in findings) or (("url_credential",) if new_rest != rest else ())
             cached = (new_rest, kinds)
             if len(rewrites) < UrlCache.LIMIT:

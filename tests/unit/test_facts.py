@@ -6,8 +6,9 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nodediag.analyzer.facts import compose_environment, load_facts, parse_docker_time, parse_env_text
+from nodediag.analyzer.facts import compose_environment, load_facts, parse_docker_time
 from nodediag.analyzer.model import LoadedInput
+from nodediag.envfile import env_values
 
 NODE = "aztec-prover-prover-node-1"
 AGENT = "aztec-prover-prover-agent-1"
@@ -208,7 +209,7 @@ def test_config_files_env_and_compose(tmp_path: Path) -> None:
 
 
 def test_env_and_compose_helpers_tolerate_odd_input() -> None:
-    assert parse_env_text("A='x y'\n=novalue\n B = c \n") == {"A": "x y", "B": "c"}
+    assert env_values("A='x y'\n=novalue\n B = c \n") == {"A": "x y", "B": "c"}
     assert compose_environment(None) == {} and compose_environment({"services": {"x": None}}) == {}
 
 

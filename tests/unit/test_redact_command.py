@@ -136,9 +136,9 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, case: str) -> None:
     args = ["redact", str(src), "-o", str(out)]
     if case == "missing":
         args[1] = str(tmp_path / "nope.tar.zst")
-    elif case == "not-a-bundle":
-        (tmp_path / "notes.txt").write_text("hello\n")
-        args[1] = str(tmp_path / "notes.txt")
+    elif case == "not-a-bundle":  # (a text file is a log: redact copies it)
+        (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02binary\xff" * 10)
+        args[1] = str(tmp_path / "blob.bin")
     elif case == "output-exists":
         out.write_bytes(b"precious")
     elif case == "short-secret":
@@ -179,3 +179,99 @@ def test_every_new_command_has_help() -> None:
         proc = nodediag(cmd, "--help")
         assert proc.returncode == 0 and "Usage:" in proc.stdout
     assert "--dry-run" in nodediag("collect", "--help").stdout
+
+
+def test_the_converted_guide_archive_keeps_what_the_analyzer_needs(tmp_path: Path) -> None:
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from nodediag.cli import main
+
+    archive = Path(__file__).resolve().parents[2] / "samples" / "manual-guide-archive.tar.gz"
+    bundle = tmp_path / "converted.tar.zst"
+    assert CliRunner().invoke(main, ["redact", str(archive), "-o", str(bundle)]).exit_code == 0
+
+    def report(source: Path) -> dict:
+        out = tmp_path / f"{source.name}.json"
+        CliRunner().invoke(main, ["analyze", str(source), "-f", "json", "-o", str(out)])
+        return _json.loads(out.read_text())
+
+    original, converted = report(archive), report(bundle)
+    rules = sorted(f["rule_id"] for f in original["findings"])
+    assert "container-exit-137" in rules
+    assert sorted(f["rule_id"] for f in converted["findings"]) == rules
+    for needle in ("UNREDACTED", "broker.log is empty", "No such container"):
+        assert any(needle in w for w in converted["input"]["warnings"]), needle
+
+
+RAW_KEY = "0x48d4e793834a2f52201978ae8702a3ff95d7833a191251728c91f1884cc929e1"
+RAW_LOG = ("2026-11-27T18:30:00.000000000Z [18:30:00.000] INFO: archiver Fetching "
+           "https://eth-mainnet.g.alchemy.com/v2/Lq8vT3xZp7Rk2Wm9Yn4Bc6Hd: retry\n"
+           "2026-11-27T18:30:01.000000000Z [18:30:01.000] INFO: prover-node "
+           "Authorization: Bearer Tk5pQ9wE2rY7uI3oP8aS\n"
+           "2026-11-27T18:30:02.000000000Z [18:30:02.000] INFO: prover-node tx "
+           "0x9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a4938271605f4e3d2c1b0a\n")
+
+
+@pytest.mark.parametrize("compress", ["", ".gz", ".zst"])
+def test_redact_writes_a_redacted_copy_of_a_log_file(tmp_path: Path, compress: str) -> None:
+    import gzip as _gzip
+
+    from click.testing import CliRunner
+
+    from nodediag.cli import main
+
+    data = RAW_LOG.encode()
+    src = tmp_path / f"node.log{compress}"
+    src.write_bytes(_gzip.compress(data) if compress == ".gz" else
+                    zstandard.ZstdCompressor().compress(data) if compress == ".zst" else data)
+    out = tmp_path / "clean.log"
+    result = CliRunner().invoke(main, ["redact", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "Lq8vT3xZp7Rk2Wm9Yn4Bc6Hd" not in text and "Tk5pQ9wE2rY7uI3oP8aS" not in text
+    assert "0x9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a4938271605f4e3d2c1b0a" in text
+    assert len(text.splitlines()) == 3
+    again = CliRunner().invoke(main, ["redact", str(src), "-o", str(out)])
+    assert again.exit_code == 1 and "already exists" in again.output and "Traceback" not in again.output
+
+
+def test_redact_writes_a_redacted_copy_of_a_folder(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nodediag.cli import main
+
+    src = tmp_path / "deploy"
+    (src / "logs").mkdir(parents=True)
+    (src / ".env").write_text(f'PROVER_PUBLISHER_PRIVATE_KEY="{RAW_KEY}"\nLOG_LEVEL=info\n')
+    (src / "logs" / "node.log").write_text(RAW_LOG + f"key again {RAW_KEY[2:]}\n")
+    (src / "blob.bin").write_bytes(b"\x00\x01\x02")
+    out = tmp_path / "clean"
+    result = CliRunner().invoke(main, ["redact", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    env = (out / ".env").read_text()
+    log = (out / "logs" / "node.log").read_text()
+    assert RAW_KEY[2:] not in env + log and "LOG_LEVEL=info" in env and "Lq8vT3xZp7Rk2Wm9Yn4Bc6Hd" not in log
+    assert not (out / "blob.bin").exists()
+    guide = tmp_path / "aztec_diagnostics"
+    guide.mkdir()
+    (guide / "config.env").write_text(f"PROVER_PUBLISHER_PRIVATE_KEY={RAW_KEY}\n")
+    (guide / "prover-node.log").write_text(RAW_LOG)
+    bundle = tmp_path / "guide.tar.zst"
+    assert CliRunner().invoke(main, ["redact", str(guide), "-o", str(bundle)]).exit_code == 0
+    assert RAW_KEY[2:].encode() not in zstandard.ZstdDecompressor().stream_reader(bundle.open("rb")).read()
+
+
+def test_an_ambiguous_value_is_listed_by_inspect_for_review(tmp_path: Path) -> None:
+    writer = BundleWriter.create(tmp_path / "in.tar.zst")
+    writer.add_bytes("config/p/.env", b"LOG_LEVEL=info\nSOMETHING=Zx8qP3mVt7Lk2Wn9Rb4Yc6Hd1Jf5Gs0A\n",
+                     "config:/srv/p/.env")
+    writer.add_bytes("containers/node/logs.txt", b"boot zx8qp3mvt7lk2wn9rb4yc6hd1jf5gs0a\n", "container_logs:node")
+    writer.finish({"format": "nodediag-bundle", "format_version": 1, "tool": {"name": "nodediag", "version": "0.0.9"},
+                   "created_at": "2026-11-27T18:30:00Z", "status": "complete", "sources": [], "redaction": {}})
+    out = tmp_path / "out.tar.zst"
+    assert nodediag("redact", str(tmp_path / "in.tar.zst"), "-o", str(out)).returncode == 0
+    shown = nodediag("inspect", str(out))
+    assert shown.returncode == 0 and "For review (kind ambiguous" in shown.stdout
+    assert "config/p/.env (line 2)" in shown.stdout

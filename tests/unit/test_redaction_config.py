@@ -195,13 +195,25 @@ def test_key_named_list_of_hex_keys_is_private(redactor: Redactor) -> None:
     assert KEY2[2:] not in out  # the second line too: the key is propagated
 
 
-def test_detect_secrets_catches_high_entropy_value_under_innocuous_name(redactor: Redactor) -> None:
-    out = redactor.redact_env_file("SOMETHING=Zx8qP3mVt7Lk2Wn9Rb4Yc6Hd1Jf5Gs0A\nNODE_ENV=production\n",
-                                   RedactionCounts())
-    assert re.match(r"SOMETHING=\[REDACTED:detect_secrets#[0-9a-f]{8}\]", out)
-    assert "NODE_ENV=production" in out
+def test_detect_secrets_redacts_an_ambiguous_value_where_it_stands(redactor: Redactor) -> None:
+    counts = RedactionCounts()
+    out = redactor.redact_env_file("SOMETHING=Zx8qP3mVt7Lk2Wn9Rb4Yc6Hd1Jf5Gs0A\nNODE_ENV=production\n", counts)
+    assert re.match(r"SOMETHING=\[REDACTED:ambiguous#[0-9a-f]{8}\]", out)
+    assert "NODE_ENV=production" in out and counts.lines_by_kind == {"ambiguous": [1]}
+    # not propagated: a guess must not remove evidence from the logs
     log = redactor.redact_text("boot with zx8qp3mvt7lk2wn9rb4yc6hd1jf5gs0a\n", RedactionCounts())
-    assert "[REDACTED:detect_secrets#" in log
+    assert "zx8qp3mvt7lk2wn9rb4yc6hd1jf5gs0a" in log
+
+
+def test_names_that_say_public_are_not_overruled_by_the_second_opinion(redactor: Redactor) -> None:
+    values = {"FEE_RECIPIENT": "0x2b6c1f3e9a4d8b7c5e0f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3",
+              "LAST_PROVEN_TX": "0x9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a4938271605f4e3d2c1b0a",
+              "GIT_COMMIT": "f3a9c2e81b7d4f6a0c5e9b2d8f1a7c3e6b0d4f92"}
+    redactor.harvest_env(values)
+    env = redactor.redact_json({"Env": [f"{k}={v}" for k, v in values.items()]}, RedactionCounts())
+    assert env["Env"] == [f"{k}={v}" for k, v in values.items()]
+    line = " ".join(values.values()) + "\n"
+    assert redactor.redact_text(line, RedactionCounts()) == line
 
 
 def test_detect_secrets_leaves_public_config_alone(redactor: Redactor) -> None:
