@@ -30,7 +30,7 @@ def test_docker_host_credentials_never_reach_the_manifest(tmp_path: Path, monkey
     monkeypatch.setenv("DOCKER_HOST", f"tcp://admin:{PASSWORD}@127.0.0.1:9")
     out = tmp_path / "b.tar.zst"
     outcome = collect(CollectOptions(output=out, docker_timeout=2, timeout=120, no_logs=True,
-                                     excludes=("host_processes", "kernel_oom", "probes")))
+                                     excludes=("host_processes", "kernel_oom", "probe_status")))
     assert outcome.path == out
     data = _all_bytes(out)
     assert PASSWORD.encode() not in data
