@@ -80,10 +80,7 @@ def merge_across_containers(findings: list[Finding], episodes_of: dict[int, list
     merged: list[Finding] = []
     for key in order:
         group = groups[key]
-        by_container: dict[str, list[Finding]] = {}
-        for finding in group:
-            by_container.setdefault(finding.container, []).append(finding)
-        if len(by_container) < 2:
+        if len(group) < 2:
             merged += group
             continue
         rule = rules.get(key[0])
@@ -107,6 +104,8 @@ def _merge(group: list[Finding], episodes_of: dict[int, list[Episode]], generic_
     title = head.title if len(titles) == 1 else f"{generic_title} (in {len(names)} containers)"
     details = {**head.details}
     details["containers"] = ", ".join(names)
+    if len(titles) > 1:
+        details["each"] = "; ".join(dict.fromkeys(f.title for f in group))
     if reporters:
         details["reported by"] = ", ".join(reporters)
     for f in group[1:]:
@@ -119,7 +118,7 @@ def _merge(group: list[Finding], episodes_of: dict[int, list[Episode]], generic_
         rule_id=head.rule_id, title=title, severity=head.severity, category=head.category, meaning=head.meaning,
         action=head.action, container=head.container, first_seen=min(firsts) if firsts else None,
         last_seen=max(lasts) if lasts else None, count=sum(f.count for f in group),
-        evidence=evidence[:MAX_EVIDENCE], details=details, containers=names)
+        evidence=evidence[:MAX_EVIDENCE], details=details, containers=names if len(names) > 1 else [])
     episodes_of[id(merged)] = sorted((e for f in group for e in episodes_of.get(id(f), [])), key=lambda e: e.start)
     return merged
 
