@@ -7,12 +7,12 @@ the verdict, including a healthy one that says what was checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from nodediag.analyzer.model import SEVERITY_RANK, ContainerInfo, Evidence, Facts, Finding, LoadedInput, Verdict
 from nodediag.analyzer.rules.catalog import Rule, cause_links, rules_tagged
-from nodediag.analyzer.rules.correlation import Scope, finding_episodes, link_causes
+from nodediag.analyzer.rules.correlation import CauseLink, Scope, finding_episodes, link_causes
 from nodediag.analyzer.rules.engine import Episode, fill_title
 from nodediag.analyzer.rules.evidence import env_evidence, fact_evidence, inspect_path, locate
 from nodediag.analyzer.rules.fact_checks import AZTEC_ROLES, CheckContext, tag_hits
@@ -170,6 +170,24 @@ def explain_startup_refusals(findings: list[Finding], rules: list[Rule], facts: 
     return [f for f in findings if id(f) not in folded]
 
 
+# --- what a setting explains ---------------------------------------------------------------------
+
+def cite_what_it_explains(findings: list[Finding], rules: dict[str, Rule], links: dict[int, CauseLink]) -> None:
+    """A cause read from the deployment (image tags, a setting, an exit code) shows, after its own
+    evidence, the first log line of the symptom it explains (a ComponentsVersionsError for roles on
+    different releases): the wording in the log is evidence too."""
+    for finding in findings:
+        rule = rules.get(finding.rule_id)
+        link = links.get(id(finding))
+        if rule is None or rule.check is None or link is None or len(finding.evidence) >= MAX_EVIDENCE:
+            continue
+        logged = [s for s in link.symptoms if (r := rules.get(s.rule_id)) is not None and r.match is not None
+                  and s.evidence]
+        for symptom in sorted(logged, key=_first)[:1]:
+            first = symptom.evidence[0]
+            finding.evidence.append(replace(first, note=first.note or f"what it explains: {symptom.title}"))
+
+
 # --- heap limits ----------------------------------------------------------------------------------
 
 def add_heap_context(findings: list[Finding], rules: list[Rule], facts: Facts) -> None:
@@ -248,6 +266,7 @@ def diagnose(findings: list[Finding], rules: list[Rule], facts: Facts, inp: Load
     attribute_blame(findings, by_id, facts)
     findings = merge_across_containers(findings, episodes_of, scope, by_id)
     links = link_causes(findings, by_id, cause_links(rules), episodes_of, scope)
+    cite_what_it_explains(findings, by_id, links)
     assign_confidence(findings, by_id, links)
     ranked = rank_causes(findings, links)
     healthy, checked = health_checks(findings, rules, facts, log_hits, records)

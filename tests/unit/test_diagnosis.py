@@ -239,6 +239,7 @@ def test_roles_on_different_releases_are_a_high_cause_named_first(tmp_path: Path
     evidence = next(f for f in result.findings if f.rule_id == "components-version-mismatch")
     assert evidence.caused_by == ["image-tags-differ"]
     assert "L2 circuits vk tree root" in evidence.title
+    assert any("ComponentsVersionsError" in e.lines[0] for e in top.evidence)  # the wording is its evidence
 
 
 def test_proving_cancelled_after_a_deadline_is_its_consequence_not_a_failed_proof(tmp_path: Path) -> None:
