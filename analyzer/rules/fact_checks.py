@@ -208,8 +208,10 @@ def required_settings(rule: Rule, ctx: CheckContext) -> list[Finding]:
                     rule,
                     container=container.name,
                     title=f"{container.role} {container.name} lacks {', '.join(missing)}",
-                    evidence=[fact_evidence(inspect_path(container.name),
-                                            f"Config.Env has no {', '.join(missing)}", container=container.name)],
+                    evidence=[locate(ctx.inp, inspect_path(container.name), ['"Env"'], container=container.name,
+                                     note=f"its environment has no {', '.join(missing)}")
+                              or fact_evidence(inspect_path(container.name),
+                                               f"Config.Env has no {', '.join(missing)}", container=container.name)],
                     count=len(missing),
                     details={"missing": ", ".join(missing), "role": container.role},
                 )

@@ -272,3 +272,20 @@ def test_an_agent_container_death_explains_the_broker_time_outs(tmp_path: Path) 
     timeout = next(f for f in result.findings if f.rule_id == "broker-job-timeout")
     assert timeout.caused_by == ["container-exit-137"]
     assert (result.verdict.rule_id, result.verdict.container) == ("container-exit-137", AGENT)
+
+
+def test_events_and_containers_carry_ids_and_compose_projects_from_a_real_bundle(tmp_path: Path) -> None:
+    """The recreated sample (a real `docker rm -f` and `compose up`): every event names its
+    container's id, the old containers' ids differ from the running ones', and every container
+    knows its compose project."""
+    from nodediag.analyzer.facts import load_facts
+    from nodediag.analyzer.inputs import open_input
+
+    inp = open_input(Path(__file__).resolve().parents[2] / "samples" / "recreated.tar.zst", workdir=tmp_path)
+    facts = load_facts(inp)
+    assert {c.project for c in facts.containers} == {"aztec-prover"}
+    current = {c.name: c.id for c in facts.containers}
+    assert all(e.id for e in facts.events)
+    ended = [e for e in facts.events if e.action == "die"]
+    assert ended and all(e.id != current[e.container] for e in ended)
+    assert {e.attributes.get("exitCode") for e in ended} == {"137"}
