@@ -307,12 +307,24 @@ def _visibly_working(ctx: CheckContext, container_name: str) -> int:
     return tag_hits(ctx, "role-working").get(container_name, 0)
 
 
+_RELEASE = re.compile(r":v?(\d+)\.\d+")
+SERVING_AGENT_MAJOR = 4  # agents register themselves as JSON-RPC services (and answer /status) from 4.x
+
+
+def _release_major(image: str) -> int | None:
+    found = _RELEASE.search(image.rsplit("/", 1)[-1])
+    return int(found.group(1)) if found else None
+
+
 def _old_agent(ctx: CheckContext, probe: Probe) -> bool:
     """An agent that serves no HTTP (releases before agents registered as JSON-RPC services):
-    nothing answers on its port, and its log shows it proving."""
+    nothing answers on its port, its image is not a release that serves one, and its log shows
+    it proving."""
     info = next((c for c in ctx.facts.containers if c.name == probe.container), None)
-    return (info is not None and info.role == "prover-agent" and probe.status is None
-            and _visibly_working(ctx, probe.container) > 0)
+    if info is None or info.role != "prover-agent" or probe.status is not None:
+        return False
+    major = _release_major(info.image)
+    return (major is None or major < SERVING_AGENT_MAJOR) and _visibly_working(ctx, probe.container) > 0
 
 
 def status_probes(rule: Rule, ctx: CheckContext) -> list[Finding]:

@@ -289,3 +289,14 @@ def test_events_and_containers_carry_ids_and_compose_projects_from_a_real_bundle
     ended = [e for e in facts.events if e.action == "die"]
     assert ended and all(e.id != current[e.container] for e in ended)
     assert {e.attributes.get("exitCode") for e in ended} == {"137"}
+
+
+def test_a_4x_agent_that_refuses_connections_is_not_excused_as_an_older_release(tmp_path: Path) -> None:
+    """4.x agents register themselves as JSON-RPC services and answer /status: nothing listening
+    there is not the older release's normal, though the log showing it working makes it low."""
+    result = analyze(tmp_path, {NODE: working_node(T0), AGENT: working_agent(T0)},
+                     [container(NODE, image="aztecprotocol/aztec:4.1.2"),
+                      container(AGENT, image="aztecprotocol/aztec:4.1.2")],
+                     probes=[status(NODE, 200), status(AGENT, None, "connection refused")])
+    assert [(f.rule_id, f.severity) for f in result.findings] == [("status-probe-unhealthy", "low")]
+    assert "although its log shows it working" in result.findings[0].title
