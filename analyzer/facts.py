@@ -189,7 +189,8 @@ def container_from_inspect(data: Any, dir_name: str) -> ContainerInfo | None:
         env=env_list_to_dict(config.get("Env")), cmd=command,
         memory_limit=memory if isinstance(memory, int) and memory > 0 else None,
         restart_policy=str(_as_dict(host_config.get("RestartPolicy")).get("Name") or ""),
-        id=str(data.get("Id") or ""), project=labels.get("com.docker.compose.project", ""))
+        id=str(data.get("Id") or ""), project=labels.get("com.docker.compose.project", ""),
+        image_id=str(data.get("Image") or "") if str(data.get("Image") or "").startswith("sha256:") else "")
 
 
 def _merge_container_list(data: Any, containers: list[ContainerInfo]) -> None:

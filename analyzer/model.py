@@ -81,6 +81,7 @@ class ContainerInfo:
     log_file: str | None = None  # bundle-relative path of its logs
     id: str = ""  # full container id, when the input has it (kernel cgroup records name it)
     project: str = ""  # its compose project (label com.docker.compose.project), "" when unknown
+    image_id: str = ""  # the image's id (sha256:...): two tags of one image are one release
 
 
 @dataclass(slots=True)

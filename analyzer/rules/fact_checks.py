@@ -162,6 +162,9 @@ def image_tags(rule: Rule, ctx: CheckContext) -> list[Finding]:
         tags = {c.name: _image_tag(c.image) for c in group}
         if len(set(tags.values())) < 2:
             continue
+        ids = {c.image_id for c in group}
+        if len(ids) == 1 and "" not in ids:
+            continue  # one image under several tags ("latest" and its version): one release
         counts: dict[str, int] = {}
         for tag in tags.values():
             counts[tag] = counts.get(tag, 0) + 1

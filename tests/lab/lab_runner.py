@@ -42,7 +42,7 @@ COLLECT_ARGS = ("--since", "10m", "--log-cap", "256KB", "--timeout", "2m")
 POLL_S = 0.5
 BASE_IMAGE = "nodediag-test/busybox:1"
 AZTEC_IMAGE = "aztecprotocol/aztec:2.1.2-fake"
-OLD_AZTEC_IMAGE = "aztecprotocol/aztec:2.0.2-fake"  # the same image under an older release's tag
+OLD_AZTEC_IMAGE = "aztecprotocol/aztec:2.0.2-fake"  # an image of its own (another id), as another release
 
 
 class LabError(RuntimeError):
@@ -131,12 +131,29 @@ def start_engine(state_dir: Path, image_archive: Path | None = None) -> Engine:
         command = ["bash", str(BUILD_IMAGE_SCRIPT)]
     made = subprocess.run(command, capture_output=True, text=True, env=engine.env(), timeout=180, check=False)
     if made.returncode == 0:
-        made = subprocess.run(["docker", "tag", AZTEC_IMAGE, OLD_AZTEC_IMAGE], capture_output=True, text=True,
-                              env=engine.env(), timeout=60, check=False)
+        made = _make_old_release(engine)
     if made.returncode != 0:
         stop_engine(engine)
         raise LabError(f"{' '.join(command[:2])} failed: {made.stderr.strip()[-500:]}")
     return engine
+
+
+def _make_old_release(engine: Engine) -> subprocess.CompletedProcess[str]:
+    """OLD_AZTEC_IMAGE: the lab image committed again with another label, so that it has an id
+    of its own, as a real older release has (a second tag of the same image would be the same
+    release)."""
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, env=engine.env(), timeout=60,
+                              check=False)
+
+    made = docker("create", AZTEC_IMAGE, "/bin/true")
+    if made.returncode != 0:
+        return made
+    holder = made.stdout.strip()
+    try:
+        return docker("commit", "--change", "LABEL org.aztec.release=2.0.2-fake", holder, OLD_AZTEC_IMAGE)
+    finally:
+        docker("rm", holder)
 
 
 def save_lab_image(work_dir: Path) -> Path:
