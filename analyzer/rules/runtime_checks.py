@@ -97,11 +97,21 @@ def _container_finding(
     ]
 
 
+def _docker_saw_oom(ctx: CheckContext, c: ContainerInfo) -> bool:
+    return c.oom_killed or bool(_events(ctx, c, "oom"))
+
+
 def container_oom_killed(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    """Docker's OOMKilled flag or oom event; the kernel's record of the same cgroup kill, when the
+    input has it, is more evidence of it (not a second finding: kernel_cgroup_oom leaves it)."""
     found = []
+    kernel = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
     for c in ctx.facts.containers:
-        found += _container_finding(rule, ctx, c, c.oom_killed, _events(ctx, c, "oom"),
-                                    ['"OOMKilled": true'], "State.OOMKilled = true")
+        made = _container_finding(rule, ctx, c, c.oom_killed, _events(ctx, c, "oom"),
+                                  ['"OOMKilled": true'], "State.OOMKilled = true")
+        for finding in made:
+            finding.evidence = [*finding.evidence, *kernel.get(c.name, [])[:2]][:5]
+        found += made
     return found
 
 
@@ -208,7 +218,10 @@ def kernel_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
 def kernel_cgroup_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
     by_container = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
+    reported = {c.name for c in ctx.facts.containers if _docker_saw_oom(ctx, c)}  # container-oom-killed's
     for name, records in sorted(by_container.items()):
+        if name in reported:
+            continue
         first, last = _times(records)
         found.append(make_finding(rule, container=name, evidence=[*records[:4], *records[4:][-1:]],
                                   count=len(records), first_seen=first, last_seen=last,

@@ -300,3 +300,19 @@ def test_a_4x_agent_that_refuses_connections_is_not_excused_as_an_older_release(
                      probes=[status(NODE, 200), status(AGENT, None, "connection refused")])
     assert [(f.rule_id, f.severity) for f in result.findings] == [("status-probe-unhealthy", "low")]
     assert "although its log shows it working" in result.findings[0].title
+
+
+def test_a_cgroup_kill_docker_reported_is_one_finding_with_the_kernel_record_as_evidence() -> None:
+    """The kernel's record and Docker's OOMKilled are one kill: reported once (which of two
+    findings came first used to depend on the host's load), the record cited as evidence."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_rules_fixtures import FIXTURES, RULES, facts_from_yaml
+
+    from nodediag.analyzer.analysis import run_logic_rules
+
+    facts, inp, _ = facts_from_yaml(FIXTURES / "container-memory-limit-kill.docker-saw-it.facts.yaml")
+    found = run_logic_rules(RULES, facts, inp, {})
+    assert [(f.rule_id, f.container) for f in found] == [("container-oom-killed", AGENT)]
+    assert "host/kernel-oom.txt" in {e.file for e in found[0].evidence}
