@@ -24,19 +24,14 @@ from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
 from nodediag.analyzer.parsing.skipping import SkipPlan
-from nodediag.analyzer.rules.catalog import Rule, cause_links, load_rules
-from nodediag.analyzer.rules.correlation import link_causes
+from nodediag.analyzer.rules.catalog import Rule, load_rules
+from nodediag.analyzer.rules.diagnosis import diagnose
 from nodediag.analyzer.rules.engine import LogRuleEngine, RuleHits
-from nodediag.analyzer.rules.fact_checks import FACT_CHECKS, CheckContext
-from nodediag.analyzer.rules.runtime_checks import RUNTIME_CHECKS
-from nodediag.analyzer.rules.verdict import assign_confidence, build_verdict, order_findings, rank_causes
+from nodediag.analyzer.rules.fact_checks import CheckContext
+from nodediag.analyzer.rules.registry import CHECKS
 from nodediag.analyzer.timeline import TimelineCollector
 from nodediag.bundle.frames import FrameMemberReader, OwnFrame
 from nodediag.bundle.safe_archive import ArchiveError
-
-CHECKS = {**FACT_CHECKS, **RUNTIME_CHECKS}
-V8_OOM_RULES = ("v8-heap-oom", "container-exit-134", "container-oom-killed")
-
 
 PARALLEL_MIN_BYTES = 48 * 2**20  # less log than this: a second process costs more than it saves
 SCAN_GC_THRESHOLD = 50_000  # allocations between young-generation collections while scanning logs
@@ -335,9 +330,10 @@ def scan_logs(
 
 
 def run_logic_rules(rules: list[Rule], facts: Facts, inp: LoadedInput | None,
-                    log_hits: dict[str, dict[str, int]]) -> list[Finding]:
+                    log_hits: dict[str, dict[str, int]],
+                    last_seen: dict[str, dict[str, datetime]] | None = None) -> list[Finding]:
     """Every check rule's findings. An unknown check name is a bug in a rule file: it raises."""
-    ctx = CheckContext(facts=facts, inp=inp, log_hits=log_hits)
+    ctx = CheckContext(facts=facts, inp=inp, log_hits=log_hits, rules=rules, last_seen=last_seen or {})
     findings: list[Finding] = []
     for rule in rules:
         if rule.check is None:
@@ -348,26 +344,10 @@ def run_logic_rules(rules: list[Rule], facts: Facts, inp: LoadedInput | None,
     return findings
 
 
-def _add_heap_context(findings: list[Finding], facts: Facts) -> None:
-    """Say which heap limit NODE_OPTIONS gave the containers that ran out of memory."""
-    env_of = {c.name: c.env for c in facts.containers}
-    for finding in findings:
-        if finding.rule_id not in V8_OOM_RULES:
-            continue
-        options = env_of.get(finding.container, {}).get("NODE_OPTIONS", "")
-        size = next((part.split("=", 1)[1] for part in options.split()
-                     if part.startswith("--max-old-space-size=")), None)
-        if size:
-            finding.details["NODE_OPTIONS heap limit"] = f"--max-old-space-size={size} ({size} MB)"
-        elif finding.container in env_of:
-            finding.details["NODE_OPTIONS heap limit"] = "not set: Node's default limit (a few GB) applies"
-
-
 def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
                   rules: list[Rule] | None = None, parallel_min_bytes: int = PARALLEL_MIN_BYTES,
                   early: EarlyScans | None = None) -> AnalysisResult:
     rules = rules if rules is not None else early.rules if early is not None else load_rules()
-    by_id = {r.id: r for r in rules}
     roles = {c.name.lstrip("/"): c.role for c in facts.containers}
     digests: Digests = {}
     try:
@@ -386,16 +366,11 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     if inp.kind == "single-log" and not engine.hits_by_key():  # (a rule that matched knows the text)
         refuse_unknown_text(inp, parse_stats)
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
-    findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
-    _add_heap_context(findings, facts)
+    findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits, engine.last_seen())
     # errors no finding explains (before the verdict: a stack with such errors is not "healthy")
     unexplained = engine.unexplained.build({f.rule_id for f in findings})
-    roles = {c.name: c.role for c in facts.containers}
-    links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles)
-    assign_confidence(findings, by_id, links)
-    ranked = rank_causes(findings, links)
-    verdict, window = build_verdict(findings, ranked, links, records)
-    ordered = order_findings(findings, ranked)
+    diagnosis = diagnose(findings, rules, facts, inp, engine.episodes(), log_hits, records, unexplained=unexplained)
+    verdict, window, ordered = diagnosis.verdict, diagnosis.window, diagnosis.findings
     inp.gaps += coverage_gaps(inp, facts, parse_stats, timeline.containers(), verdict.started_at)
     built = timeline.build(facts.events, facts.containers, ordered, window, facts.host.kernel_oom)
     anchor_evidence(ordered, built.entries, inp)

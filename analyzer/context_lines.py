@@ -269,6 +269,26 @@ def _locate(keys: list[str], texts: dict[str, list[str]], own: str = "") -> tupl
     return None
 
 
+_ABSENT = re.compile(r"\b(?:has no|not set|is not|missing|without|empty)\b", re.I)
+
+
+def _anchor(ev: Evidence, container: str, texts: dict[str, list[str]], inp: LoadedInput) -> tuple[str, int, str] | None:
+    """The line that states ``ev``'s fact, or None. A fact that something is absent has no line;
+    the container's name alone finds its line only in the evidence's own folder, or in a table
+    that lists every container (the guide's ``docker ps``): anywhere else it is another fact."""
+    if _ABSENT.search(" ".join(ev.lines)):
+        return None
+    names = {name for name in (ev.container, container) if name}
+    keys = _keys(ev.file, ev.container or container, ev.lines)
+    found = _locate([k for k in keys if k not in names], texts, ev.file)
+    if found is not None or not names:
+        return found
+    folder = ev.file.rsplit("/", 1)[0] + "/" if "/" in ev.file else ""
+    scope = texts if inp.kind == "manual-guide" or "guide/" in " ".join(texts) else {
+        rel: lines for rel, lines in texts.items() if rel == ev.file or (folder and rel.startswith(folder))}
+    return _locate([k for k in keys if k in names], scope, ev.file)
+
+
 def anchor_evidence(findings: list[Finding], entries: list[TimelineEntry], inp: LoadedInput) -> None:
     """Evidence that cites a file the input does not hold, or no line (a fact an input without a
     bundle's files stated elsewhere: the guide's ``docker ps`` output for a container's exit),
@@ -281,7 +301,7 @@ def anchor_evidence(findings: list[Finding], entries: list[TimelineEntry], inp: 
                 continue
             if texts is None:
                 texts = _fact_texts(inp)
-            found = _locate(_keys(ev.file, ev.container or finding.container, ev.lines), texts, ev.file)
+            found = _anchor(ev, finding.container, texts, inp)
             derived = "; ".join(ev.lines)
             if found is not None:
                 ev.file, ev.line_start, ev.line_end, ev.lines = found[0], found[1], found[1], [found[2]]

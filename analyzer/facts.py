@@ -225,7 +225,8 @@ def container_from_inspect(data: Any, dir_name: str) -> ContainerInfo | None:
         env=env_list_to_dict(config.get("Env")), cmd=command,
         memory_limit=memory if isinstance(memory, int) and memory > 0 else None,
         restart_policy=str(_as_dict(host_config.get("RestartPolicy")).get("Name") or ""),
-        id=str(data.get("Id") or ""))
+        id=str(data.get("Id") or ""), project=labels.get("com.docker.compose.project", ""),
+        image_id=str(data.get("Image") or "") if str(data.get("Image") or "").startswith("sha256:") else "")
 
 
 def _merge_container_list(data: Any, containers: list[ContainerInfo]) -> None:
@@ -249,7 +250,7 @@ def _merge_container_list(data: Any, containers: list[ContainerInfo]) -> None:
         containers.append(ContainerInfo(
             name=name, role=detect_role(name, image, command, labels)[0], image=image,
             state=str(entry.get("State") or entry.get("state") or state_from_status), exit_code=exit_code,
-            cmd=command))
+            cmd=command, id=str(entry.get("Id") or ""), project=labels.get("com.docker.compose.project", "")))
         known.add(name)
 
 
@@ -295,8 +296,9 @@ def _event(data: dict[str, Any], rel: str, line: int) -> Event | None:
     action = str(data.get("Action") or data.get("status") or "")
     if not action:
         return None
+    ident = str(actor.get("ID") or data.get("id") or "")
     return Event(time=moment, container=attributes.get("name", ""), action=action, attributes=attributes,
-                 file=rel, line=line)
+                 file=rel, line=line, id=ident)
 
 
 def _load_host(reader: _Reader, facts: Facts) -> None:

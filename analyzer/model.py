@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 # Canonical level names, lowest to highest. Parsers map every format's levels onto these.
 LEVELS = ("TRACE", "DEBUG", "VERBOSE", "INFO", "WARN", "ERROR", "FATAL")
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # Severities of findings, lowest to highest.
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+SEVERITY_RANK: dict[str, int] = {name: i for i, name in enumerate(SEVERITIES)}
+
+# What a finding is: a cause, a symptom of one, a setting, a resource, a gap in the input, a note.
+Category = Literal["cause", "symptom", "config", "resource", "data-gap", "info"]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 
 ROLES = ("prover-node", "prover-broker", "prover-agent", "other")
 
@@ -75,6 +80,8 @@ class ContainerInfo:
     restart_policy: str = ""
     log_file: str | None = None  # bundle-relative path of its logs
     id: str = ""  # full container id, when the input has it (kernel cgroup records name it)
+    project: str = ""  # its compose project (label com.docker.compose.project), "" when unknown
+    image_id: str = ""  # the image's id (sha256:...): two tags of one image are one release
 
 
 @dataclass(slots=True)
@@ -87,6 +94,7 @@ class Event:
     attributes: dict[str, str] = field(default_factory=dict)
     file: str = "docker/events.jsonl"
     line: int = 0
+    id: str = ""  # the container's full id: events of an earlier container of the same name differ
 
 
 @dataclass(slots=True)
@@ -106,11 +114,11 @@ class Evidence:
 class Finding:
     rule_id: str
     title: str
-    severity: str  # one of SEVERITIES
-    category: str  # "cause", "symptom", "config", "resource", "data-gap", "info"
+    severity: Severity
+    category: Category
     meaning: str
     action: str
-    container: str = ""
+    container: str = ""  # the container it is about (the first, when it hit several)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     count: int = 0
@@ -118,6 +126,7 @@ class Finding:
     caused_by: list[str] = field(default_factory=list)  # rule ids of likely causes
     confidence: str = "medium"  # low | medium | high
     details: dict[str, Any] = field(default_factory=dict)
+    containers: list[str] = field(default_factory=list)  # every container it hit, when more than one
 
 
 @dataclass(slots=True)

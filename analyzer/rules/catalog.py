@@ -3,7 +3,13 @@
 A rule file is a YAML list of rules. Every rule has ``id``, ``title``, ``severity``,
 ``category``, ``meaning``, ``action`` and ``fixture``, and either ``match`` (a log rule) or
 ``check`` (a logic rule implemented in Python). Optional: ``causes`` / ``symptom_of`` (links
-for causal ordering), ``min_count``, ``burst_gap_s``, ``window_s``, ``params``.
+for causal ordering), ``min_count``, ``burst_gap_s``, ``window_s``, ``params``, ``tags``,
+``blame``, ``report``, ``negative``.
+
+Everything is checked when the rules load, so that half an edit fails loudly: a ``check`` must
+name a registered check and its ``params`` must be ones that check reads (see
+``registry.CHECK_PARAMS``); a log rule's fixtures list the lines it must match (every one is
+tested) and its ``negative`` fixtures lines it must not match.
 """
 
 from __future__ import annotations
@@ -11,16 +17,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import yaml
 
-from nodediag.analyzer.model import LEVEL_RANK, ROLES, SEVERITIES
+from nodediag.analyzer.model import CATEGORIES, LEVEL_RANK, ROLES, SEVERITIES, Category, Severity
 
 RULES_DIR = Path(__file__).resolve().parent
-CATEGORIES = ("cause", "symptom", "config", "resource", "data-gap", "info")
+__all__ = ["CATEGORIES", "TAGS", "Fixture", "LogMatch", "Rule", "RuleFileError", "load_rules", "rules_tagged"]
+
+# What Python may ask of a rule without naming its id: the rule files say which rules play each part.
+Tag = Literal[
+    "start-banner",  # printed once at every start: more than one means restarts
+    "heap-limit",  # an out-of-memory finding: say which heap limit NODE_OPTIONS gave
+    "startup-refusal",  # the process refused to start; params.settings names what was missing
+    "role-working",  # a line that shows the role doing its work (a job proved, an epoch submitted)
+    "epoch-proven",  # an epoch proof completed or submitted
+]
+TAGS: tuple[Tag, ...] = get_args(Tag)
 _REQUIRED = ("id", "title", "severity", "category", "meaning", "action", "fixture")
-_OPTIONAL = ("match", "check", "causes", "symptom_of", "min_count", "ignore_first", "burst_gap_s", "window_s", "params")
+_OPTIONAL = ("match", "check", "causes", "symptom_of", "min_count", "ignore_first", "burst_gap_s", "window_s", "params",
+             "tags", "blame", "report", "negative")
+# params a log rule may carry (a logic rule's are declared by its check: registry.CHECK_PARAMS)
+LOG_RULE_PARAMS: dict[str, str] = {"settings": "list[str]", "flags": "list[str]"}
 _MATCH_KEYS = ("fragments", "regex", "unless", "level", "module", "role")
 _ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -40,6 +59,11 @@ class LogMatch:
     min_level: str | None = None  # records with a lower level are ignored (raw records are not)
     modules: tuple[str, ...] = ()  # module prefixes ("aztec:" ignored)
     roles: tuple[str, ...] = ()
+
+    @property
+    def captures(self) -> tuple[str, ...]:
+        """The named groups of the regexes (values the finding reports, e.g. a circuit type)."""
+        return tuple(name for regex in self.regexes for name in regex.groupindex)
 
     def anchors(self) -> list[str] | None:
         """Lower-case literals of which at least one occurs in every matching text (the
@@ -95,14 +119,24 @@ def regex_anchor(source: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Fixture:
+    """A fixture file of a rule: for a log rule, ``lines`` are the 1-based lines it must match
+    (positive) or must not match (negative; empty: every non-blank line)."""
+
+    file: str
+    lines: tuple[int, ...] = ()
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     title: str
-    severity: str
-    category: str
+    severity: Severity
+    category: Category
     meaning: str
     action: str
-    fixture: dict[str, Any]
+    fixture: dict[str, Any]  # the first fixture, as written (``file``, ``line``)
     source: str  # the rule file's name
     match: LogMatch | None = None
     check: str | None = None
@@ -113,6 +147,11 @@ class Rule:
     burst_gap_s: float = 300.0  # hits closer than this form one episode
     window_s: float = 900.0  # how long before a symptom episode a cause may start
     params: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[Tag, ...] = ()
+    blame: str | None = None  # a role: the finding is about that role's container, not the one that logged it
+    report: bool = True  # False: a marker, counted for logic rules and the verdict, never a finding
+    fixtures: tuple[Fixture, ...] = ()  # every positive fixture
+    negatives: tuple[Fixture, ...] = ()  # lines this rule must not match
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -177,22 +216,42 @@ def _parse_rule(raw: Any, source: str, index: int) -> Rule:
         raise RuleFileError(f"{where}: category must be one of {list(CATEGORIES)}")
     if ("match" in raw) == ("check" in raw):
         raise RuleFileError(f"{where}: a rule has exactly one of 'match' or 'check'")
-    fixture = raw["fixture"]
-    if not isinstance(fixture, dict) or not isinstance(fixture.get("file"), str):
-        raise RuleFileError(f"{where}: 'fixture' must be a mapping with a 'file'")
+    is_log = "match" in raw
+    fixtures = _fixtures(raw["fixture"], f"{where} fixture", lines_needed=is_log)
+    negatives = _fixtures(raw.get("negative") or [], f"{where} negative", lines_needed=False)
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         raise RuleFileError(f"{where}: 'params' must be a mapping")
+    if is_log:
+        _check_params(params, LOG_RULE_PARAMS, f"{where}: params")
+    tags = _strings(raw.get("tags"), f"{where} tags")
+    bad_tags = [t for t in tags if t not in TAGS]
+    if bad_tags:
+        raise RuleFileError(f"{where}: unknown tags {bad_tags} (known: {list(TAGS)})")
+    if "startup-refusal" in tags and not params.get("settings"):
+        raise RuleFileError(f"{where}: a startup-refusal rule names the settings it needs in params.settings")
+    blame = raw.get("blame")
+    if blame is not None and blame not in ROLES:
+        raise RuleFileError(f"{where}: blame must be one of {list(ROLES)}")
+    report = raw.get("report", True)
+    if not isinstance(report, bool):
+        raise RuleFileError(f"{where}: 'report' must be true or false")
+    first = raw["fixture"][0] if isinstance(raw["fixture"], list) else raw["fixture"]
+    match = _parse_match(raw["match"], where) if is_log else None
+    placeholders = re.findall(r"\{(\w+)\}", str(raw["title"]))
+    missing_groups = [p for p in placeholders if match is None or p not in match.captures]
+    if missing_groups:
+        raise RuleFileError(f"{where}: title placeholders {missing_groups} are not named groups of its regexes")
     return Rule(
         id=raw["id"],
         title=str(raw["title"]).strip(),
-        severity=raw["severity"],
-        category=raw["category"],
+        severity=cast(Severity, raw["severity"]),
+        category=cast(Category, raw["category"]),
         meaning=" ".join(str(raw["meaning"]).split()),
         action=" ".join(str(raw["action"]).split()),
-        fixture=dict(fixture),
+        fixture=dict(first),
         source=source,
-        match=_parse_match(raw["match"], where) if "match" in raw else None,
+        match=match,
         check=str(raw["check"]) if "check" in raw else None,
         causes=_strings(raw.get("causes"), f"{where} causes"),
         symptom_of=_strings(raw.get("symptom_of"), f"{where} symptom_of"),
@@ -201,14 +260,73 @@ def _parse_rule(raw: Any, source: str, index: int) -> Rule:
         burst_gap_s=float(raw.get("burst_gap_s", 300)),
         window_s=float(raw.get("window_s", 900)),
         params=params,
+        tags=cast(tuple[Tag, ...], tags),
+        blame=blame,
+        report=report,
+        fixtures=fixtures,
+        negatives=negatives,
     )
 
 
-def load_rules(directory: Path | None = None) -> list[Rule]:
+def _fixtures(raw: Any, where: str, *, lines_needed: bool) -> tuple[Fixture, ...]:
+    """``{file, line | lines, expect}`` or a list of them."""
+    entries = raw if isinstance(raw, list) else [raw]
+    found = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not entry["file"]:
+            raise RuleFileError(f"{where}: each fixture is a mapping with a 'file'")
+        unknown = set(entry) - {"file", "line", "lines", "expect"}
+        if unknown:
+            raise RuleFileError(f"{where}: unknown fixture keys {sorted(unknown)}")
+        lines = entry.get("lines", [entry["line"]] if "line" in entry else [])
+        if not isinstance(lines, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                                  for n in lines):
+            raise RuleFileError(f"{where}: 'line' / 'lines' are 1-based line numbers")
+        if lines_needed and not lines:
+            raise RuleFileError(f"{where}: a log rule's fixture lists the line(s) it must match")
+        expect = entry.get("expect") or {}
+        if not isinstance(expect, dict):
+            raise RuleFileError(f"{where}: 'expect' must be a mapping")
+        found.append(Fixture(file=entry["file"], lines=tuple(lines), expect=expect))
+    if lines_needed and not found:
+        raise RuleFileError(f"{where}: at least one fixture is needed")
+    return tuple(found)
+
+
+_PARAM_TYPES: dict[str, Any] = {
+    "int": int, "number": (int, float), "str": str, "bool": bool, "mapping": dict, "list[str]": list,
+}
+
+
+def _check_params(params: dict[str, Any], accepted: dict[str, str], where: str) -> None:
+    """Every key of ``params`` must be read by its rule's code, with a value of the declared type."""
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise RuleFileError(f"{where} {unknown} are read by nothing (accepted: {sorted(accepted) or 'none'})")
+    for key, value in params.items():
+        kind = accepted[key]
+        if isinstance(value, bool) and kind != "bool" or not isinstance(value, _PARAM_TYPES[kind]):
+            raise RuleFileError(f"{where} {key!r} must be {kind}, not {value!r}")
+        if kind == "list[str]" and not all(isinstance(v, str) and v for v in value):
+            raise RuleFileError(f"{where} {key!r} must be a list of non-empty strings")
+
+
+def rules_tagged(rules: list[Rule], tag: Tag) -> list[Rule]:
+    """The rules that play the part ``tag`` names (the rule files say which)."""
+    return [r for r in rules if tag in r.tags]
+
+
+def load_rules(directory: Path | None = None, checks: dict[str, dict[str, str]] | None = None) -> list[Rule]:
     """Every rule of every ``*.yaml`` file in ``directory`` (default: the packaged rules), in
-    file then document order. Raises RuleFileError on a malformed file, a duplicate id or a
-    link (causes / symptom_of) to an unknown rule."""
+    file then document order. Raises RuleFileError on a malformed file, a duplicate id, a link
+    (causes / symptom_of) to an unknown rule, a ``check`` no code implements or a ``params``
+    entry its check does not read. ``checks``: check name -> the params it reads (default: the
+    registered checks)."""
     directory = directory or RULES_DIR
+    if checks is None:
+        from nodediag.analyzer.rules.registry import CHECK_PARAMS  # the checks import this module
+
+        checks = CHECK_PARAMS
     rules: list[Rule] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
@@ -223,16 +341,25 @@ def load_rules(directory: Path | None = None) -> list[Rule]:
         if rule.id in seen:
             raise RuleFileError(f"{rule.source}: duplicate rule id {rule.id!r}")
         seen.add(rule.id)
+        if rule.check is not None:
+            if rule.check not in checks:
+                raise RuleFileError(f"{rule.source} rule {rule.id!r}: no check named {rule.check!r} "
+                                    f"(known: {', '.join(sorted(checks))})")
+            _check_params(rule.params, checks[rule.check], f"{rule.source} rule {rule.id!r}: params")
     for rule in rules:
         unknown = [r for r in (*rule.causes, *rule.symptom_of) if link_target(r)[0] not in seen]
         if unknown:
             raise RuleFileError(f"{rule.source} rule {rule.id!r}: links to unknown rules {unknown}")
+        bad_roles = [r for r in (*rule.causes, *rule.symptom_of) if link_target(r)[1] not in (None, "self", *ROLES)]
+        if bad_roles:
+            raise RuleFileError(f"{rule.source} rule {rule.id!r}: links with unknown roles {bad_roles}")
     return rules
 
 
 def link_target(entry: str) -> tuple[str, str | None]:
     """``rule-id`` or ``rule-id@role``: the link holds only when the CAUSE finding's container
-    plays that role (an exit 137 explains "broker unreachable" only when it is the broker's)."""
+    plays that role (an exit 137 explains "broker unreachable" only when it is the broker's);
+    ``rule-id@self``: only when cause and symptom are about the same container."""
     rule_id, _, role = entry.partition("@")
     return rule_id, role or None
 

@@ -8,6 +8,7 @@ records themselves.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ MAX_EXCERPT_LINES = 4  # a record's first line plus up to 3 continuation lines
 MAX_EPISODES = 500
 MATCH_CACHE_SIZE = 4096  # distinct (level, role, module, text) whose matching rules are remembered
 MATCH_CACHE_TEXT = 512  # ... for texts up to this long
+MAX_CAPTURED = 5  # distinct values kept per named group of a rule's regexes
+MAX_CAPTURE_CHARS = 160
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_OPTIONAL_PART = re.compile(r"\[([^\[\]]*)\]")
 
 
 @dataclass(slots=True)
@@ -50,6 +55,39 @@ class RuleHits:
     latest: Record | None = None  # the latest hit once evidence is full: it replaces the last excerpt
     episodes: deque[Episode] = field(default_factory=lambda: deque(maxlen=MAX_EPISODES))
     gap: timedelta | None = None  # the rule's burst_gap_s, once made
+    captured: dict[str, list[str]] = field(default_factory=dict)  # named group -> distinct values
+
+
+def capture(hits: RuleHits, text: str) -> None:
+    """Keep the values of the named groups of the rule's regexes found in ``text`` (a circuit
+    type, an error), a few distinct ones per group."""
+    match = hits.rule.match
+    if match is None:
+        return
+    for regex in match.regexes:
+        if not regex.groupindex:
+            continue
+        found = regex.search(text)
+        if found is None:
+            continue
+        for name, value in found.groupdict().items():
+            if not value:
+                continue
+            value = " ".join(value.split())[:MAX_CAPTURE_CHARS]
+            values = hits.captured.setdefault(name, [])
+            if value not in values and len(values) < MAX_CAPTURED:
+                values.append(value)
+
+
+def fill_title(title: str, captured: dict[str, list[str]]) -> str:
+    """``title`` with ``{group}`` replaced by the values captured; a ``[...]`` part whose groups
+    were not all captured is left out, the brackets of the others removed."""
+    def part(found: re.Match[str]) -> str:
+        names = _PLACEHOLDER.findall(found.group(1))
+        return found.group(1) if all(captured.get(n) for n in names) else ""
+
+    title = _OPTIONAL_PART.sub(part, title)
+    return _PLACEHOLDER.sub(lambda m: ", ".join(captured.get(m.group(1)) or ["unknown"]), title)
 
 
 def excerpt(record: Record, note: str = "") -> Evidence:
@@ -192,6 +230,7 @@ class LogRuleEngine:
         for item in repeats.items:
             proto = item[0]
             found = matched.get(id(proto))
+            fresh = found is None
             if found is None:
                 found = matched[id(proto)] = self.match_ids(proto)
             ids.append(found[1])
@@ -202,6 +241,8 @@ class LogRuleEngine:
                 hits = hit(rule, proto.container)
                 if hits is None:
                     continue
+                if fresh and rule.match is not None and rule.match.captures:
+                    capture(hits, proto.text if proto.stack else proto.message)
                 if len(hits.evidence) < MAX_EVIDENCE:
                     hits.evidence.append(excerpt(make(item)))
                 else:
@@ -257,6 +298,8 @@ class LogRuleEngine:
         hits = self._hit(rule, record.container)
         if hits is None:
             return
+        if rule.match is not None and rule.match.captures and len(hits.evidence) < MAX_EVIDENCE:
+            capture(hits, record.text if record.stack else record.message)
         if len(hits.evidence) < MAX_EVIDENCE:
             hits.evidence.append(excerpt(record))
         else:
@@ -310,6 +353,14 @@ class LogRuleEngine:
             found.rule = rules[found.rule.id]
             self._hits[key] = found
 
+    def last_seen(self) -> dict[str, dict[str, datetime]]:
+        """rule id -> container -> the time of its latest dated hit."""
+        found: dict[str, dict[str, datetime]] = {}
+        for (rule_id, container), hits in self._hits.items():
+            if hits.last_seen is not None:
+                found.setdefault(rule_id, {})[container] = hits.last_seen
+        return found
+
     def hit_counts(self, rule_id: str) -> dict[str, int]:
         """container -> every hit of ``rule_id`` (including ignored and under-threshold ones)."""
         return {c: h.seen for (r, c), h in self._hits.items() if r == rule_id}
@@ -317,7 +368,8 @@ class LogRuleEngine:
     def episodes(self) -> dict[tuple[str, str], list[Episode]]:
         """(rule id, container) -> episodes, for the findings that were reported."""
         return {
-            key: list(h.episodes) for key, h in self._hits.items() if h.count and h.count >= h.rule.min_count
+            key: list(h.episodes) for key, h in self._hits.items()
+            if h.count and h.count >= h.rule.min_count and h.rule.report
         }
 
     def findings(self) -> list[Finding]:
@@ -325,7 +377,7 @@ class LogRuleEngine:
         found = []
         for hits in self._hits.values():
             rule = hits.rule
-            if not hits.count or hits.count < rule.min_count:
+            if not hits.count or hits.count < rule.min_count or not rule.report:
                 continue
             evidence = list(hits.evidence)
             if hits.latest is not None:
@@ -333,10 +385,12 @@ class LogRuleEngine:
             details: dict[str, object] = {"rule file": rule.source}
             if len(hits.episodes) > 1:
                 details["episodes"] = len(hits.episodes)
+            for name, values in hits.captured.items():
+                details[name] = ", ".join(values)
             found.append(
                 Finding(
                     rule_id=rule.id,
-                    title=rule.title,
+                    title=fill_title(rule.title, hits.captured),
                     severity=rule.severity,
                     category=rule.category,
                     meaning=rule.meaning,

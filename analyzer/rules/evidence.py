@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nodediag.analyzer.model import ContainerInfo, Evidence, Finding, LoadedInput
+from nodediag.analyzer.model import ContainerInfo, Evidence, Finding, LoadedInput, Severity
 from nodediag.analyzer.rules.catalog import Rule
 
 MAX_SCAN_BYTES = 8 * 1024 * 1024  # fact files are small; never scan a huge file for a fact
@@ -73,7 +73,7 @@ def make_finding(
     first_seen: datetime | None = None,
     last_seen: datetime | None = None,
     title: str = "",
-    severity: str = "",
+    severity: Severity | None = None,
     details: dict[str, Any] | None = None,
 ) -> Finding:
     kept = [e for e in evidence if e is not None]

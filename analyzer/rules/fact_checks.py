@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from nodediag.analyzer.model import ContainerInfo, Evidence, Facts, Finding, LoadedInput
-from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.model import ContainerInfo, Evidence, Facts, Finding, LoadedInput, Severity
+from nodediag.analyzer.rules.catalog import Rule, Tag
 from nodediag.analyzer.rules.evidence import (
     env_evidence,
     fact_evidence,
@@ -18,7 +19,8 @@ from nodediag.analyzer.rules.evidence import (
 )
 
 LOG_LEVEL_NAMES = ("trace", "debug", "verbose", "info", "warn", "error", "fatal", "silent")
-GAP_SEVERITY = {"checksum-mismatch": "high", "failed": "medium", "timeout": "medium", "missing": "medium"}
+GAP_SEVERITY: dict[str, Severity] = {"checksum-mismatch": "high", "failed": "medium", "timeout": "medium",
+                                     "missing": "medium"}
 AZTEC_ROLES = ("prover-node", "prover-broker", "prover-agent")
 
 
@@ -27,6 +29,18 @@ class CheckContext:
     facts: Facts
     inp: LoadedInput | None = None
     log_hits: dict[str, dict[str, int]] = field(default_factory=dict)  # rule id -> container -> hits
+    rules: list[Rule] = field(default_factory=list)  # every rule loaded (to find them by tag)
+    last_seen: dict[str, dict[str, datetime]] = field(default_factory=dict)  # rule id -> container -> latest hit
+
+
+def tag_hits(ctx: CheckContext, tag: Tag) -> dict[str, int]:
+    """container -> hits of the log rules tagged ``tag`` (the rule files say which rules)."""
+    total: dict[str, int] = {}
+    for rule in ctx.rules:
+        if tag in rule.tags:
+            for container, count in ctx.log_hits.get(rule.id, {}).items():
+                total[container] = total.get(container, 0) + count
+    return total
 
 
 def aztec_containers(facts: Facts, *roles: str) -> list[ContainerInfo]:
@@ -96,10 +110,14 @@ def agent_poll_interval(rule: Rule, ctx: CheckContext) -> list[Finding]:
         if (t := _int_setting(env.get("PROVER_BROKER_JOB_TIMEOUT_MS"))) is not None
     ]
     timeout = min(timeouts) if timeouts else int(rule.params.get("default_job_timeout_ms", 30000))
+    default_poll = int(rule.params.get("default_poll_interval_ms", 1000))
     findings = []
     for container, env, _ in _setting_sources(ctx, ("prover-agent",)):
         poll = _int_setting(env.get("PROVER_AGENT_POLL_INTERVAL_MS"))
-        if poll is None or poll < timeout:
+        poll_origin = "set"
+        if poll is None:  # unset: the release's default applies
+            poll, poll_origin = default_poll, "default (unset)"
+        if poll < timeout:
             continue
         origin = "set" if timeouts else "default (unset)"
         findings.append(
@@ -113,7 +131,7 @@ def agent_poll_interval(rule: Rule, ctx: CheckContext) -> list[Finding]:
                     or next((_setting_evidence(ctx, c.name, "PROVER_BROKER_JOB_TIMEOUT_MS")
                              for c in aztec_containers(ctx.facts, "prover-broker")), None),
                 ],
-                details={"PROVER_AGENT_POLL_INTERVAL_MS": poll,
+                details={"PROVER_AGENT_POLL_INTERVAL_MS": f"{poll} ({poll_origin})",
                          "PROVER_BROKER_JOB_TIMEOUT_MS": f"{timeout} ({origin})"},
             )
         )
@@ -128,22 +146,43 @@ def _image_tag(image: str) -> str:
     return last.split(":", 1)[1] if ":" in last else "latest"
 
 
+def by_project(containers: list[ContainerInfo]) -> dict[str, list[ContainerInfo]]:
+    """Containers by compose project ("" for those without one): deployments apart."""
+    groups: dict[str, list[ContainerInfo]] = {}
+    for c in containers:
+        groups.setdefault(c.project, []).append(c)
+    return groups
+
+
 def image_tags(rule: Rule, ctx: CheckContext) -> list[Finding]:
-    containers = [c for c in aztec_containers(ctx.facts) if c.image]
-    tags = {c.name: _image_tag(c.image) for c in containers}
-    if len(set(tags.values())) < 2:
-        return []
-    return [
-        make_finding(
+    """Roles of one deployment (compose project) on different releases: their JSON-RPC clients
+    reject each other's component versions. Two projects on different tags are two deployments."""
+    findings = []
+    for project, group in sorted(by_project([c for c in aztec_containers(ctx.facts) if c.image]).items()):
+        tags = {c.name: _image_tag(c.image) for c in group}
+        if len(set(tags.values())) < 2:
+            continue
+        ids = {c.image_id for c in group}
+        if len(ids) == 1 and "" not in ids:
+            continue  # one image under several tags ("latest" and its version): one release
+        counts: dict[str, int] = {}
+        for tag in tags.values():
+            counts[tag] = counts.get(tag, 0) + 1
+        # the odd one out is the container whose tag fewer roles share
+        odd = sorted(group, key=lambda c: (counts[tags[c.name]], c.role != "prover-agent", c.name))
+        where = f" in project {project}" if project else ""
+        findings.append(make_finding(
             rule,
-            title=f"The roles run different image tags: {', '.join(sorted(set(tags.values())))}",
-            evidence=[locate(ctx.inp, inspect_path(c.name), ['"Image": "' + c.image])
+            container=odd[0].name,
+            title=f"The roles{where} run different releases: "
+                  + ", ".join(f"{c.role} {tags[c.name]}" for c in sorted(group, key=lambda c: (c.role, c.name))),
+            evidence=[locate(ctx.inp, inspect_path(c.name), ['"Image": "' + c.image], container=c.name)
                       or fact_evidence(inspect_path(c.name), f"{c.name} ({c.role}): {c.image}",
-                                       container=c.name) for c in containers],
-            count=len(containers),
-            details={f"{c.name} ({c.role})": c.image for c in containers},
-        )
-    ]
+                                       container=c.name) for c in odd],
+            count=len(group),
+            details={"project": project or "-", **{f"{c.name} ({c.role})": c.image for c in group}},
+        ))
+    return findings
 
 
 def _has_flag(container: ContainerInfo, flags: list[str]) -> bool:
@@ -172,8 +211,10 @@ def required_settings(rule: Rule, ctx: CheckContext) -> list[Finding]:
                     rule,
                     container=container.name,
                     title=f"{container.role} {container.name} lacks {', '.join(missing)}",
-                    evidence=[fact_evidence(inspect_path(container.name),
-                                            f"Config.Env has no {', '.join(missing)}", container=container.name)],
+                    evidence=[locate(ctx.inp, inspect_path(container.name), ['"Env"'], container=container.name,
+                                     note=f"its environment has no {', '.join(missing)}")
+                              or fact_evidence(inspect_path(container.name),
+                                               f"Config.Env has no {', '.join(missing)}", container=container.name)],
                     count=len(missing),
                     details={"missing": ", ".join(missing), "role": container.role},
                 )
@@ -211,6 +252,12 @@ def log_level_env(rule: Rule, ctx: CheckContext) -> list[Finding]:
             )
     return findings
 
+
+# the params each check reads (validated when the rules load: registry.py)
+FACT_CHECK_PARAMS: dict[str, dict[str, str]] = {
+    "agent_poll_interval": {"default_job_timeout_ms": "int", "default_poll_interval_ms": "int"},
+    "required_settings": {"settings": "mapping"},
+}
 
 FACT_CHECKS: dict[str, Callable[[Rule, CheckContext], list[Finding]]] = {
     "data_gaps": data_gaps,

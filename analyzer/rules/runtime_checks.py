@@ -5,28 +5,66 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from nodediag.analyzer.model import ContainerInfo, Event, Evidence, Finding
+from nodediag.analyzer.model import ContainerInfo, Event, Evidence, Finding, Probe
 from nodediag.analyzer.rules.catalog import Rule
 from nodediag.analyzer.rules.evidence import fact_evidence, inspect_path, locate, make_finding
-from nodediag.analyzer.rules.fact_checks import CheckContext, aztec_containers
+from nodediag.analyzer.rules.fact_checks import CheckContext, aztec_containers, tag_hits
 
 GIB = 1024**3
 PSEUDO_FILESYSTEMS = {"tmpfs", "devtmpfs", "squashfs", "overlay", "iso9660", "proc", "sysfs", "nsfs", "ramfs"}
+KILL_LOOKBACK = timedelta(minutes=5)  # a Docker "kill" this long before an exit 137 sent the signal
+SIGKILL = ("9", "SIGKILL", "KILL")
+SIGTERM = ("15", "SIGTERM", "TERM")
+ENDS = ("kill", "die", "oom", "stop", "destroy")
 
 
 def _event_evidence(event: Event) -> Evidence:
     attrs = " ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()) if k in ("exitCode", "signal"))
-    return Evidence(event.file, event.line, event.line, [f"{event.time.isoformat()} {event.container} "
+    ident = f" (id {event.id[:12]})" if event.id else ""
+    return Evidence(event.file, event.line, event.line, [f"{event.time.isoformat()} {event.container}{ident} "
                     f"{event.action} {attrs}".rstrip()], container=event.container, time=event.time)
 
 
-def _events(ctx: CheckContext, container: str, action: str, exit_code: int | None = None) -> list[Event]:
+def same_container(event: Event, container: ContainerInfo) -> bool:
+    """Whether ``event`` happened to this container and not to an earlier one of the same name
+    (``compose down && up``, ``rm -f`` and a new ``run``): by id when both are known."""
+    if event.container != container.name:
+        return False
+    return not (event.id and container.id) or event.id == container.id
+
+
+def _events(ctx: CheckContext, container: ContainerInfo, action: str, exit_code: int | None = None) -> list[Event]:
     return [
         e for e in ctx.facts.events
-        if e.container == container and e.action == action
+        if e.action == action and same_container(e, container)
         and (exit_code is None or e.attributes.get("exitCode") == str(exit_code))
     ]
+
+
+def signal_sender(ctx: CheckContext, container: ContainerInfo, died: datetime | None) -> tuple[str, list[Event]] | None:
+    """Who sent the SIGKILL behind an exit 137, when Docker sent it: Docker records a "kill"
+    event (with the signal) for ``docker kill``, ``docker stop`` past its grace period,
+    ``docker rm -f`` and compose's stop/restart/down. None when no such event precedes the exit."""
+    if died is None:
+        return None
+    kills = [e for e in _events(ctx, container, "kill")
+             if died - KILL_LOOKBACK <= e.time <= died + timedelta(seconds=2)]
+    if not kills:
+        return None
+    signals = [e.attributes.get("signal", "").upper().removeprefix("SIG") or "?" for e in kills]
+    later = [e for e in ctx.facts.events if same_container(e, container) and e.time >= died
+             and e.action == "destroy"]
+    if any(s in ("15", "TERM") for s in signals) and any(s in ("9", "KILL") for s in signals):
+        who = "docker stop (or compose stop/restart/down): SIGTERM, then SIGKILL when its grace period ran out"
+    elif any(s in ("15", "TERM") for s in signals):
+        who = "docker stop (or compose stop/restart/down), killed when its grace period ran out"
+    elif later:
+        who = "docker rm -f (or compose down/up recreating it): SIGKILL sent by Docker"
+    else:
+        who = "docker kill (an operator or a script): SIGKILL sent by Docker"
+    return who, kills + later[:1]
 
 
 def _container_finding(
@@ -59,18 +97,28 @@ def _container_finding(
     ]
 
 
+def _docker_saw_oom(ctx: CheckContext, c: ContainerInfo) -> bool:
+    return c.oom_killed or bool(_events(ctx, c, "oom"))
+
+
 def container_oom_killed(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    """Docker's OOMKilled flag or oom event; the kernel's record of the same cgroup kill, when the
+    input has it, is more evidence of it (not a second finding: kernel_cgroup_oom leaves it)."""
     found = []
+    kernel = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
     for c in ctx.facts.containers:
-        found += _container_finding(rule, ctx, c, c.oom_killed, _events(ctx, c.name, "oom"),
-                                    ['"OOMKilled": true'], "State.OOMKilled = true")
+        made = _container_finding(rule, ctx, c, c.oom_killed, _events(ctx, c, "oom"),
+                                  ['"OOMKilled": true'], "State.OOMKilled = true")
+        for finding in made:
+            finding.evidence = [*finding.evidence, *kernel.get(c.name, [])[:2]][:5]
+        found += made
     return found
 
 
 def container_exit_134(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
     for c in ctx.facts.containers:
-        found += _container_finding(rule, ctx, c, c.exit_code == 134, _events(ctx, c.name, "die", 134),
+        found += _container_finding(rule, ctx, c, c.exit_code == 134, _events(ctx, c, "die", 134),
                                     ['"ExitCode": 134'], "State.ExitCode = 134")
     return found
 
@@ -78,21 +126,39 @@ def container_exit_134(rule: Rule, ctx: CheckContext) -> list[Finding]:
 def container_exit_137(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
     for c in ctx.facts.containers:
-        if c.oom_killed or _events(ctx, c.name, "oom"):
+        if c.oom_killed or _events(ctx, c, "oom"):
             # reported as container-oom-killed (Docker's OOMKilled flag is racy on cgroup v2: it
             # can say false for a container its own oom event shows was OOM-killed)
             continue
-        found += _container_finding(rule, ctx, c, c.exit_code == 137, _events(ctx, c.name, "die", 137),
-                                    ['"ExitCode": 137'], "State.ExitCode = 137")
+        dies = _events(ctx, c, "die", 137)
+        made = _container_finding(rule, ctx, c, c.exit_code == 137, dies,
+                                  ['"ExitCode": 137'], "State.ExitCode = 137")
+        died = dies[-1].time if dies else c.finished_at
+        sender = signal_sender(ctx, c, died)
+        if made and sender:
+            who, events = sender
+            finding = made[0]
+            finding.title = f"{c.name} was killed on request through Docker (exit 137): {who.split(':')[0]}"
+            finding.meaning = (f"Docker itself sent the signal: its event history shows a \"kill\" just before the "
+                               f"exit ({who}). An operator or a script stopped this container; it was not "
+                               "the kernel's OOM killer.")
+            finding.action = ("Find who or what ran the command at that time (shell history, cron, a deploy or "
+                              "watchdog script, a compose restart); if it was deliberate, the failures after it "
+                              "are its consequence.")
+            finding.severity = "medium"
+            finding.evidence = [*finding.evidence[:1], *(_event_evidence(e) for e in events[:3]),
+                                *finding.evidence[1:]][:5]
+            finding.details["signal sent by"] = who
+        found += made
     return found
 
 
 def container_restart_loop(rule: Rule, ctx: CheckContext) -> list[Finding]:
     threshold = int(rule.params.get("min_restarts", 3))
-    banners = ctx.log_hits.get("server-restarted", {})
+    banners = tag_hits(ctx, "start-banner")
     found = []
     for c in ctx.facts.containers:
-        starts = _events(ctx, c.name, "start")
+        starts = _events(ctx, c, "start")
         restarts_in_log = max(banners.get(c.name, 0) - 1, 0)
         worst = max(c.restart_count, restarts_in_log, len(starts) - 1)
         if worst < threshold:
@@ -101,7 +167,8 @@ def container_restart_loop(rule: Rule, ctx: CheckContext) -> list[Finding]:
                     or fact_evidence(inspect_path(c.name), f"RestartCount = {c.restart_count}, start-up banners "
                                      f"in its log: {banners.get(c.name, 0)}", container=c.name)]
         evidence += [_event_evidence(e) for e in starts[:4]]
-        times = sorted(e.time for e in starts)
+        # the loop begins at the first REstart: the first start is the container's creation
+        times = sorted(e.time for e in starts)[1:]
         found.append(make_finding(
             rule, container=c.name, evidence=evidence, count=worst,
             title=f"{c.name} restarted {worst} times",
@@ -150,7 +217,11 @@ def kernel_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
 
 def kernel_cgroup_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
-    for name, records in sorted(ctx.facts.host.kernel_oom and _split_kernel_oom(ctx)[1].items()):
+    by_container = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
+    reported = {c.name for c in ctx.facts.containers if _docker_saw_oom(ctx, c)}  # container-oom-killed's
+    for name, records in sorted(by_container.items()):
+        if name in reported:
+            continue
         first, last = _times(records)
         found.append(make_finding(rule, container=name, evidence=[*records[:4], *records[4:][-1:]],
                                   count=len(records), first_seen=first, last_seen=last,
@@ -219,18 +290,114 @@ def host_cpu_minimum(rule: Rule, ctx: CheckContext) -> list[Finding]:
     )]
 
 
+def _failing(probe: Probe) -> bool:
+    return probe.via != "skipped" and (probe.status is None or probe.status >= 500)
+
+
+def _answer(probe: Probe) -> str:
+    return f"HTTP {probe.status}" if probe.status is not None else f"unreachable ({probe.error or 'no answer'})"
+
+
+def _probe_evidence(ctx: CheckContext, probe: Probe) -> list[Evidence | None]:
+    return [locate(ctx.inp, probe.file, ['"status"'], container=probe.container) if probe.file else None,
+            fact_evidence(probe.file or "probes/", f"GET {probe.url} via {probe.via}: {_answer(probe)}",
+                          container=probe.container)]
+
+
+def _visibly_working(ctx: CheckContext, container_name: str) -> int:
+    """How many lines of the container's log show it doing its work (jobs proved, epochs
+    submitted; rules tagged role-working), when it is still running and no failure its own log
+    shows came after its latest such line; 0 otherwise."""
+    info = next((c for c in ctx.facts.containers if c.name == container_name), None)
+    if info is not None and info.state and info.state != "running":
+        return 0
+    working = [r.id for r in ctx.rules if "role-working" in r.tags]
+    worked = [t for r in working if (t := ctx.last_seen.get(r, {}).get(container_name))]
+    troubles = [t for r in ctx.rules if r.match is not None and r.report and r.category in ("cause", "symptom")
+                if (t := ctx.last_seen.get(r.id, {}).get(container_name))]
+    if worked and troubles and max(troubles) > max(worked):
+        return 0
+    return tag_hits(ctx, "role-working").get(container_name, 0)
+
+
+_RELEASE = re.compile(r":v?(\d+)\.\d+")
+SERVING_AGENT_MAJOR = 4  # agents register themselves as JSON-RPC services (and answer /status) from 4.x
+
+
+def _release_major(image: str) -> int | None:
+    found = _RELEASE.search(image.rsplit("/", 1)[-1])
+    return int(found.group(1)) if found else None
+
+
+def _old_agent(ctx: CheckContext, probe: Probe) -> bool:
+    """An agent that serves no HTTP (releases before agents registered as JSON-RPC services):
+    nothing answers on its port, its image is not a release that serves one, and its log shows
+    it proving."""
+    info = next((c for c in ctx.facts.containers if c.name == probe.container), None)
+    if info is None or info.role != "prover-agent" or probe.status is not None:
+        return False
+    major = _release_major(info.image)
+    return (major is None or major < SERVING_AGENT_MAJOR) and _visibly_working(ctx, probe.container) > 0
+
+
 def status_probes(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    """A failing GET /status is high only when nothing else shows the role working."""
     found = []
     for probe in ctx.facts.probes:
-        if probe.via == "skipped" or (probe.status is not None and probe.status < 500):
+        if not _failing(probe) or _old_agent(ctx, probe):
             continue
-        answer = f"HTTP {probe.status}" if probe.status is not None else f"unreachable ({probe.error or 'no answer'})"
+        answer = _answer(probe)
+        working = _visibly_working(ctx, probe.container)
+        title = f"GET /status on {probe.container or probe.url}: {answer}"
+        if working:
+            title += f", although its log shows it working ({working} lines)"
         found.append(make_finding(
-            rule, container=probe.container, title=f"GET /status on {probe.container or probe.url}: {answer}",
-            evidence=[locate(ctx.inp, probe.file, ['"status"'], container=probe.container) if probe.file else None,
-                      fact_evidence(probe.file or "probes/", f"GET {probe.url} via {probe.via}: {answer}",
-                                    container=probe.container)],
-            details={"url": probe.url, "via": probe.via, "answer": answer},
+            rule, container=probe.container, title=title, severity="low" if working else None,
+            evidence=_probe_evidence(ctx, probe),
+            details={"url": probe.url, "via": probe.via, "answer": answer,
+                     **({"log lines showing it working": working} if working else {})},
+        ))
+    return found
+
+
+def agent_without_http(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    """Agents whose port does not answer but whose log shows jobs proved: an older release."""
+    found = []
+    for probe in ctx.facts.probes:
+        if not _failing(probe) or not _old_agent(ctx, probe):
+            continue
+        working = _visibly_working(ctx, probe.container)
+        found.append(make_finding(
+            rule, container=probe.container,
+            title=f"{probe.container} serves no HTTP status, but its log shows it proving ({working} job lines)",
+            evidence=_probe_evidence(ctx, probe),
+            details={"url": probe.url, "answer": _answer(probe), "job lines in its log": working},
+        ))
+    return found
+
+
+def container_recreated(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    """Earlier containers of the same name (recreated by compose or ``rm -f`` and ``run``):
+    their ends are history, not the state of the running container."""
+    found = []
+    for c in ctx.facts.containers:
+        if not c.id:
+            continue
+        earlier = [e for e in ctx.facts.events if e.container == c.name and e.id and e.id != c.id]
+        ended = [e for e in earlier if e.action in ENDS]
+        if not ended:
+            continue
+        ids = sorted({e.id[:12] for e in earlier})
+        exits = sorted({e.attributes["exitCode"] for e in ended if e.action == "die" and "exitCode" in e.attributes})
+        found.append(make_finding(
+            rule, container=c.name,
+            title=f"{c.name} was recreated: {len(ids)} earlier container(s) of that name ended before it "
+                  f"({', '.join(sorted({e.action for e in ended}))}"
+                  f"{'; exit ' + ', '.join(exits) if exits else ''})",
+            evidence=[_event_evidence(e) for e in ended[:4]] + [_event_evidence(ended[-1])] * (len(ended) > 4),
+            count=len(ids), first_seen=ended[0].time, last_seen=ended[-1].time,
+            details={"earlier container ids": ", ".join(ids), "current container id": c.id[:12],
+                     "current state": c.state},
         ))
     return found
 
@@ -246,4 +413,15 @@ RUNTIME_CHECKS: dict[str, Callable[[Rule, CheckContext], list[Finding]]] = {
     "host_memory_minimum": host_memory_minimum,
     "host_cpu_minimum": host_cpu_minimum,
     "status_probes": status_probes,
+    "agent_without_http": agent_without_http,
+    "container_recreated": container_recreated,
+}
+
+# the params each check reads (validated when the rules load: registry.py)
+RUNTIME_CHECK_PARAMS: dict[str, dict[str, str]] = {
+    "container_restart_loop": {"min_restarts": "int"},
+    "filesystem_full": {"percent": "number", "critical_percent": "number"},
+    "host_memory_minimum": {"prover-node": "number", "prover-broker": "number", "prover-agent": "number",
+                            "tolerance": "number"},
+    "host_cpu_minimum": {"prover-node": "number", "prover-broker": "number", "prover-agent": "number"},
 }

@@ -21,7 +21,15 @@ def _when(when: datetime | None) -> str:
 
 
 def _where(finding: Finding) -> str:
-    return f"container {finding.container}" if finding.container else "the host"
+    if not finding.container:
+        return "the host"
+    where = f"container {finding.container}"
+    others = [c for c in finding.containers if c != finding.container]
+    if others:
+        where += f" (and {', '.join(others)})"
+    if finding.details.get("reported by"):
+        where += f", as reported by {finding.details['reported by']}"
+    return where
 
 
 def assign_confidence(findings: list[Finding], rules: dict[str, Rule], links: dict[int, CauseLink]) -> None:
@@ -99,9 +107,11 @@ def order_findings(findings: list[Finding], ranked_causes: list[Finding]) -> lis
 
 
 def build_verdict(
-    findings: list[Finding], ranked_causes: list[Finding], links: dict[int, CauseLink], records: int
+    findings: list[Finding], ranked_causes: list[Finding], links: dict[int, CauseLink], records: int,
+    *, healthy: bool = False, checked: list[str] | None = None,
 ) -> tuple[Verdict, tuple[datetime, datetime] | None]:
-    """The verdict and the incident window."""
+    """The verdict and the incident window. ``healthy``: every health check passed (see
+    diagnosis.health_checks), ``checked`` says what was looked at."""
     symptoms = [f for f in findings if f.category == "symptom"]
     if ranked_causes:
         cause = ranked_causes[0]
@@ -137,8 +147,13 @@ def build_verdict(
         headline = (f"No failure was seen in {records} log records; the most serious problem found is "
                     f"{top.title.rstrip('.')} ({_where(top)}), which can cause failures under load.")
         return Verdict(headline, top.rule_id, top.container, top.first_seen, "medium"), None
+    if healthy:
+        headline = "The deployment looks healthy. Checked: " + "; ".join(checked or []) + "."
+        return Verdict(headline, None, "", None, "high"), None
     headline = (f"No known failure pattern was found in {records} log records; evidence is thin: "
                 "the logs may not cover the incident (check the data gaps and the window collected).")
+    if checked:
+        headline += " Checked: " + "; ".join(checked) + "."
     return Verdict(headline, None, "", None, "low"), None
 
 

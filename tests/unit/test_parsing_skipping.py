@@ -162,7 +162,7 @@ def sieve_marks(lines: list[str], compiled: bool = True) -> set[int]:
 def test_the_sieve_marks_the_lines_holding_an_anchor_in_any_case():
     plain = docker_line(1, "INFO", "archiver Downloaded L2 block 5") + "\n"
     lines = [plain, docker_line(2, "INFO", "prover-node a Broker FACADE stopped") + "\n", plain,
-             docker_line(3, "DEBUG", "archiver job ID=3 done") + "\n", plain]
+             docker_line(3, "DEBUG", "archiver job 3 COMPLETED outputUri=x") + "\n", plain]
     for compiled in (True, False):
         assert sieve_marks(lines, compiled) == {1, 3}
     # bytes.lower() misses the anchor that str.lower() finds through a Kelvin sign: that line is

@@ -1,5 +1,6 @@
-"""Every rule fires on its own fixture with the right evidence, and nothing fires on a healthy
-log or a healthy deployment. Log fixtures go through the real parser and engine."""
+"""Every rule fires on its own fixtures with the right evidence, every line a fixture lists is
+matched, no line of its negative fixtures is, and nothing fires on a healthy log or a healthy
+deployment. Log fixtures go through the real parser and engine."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _time(value: Any) -> datetime | None:
 
 
 def facts_from_yaml(path: Path) -> tuple[Facts, LoadedInput, dict[str, Any]]:
-    """Build Facts and a LoadedInput from a *.facts.yaml description; also return its 'expect'."""
+    """Build Facts and a LoadedInput from a *.facts.yaml description; also return its 'expect'
+    (with its 'log_hits': rule id -> container -> hits, what the log rules counted)."""
     spec = yaml.safe_load(path.read_text()) or {}
     containers = []
     for raw in spec.get("containers", []):
@@ -58,7 +60,7 @@ def facts_from_yaml(path: Path) -> tuple[Facts, LoadedInput, dict[str, Any]]:
     )
     inp = LoadedInput(kind="bundle-v1", root=path.parent, files=[], manifest=None,
                       gaps=[DataGap(**g) for g in spec.get("gaps", [])])
-    return facts, inp, spec.get("expect", {})
+    return facts, inp, {**spec.get("expect", {}), "log_hits": spec.get("log_hits", {})}
 
 
 def run_log(path: Path) -> LogRuleEngine:
@@ -69,18 +71,64 @@ def run_log(path: Path) -> LogRuleEngine:
     return engine
 
 
+def matches_by_line(path: Path) -> dict[int, tuple[str, ...]]:
+    """Every line of a log fixture -> the ids of the rules its record matched (a continuation
+    line belongs to the record it continues)."""
+    engine = LogRuleEngine(RULES)
+    found: dict[int, tuple[str, ...]] = {}
+    lines = path.read_text().splitlines()
+    for record in parse_log_lines(lines, file=f"rules/{path.name}", container="c1", role="prover-node"):
+        ids = engine.match_ids(record)[1]
+        for number in range(record.line_start, record.line_end + 1):
+            found[number] = ids
+    return found
+
+
 @pytest.mark.parametrize("rule", LOG_RULES, ids=lambda r: r.id)
+def test_log_rule_matches_every_line_its_fixtures_list(rule) -> None:
+    for fixture in rule.fixtures:
+        path = FIXTURES / fixture.file
+        matched = matches_by_line(path)
+        text = path.read_text().splitlines()
+        missed = [n for n in fixture.lines if rule.id not in matched.get(n, ())]
+        assert not missed, f"{rule.id} does not match {fixture.file} lines {missed}: {[text[n - 1] for n in missed]}"
+
+
+@pytest.mark.parametrize("rule", [r for r in LOG_RULES if r.negatives], ids=lambda r: r.id)
+def test_log_rule_matches_no_line_of_its_negative_fixtures(rule) -> None:
+    for fixture in rule.negatives:
+        path = FIXTURES / fixture.file
+        text = path.read_text().splitlines()
+        lines = fixture.lines or tuple(n for n, line in enumerate(text, start=1) if line.strip())
+        matched = matches_by_line(path)
+        wrong = [n for n in lines if rule.id in matched.get(n, ())]
+        assert not wrong, f"{rule.id} matches {fixture.file} lines {wrong}: {[text[n - 1] for n in wrong]}"
+
+
+@pytest.mark.parametrize("rule", [r for r in LOG_RULES if r.report], ids=lambda r: r.id)
 def test_log_rule_fires_on_its_fixture_with_the_evidence_line(rule) -> None:
-    fixture = FIXTURES / rule.fixture["file"]
-    findings = [f for f in run_log(fixture).findings() if f.rule_id == rule.id]
-    assert len(findings) == 1, f"{rule.id} did not fire on {fixture.name}"
+    fixture = rule.fixtures[0]
+    path = FIXTURES / fixture.file
+    findings = [f for f in run_log(path).findings() if f.rule_id == rule.id]
+    assert len(findings) == 1, f"{rule.id} did not fire on {path.name}"
     finding = findings[0]
-    expected_line = rule.fixture["line"]
     evidence = finding.evidence[0]
+    first = matches_by_line(path)
+    expected_line = sorted({n for n in first if rule.id in first[n]})[rule.ignore_first]  # its first hit counted
     assert evidence.line_start == expected_line
-    assert evidence.file == f"rules/{fixture.name}"
-    assert evidence.lines[0] == fixture.read_text().splitlines()[expected_line - 1]
+    assert evidence.file == f"rules/{path.name}"
+    assert evidence.lines[0] == path.read_text().splitlines()[expected_line - 1]
     assert finding.first_seen is not None and finding.container == "c1"
+    for key, value in fixture.expect.items():
+        assert str(value) in str(finding.details.get(key, "")), (key, finding.details)
+        assert str(value) in finding.title, finding.title
+
+
+@pytest.mark.parametrize("rule", [r for r in LOG_RULES if not r.report], ids=lambda r: r.id)
+def test_marker_rules_are_counted_but_never_findings(rule) -> None:
+    engine = run_log(FIXTURES / rule.fixtures[0].file)
+    assert engine.hit_counts(rule.id)["c1"] >= len(rule.fixtures[0].lines)
+    assert rule.id not in {f.rule_id for f in engine.findings()}
 
 
 def test_healthy_log_fires_no_rule() -> None:
@@ -89,15 +137,28 @@ def test_healthy_log_fires_no_rule() -> None:
 
 
 @pytest.mark.parametrize("rule", CHECK_RULES, ids=lambda r: r.id)
-def test_logic_rule_fires_on_its_fixture(rule) -> None:
-    facts, inp, expect = facts_from_yaml(FIXTURES / rule.fixture["file"])
-    findings = [f for f in run_logic_rules(RULES, facts, inp, {}) if f.rule_id == rule.id]
-    assert len(findings) == expect.get("count", 1)
-    finding = findings[0]
-    if "container" in expect:
-        assert finding.container == expect["container"]
-    assert expect.get("title_contains", "") in finding.title
-    assert finding.evidence, "a finding always carries evidence"
+def test_logic_rule_fires_on_its_fixtures(rule) -> None:
+    for fixture in rule.fixtures:
+        facts, inp, expect = facts_from_yaml(FIXTURES / fixture.file)
+        expect = {**expect, **fixture.expect}
+        found = run_logic_rules(RULES, facts, inp, expect["log_hits"])
+        findings = [f for f in found if f.rule_id == rule.id]
+        assert len(findings) == expect.get("count", 1), fixture.file
+        finding = findings[0]
+        if "container" in expect:
+            assert finding.container == expect["container"]
+        assert expect.get("title_contains", "") in finding.title
+        assert finding.evidence, "a finding always carries evidence"
+        for other in expect.get("not_rules", []):
+            assert other not in {f.rule_id for f in found}, (fixture.file, other)
+
+
+@pytest.mark.parametrize("rule", [r for r in CHECK_RULES if r.negatives], ids=lambda r: r.id)
+def test_logic_rule_stays_silent_on_its_negative_fixtures(rule) -> None:
+    for fixture in rule.negatives:
+        facts, inp, expect = facts_from_yaml(FIXTURES / fixture.file)
+        found = run_logic_rules(RULES, facts, inp, expect["log_hits"])
+        assert [f.title for f in found if f.rule_id == rule.id] == [], fixture.file
 
 
 def test_healthy_deployment_fires_no_logic_rule() -> None:

@@ -81,6 +81,7 @@ def test_sample_analyzes_to_its_expected_diagnosis(name: str, entry: dict, tmp_p
     containers = [entry["container"], *(f"aztec-prover-{s}-1" for s in entry.get("also_services", []))]
     assert result.verdict.rule_id == entry["rule_id"], f"{name}: {result.verdict.headline}"
     assert result.verdict.container in containers, f"{name}: {result.verdict.headline}"
+    assert entry.get("headline_contains", "") in result.verdict.headline, result.verdict.headline
 
 
 @pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e.get("unexplained")))

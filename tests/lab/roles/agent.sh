@@ -5,6 +5,10 @@
 # Lab switches:
 #   LAB_AGENT_OOM_ON_JOB=N  on its N-th job the agent loads a witness far larger than the
 #                           container's memory limit into its own memory: the kernel OOM-kills it
+#   LAB_VK_TREE_ROOT=0x..   the circuits vk tree root of this agent's release (default: the broker's,
+#                           0x1a2b): another one makes it reject every job the broker hands it with
+#                           ComponentsVersionsError, as the real JSON-RPC client does
+# Without PROVER_BROKER_HOST it refuses to start like the real agent: one console line, exit 1.
 . /roles/lib.sh
 MOD="prover-client:proving-agent"
 check_log_level
@@ -15,6 +19,10 @@ poll_s="$(lab_seconds "$poll_ms")"
 prove_s="$(lab_seconds "${LAB_PROVE_MS:-10000}")"
 agent="$(hostname)"
 say "Starting Aztec with args: $*"
+if [ -z "${PROVER_BROKER_HOST:-}" ]; then
+    say "Missing prover broker URL. Pass --proverAgent.proverBrokerUrl <value>"
+    exit 1
+fi
 log info "cli" "Starting proving agent" "{\"proverAgentCount\":${PROVER_AGENT_COUNT:-1},\"proverId\":\"${PROVER_ID:-}\"}"
 log info "$MOD" "Proving agent started" "{\"pollIntervalMs\":$poll_ms}"
 
@@ -31,6 +39,14 @@ while :; do
     case "$HTTP_BODY" in *'"id":"'*) ;; *) continue ;; esac
     id="${HTTP_BODY#*\"id\":\"}"; id="${id%%\"*}"
     type="${HTTP_BODY#*\"type\":\"}"; type="${type%%\"*}"
+    theirs="${HTTP_BODY#*\"vkTreeRoot\":\"}"; theirs="${theirs%%\"*}"
+    mine="${LAB_VK_TREE_ROOT:-0x1a2b}"
+    if [ "$theirs" != "$mine" ]; then
+        log error "$MOD" "Error in running promise: ComponentsVersionsError: Expected component version L2 circuits vk tree root to be $mine but received $theirs"
+        stack "checkCompressedComponentVersion@stdlib/dest/versioning/versioning.js" \
+            "JsonRpcClient.request@foundation/dest/json-rpc/client/safe_json_rpc_client.js"
+        continue
+    fi
     jobs_taken=$((jobs_taken + 1))
     log info "$MOD:job-controller-$(random_hex 4)" "Starting job id=$id type=$type inputsUri=data:..."
     if [ "${LAB_AGENT_OOM_ON_JOB:-0}" -eq "$jobs_taken" ]; then
@@ -46,7 +62,7 @@ while :; do
     done
     took=$(( $(date -u +%s) - began ))
     if http "$BROKER_URL/cgi-bin/rpc?method=proverBroker_reportProvingJobSuccess&id=$id"; then
-        log info "$MOD" "Job id=$id type=$type completed" "{\"durationMs\":$((took * LAB_MS_PER_SECOND))}"
+        log info "$MOD" "Job id=$id type=$type completed outputUri=data:..." "{\"durationMs\":$((took * LAB_MS_PER_SECOND))}"
     else
         log error "$MOD" "Error in running promise: Error: $(fetch_cause "$BROKER_URL")"
     fi

@@ -7,6 +7,7 @@
 # Lab switches (scenario environment):
 #   LAB_BROKER_DIE_AFTER_S=N   SIGKILL this process N s after start, once jobs are in flight
 #                              (the container needs `init: true`: PID 1 ignores signals)
+#   LAB_BROKER_DIE_IDLE=1      ... even with no job in flight (a broker nobody uses yet)
 #   LAB_BROKER_FAIL_AFTER_S=N  N s after start the server turns unhealthy: every request,
 #                              GET /status included, answers HTTP 500
 . /roles/lib.sh
@@ -52,7 +53,7 @@ while :; do
     done
     in_flight="$(find "$Q/queued" "$Q/active" -type f | wc -l)"
     if [ -n "${LAB_BROKER_DIE_AFTER_S:-}" ] && [ $((now - started)) -ge "$LAB_BROKER_DIE_AFTER_S" ] \
-        && [ "$in_flight" -gt 0 ]; then
+        && { [ "$in_flight" -gt 0 ] || [ -n "${LAB_BROKER_DIE_IDLE:-}" ]; }; then
         kill -KILL $$
     fi
     if [ -n "${LAB_BROKER_FAIL_AFTER_S:-}" ] && [ -z "$failing" ] \
