@@ -11,7 +11,9 @@ from __future__ import annotations
 import click
 
 from nodediag.cli.analyze import analyze
+from nodediag.cli.archive import archive
 from nodediag.cli.collect import collect
+from nodediag.cli.diff import diff
 from nodediag.cli.inspect import inspect
 from nodediag.cli.redact import redact
 from nodediag.cli.verify import verify
@@ -24,5 +26,5 @@ def main() -> None:
     """Diagnose Aztec prover deployments: collect a redacted bundle on the host, analyze it anywhere."""
 
 
-for _command in (collect, analyze, verify, inspect, redact):
+for _command in (collect, analyze, verify, inspect, redact, archive, diff):
     main.add_command(_command)

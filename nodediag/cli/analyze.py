@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from nodediag.cli.common import fail, parse_size
-from nodediag.version import __version__
 
 
 @click.command()
