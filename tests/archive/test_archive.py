@@ -313,7 +313,7 @@ def test_two_processes_adding_at_once_neither_corrupt_nor_duplicate(target: Arch
                               text=True, env=env)
              for order in (chosen, list(reversed(chosen)))]
     outputs = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err
     entries = listed(target)
