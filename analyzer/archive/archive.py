@@ -14,7 +14,6 @@ from sqlalchemy import Connection, Engine, create_engine, event, exists, insert,
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from nodediag.analyzer.archive import records
 from nodediag.analyzer.archive.location import ArchiveError, Location, resolve
@@ -109,7 +108,7 @@ def _sqlite_engine(location: Location) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArchiveError(f"cannot create the archive folder {path.parent}: {exc.strerror or exc}") from None
-    engine = create_engine(location.url, poolclass=NullPool, connect_args={"timeout": 60})
+    engine = create_engine(location.url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -132,7 +131,7 @@ def _postgres_engine(location: Location) -> Engine:
         import psycopg  # noqa: F401
     except ImportError:
         raise ArchiveError("a PostgreSQL archive needs psycopg 3: pip install 'nodediag[postgres]'") from None
-    return create_engine(location.url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    return create_engine(location.url, pool_size=2, connect_args={"connect_timeout": 10})
 
 
 class Archive:
