@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,9 @@ def sample_reports() -> list[tuple[Path, dict[str, Any]]]:
     return [(p, result_to_dict(analyze_path(p, name=p.name))) for p in paths]
 
 
-def variants(reports: list[tuple[Path, dict[str, Any]]], count: int) -> list[tuple[str, dict[str, Any]]]:
+def variants(reports: list[tuple[Path, dict[str, Any]]], count: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One variant at a time (10,000 reports held at once would take gigabytes)."""
     start = datetime(2025, 12, 1, tzinfo=timezone.utc)
-    out = []
     for i in range(count):
         path, base = reports[i % len(reports)]
         report = copy.deepcopy(base)
@@ -68,11 +68,10 @@ def variants(reports: list[tuple[Path, dict[str, Any]]], count: int) -> list[tup
         manifest["created_at"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         manifest["host"]["hostname"] = f"prover-{i % 50:02d}"
         report["input"]["name"] = f"{path.name.removesuffix('.tar.zst')}-{i}.tar.zst"
-        out.append((hashlib.sha256(f"{i}-{path.name}".encode()).hexdigest(), report))
-    return out
+        yield hashlib.sha256(f"{i}-{path.name}".encode()).hexdigest(), report
 
 
-def fill(db: str, store: Path, rows: list[tuple[str, dict[str, Any]]]) -> float:
+def fill(db: str, store: Path, rows: Iterable[tuple[str, dict[str, Any]]]) -> float:
     from nodediag.analyzer.archive import Archive
 
     start = time.perf_counter()
@@ -155,13 +154,13 @@ def main() -> None:
     pg_state = ""
     try:
         reports = sample_reports()
-        rows = variants(reports, args.count)
         json_dir = work / "reports"
         json_dir.mkdir()
-        for sha, report in rows:
+        for sha, report in variants(reports, args.count):
             (json_dir / f"{sha}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         size_mb = sum(p.stat().st_size for p in json_dir.iterdir()) / 1e6
-        print(f"{args.count} analyses ({len(reports)} sample reports varied); as JSON files: {size_mb:.0f} MB")
+        print(f"{args.count} analyses ({len(reports)} sample reports varied); as JSON files: {size_mb:.0f} MB",
+              flush=True)
 
         server = args.pg_url
         if not server:
@@ -175,8 +174,8 @@ def main() -> None:
         targets = {"sqlite": str(work / "archive.db"), "postgresql": pg_db}
         results: dict[str, dict[str, tuple[float, int]]] = {}
         for backend, db in targets.items():
-            seconds = fill(db, work / "store", rows)
-            print(f"filled {backend} in {seconds:.0f} s ({args.count / seconds:.0f} analyses/s)")
+            seconds = fill(db, work / "store", variants(reports, args.count))
+            print(f"filled {backend} in {seconds:.0f} s ({args.count / seconds:.0f} analyses/s)", flush=True)
             results[backend] = queries(db, work / "store", args.repeat)
         results["grep -l (baseline)"] = grep_baseline(json_dir, args.repeat)
 

@@ -3,6 +3,8 @@ in one SQLAlchemy Core code path for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from nodediag.analyzer.archive import records
 from nodediag.analyzer.archive.location import ArchiveError, Location, resolve
 from nodediag.analyzer.archive.schema import analyses, bundles, findings, migrate, now_utc
 from nodediag.analyzer.archive.search import SearchIndex, query_words, search_index_for
-from nodediag.analyzer.archive.store import ContentStore, sha256_of
+from nodediag.analyzer.archive.store import ContentStore, pack_folder, sha256_of
 from nodediag.analyzer.model import SEVERITY_RANK
 
 AddStatus = Literal["added", "duplicate", "refused"]
@@ -184,10 +186,19 @@ class Archive:
         shown = str(source)
         if not source.exists():
             return AddOutcome(shown, "refused", message=f"{shown} does not exist")
+        if source.is_dir():  # stored as a tar of the folder, which analyze reads as it reads the folder
+            with tempfile.TemporaryDirectory(prefix="nodediag-archive-") as work:
+                packed = Path(work) / f"{source.resolve().name or 'folder'}.tar"
+                try:
+                    pack_folder(source, packed)
+                except OSError as exc:
+                    return AddOutcome(shown, "refused", message=f"{shown} cannot be read: {exc.strerror or exc}")
+                except ArchiveError as exc:
+                    return AddOutcome(shown, "refused", message=str(exc))
+                outcome = self.add(packed, analyze, case_id=case_id, note=note, force=force)
+                return dataclasses.replace(outcome, source=shown, message=outcome.message.replace(str(packed), shown))
         if not source.is_file():
-            return AddOutcome(shown, "refused", message=f"{shown} is not a file: archive add takes a bundle "
-                              "(.tar.zst), the manual guide's archive (.tar.gz) or a log file; pack a folder "
-                              "with tar first")
+            return AddOutcome(shown, "refused", message=f"{shown} is neither a file nor a folder")
         try:
             sha256, size = sha256_of(source)
             with source.open("rb") as fh:
@@ -216,6 +227,10 @@ class Archive:
             problems.append(verify_error)
         if report is None:
             problems.append(error or verify_error)
+        elif not problems:  # files that do not match the manifest, in a packed folder or a plain tar too
+            gaps = (report.get("input") or {}).get("gaps") or []
+            problems.extend(f"{', '.join(gap.get('files') or []) or gap.get('source')}: {gap.get('detail')}"
+                            for gap in gaps if gap.get("status") == "checksum-mismatch")
         damaged = bool(problems)
         if damaged and not force:
             more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""

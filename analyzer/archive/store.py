@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -70,3 +71,26 @@ class ContentStore:
         except OSError as exc:
             raise ArchiveError(f"cannot write to the archive's store {self.root}: {exc.strerror or exc}") from None
         return name
+
+
+def pack_folder(folder: Path, target: Path) -> None:
+    """A folder (an extracted bundle, the manual guide's ``aztec_diagnostics/``) as a plain tar
+    whose bytes depend only on the names and contents of its files: sorted members, no times,
+    owners or modes from the disk. So the same folder packed twice has one sha256. Symbolic
+    links and other special files are refused (ArchiveError)."""
+    members: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                raise ArchiveError(f"{path} is a link or a special file: archive add packs only plain files")
+            members.append(path)
+    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in members:
+            info = tarfile.TarInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}")
+            info.size = path.stat().st_size
+            info.mode = 0o644
+            info.mtime = 0
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)

@@ -123,6 +123,29 @@ def test_add_takes_the_guides_archive_and_log_files(target: ArchiveTarget, tmp_p
     assert kinds["node.log"][0] == "single-log" and kinds["node.log"][1] == "v8-heap-oom"
 
 
+def test_add_takes_folders_as_analyze_does(target: ArchiveTarget, tmp_path: Path) -> None:
+    with zstandard.ZstdDecompressor().stream_reader((SAMPLES / "agent-oom.tar.zst").open("rb"),
+                                                    read_across_frames=True) as raw, \
+            tarfile.open(fileobj=raw, mode="r|") as tar:
+        tar.extractall(tmp_path / "extracted", filter="data")
+    (folder,) = (tmp_path / "extracted").iterdir()
+    with tarfile.open(SAMPLES / "manual-guide-archive.tar.gz") as tar:
+        tar.extractall(tmp_path / "guide", filter="data")
+    guide = tmp_path / "guide" / "aztec_diagnostics"
+    result = add(target, folder, guide)
+    assert result.exit_code == 0, result.output
+    again = add(target, folder)  # packed the same way twice: one entry
+    assert "already archived" in again.stdout
+    entries = {e["name"]: e for e in listed(target)}
+    assert entries[f"{folder.name}.tar"]["verdict_rule"] == "container-oom-killed"
+    assert entries["aztec_diagnostics.tar"]["kind"] == "manual-guide"
+    # an extracted bundle whose file no longer matches its manifest is damaged
+    log = next(folder.rglob("logs.txt"))
+    log.write_bytes(log.read_bytes().replace(b"INFO", b"WARN", 1))
+    refused = add(target, folder)
+    assert "fails verification" in one_line_error(refused)
+
+
 def test_a_bundle_that_fails_verify_is_refused_unless_forced(target: ArchiveTarget, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.tar.zst"
     tamper(SAMPLES / "broker-died.tar.zst", damaged)
@@ -362,8 +385,10 @@ def test_add_refuses_what_it_cannot_store_in_one_line(tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "a.db")]
     missing = run("archive", "add", *db, str(tmp_path / "nope.tar.zst"))
     assert "does not exist" in one_line_error(missing) and missing.exit_code == 1
-    folder = run("archive", "add", *db, str(tmp_path))
-    assert "is not a file" in one_line_error(folder)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "manifest.json").symlink_to("/etc/passwd")
+    assert "is a link or a special file" in one_line_error(run("archive", "add", *db, str(linked)))
     junk = tmp_path / "junk.bin"
     junk.write_bytes(bytes(range(256)) * 8)
     assert "nothing stored" in one_line_error(run("archive", "add", *db, str(junk)))
