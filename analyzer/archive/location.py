@@ -58,10 +58,13 @@ def resolve(db: str | None = None, store: str | Path | None = None) -> Location:
         return Location(url, "postgresql", Path(store_given) if store_given else data_home() / "store",
                         hide_password(given))
     if scheme in ("sqlite", "sqlite+pysqlite"):
-        rest = given.split("://", 1)[1]
-        if not rest.startswith("/") or rest in ("/", "/:memory:"):
-            raise ArchiveError(f"--db {given}: give a SQLite file as sqlite:////absolute/path.db or a plain path")
-        return _sqlite(Path(rest[1:]) if rest.startswith("//") else Path(rest), store_given)
+        from sqlalchemy.engine import make_url
+
+        database = make_url(given).database or ""
+        if database in ("", ":memory:"):
+            raise ArchiveError(f"--db {given}: give a SQLite file (sqlite:///relative.db, sqlite:////absolute.db "
+                               "or a plain path)")
+        return _sqlite(Path(database), store_given)
     if scheme:
         raise ArchiveError(f"--db {hide_password(given)}: unsupported database ({scheme}); "
                            "use a SQLite file path or postgresql://user@host/dbname")

@@ -27,6 +27,7 @@ def bucket_of(moment: datetime, by: Period) -> str:
 class Trends:
     by: Period
     buckets: list[str]
+    incidents_per_bucket: dict[str, int]  # bucket -> incidents (archive entries)
     rules: dict[str, dict[str, int]]  # rule -> bucket -> incidents where it fired
     verdicts: dict[str, int]  # root-cause rule -> incidents
     by_host: dict[str, dict[str, int]]  # host -> rule -> incidents
@@ -35,6 +36,7 @@ class Trends:
 
     def as_json(self) -> dict[str, Any]:
         return {"schema": "nodediag-trends", "schema_version": 1, "by": self.by, "buckets": self.buckets,
+                "incidents_per_bucket": self.incidents_per_bucket,
                 "rules": self.rules, "verdicts": self.verdicts, "by_host": self.by_host,
                 "by_deployment": self.by_deployment, "incidents": [e.as_json() for e in self.incidents]}
 
@@ -80,10 +82,10 @@ def compute(entries: list[Entry], by: Period = "week") -> Trends:
     hosts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     deployments: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     verdicts: Counter[str] = Counter()
-    buckets: set[str] = set()
+    per_bucket: Counter[str] = Counter()
     for entry in entries:
         bucket = bucket_of(entry.occurred_at, by)
-        buckets.add(bucket)
+        per_bucket[bucket] += 1
         verdicts[entry.verdict_rule or "none"] += 1
         for rule in sorted(set(entry.rules) - _NOISE):
             rules[rule][bucket] += 1
@@ -93,7 +95,8 @@ def compute(entries: list[Entry], by: Period = "week") -> Trends:
     def plain(table: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         return {k: dict(sorted(v.items())) for k, v in sorted(table.items())}
 
-    return Trends(by=by, buckets=sorted(buckets), rules=plain(rules), verdicts=dict(verdicts.most_common()),
+    return Trends(by=by, buckets=sorted(per_bucket), incidents_per_bucket=dict(sorted(per_bucket.items())),
+                  rules=plain(rules), verdicts=dict(verdicts.most_common()),
                   by_host=plain(hosts), by_deployment=plain(deployments), incidents=entries)
 
 
@@ -103,6 +106,9 @@ def render_text(trends: Trends) -> str:
     lines = [f"{len(trends.incidents)} incident(s), by {trends.by} (bundles where each rule fired):", ""]
     width = max(len(r) for r in trends.rules) if trends.rules else 10
     lines.append(f"{'rule':<{width}}  " + "  ".join(f"{b:>10}" for b in trends.buckets) + "   total")
+    lines.append(f"{'(incidents)':<{width}}  " + "  ".join(f"{trends.incidents_per_bucket[b]:>10}"
+                                                           for b in trends.buckets)
+                 + f"   {len(trends.incidents):>5}")
     for rule, counts in sorted(trends.rules.items(), key=lambda kv: -sum(kv[1].values())):
         lines.append(f"{rule:<{width}}  " + "  ".join(f"{counts.get(b, 0):>10}" for b in trends.buckets)
                      + f"   {sum(counts.values()):>5}")

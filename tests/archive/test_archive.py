@@ -289,7 +289,7 @@ def test_trends_counts_rules_per_period_host_and_deployment(filled: ArchiveTarge
                                                             reports: dict[str, dict[str, Any]]) -> None:
     result = run("archive", "trends", *filled.args(), "--json", "--by", "day")
     data = json.loads(result.stdout)
-    assert data["buckets"] == ["2026-11-27"]
+    assert data["buckets"] == ["2026-11-27"] and data["incidents_per_bucket"] == {"2026-11-27": len(BUNDLES)}
     unreachable = len(having(reports, "broker-unreachable"))
     assert data["rules"]["broker-unreachable"] == {"2026-11-27": unreachable}
     assert data["rules"]["container-oom-killed"] == {"2026-11-27": 1}
