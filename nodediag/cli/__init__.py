@@ -3,7 +3,8 @@ wires the parts together; no diagnosis or collection logic lives here.
 
 This package is the only place that imports both the collector and the analyzer. Every error a
 user can cause ends as one plain line on stderr and a non-zero exit, never a traceback. Docker is
-imported only by `collect`, the analyzer only by `analyze`.
+imported only by `collect`; the analyzer only by the commands that read bundles and reports
+(`analyze`, `archive`, `diff`), and only when they run.
 """
 
 from __future__ import annotations

@@ -164,6 +164,8 @@ def test_a_bundle_that_fails_verify_is_refused_unless_forced(target: ArchiveTarg
     assert entries["damaged.tar.zst"]["damaged"] and entries["truncated.tar.zst"]["damaged"]
     assert entries["damaged.tar.zst"]["verdict_rule"] == "container-exit-137"  # still analyzed
     assert entries["truncated.tar.zst"]["analysis_error"]  # kept, though it cannot be analyzed
+    no_report = run("archive", "show", str(entries["truncated.tar.zst"]["id"]), *target.args())
+    assert "has no analysis" in one_line_error(no_report)
     listing = run("archive", "list", *target.args())
     assert listing.stdout.count("[damaged]") == 2
 
