@@ -9,7 +9,8 @@ different sha256, host (50 hosts) and collection time (spread over a year), thro
 ``Archive.store_report`` code path `archive add` uses after analysing. PostgreSQL: the server
 ``--pg-url`` (or ``NODEDIAG_TEST_PG_URL``) names, else a private one started with
 tests/engine/postgres.sh and stopped at the end. Each query runs R times (default 5); the median
-is printed, for the command's default ``--limit 100`` and for every match (``--limit 0``).
+is printed, for the command's default ``--limit 100`` and for every match (``--limit 0``), with
+each entry's rule ids (what ``--json`` prints; the table needs one query less).
 Budget: each query under 200 ms on both backends; add under 1 s.
 """
 

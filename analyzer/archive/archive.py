@@ -313,7 +313,8 @@ class Archive:
 
     # --- read -----------------------------------------------------------------------------------
 
-    def find(self, filters: Filters = Filters()) -> list[Entry]:
+    def find(self, filters: Filters = Filters(), *, with_rules: bool = True) -> list[Entry]:
+        """Entries matching ``filters``, newest first; ``with_rules`` fills each entry's rule ids."""
         b, a = bundles, analyses
         query = (select(b, a.c.verdict_rule, a.c.verdict_headline, a.c.max_severity, a.c.analyzer_version,
                         a.c.error)
@@ -344,13 +345,14 @@ class Archive:
             query = query.limit(filters.limit)
         with self._transaction() as conn:
             rows = conn.execute(query).mappings().all()
-            rules = self._rules_of(conn, [r["current_analysis_id"] for r in rows if r["current_analysis_id"]])
+            wanted = [r["current_analysis_id"] for r in rows if r["current_analysis_id"]] if with_rules else []
+            rules = self._rules_of(conn, wanted)
         return [self._entry(r, rules.get(r["current_analysis_id"], [])) for r in rows]
 
     def _rules_of(self, conn: Connection, analysis_ids: list[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
-        for start in range(0, len(analysis_ids), 500):
-            chunk = analysis_ids[start:start + 500]
+        for start in range(0, len(analysis_ids), 5000):
+            chunk = analysis_ids[start:start + 5000]
             for analysis_id, rule_id in conn.execute(select(findings.c.analysis_id, findings.c.rule_id)
                                                      .where(findings.c.analysis_id.in_(chunk))
                                                      .order_by(findings.c.id)):

@@ -139,7 +139,7 @@ def list_(db: str | None, store: Path | None, rule: str | None, severity: str | 
     ArchiveError = _archive_error()
     with open_archive(db, store) as arc:
         try:
-            entries = arc.find(filters)
+            entries = arc.find(filters, with_rules=as_json)
         except ArchiveError as exc:
             fail(str(exc))
     more = bool(limit) and len(entries) > limit
