@@ -136,6 +136,14 @@ def _postgres_engine(location: Location) -> Engine:
     return create_engine(location.url, pool_size=2, connect_args={"connect_timeout": 10})
 
 
+def _entry_columns() -> list[Any]:
+    """The columns of an Entry, in its field order, then the current analysis id."""
+    b, a = bundles, analyses
+    return [b.c.id, b.c.occurred_at, b.c.collected_at, b.c.added_at, b.c.host, b.c.deployment, b.c.kind,
+            b.c.original_name, b.c.sha256, b.c.damaged, b.c.case_id, b.c.note, a.c.verdict_rule,
+            a.c.verdict_headline, a.c.max_severity, a.c.analyzer_version, a.c.error, b.c.current_analysis_id]
+
+
 class Archive:
     def __init__(self, location: Location, engine: Engine) -> None:
         self.location = location
@@ -316,9 +324,7 @@ class Archive:
     def find(self, filters: Filters = Filters(), *, with_rules: bool = True) -> list[Entry]:
         """Entries matching ``filters``, newest first; ``with_rules`` fills each entry's rule ids."""
         b, a = bundles, analyses
-        query = (select(b, a.c.verdict_rule, a.c.verdict_headline, a.c.max_severity, a.c.analyzer_version,
-                        a.c.error)
-                 .join(a, a.c.id == b.c.current_analysis_id, isouter=True))
+        query = select(*_entry_columns()).join(a, a.c.id == b.c.current_analysis_id, isouter=True)
         if filters.rule or filters.severity or filters.role:
             f = findings
             condition = f.c.analysis_id == b.c.current_analysis_id
@@ -344,41 +350,36 @@ class Archive:
         if filters.limit:
             query = query.limit(filters.limit)
         with self._transaction() as conn:
-            rows = conn.execute(query).mappings().all()
-            wanted = [r["current_analysis_id"] for r in rows if r["current_analysis_id"]] if with_rules else []
+            rows = conn.execute(query).all()
+            wanted = [r[-1] for r in rows if r[-1]] if with_rules else []
             rules = self._rules_of(conn, wanted)
-        return [self._entry(r, rules.get(r["current_analysis_id"], [])) for r in rows]
+        return [self._entry(r, rules.get(r[-1], [])) for r in rows]
 
     def _rules_of(self, conn: Connection, analysis_ids: list[int]) -> dict[int, list[str]]:
-        found: dict[int, list[str]] = {}
+        found: dict[int, list[str]] = {i: [] for i in analysis_ids}
         for start in range(0, len(analysis_ids), 5000):
             chunk = analysis_ids[start:start + 5000]
-            for analysis_id, rule_id in conn.execute(select(findings.c.analysis_id, findings.c.rule_id)
-                                                     .where(findings.c.analysis_id.in_(chunk))
-                                                     .order_by(findings.c.id)):
-                found.setdefault(int(analysis_id), []).append(str(rule_id))
+            query = select(findings.c.analysis_id, findings.c.rule_id).where(findings.c.analysis_id.in_(chunk))
+            for analysis_id, rule_id in conn.execute(query.order_by(findings.c.id)):
+                found[analysis_id].append(rule_id)
         return found
 
     @staticmethod
-    def _entry(r: Any, rules: list[str]) -> Entry:
-        return Entry(id=int(r["id"]), occurred_at=r["occurred_at"], collected_at=r["collected_at"],
-                     added_at=r["added_at"], host=r["host"], deployment=r["deployment"], kind=r["kind"],
-                     original_name=r["original_name"], sha256=r["sha256"], damaged=bool(r["damaged"]),
-                     case_id=r["case_id"], note=r["note"], verdict_rule=r["verdict_rule"],
-                     headline=r["verdict_headline"] or "", max_severity=r["max_severity"] or "",
-                     analyzer_version=r["analyzer_version"] or "", error=r["error"] or "", rules=rules)
+    def _entry(row: Any, rules: list[str]) -> Entry:
+        (id_, occurred, collected, added, host, deployment, kind, name, sha, damaged, case_id, note, rule,
+         headline, severity, version, error, _current) = row
+        return Entry(int(id_), occurred, collected, added, host, deployment, kind, name, sha, bool(damaged), case_id,
+                     note, rule, headline or "", severity or "", version or "", error or "", rules)
 
     def entry(self, bundle_id: int) -> Entry:
-        b, a = bundles, analyses
         with self._transaction() as conn:
-            row = conn.execute(select(b, a.c.verdict_rule, a.c.verdict_headline, a.c.max_severity,
-                                      a.c.analyzer_version, a.c.error)
-                               .join(a, a.c.id == b.c.current_analysis_id, isouter=True)
-                               .where(b.c.id == bundle_id)).mappings().first()
+            row = conn.execute(select(*_entry_columns())
+                               .join(analyses, analyses.c.id == bundles.c.current_analysis_id, isouter=True)
+                               .where(bundles.c.id == bundle_id)).first()
             if row is None:
                 raise ArchiveError(f"no archive entry #{bundle_id}: `nodediag archive list` shows the ids")
-            rules = self._rules_of(conn, [row["current_analysis_id"]] if row["current_analysis_id"] else [])
-        return self._entry(row, rules.get(row["current_analysis_id"], []))
+            rules = self._rules_of(conn, [row[-1]] if row[-1] else [])
+        return self._entry(row, rules.get(row[-1], []))
 
     def report(self, bundle_id: int) -> dict[str, Any]:
         """The current analysis's JSON report of an entry."""
