@@ -11,14 +11,12 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from archive_targets import REPO_ROOT, ArchiveTarget
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_SCRIPT = REPO_ROOT / "tests" / "engine" / "postgres.sh"
-SAMPLES = REPO_ROOT / "samples"
 
 
 def _pg_script(action: str, state_dir: str) -> subprocess.CompletedProcess[str]:
@@ -54,16 +52,6 @@ def postgres_server() -> Iterator[str]:
         yield url
     finally:
         _pg_script("stop", state_dir)
-
-
-@dataclass(frozen=True)
-class ArchiveTarget:
-    backend: str
-    db: str  # what the user passes to --db
-    store: Path
-
-    def args(self) -> list[str]:
-        return ["--db", self.db, "--store", str(self.store)]
 
 
 def _database_url(server: str, name: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import zstandard
+from archive_targets import SAMPLES, ArchiveTarget
 from click.testing import CliRunner, Result
-from conftest import SAMPLES, ArchiveTarget
 from sqlalchemy import text
 
 from nodediag.analyzer.archive import Archive
