@@ -3,7 +3,8 @@ wires the parts together; no diagnosis or collection logic lives here.
 
 This package is the only place that imports both the collector and the analyzer. Every error a
 user can cause ends as one plain line on stderr and a non-zero exit, never a traceback. Docker is
-imported only by `collect`, the analyzer only by `analyze`.
+imported only by `collect`; the analyzer only by the commands that read bundles and reports
+(`analyze`, `archive`, `diff`), and only when they run.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import click
 
 from nodediag.cli.analyze import analyze
+from nodediag.cli.archive import archive
 from nodediag.cli.collect import collect
+from nodediag.cli.diff import diff
 from nodediag.cli.inspect import inspect
 from nodediag.cli.redact import redact
 from nodediag.cli.verify import verify
@@ -24,5 +27,5 @@ def main() -> None:
     """Diagnose Aztec prover deployments: collect a redacted bundle on the host, analyze it anywhere."""
 
 
-for _command in (collect, analyze, verify, inspect, redact):
+for _command in (collect, analyze, verify, inspect, redact, archive, diff):
     main.add_command(_command)

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from nodediag.cli.common import fail, parse_size
-from nodediag.version import __version__
 
 
 @click.command()
@@ -23,14 +22,10 @@ from nodediag.version import __version__
 def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, max_bytes: str, max_files: int) -> None:
     """Read a bundle (or an extracted bundle, the manual guide's archive, or one log file) and write
     an incident report: the root cause first, with its evidence."""
-    import tempfile
-
-    from nodediag.analyzer.analysis import EarlyScans, analyze_input
-    from nodediag.analyzer.facts import load_facts
-    from nodediag.analyzer.inputs import InputError, open_input
+    from nodediag.analyzer.inputs import InputError
     from nodediag.analyzer.model import SEVERITY_RANK
+    from nodediag.analyzer.pipeline import analyze_path
     from nodediag.analyzer.report import ReportError, write_report
-    from nodediag.analyzer.rules.catalog import load_rules
 
     try:
         cap = parse_size(max_bytes)
@@ -41,21 +36,16 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
                       + ".report.html")
     if output is not None and output.exists() and output.is_dir():
         fail(f"{output} is a folder; pass a file name with -o")
-    # container logs are scanned by worker processes while the rest of a bundle is extracted
-    with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
-        try:
-            inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files, on_file=early.on_file,
-                             on_frame=early.on_frame)
-            facts = load_facts(inp)
-            result = analyze_input(inp, facts, tool_version=__version__, early=early)
-        except InputError as exc:  # (analyze_input: a log read straight from a damaged bundle)
-            fail(str(exc))
-        try:
-            written = write_report(result, fmt, output)
-        except ReportError as exc:
-            fail(str(exc))
-        except OSError as exc:
-            fail(f"cannot write the report: {exc.strerror or exc}")
+    try:
+        result = analyze_path(source, max_bytes=cap, max_files=max_files)
+    except InputError as exc:  # (also a log read straight from a damaged bundle)
+        fail(str(exc))
+    try:
+        written = write_report(result, fmt, output)
+    except ReportError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the report: {exc.strerror or exc}")
     if written is not None:
         click.echo(f"{result.verdict.headline}", err=True)
         click.echo(f"Report: {written}", err=True)

@@ -1,0 +1,260 @@
+"""`nodediag diff A B`: what changed between two analyses (two JSON reports, as dicts).
+
+Findings that appeared, disappeared or changed (matched by rule and container); the verdict;
+each container's image tag and restart count; configuration keys added, removed or changed
+(compose/.env files and container environments); host resources. Values come from the bundles,
+which the collector already redacted. Redaction tags are keyed per bundle, so the same secret
+carries different tags in two bundles: a value whose visible text differs only inside
+``[REDACTED:...]`` placeholders is reported as "redacted, not comparable", never as changed,
+unless the bundle itself marks the key as changed (a manifest ``redaction.changed_keys`` list).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from nodediag.analyzer.model import SEVERITY_RANK
+
+_PLACEHOLDER = re.compile(r"\[REDACTED:([a-z_]+)#[0-9a-f]{8}\]")
+ChangeKind = Literal["added", "removed", "changed", "redacted"]
+FindingChange = Literal["appeared", "disappeared", "changed"]
+
+
+@dataclass
+class FindingDiff:
+    change: FindingChange
+    rule_id: str
+    container: str
+    title: str
+    severity_a: str | None
+    severity_b: str | None
+    count_a: int | None
+    count_b: int | None
+    what: list[str] = field(default_factory=list)  # for "changed": which fields differ
+
+
+@dataclass
+class ValueDiff:
+    scope: str  # a config file path, a container name, "host"
+    key: str
+    change: ChangeKind
+    a: Any
+    b: Any
+
+
+@dataclass
+class Diff:
+    a_name: str
+    b_name: str
+    verdict_a: dict[str, Any]
+    verdict_b: dict[str, Any]
+    verdict_changed: bool
+    findings: list[FindingDiff]
+    images: list[ValueDiff]
+    restarts: list[ValueDiff]
+    config: list[ValueDiff]
+    host: list[ValueDiff]
+    redacted: list[ValueDiff] = field(default_factory=list)  # secrets whose change cannot be told
+
+    @property
+    def empty(self) -> bool:
+        return not (self.verdict_changed or self.findings or self.images or self.restarts or self.config
+                    or self.host)
+
+    def as_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["identical"] = self.empty
+        return {"schema": "nodediag-diff", "schema_version": 1, **body}
+
+
+def _findings(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in report.get("findings") or []:
+        if f.get("rule_id") == "timeline-sampled":
+            continue  # about the report's layout, not the deployment
+        key = (str(f.get("rule_id") or ""), str(f.get("container") or ""))
+        if key in found:  # same rule, same container twice: keep the worse
+            if SEVERITY_RANK.get(f.get("severity", ""), 0) <= SEVERITY_RANK.get(found[key].get("severity", ""), 0):
+                continue
+        found[key] = f
+    return found
+
+
+def _get(finding: dict[str, Any] | None, name: str) -> Any:
+    return None if finding is None else finding.get(name)
+
+
+def diff_findings(a: dict[str, Any], b: dict[str, Any]) -> list[FindingDiff]:
+    fa, fb = _findings(a), _findings(b)
+    out: list[FindingDiff] = []
+    for key in sorted(set(fa) | set(fb)):
+        x, y = fa.get(key), fb.get(key)
+        base = y or x or {}
+        if x is None or y is None:
+            out.append(FindingDiff("appeared" if x is None else "disappeared", key[0], key[1],
+                                   str(base.get("title") or ""), _get(x, "severity"), _get(y, "severity"),
+                                   _get(x, "count"), _get(y, "count")))
+            continue
+        what = [name for name in ("severity", "category", "confidence") if x.get(name) != y.get(name)]
+        if (x.get("count") or 0) != (y.get("count") or 0):
+            what.append("count")
+        if what:
+            out.append(FindingDiff("changed", key[0], key[1], str(base.get("title") or ""), x.get("severity"),
+                                   y.get("severity"), x.get("count"), y.get("count"), what))
+    order = {"appeared": 0, "changed": 1, "disappeared": 2}
+    out.sort(key=lambda d: (order[d.change], -SEVERITY_RANK.get(d.severity_b or d.severity_a or "", 0), d.rule_id))
+    return out
+
+
+def _containers(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(c.get("name", "")).lstrip("/"): c for c in (report.get("facts") or {}).get("containers") or []}
+
+
+def _pair_containers(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None,
+                                                                         dict[str, Any] | None]]:
+    """Containers matched by name, then the rest by role when each side has one of that role."""
+    ca, cb = _containers(a), _containers(b)
+    pairs: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    for name in sorted(set(ca) & set(cb)):
+        pairs.append((name, ca.pop(name), cb.pop(name)))
+    roles_a = {str(c.get("role") or "other") for c in ca.values()}
+    for role in sorted(roles_a & {str(c.get("role") or "other") for c in cb.values()} - {"other"}):
+        left = [n for n, c in ca.items() if c.get("role") == role]
+        right = [n for n, c in cb.items() if c.get("role") == role]
+        if len(left) == 1 and len(right) == 1:
+            label = left[0] if left[0] == right[0] else f"{left[0]} -> {right[0]}"
+            pairs.append((label, ca.pop(left[0]), cb.pop(right[0])))
+    pairs += [(n, c, None) for n, c in sorted(ca.items())] + [(n, None, c) for n, c in sorted(cb.items())]
+    return pairs
+
+
+def _compare(scope: str, key: str, x: Any, y: Any, changed_keys: set[str]) -> ValueDiff | None:
+    if x == y:
+        return None
+    if x is None:
+        return ValueDiff(scope, key, "added", None, y)
+    if y is None:
+        return ValueDiff(scope, key, "removed", x, None)
+    if isinstance(x, str) and isinstance(y, str) and (_PLACEHOLDER.search(x) or _PLACEHOLDER.search(y)):
+        if _PLACEHOLDER.sub(r"[REDACTED:\1]", x) == _PLACEHOLDER.sub(r"[REDACTED:\1]", y) and key not in changed_keys:
+            return ValueDiff(scope, key, "redacted", x, y)  # only the secret's tag differs: unknown
+    return ValueDiff(scope, key, "changed", x, y)
+
+
+def _dict_diff(scope: str, x: dict[str, Any], y: dict[str, Any], changed_keys: set[str]) -> list[ValueDiff]:
+    out = []
+    for key in sorted(set(x) | set(y)):
+        found = _compare(scope, key, x.get(key), y.get(key), changed_keys)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _changed_keys(report: dict[str, Any]) -> set[str]:
+    manifest = (report.get("input") or {}).get("manifest") or {}
+    keys = ((manifest.get("redaction") or {}).get("changed_keys")) or []
+    return {str(k) for k in keys} if isinstance(keys, list) else set()
+
+
+def diff_config(a: dict[str, Any], b: dict[str, Any]) -> list[ValueDiff]:
+    changed = _changed_keys(b)
+    files_a = {c.get("path"): c.get("env") or {} for c in (a.get("facts") or {}).get("config_files") or []}
+    files_b = {c.get("path"): c.get("env") or {} for c in (b.get("facts") or {}).get("config_files") or []}
+    out: list[ValueDiff] = []
+    for path in sorted(set(files_a) | set(files_b), key=lambda p: str(p)):
+        out += _dict_diff(str(path), files_a.get(path, {}), files_b.get(path, {}), changed)
+    for label, x, y in _pair_containers(a, b):
+        if x is not None and y is not None:  # a container on one side only shows under images
+            out += _dict_diff(f"{label} (environment)", x.get("env") or {}, y.get("env") or {}, changed)
+    return out
+
+
+def diff_containers(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[ValueDiff], list[ValueDiff]]:
+    images, restarts = [], []
+    for label, x, y in _pair_containers(a, b):
+        image = _compare(label, "image", x and x.get("image"), y and y.get("image"), set())
+        if image is not None:
+            images.append(image)
+        restart = _compare(label, "restart_count", x and x.get("restart_count"), y and y.get("restart_count"), set())
+        if restart is not None:
+            restarts.append(restart)
+    return images, restarts
+
+
+def _host(report: dict[str, Any]) -> dict[str, Any]:
+    host = (report.get("facts") or {}).get("host") or {}
+    values: dict[str, Any] = {k: host.get(k) for k in ("hostname", "cpus", "cpu_model", "memory_total", "swap_total")}
+    for fs in host.get("filesystems") or []:
+        values[f"filesystem {fs.get('mountpoint')} total"] = fs.get("total")
+    return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def diff_host(a: dict[str, Any], b: dict[str, Any]) -> list[ValueDiff]:
+    return _dict_diff("host", _host(a), _host(b), set())
+
+
+def diff_reports(a: dict[str, Any], b: dict[str, Any], a_name: str = "A", b_name: str = "B") -> Diff:
+    va, vb = a.get("verdict") or {}, b.get("verdict") or {}
+    images, restarts = diff_containers(a, b)
+    config = diff_config(a, b)
+    return Diff(
+        a_name=a_name, b_name=b_name, verdict_a=va, verdict_b=vb,
+        verdict_changed=(va.get("rule_id"), va.get("container")) != (vb.get("rule_id"), vb.get("container")),
+        findings=diff_findings(a, b), images=images, restarts=restarts,
+        config=[c for c in config if c.change != "redacted"], host=diff_host(a, b),
+        redacted=[c for c in config if c.change == "redacted"],
+    )
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+def render_json(diff: Diff) -> str:
+    return json.dumps(diff.as_json(), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _md(text: Any) -> str:
+    value = "" if text is None else str(text)
+    value = value.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
+    return re.sub(r"([*_<>\[\]])", r"\\\1", value)
+
+
+def render_markdown(diff: Diff) -> str:
+    lines = [f"## nodediag diff: {_md(diff.a_name)} → {_md(diff.b_name)}", ""]
+    if diff.empty:
+        lines += ["No difference in findings, verdict, images, restarts, configuration or host resources.", ""]
+    va, vb = diff.verdict_a, diff.verdict_b
+    lines += ["**Verdict:** " + ("changed" if diff.verdict_changed else "unchanged"), "",
+              f"- A: {_md(va.get('rule_id') or 'none')}: {_md(va.get('headline'))}",
+              f"- B: {_md(vb.get('rule_id') or 'none')}: {_md(vb.get('headline'))}", ""]
+    if diff.findings:
+        lines += ["### Findings", "", "| change | rule | container | severity | count |", "|---|---|---|---|---|"]
+        for f in diff.findings:
+            severity = f.severity_b or f.severity_a if f.severity_a == f.severity_b or f.change != "changed" \
+                else f"{f.severity_a} → {f.severity_b}"
+            count = f"{f.count_a} → {f.count_b}" if f.change == "changed" else (f.count_b or f.count_a)
+            lines.append(f"| {f.change} | {_md(f.rule_id)} | {_md(f.container) or '-'} | {_md(severity)} | "
+                         f"{_md(count)} |")
+        lines.append("")
+    for title, rows in (("Image tags", diff.images), ("Restart counts", diff.restarts),
+                        ("Configuration", diff.config), ("Host resources", diff.host)):
+        if not rows:
+            continue
+        lines += [f"### {title}", "", "| where | key | change | A | B |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {_md(r.scope)} | {_md(r.key)} | {r.change} | {_md(r.a if r.a is not None else '-')} | "
+                         f"{_md(r.b if r.b is not None else '-')} |")
+        lines.append("")
+    if diff.redacted:
+        keys = sorted({r.key for r in diff.redacted})
+        lines += [f"Not compared: {len(keys)} secret value(s) redacted in both ({_md(', '.join(keys))}); "
+                  "redaction tags differ between bundles, so whether they changed cannot be told.", ""]
+    return "\n".join(lines)
+
+
+def render_html(diff: Diff) -> str:
+    from nodediag.analyzer.report.pages import render_page
+
+    return render_page("diff.html", diff=diff)
