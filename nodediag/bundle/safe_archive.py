@@ -230,14 +230,17 @@ _HEADER_LIMIT = 1024 * 1024  # pax / GNU long-name headers are read into memory:
 
 
 class BoundedTarInfo(tarfile.TarInfo):
-    """Refuses extended headers larger than _HEADER_LIMIT before tarfile reads them into memory."""
+    """Refuses extended headers larger than ``header_limit`` before tarfile reads them into memory."""
+
+    header_limit = _HEADER_LIMIT
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
         extended = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
                     tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-        if self.type in extended and self.size > _HEADER_LIMIT:
-            raise ArchiveError(f"holds an extended tar header of {self.size:,} bytes (hostile or "
-                               "corrupt archive): refused, the archive was not analysed")
+        if self.type in extended and self.size > self.header_limit:
+            raise ArchiveError(f"holds an extended tar header of {self.size:,} bytes, more than the "
+                               f"--max-header-bytes cap of {self.header_limit:,} (hostile or corrupt archive): "
+                               "refused")
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
     @classmethod
@@ -454,3 +457,10 @@ def copy_capped(source: BinaryIO, target: Path, max_bytes: int) -> int:
 
 def remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def bounded_tarinfo(header_limit: int) -> type[BoundedTarInfo]:
+    """A BoundedTarInfo class refusing extended headers over ``header_limit`` bytes."""
+    if header_limit == _HEADER_LIMIT:
+        return BoundedTarInfo
+    return type("BoundedTarInfo", (BoundedTarInfo,), {"header_limit": header_limit})
