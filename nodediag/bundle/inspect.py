@@ -105,6 +105,8 @@ def render_text(path: Path, info: dict[str, Any]) -> str:
         out.append(f"  {verb} {rr.get('at')} by nodediag {rr.get('tool_version')}: "
                    f"{rr.get('operator_secrets', 0)} operator secret(s), {rr.get('patterns', 0)} pattern(s)"
                    f"{', public IPs' if rr.get('redact_ips') else ''}")
+        for problem in rr.get("damaged_input") or []:
+            out.append(f"    from a DAMAGED input (--allow-damaged): {problem}")
     sources = info.get("sources") or []
     out.append(f"Sources ({len(sources)}):")
     for s in sources:

@@ -6,7 +6,9 @@ Nothing here trusts a size written in the input: the readers count what they act
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import asdict, dataclass
 
 MiB = 1024 * 1024
 
@@ -22,3 +24,23 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+_ENV = "NODEDIAG_LIMITS"  # how a command hands its caps to the worker processes it starts
+
+
+def set_current_limits(limits: Limits) -> None:
+    """Make ``limits`` the caps of this process and of the processes it starts."""
+    os.environ[_ENV] = json.dumps(asdict(limits))
+
+
+def current_limits() -> Limits:
+    """The caps set by ``set_current_limits`` (here or in the parent process), else the defaults."""
+    text = os.environ.get(_ENV)
+    if not text:
+        return DEFAULT_LIMITS
+    try:
+        values = json.loads(text)
+        return Limits(**{k: int(v) for k, v in values.items() if k in Limits.__dataclass_fields__})
+    except (ValueError, TypeError):
+        return DEFAULT_LIMITS

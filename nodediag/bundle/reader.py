@@ -148,7 +148,7 @@ class BundleReader:
                             continue
                         seen.add(rel)
                         data = tar.extractfile(member)
-                        yield BundleMember(member.name, rel, member.size), data or io.BytesIO(b"")
+                        yield BundleMember(member.name, rel, member.size), _Guarded(data or io.BytesIO(b""), self)
                     # read to the end: the last frame's checksum is checked there, and nothing may follow
                     while chunk := capped.read(1 << 20):
                         if chunk.count(0) != len(chunk):
@@ -156,16 +156,22 @@ class BundleReader:
                             break
         except BundleReadError:
             raise
-        except ArchiveError as exc:
-            raise self._fatal(str(exc)) from None
-        except zstandard.ZstdError as exc:
-            raise self._fatal(f"is damaged: its Zstandard data does not decompress ({exc})") from None
-        except tarfile.TarError as exc:
-            raise self._fatal(f"is damaged or cut short: not a readable tar archive ({exc})") from None
-        except EOFError:
-            raise self._fatal("is cut short (truncated download or copy?)") from None
+        except _READ_ERRORS as exc:
+            raise self.explain(exc) from None
         if count == 0:
             raise BundleReadError(f"{self.path} is an empty archive: not a nodediag bundle")
+
+    def explain(self, exc: BaseException) -> BundleReadError:
+        """The one-line error for a failure met while reading the archive."""
+        if isinstance(exc, BundleReadError):
+            return exc
+        if isinstance(exc, ArchiveError):  # a cap, a refused header: says it all
+            return BundleReadError(f"{self.path} {exc}")
+        if isinstance(exc, zstandard.ZstdError):
+            return self._fatal(f"is damaged: its Zstandard data does not decompress ({exc})")
+        if isinstance(exc, tarfile.TarError):
+            return self._fatal(f"is damaged or cut short: not a readable tar archive ({exc})")
+        return self._fatal("is cut short (truncated download or copy?)")
 
 
 def read_manifest_member(data: BinaryIO, limits: Limits) -> bytes:
@@ -207,6 +213,33 @@ def _shown(text: str) -> str:
 
     shown = visible(text)
     return repr(shown[:120] + ("..." if len(shown) > 120 else ""))
+
+
+_READ_ERRORS = (ArchiveError, zstandard.ZstdError, tarfile.TarError, EOFError)
+
+
+class _Guarded(io.RawIOBase):
+    """A member's data whose read errors (a cap reached, corrupt data) become BundleReadError: they
+    happen in the caller's read, outside the reader's own loop."""
+
+    def __init__(self, data: BinaryIO, reader: BundleReader) -> None:
+        super().__init__()
+        self._data = data
+        self._reader = reader
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._data.read(size)
+        except _READ_ERRORS as exc:
+            raise self._reader.explain(exc) from None
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 class _Window(io.RawIOBase):

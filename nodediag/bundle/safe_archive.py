@@ -350,7 +350,7 @@ class _ForwardReader:
 def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_files: int,
                        on_member: Callable[[str], None] | None = None,
                        digests: dict[str, tuple[int, str]] | None = None,
-                       counted: tuple[int, int] = (0, 0)) -> list[str]:
+                       counted: tuple[int, int] = (0, 0), header_limit: int = _HEADER_LIMIT) -> list[str]:
     """Extract a tar stream into ``dest`` (an empty private folder), refusing links, devices,
     FIFOs, absolute paths and '..'; stop at ``max_files`` members or ``max_bytes`` of content.
     Return the extracted regular files' relative paths. Raise ArchiveError naming the member.
@@ -361,7 +361,8 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
     members, content = counted
     reader = _ForwardReader(stream)
     try:
-        with tarfile.open(fileobj=reader, mode="r:", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
+        tarinfo = bounded_tarinfo(header_limit)
+        with tarfile.open(fileobj=reader, mode="r:", tarinfo=tarinfo) as archive:  # type: ignore[call-overload]
             for member in archive:
                 members += 1
                 if members > max_files:

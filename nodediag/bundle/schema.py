@@ -59,11 +59,19 @@ class OneOf:
 
 
 @dataclass(frozen=True)
+class IntRange:
+    """An integer (never a boolean) from ``low`` to ``high``."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
 class AnyOf:
     options: tuple[Spec, ...]
 
 
-Spec = Leaf | Obj | ListOf | MapOf | OneOf | AnyOf
+Spec = Leaf | Obj | ListOf | MapOf | OneOf | IntRange | AnyOf
 
 
 def optional(spec: Spec) -> AnyOf:
@@ -100,6 +108,8 @@ def _describe(spec: Spec) -> str:
         return "an object"
     if isinstance(spec, OneOf):
         return "one of " + ", ".join(repr(v) for v in spec.values)
+    if isinstance(spec, IntRange):
+        return f"an integer from {spec.low} to {spec.high}"
     return " or ".join(_describe(option) for option in spec.options)
 
 
@@ -143,6 +153,12 @@ def check(value: object, spec: Spec, where: str = "") -> list[str]:
             if current not in current_spec.values:
                 shown = repr(current)[:40] if isinstance(current, str) else _kind(current)
                 problems.append(f"{at or 'the top level'} is {shown}, expected {_describe(current_spec)}")
+            continue
+        if isinstance(current_spec, IntRange):
+            if isinstance(current, bool) or not isinstance(current, int) \
+                    or not current_spec.low <= current <= current_spec.high:
+                shown = str(current) if isinstance(current, int) and not isinstance(current, bool) else _kind(current)
+                problems.append(f"{at or 'the top level'} is {shown[:30]}, expected {_describe(current_spec)}")
             continue
         if isinstance(current_spec, ListOf):
             if not isinstance(current, list):

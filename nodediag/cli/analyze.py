@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from nodediag.cli.common import fail, parse_size
+from nodediag.bundle.limits import Limits, set_current_limits
+from nodediag.cli.common import fail, limit_options
+from nodediag.cli.signals import cleanup_on_signals
 from nodediag.version import __version__
 
 
@@ -18,9 +20,8 @@ from nodediag.version import __version__
               help="Report file (default: <input name>.report.html for html; stdout for json and md).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               help="Exit 3 when a finding of this severity or worse is present (for automation).")
-@click.option("--max-bytes", default="4GB", show_default=True, help="Refuse inputs larger than this uncompressed.")
-@click.option("--max-files", default=20000, show_default=True, help="Refuse inputs with more files than this.")
-def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, max_bytes: str, max_files: int) -> None:
+@limit_options
+def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, limits: Limits) -> None:
     """Read a bundle (or an extracted bundle, the manual guide's archive, or one log file) and write
     an incident report: the root cause first, with its evidence."""
     import tempfile
@@ -32,10 +33,8 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
     from nodediag.analyzer.report import ReportError, write_report
     from nodediag.analyzer.rules.catalog import load_rules
 
-    try:
-        cap = parse_size(max_bytes)
-    except click.BadParameter as exc:
-        fail(str(exc))
+    cleanup_on_signals()  # SIGTERM: the private temp folder (an unredacted guide's copy) is removed
+    set_current_limits(limits)  # (the worker processes that scan logs read the caps from here)
     if output is None and fmt == "html":
         output = Path(source.name.removesuffix(".tar.zst").removesuffix(".tar.gz").removesuffix(".tgz")
                       + ".report.html")
@@ -44,8 +43,8 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
     # container logs are scanned by worker processes while the rest of a bundle is extracted
     with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
         try:
-            inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files, on_file=early.on_file,
-                             on_frame=early.on_frame)
+            inp = open_input(source, workdir=Path(work), max_bytes=limits.max_bytes, max_files=limits.max_files,
+                             on_file=early.on_file, on_frame=early.on_frame, header_limit=limits.max_header_bytes)
             facts = load_facts(inp)
             result = analyze_input(inp, facts, tool_version=__version__, early=early)
         except InputError as exc:  # (analyze_input: a log read straight from a damaged bundle)

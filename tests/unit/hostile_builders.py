@@ -171,7 +171,8 @@ def many_members(path: Path, count: int) -> Path:
 def long_line_bundle(path: Path, line_bytes: int, secret_at_cut: str = "") -> Path:
     """A bundle whose node log holds one line of ``line_bytes`` bytes (plus ``secret_at_cut``
     right after the first MiB), streamed into the compressor."""
-    head = b"2026-11-27T18:00:00.000000000Z [18:00:00.000] ERROR: prover-node boom "
+    head = (b"2026-11-27T18:00:00.000000000Z FATAL ERROR: Reached heap limit Allocation failed - "
+            b"JavaScript heap out of memory ")
     filler = b"x" * (1 << 20)
     body_size = line_bytes - len(head) - 1
     digest = hashlib.sha256()
