@@ -42,13 +42,13 @@ _INSPECT = Obj({
     "Id": _TEXT, "Name": _TEXT, "Image": _TEXT, "Path": _STRINGS, "Args": _STRINGS,
     "RestartCount": optional(IntRange(0, 1 << 31)),
     "Config": optional(Obj({"Image": _TEXT, "Labels": _LABELS, "Cmd": _STRINGS, "Entrypoint": _STRINGS,
-                            "Env": optional(ListOf(STR))})),
+                            "Env": optional(ListOf(STR, 10_000))})),
     "State": optional(Obj({"Status": _TEXT, "ExitCode": optional(INT), "OOMKilled": optional(BOOL),
                            "StartedAt": _TEXT, "FinishedAt": _TEXT})),
     "HostConfig": optional(Obj({"Memory": optional(INT), "RestartPolicy": optional(Obj({"Name": _TEXT}))})),
 })
-_CPU = optional(Obj({"cpu_usage": optional(Obj({"total_usage": _NUMBER, "percpu_usage": optional(ListOf(NUM))})),
-                     "system_cpu_usage": _NUMBER, "online_cpus": _NUMBER}))
+_CPU_USAGE = Obj({"total_usage": _NUMBER, "percpu_usage": optional(ListOf(NUM, 65_536))})
+_CPU = optional(Obj({"cpu_usage": optional(_CPU_USAGE), "system_cpu_usage": _NUMBER, "online_cpus": _NUMBER}))
 _STATS = Obj({
     "memory_stats": optional(Obj({"usage": _NUMBER, "limit": _NUMBER, "stats": optional(MapOf(_SCALAR))})),
     "cpu_stats": _CPU, "precpu_stats": _CPU, "pids_stats": optional(Obj({"current": _NUMBER})),
@@ -58,7 +58,7 @@ _FILESYSTEM = Obj({"mountpoint": _TEXT, "device": _TEXT, "fstype": _TEXT, "total
 _SUMMARY = Obj({
     **{key: _TEXT for key in ("hostname", "host", "cpu_model", "os", "kernel")},
     **{key: optional(IntRange(0, 1 << 20)) for key in ("cpus_logical", "cpus", "cpu_count")},
-    **{key: optional(ListOf(NUM)) for key in ("load_avg", "load_average", "loadavg", "load")},
+    **{key: optional(ListOf(NUM, 16)) for key in ("load_avg", "load_average", "loadavg", "load")},
     **{key: _NUMBER for key in ("uptime_s", "uptime_seconds", "uptime", "boot_time", "memory_total",
                                 "memory_bytes", "memory_available", "swap_total", "swap_used")},
 })
@@ -76,9 +76,10 @@ SCHEMAS: list[tuple[re.Pattern[str], Spec]] = [
     (re.compile(r"containers/[^/]+/stats\.json"), _STATS),
     (re.compile(r"host/summary\.json"), _SUMMARY),
     (re.compile(r"host/memory\.json"), _MEMORY),
-    (re.compile(r"host/disk\.json"), AnyOf((Obj({"filesystems": ListOf(_FILESYSTEM), "docker_root": _TEXT,
-                                                 "data_dirs": optional(ListOf(STR))}), ListOf(_FILESYSTEM)))),
-    (re.compile(r"docker/containers\.json"), ListOf(_CONTAINER_ROW)),
+    (re.compile(r"host/disk\.json"), AnyOf((Obj({"filesystems": ListOf(_FILESYSTEM, 4096), "docker_root": _TEXT,
+                                                 "data_dirs": optional(ListOf(STR, 4096))}),
+                                            ListOf(_FILESYSTEM, 4096)))),
+    (re.compile(r"docker/containers\.json"), ListOf(_CONTAINER_ROW, 20_000)),
     (re.compile(r"probes/[^/]+\.json"), _PROBE),
 ]
 

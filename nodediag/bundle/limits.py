@@ -18,7 +18,7 @@ class Limits:
     max_bytes: int = 4 * 1024 * MiB  # --max-bytes: content of all members, expanded
     max_files: int = 20000  # --max-files: members of an archive, files of a folder
     max_header_bytes: int = 1 * MiB  # --max-header-bytes: one pax / GNU long-name tar header
-    max_json_bytes: int = 64 * MiB  # --max-json-bytes: the manifest or one JSON fact file
+    max_json_bytes: int = 16 * MiB  # --max-json-bytes: the manifest or one JSON fact file
     max_json_depth: int = 64  # nesting of objects and lists in one JSON document
     max_line_bytes: int = 1 * MiB  # --max-line-bytes: a longer log line is cut (marked) at this length
 

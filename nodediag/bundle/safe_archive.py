@@ -378,6 +378,8 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
                 if member.isdir():
                     _make_dirs(dest, target)
                     continue
+                if content + member.size > max_bytes:  # refused before a byte is written (the
+                    raise CapExceeded(cap_message("bytes", max_bytes))  # bytes are counted as well)
                 _make_dirs(dest, target.parent)
                 if member.sparse is not None:  # tarfile fills the holes
                     source = archive.extractfile(member)

@@ -18,6 +18,7 @@ from typing import Any
 from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
 
 _INT_LIMIT = 1 << 64  # sizes and byte counts fit in 64 bits; a larger integer is hostile
+_MAX_CONTAINERS = 1_000_000  # objects and lists in one document: bounds the memory a parse can take
 
 
 class SchemaError(ValueError):
@@ -46,6 +47,7 @@ class Obj:
 @dataclass(frozen=True)
 class ListOf:
     item: Spec
+    max_items: int | None = None  # a longer list is refused (it would flood a report)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,10 @@ def check(value: object, spec: Spec, where: str = "") -> list[str]:
             if not isinstance(current, list):
                 problems.append(f"{at or 'the top level'} is {_kind(current)}, expected a list")
                 continue
+            if current_spec.max_items is not None and len(current) > current_spec.max_items:
+                problems.append(f"{at or 'the top level'} holds {len(current):,} items, more than the "
+                                f"{current_spec.max_items:,} it can plausibly have")
+                continue
             stack.extend((item, current_spec.item, _field(at, n)) for n, item in reversed(list(enumerate(current))))
             continue
         if not isinstance(current, dict):
@@ -231,6 +237,10 @@ def load_json(data: bytes | str, name: str, limits: Limits = DEFAULT_LIMITS) -> 
     if len(data) > limits.max_json_bytes:
         raise SchemaError(f"{name} is {len(data):,} bytes, more than the --max-json-bytes cap of "
                           f"{limits.max_json_bytes:,}: if the bundle is genuine, raise the cap")
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"{") + raw.count(b"[") > _MAX_CONTAINERS:
+        raise SchemaError(f"{name} holds more than {_MAX_CONTAINERS:,} objects and lists (hostile or corrupt): "
+                          "refused")
     if json_depth_exceeds(data, limits.max_json_depth):
         raise SchemaError(f"{name} nests deeper than {limits.max_json_depth} levels (hostile or corrupt): refused")
     try:

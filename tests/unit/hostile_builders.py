@@ -17,7 +17,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,13 +239,17 @@ def _limits(memory_mb: int) -> None:
 
 
 def run_limited(*args: str, memory_mb: int = 1500, timeout: float = 60, cwd: Path | None = None,
-                env: dict[str, str] | None = None) -> Run:
-    """``python -m nodediag ARGS`` under an address-space limit and a timeout."""
+                env: dict[str, str] | None = None, pythonpath: str | None = None,
+                on_start: Callable[[int], None] | None = None) -> Run:
+    """``python -m nodediag ARGS`` under an address-space limit and a timeout (``pythonpath``: where
+    nodediag is imported from, this checkout by default; the benchmark passes an older build)."""
     start = time.monotonic()
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": pythonpath or str(REPO), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "nodediag", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=full_env, cwd=cwd,
                             preexec_fn=lambda: _limits(memory_mb))
+    if on_start:
+        on_start(proc.pid)
     captured: dict[str, bytes] = {}
     readers = [threading.Thread(target=lambda n=n, s=s: captured.__setitem__(n, s.read()), daemon=True)
                for n, s in (("out", proc.stdout), ("err", proc.stderr))]

@@ -287,3 +287,28 @@ def test_analyze_of_a_guide_archive_interrupted_leaves_no_unredacted_copy(tmp_pa
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err
     assert list(spool.iterdir()) == []
+
+
+def test_analyze_refuses_a_zstd_bomb_before_writing_it(tmp_path: Path) -> None:
+    import threading
+
+    bomb = hb.zstd_bomb(tmp_path / "bomb.tar.zst", 300 << 20)
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], sum(f.stat().st_size for f in spool.rglob("*") if f.is_file()))
+            done.wait(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run = hb.run_limited("analyze", str(bomb), "-f", "json", "--max-bytes", "64MB", env={"TMPDIR": str(spool)})
+    finally:
+        done.set()
+        watcher.join()
+    assert hb.one_line_error(run) and "--max-bytes" in run.stderr
+    assert peak[0] < 1 << 20 and list(spool.iterdir()) == []
