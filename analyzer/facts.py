@@ -245,7 +245,7 @@ def _load_events(reader: _Reader, rel: str = "docker/events.jsonl") -> list[Even
     try:
         # streamed (it can be large), each line cut at --max-line-bytes (a cut line is not a valid event)
         with (reader.root / rel).open("rb") as raw, io.TextIOWrapper(
-                io.BufferedReader(LineCappedReader(raw, reader.limits.max_line_bytes)),  # type: ignore[arg-type]
+                io.BufferedReader(LineCappedReader(raw, reader.limits.max_line_bytes)),
                 encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():

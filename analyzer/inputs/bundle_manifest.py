@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nodediag.analyzer.model import DataGap
 from nodediag.bundle.format import ManifestError, parse_manifest
@@ -31,7 +31,7 @@ _NOT_A_GAP = re.compile(r"^(container is (?!removed)\w+|no running container)", 
 def read_manifest(path: Path) -> dict[str, Any]:
     """Parse manifest.json and check format and version; raise ArchiveError when unusable."""
     try:
-        return parse_manifest(path.read_bytes())
+        return cast(dict[str, Any], parse_manifest(path.read_bytes()))
     except OSError as exc:
         raise ArchiveError(f"has a manifest.json that cannot be read ({exc.strerror or exc})") from exc
     except ManifestError as exc:

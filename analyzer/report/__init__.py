@@ -66,8 +66,8 @@ def _shown(value: Any) -> Any:
 
 def _environment(*, autoescape: bool, **options: bool) -> Environment:
     env = Environment(loader=PackageLoader("nodediag.report_templates", "."), autoescape=autoescape,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown,
-                      **options)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, **options)
+    env.finalize = _shown  # (set before any template is compiled: the code generator reads it)
     return _filters(env)
 
 

@@ -95,7 +95,7 @@ class LineCutter:
 class LineCappedReader(io.RawIOBase):
     """``raw``'s bytes with every line longer than ``max_bytes`` cut there and marked."""
 
-    def __init__(self, raw: BinaryIO, max_bytes: int) -> None:
+    def __init__(self, raw: BinaryIO | io.RawIOBase | io.BufferedIOBase, max_bytes: int) -> None:
         super().__init__()
         self._raw = raw
         self.max_bytes = max_bytes
@@ -116,7 +116,7 @@ class LineCappedReader(io.RawIOBase):
                 if len(self._scratch) < want:
                     self._scratch = bytearray(want)
                 with memoryview(self._scratch) as scratch:
-                    count = self._raw.readinto(scratch[:want]) or 0  # type: ignore[attr-defined]
+                    count = self._raw.readinto(scratch[:want]) or 0  # type: ignore[union-attr]
                     if not count:
                         return 0
                     if self._passes(count):  # the usual case: one copy, no line longer than the cap

@@ -24,7 +24,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -148,7 +148,8 @@ class BundleReader:
                             continue
                         seen.add(rel)
                         data = tar.extractfile(member)
-                        yield BundleMember(member.name, rel, member.size), _Guarded(data or io.BytesIO(b""), self)
+                        guarded = cast(BinaryIO, _Guarded(data or io.BytesIO(b""), self))
+                        yield BundleMember(member.name, rel, member.size), guarded
                     # read to the end: the last frame's checksum is checked there, and nothing may follow
                     while chunk := capped.read(1 << 20):
                         if chunk.count(0) != len(chunk):

@@ -258,6 +258,7 @@ def test_redact_interrupted_leaves_nothing_behind(tmp_path: Path, signum: int) -
     # the manifest lists no file: it is refused as damaged only at its end; stop it while it writes
     assert _wait_for(lambda: any(out_dir.iterdir()) or any(spool.iterdir()), 60), "redact never started writing"
     time.sleep(0.3)
+    assert proc.poll() is None, "redact ended before it could be interrupted"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" not in err
@@ -283,6 +284,7 @@ def test_analyze_of_a_guide_archive_interrupted_leaves_no_unredacted_copy(tmp_pa
                              "-o", str(tmp_path / "r.json")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert _wait_for(lambda: any(spool.rglob("config.env")) or proc.poll() is not None, 60)
+    assert proc.poll() is None, "analyze ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err
