@@ -54,12 +54,19 @@ def _filters(env: Environment) -> Environment:
     return env
 
 
+_LINE_EXCERPT = 4096  # characters of one line (a log line, a message) a report shows
+
+
 def _shown(value: Any) -> Any:
     """Every value a template prints, with control and bidi characters from the bundle made visible
-    (``\\x1b``, ``\\u202e``): they would reorder or hide report text (issue 13)."""
+    (``\\x1b``, ``\\u202e``): they would reorder or hide report text; and one line (a value
+    without a newline: a log line, a message) shown as an excerpt of at most _LINE_EXCERPT
+    characters, so that no input line can blow the report up (issue 13)."""
     if isinstance(value, Markup):
         return Markup(visible(str(value), keep_layout=True))
     if isinstance(value, str):
+        if len(value) > _LINE_EXCERPT and "\n" not in value:
+            value = f"{value[:_LINE_EXCERPT]} [... {len(value) - _LINE_EXCERPT:,} more characters not shown]"
         return visible(value, keep_layout=True)
     return value
 

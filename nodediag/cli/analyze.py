@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nodediag.bundle.limits import Limits, set_current_limits
+from nodediag.bundle.terminal import visible
 from nodediag.cli.common import fail, limit_options
 from nodediag.cli.signals import cleanup_on_signals
 from nodediag.version import __version__
@@ -56,7 +57,7 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, li
         except OSError as exc:
             fail(f"cannot write the report: {exc.strerror or exc}")
     if written is not None:
-        click.echo(f"{result.verdict.headline}", err=True)
+        click.echo(visible(result.verdict.headline), err=True)  # (it may quote a container name from the bundle)
         click.echo(f"Report: {written}", err=True)
     if fail_on and any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in result.findings):
         sys.exit(3)
