@@ -10,14 +10,15 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
+from nodediag.bundle.limits import current_limits
+from nodediag.bundle.lines import LineCutter, line_limit
 from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
-from nodediag.redaction import LogStream, RedactionCounts, Redactor
+from nodediag.redaction import RedactionCounts, Redactor
 
 _CHUNK = 1024 * 1024
-_MAX_PENDING = 8 * 1024 * 1024
 
 
 def holds_guide_files(folder: Path) -> bool:
@@ -51,10 +52,14 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
     counts = RedactionCounts()
     env_files = [rel for rel in files if is_env_file(rel) or is_compose_file(rel)]
     env_texts: dict[str, str] = {}
+    config_cap = current_limits().max_json_bytes  # a config file is read whole: bounded like a JSON file
     for rel in env_files:  # learn every configured secret first: the logs repeat them
-        if (source_root / rel).stat().st_size > max_bytes:
-            raise CapExceeded(cap_message("bytes", max_bytes))
-        text = (source_root / rel).read_bytes().decode("utf-8", errors="replace")
+        with (source_root / rel).open("rb") as fh:
+            data = fh.read(config_cap + 1)
+        if len(data) > config_cap:
+            raise CapExceeded(f"holds {rel}, larger than {config_cap:,} bytes (the --max-json-bytes cap) for a "
+                              "configuration file: if it is genuine, raise the cap")
+        text = data.decode("utf-8", errors="replace")
         if is_compose_file(rel):
             redactor.harvest_compose(text)
         else:
@@ -95,30 +100,19 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
                    budget: int, max_bytes: int) -> int:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     stream = redactor.stream(counts)
+    # whole lines to the redactor (a secret split across two reads is still found); a line longer
+    # than --max-line-bytes is cut at a token boundary and marked before it is redacted
+    lines = LineCutter(line_limit())
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        pending = ""
         while block := fh.read(_CHUNK):
             budget -= len(block)
             if budget < 0:
                 raise CapExceeded(cap_message("bytes", max_bytes))
-            pending = _feed_lines(stream, out, pending + decoder.decode(block))
-        out.write(stream.feed(pending + decoder.decode(b"", final=True)))
+            out.write(stream.feed(lines.feed(decoder.decode(block))))
+        out.write(stream.feed(lines.feed(decoder.decode(b"", final=True)) + lines.close()))
         out.write(stream.close())
     return budget
-
-
-def _feed_lines(stream: LogStream, out: TextIO, text: str) -> str:
-    """Feed the complete lines of ``text`` (the redactor works on whole lines, so a secret split
-    across two reads is still found); return the unterminated rest. A line longer than
-    _MAX_PENDING is fed as it is, to bound memory."""
-    cut = text.rfind("\n") + 1
-    if cut == 0 and len(text) < _MAX_PENDING:
-        return text
-    if cut == 0:
-        cut = len(text)
-    out.write(stream.feed(text[:cut]))
-    return text[cut:]
 
 
 def _make_private_dirs(dest: Path, folder: Path) -> None:
