@@ -321,3 +321,17 @@ def test_a_report_shows_only_an_excerpt_of_a_long_line(tmp_path: Path) -> None:
     assert run.code == 0, run.stderr[-2000:]
     html = report.read_text(encoding="utf-8")
     assert "more characters not shown" in html and "x" * 5000 not in html
+
+
+@pytest.mark.parametrize("fmt", ["json", "md", "html"])
+def test_log_lines_holding_deeply_nested_json_are_analysed(tmp_path: Path, fmt: str) -> None:
+    def record(depth: int) -> str:
+        return ('{"level":50,"time":1764266400000,"module":"prover-node","msg":"Error: Broker facade stopped",'
+                '"data":' + "[" * depth + "]" * depth + "}")
+
+    log = "".join(f"2026-11-27T18:00:00.000000000Z {record(n)}\n" for n in (900, 1000, 5000))
+    log += "".join("2026-11-27T18:00:01.000000000Z [18:00:01.000] ERROR: prover-node x {\"a\":"
+                   + "[" * n + "]" * n + "}\n" for n in (1000, 5000))
+    bundle = hb.write_bundle(tmp_path / "b.tar.zst", {"containers/node/logs.txt": log.encode()})
+    run = hb.run_limited("analyze", str(bundle), "-f", fmt, "-o", str(tmp_path / f"r.{fmt}"))
+    assert run.code == 0 and not run.traceback, run.stderr[-1500:]
