@@ -115,6 +115,16 @@ def _describe(spec: Spec) -> str:
     return " or ".join(_describe(option) for option in spec.options)
 
 
+def _same_shape(value: object, spec: Spec) -> bool:
+    """True when ``value`` is the container ``spec`` describes (an object for Obj/MapOf, a list for
+    ListOf), so that its problems lie inside it."""
+    if isinstance(spec, (Obj, MapOf)):
+        return isinstance(value, dict)
+    if isinstance(spec, ListOf):
+        return isinstance(value, list)
+    return False
+
+
 def _fits_leaf(value: object, leaf: Leaf) -> bool:
     if leaf is ANY:
         return True
@@ -144,8 +154,13 @@ def check(value: object, spec: Spec, where: str = "") -> list[str]:
     while stack and len(problems) < 20:
         current, current_spec, at = stack.pop()
         if isinstance(current_spec, AnyOf):
-            if not any(not check(current, option, at) for option in current_spec.options):
-                problems.append(f"{at or 'the top level'} is {_kind(current)}, expected {_describe(current_spec)}")
+            results = [check(current, option, at) for option in current_spec.options]
+            if all(results):
+                # the one option of the value's own shape (an object, a list) says best what is wrong inside
+                shaped = [r for option, r in zip(current_spec.options, results, strict=True)
+                          if _same_shape(current, option)]
+                problems.extend(shaped[0] if len(shaped) == 1 else
+                                [f"{at or 'the top level'} is {_kind(current)}, expected {_describe(current_spec)}"])
             continue
         if isinstance(current_spec, Leaf):
             if not _fits_leaf(current, current_spec):
