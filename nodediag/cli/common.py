@@ -58,11 +58,19 @@ def human(n: float) -> str:
 def operator_rules(secrets: tuple[str, ...], secrets_files: tuple[Path, ...],
                    patterns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Check --secret / --secrets-file / --pattern; return (secrets, patterns) or fail in one line."""
+    import stat
+
     from nodediag.collector.secret_files import read_operator_secrets
     from nodediag.redaction.literals import MIN_LITERAL_LENGTH
 
     values = [s.strip() for s in secrets]
     for path in secrets_files:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = stat.S_IFREG  # (the read below says what is wrong)
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO would block, a device never end
+            fail(f"--secrets-file {path} is not a regular file; pass a file with one secret per line")
         try:
             values.extend(read_operator_secrets(path))
         except FileNotFoundError:

@@ -335,3 +335,11 @@ def test_log_lines_holding_deeply_nested_json_are_analysed(tmp_path: Path, fmt: 
     bundle = hb.write_bundle(tmp_path / "b.tar.zst", {"containers/node/logs.txt": log.encode()})
     run = hb.run_limited("analyze", str(bundle), "-f", fmt, "-o", str(tmp_path / f"r.{fmt}"))
     assert run.code == 0 and not run.traceback, run.stderr[-1500:]
+
+
+def test_a_secrets_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "secrets"
+    os.mkfifo(fifo)
+    bundle = hb.write_bundle(tmp_path / "b.tar.zst")
+    run = redact(bundle, tmp_path / "out.tar.zst", "--secrets-file", str(fifo), timeout=20)
+    assert not run.timed_out and hb.one_line_error(run) and "regular file" in run.stderr
