@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=150)
     parser.add_argument("--max-disk-mb", type=int, default=3072)
     parser.add_argument("--only", default="")
+    parser.add_argument("--sides", default="baseline,this", help="which columns to measure")
     opts = parser.parse_args()
     s = opts.scale
     work = Path(tempfile.mkdtemp(prefix="hostile-costs-"))
@@ -123,6 +124,8 @@ def main() -> None:
             if opts.only and opts.only not in label + command:
                 continue
             for side, site in (("baseline", opts.baseline_site), ("this", None)):
+                if side not in opts.sides.split(","):
+                    continue
                 r = measure(args, site, work, opts.memory_mb, opts.timeout, opts.max_disk_mb << 20)
                 print(f"{label:48} {command:8} {side:9} {r['rss_mb']:8.0f} {r['seconds']:7.1f} {r['disk_mb']:8.0f} "
                       f"{r['report_mb']:9.1f} {r['stdout_lines']:7}  {r['outcome']}: {r['last']}", flush=True)

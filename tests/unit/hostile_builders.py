@@ -225,12 +225,27 @@ class Run:
     stdout: str
     stderr: str
     seconds: float
-    max_rss_mb: float
+    max_rss_mb: float  # sampled every 20 ms: VmHWM, or the process tree's resident memory
     timed_out: bool
 
     @property
     def traceback(self) -> bool:
         return "Traceback (most recent call last)" in self.stderr
+
+
+def _tree_rss(pid: int) -> int:
+    """Bytes: the process's own high-water mark (VmHWM) or, when larger, the resident memory of it
+    and its children (analyze's workers) now."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        with open(f"/proc/{pid}/status") as fh:
+            hwm = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:")), 0)
+        total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except (psutil.Error, OSError, ValueError):
+        return 0
+    return max(hwm, total)
 
 
 def _limits(memory_mb: int) -> None:
@@ -256,14 +271,16 @@ def run_limited(*args: str, memory_mb: int = 1500, timeout: float = 60, cwd: Pat
     for reader in readers:
         reader.start()
     timed_out = False
-    while True:  # reaped here (not by Popen) to read the child's own peak RSS
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    peak = 0
+    while True:  # peak memory sampled while it runs (wait4's ru_maxrss starts from this process's size)
+        peak = max(peak, _tree_rss(proc.pid))
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() - start > timeout:
             proc.kill()
             timed_out = True
-            pid, status, usage = os.wait4(proc.pid, 0)
+            pid, status, _ = os.wait4(proc.pid, 0)
             break
         time.sleep(0.02)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -271,7 +288,7 @@ def run_limited(*args: str, memory_mb: int = 1500, timeout: float = 60, cwd: Pat
         reader.join(10)
     return Run(proc.returncode, captured.get("out", b"").decode("utf-8", "replace"),
                captured.get("err", b"").decode("utf-8", "replace"), time.monotonic() - start,
-               usage.ru_maxrss / 1024, timed_out)
+               peak / 2**20, timed_out)
 
 
 def one_line_error(run: Run) -> bool:
