@@ -108,7 +108,7 @@ class BundleReader:
         """Regular files in archive order, each with a reader valid until the next is asked for."""
         check_regular_input(self.path)
         seen: set[str] = set()
-        count = 0
+        count = declared = 0
         try:
             with open(self.path, "rb") as fh:
                 if fh.read(4) != ZSTD_MAGIC:
@@ -125,6 +125,10 @@ class BundleReader:
                         count += 1
                         if count > self.limits.max_files:
                             raise BundleReadError(f"{self.path} {cap_message('files', self.limits.max_files)}")
+                        declared += max(member.size, 0)
+                        if declared > self.limits.max_bytes:  # known from the headers: stop before reading
+                            raise BundleReadError(f"{self.path} declares {_shown(member.name)} of {member.size:,} "
+                                                  f"bytes: it {cap_message('bytes', self.limits.max_bytes)}")
                         problem = member_problem(member)
                         if problem:
                             raise BundleReadError(f"{self.path} holds a member {_shown(member.name)} that "

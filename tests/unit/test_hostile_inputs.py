@@ -343,3 +343,10 @@ def test_a_secrets_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     bundle = hb.write_bundle(tmp_path / "b.tar.zst")
     run = redact(bundle, tmp_path / "out.tar.zst", "--secrets-file", str(fifo), timeout=20)
     assert not run.timed_out and hb.one_line_error(run) and "regular file" in run.stderr
+
+
+def test_redact_refuses_a_member_declared_over_the_cap_without_expanding_it(tmp_path: Path) -> None:
+    bomb = hb.zstd_bomb(tmp_path / "bomb.tar.zst", 2 << 30)
+    run = redact(bomb, tmp_path / "out.tar.zst", "--max-bytes", "1GB")
+    assert hb.one_line_error(run) and "--max-bytes" in run.stderr
+    assert "declares" in run.stderr and "logs.txt" in run.stderr  # refused from the tar header, not expanded
