@@ -14,8 +14,10 @@ never an existing file (nor the input); a secret found in the output leaves no b
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import gzip
+import lzma
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -92,9 +94,15 @@ def _guide_members(path: Path, limits: Limits) -> Iterator[tuple[_Member, IO[byt
     count = 0
     try:
         with open(path, "rb") as raw:
-            head = raw.read(2)
+            head = raw.read(6)
             raw.seek(0)
-            stream: Any = gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b" else raw
+            stream: Any = raw
+            if head.startswith(b"\x1f\x8b"):
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")
+            elif head.startswith(b"BZh"):
+                stream = bz2.BZ2File(raw)
+            elif head.startswith(b"\xfd7zXZ\x00"):
+                stream = lzma.LZMAFile(raw)
             capped = CappedReader(stream, stream_limit(limits.max_bytes, limits.max_files))
             with tarfile.open(fileobj=capped, mode="r|", tarinfo=bounded_tarinfo(limits.max_header_bytes)) as tar:  # type: ignore[call-overload]
                 while (member := tar.next()) is not None:
@@ -110,8 +118,9 @@ def _guide_members(path: Path, limits: Limits) -> Iterator[tuple[_Member, IO[byt
                         yield _Member("/".join(parts), member.size), fh
     except ArchiveError as exc:
         raise RedactError(f"{path} {exc}") from None
-    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
-        raise RedactError(f"{path} is damaged or cut short: its gzip data does not decompress ({exc})") from None
+    except (gzip.BadGzipFile, zlib.error, EOFError, OSError, lzma.LZMAError) as exc:
+        raise RedactError(f"{path} is damaged or cut short: its compressed data does not decompress "
+                          f"({exc})") from None
 
 
 def detect_kind(path: Path) -> str:
@@ -262,7 +271,9 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
         return _convert_guide(options, redactor, now)
     except BundleReadError as exc:
         raise RedactError(str(exc)) from None
-    except (zstandard.ZstdError, tarfile.TarError, EOFError) as exc:
+    except ArchiveError as exc:  # a cap reached while a member of the guide's archive was read
+        raise RedactError(f"{src} {exc}") from None
+    except (zstandard.ZstdError, tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise RedactError(f"{src} is damaged or cut short ({exc})") from None
 
 

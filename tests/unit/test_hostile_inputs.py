@@ -350,3 +350,28 @@ def test_redact_refuses_a_member_declared_over_the_cap_without_expanding_it(tmp_
     run = redact(bomb, tmp_path / "out.tar.zst", "--max-bytes", "128MB")
     assert hb.one_line_error(run) and "--max-bytes" in run.stderr
     assert "declares" in run.stderr and "logs.txt" in run.stderr  # refused from the tar header, not expanded
+
+
+@pytest.mark.parametrize("compression", ["gz", "xz"])
+def test_a_guide_archive_bomb_stops_at_the_byte_cap_in_redact(tmp_path: Path, compression: str) -> None:
+    import tarfile
+
+    archive = tmp_path / f"aztec_diagnostics.tar.{compression}"
+    line = b"2026-11-27T18:00:00Z INFO: prover-node same line again\n"
+    size = 200 << 20
+    info = tarfile.TarInfo("aztec_diagnostics/prover-node.log")
+    info.size = size
+
+    class Repeated:
+        def __init__(self) -> None:
+            self.left = size
+
+        def read(self, n: int = -1) -> bytes:
+            n = self.left if n < 0 else min(n, self.left)
+            self.left -= n
+            return (line * (n // len(line) + 1))[:n]
+
+    with tarfile.open(archive, f"w:{compression}", **({"compresslevel": 1} if compression == "gz" else {})) as tar:
+        tar.addfile(info, Repeated())  # type: ignore[arg-type]
+    run = redact(archive, tmp_path / "out.tar.zst", "--max-bytes", "32MB")
+    assert hb.one_line_error(run) and "--max-bytes" in run.stderr and not (tmp_path / "out.tar.zst").exists()
