@@ -375,3 +375,11 @@ def test_a_guide_archive_bomb_stops_at_the_byte_cap_in_redact(tmp_path: Path, co
         tar.addfile(info, Repeated())  # type: ignore[arg-type]
     run = redact(archive, tmp_path / "out.tar.zst", "--max-bytes", "32MB")
     assert hb.one_line_error(run) and "--max-bytes" in run.stderr and not (tmp_path / "out.tar.zst").exists()
+
+
+def test_verify_fails_a_bundle_with_a_zstd_frame_appended_after_its_tar_end(tmp_path: Path) -> None:
+    bundle = hb.write_bundle(tmp_path / "b.tar.zst")
+    with bundle.open("ab") as fh:
+        fh.write(zstandard.ZstdCompressor(write_checksum=True).compress(b"appended after the archive\n" * 40))
+    run = hb.run_limited("verify", str(bundle))
+    assert run.code != 0 and "after the end of its tar archive" in run.stderr
