@@ -119,8 +119,8 @@ def _guide_members(path: Path, limits: Limits) -> Iterator[tuple[_Member, IO[byt
     except ArchiveError as exc:
         raise RedactError(f"{path} {exc}") from None
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError, lzma.LZMAError) as exc:
-        raise RedactError(f"{path} is damaged or cut short: its compressed data does not decompress "
-                          f"({exc})") from None
+        raise RedactError(f"{path} cannot be read or does not decompress (damaged or cut short?): "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def detect_kind(path: Path) -> str:
