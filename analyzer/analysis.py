@@ -31,6 +31,7 @@ from nodediag.analyzer.rules.fact_checks import CheckContext
 from nodediag.analyzer.rules.registry import CHECKS
 from nodediag.analyzer.timeline import TimelineCollector
 from nodediag.bundle.frames import FrameMemberReader, OwnFrame
+from nodediag.bundle.lines import LineCappedReader, line_limit
 from nodediag.bundle.safe_archive import ArchiveError
 
 PARALLEL_MIN_BYTES = 48 * 2**20  # less log than this: a second process costs more than it saves
@@ -69,7 +70,8 @@ def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str]
     ``digests``)."""
     frame = own.get(log.path)
     with FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb") as reader:
-        yield from parse_log_stream(reader, file=log.path, container=log.container, role=log.role,  # type: ignore[arg-type]
+        lines = LineCappedReader(reader, line_limit())  # an overlong line is cut (marked): bounded cost
+        yield from parse_log_stream(lines, file=log.path, container=log.container, role=log.role,  # type: ignore[arg-type]
                                     stats=stats, role_of=role_of, skip=skip, repeats=True)
         if frame:
             digests[log.path] = reader.finish()  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ Tolerant by design: a missing key never crashes, a file that does not parse beco
 
 from __future__ import annotations
 
-import json
+import io
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +28,10 @@ from nodediag.analyzer.host_facts import (
 from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status, status_times
 from nodediag.analyzer.inputs.manual_guide import converted_guide_warnings
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
+from nodediag.bundle.facts import read_event, read_fact
+from nodediag.bundle.limits import current_limits
+from nodediag.bundle.lines import LineCappedReader
+from nodediag.bundle.schema import SchemaError
 from nodediag.envfile import env_values
 from nodediag.roles import detect_role
 
@@ -63,27 +67,43 @@ class _Reader:
 
     def __init__(self, inp: LoadedInput) -> None:
         self.inp = inp
+        self.limits = current_limits()
         self.root = Path(inp.root)
         self.files = set(inp.files)
 
-    def text(self, rel: str) -> str | None:
+    def _bytes(self, rel: str) -> bytes | None:
+        """The file's bytes, at most --max-json-bytes of them (a longer file is cut, with a warning)."""
         if rel not in self.files:
             return None
+        cap = self.limits.max_json_bytes
         try:
-            return (self.root / rel).read_bytes().decode("utf-8", errors="replace")
+            with (self.root / rel).open("rb") as fh:
+                data = fh.read(cap + 1)
         except OSError as exc:
             self.inp.warnings.append(f"{rel} could not be read ({exc.strerror or exc}); its facts are missing")
             return None
+        if len(data) > cap:
+            self.inp.warnings.append(f"{rel} is larger than the --max-json-bytes cap of {cap:,} bytes; "
+                                     "only its start was read" if not rel.endswith(".json") else
+                                     f"{rel} is larger than the --max-json-bytes cap of {cap:,} bytes; "
+                                     "its facts are missing from the report")
+            return data[:cap] if not rel.endswith(".json") else None
+        return data
+
+    def text(self, rel: str) -> str | None:
+        data = self._bytes(rel)
+        return None if data is None else data.decode("utf-8", errors="replace")
 
     def json(self, rel: str) -> Any:
-        text = self.text(rel)
-        if text is None:
+        """A JSON fact file, parsed and checked against its schema (nodediag/bundle/facts.py) once,
+        here; a file that does not fit is a warning naming the file and field, and its facts are missing."""
+        data = self._bytes(rel)
+        if data is None:
             return None
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            self.inp.warnings.append(f"{rel} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                                     "its facts are missing from the report")
+            return read_fact(rel, data, self.limits)
+        except SchemaError as exc:
+            self.inp.warnings.append(f"{exc}; its facts are missing from the report")
             return None
 
 
@@ -260,13 +280,16 @@ def _load_events(reader: _Reader, rel: str = "docker/events.jsonl") -> list[Even
     events: list[Event] = []
     bad = 0
     try:
-        with (reader.root / rel).open(encoding="utf-8", errors="replace") as fh:  # streamed: can be large
+        # streamed (it can be large), each line cut at --max-line-bytes (a cut line is not a valid event)
+        with (reader.root / rel).open("rb") as raw, io.TextIOWrapper(
+                io.BufferedReader(LineCappedReader(raw, reader.limits.max_line_bytes)),
+                encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:
+                    data = read_event(rel, number, line, reader.limits)
+                except SchemaError:
                     bad += 1
                     continue
                 event = _event(data, rel, number) if isinstance(data, dict) else None
@@ -275,7 +298,7 @@ def _load_events(reader: _Reader, rel: str = "docker/events.jsonl") -> list[Even
     except OSError as exc:
         reader.inp.warnings.append(f"{rel} could not be read ({exc.strerror or exc}); events are missing")
     if bad:
-        reader.inp.warnings.append(f"{rel}: {bad} line(s) are not valid JSON and were skipped")
+        reader.inp.warnings.append(f"{rel}: {bad} line(s) are not valid JSON events and were skipped")
     events.sort(key=lambda e: (e.time, e.line))
     return events
 

@@ -14,10 +14,13 @@ never an existing file (nor the input); a secret found in the output leaves no b
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import gzip
+import lzma
 import os
 import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -25,7 +28,13 @@ from typing import IO, Any, Literal
 
 import zstandard
 
-from nodediag.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST, ManifestError, check_manifest
+from nodediag.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST
+from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
+from nodediag.bundle.lines import LineCutter
+from nodediag.bundle.manifest import Manifest
+from nodediag.bundle.reader import BundleMember, BundleReader, BundleReadError, check_regular_input
+from nodediag.bundle.safe_archive import ArchiveError, CappedReader, bounded_tarinfo, cap_message, stream_limit
+from nodediag.bundle.verify import VerifyError, verify_bundle
 from nodediag.bundle.writer import BundleError, BundleWriter
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import RedactionCounts, Redactor
@@ -49,6 +58,8 @@ class RedactOptions:
     patterns: tuple[str, ...] = ()
     redact_ips: bool = False
     command_line: list[str] = field(default_factory=list)
+    allow_damaged: bool = False  # --allow-damaged: take a bundle that fails verify (recorded in the manifest)
+    limits: Limits = DEFAULT_LIMITS
 
 
 Kind = Literal["bundle", "manual-guide", "log", "folder"]
@@ -61,6 +72,7 @@ class RedactOutcome:
     kind: Kind
     files: int
     totals: dict[str, int]
+    damage: list[str] = field(default_factory=list)  # what verify found wrong with the input (--allow-damaged)
 
 
 @dataclass
@@ -69,23 +81,50 @@ class _Member:
     size: int
 
 
-def _open_members(path: Path, kind: str) -> Iterator[tuple[_Member, IO[bytes]]]:
-    """Regular files of the input, in archive order, with a reader for each (valid until the next)."""
-    with open(path, "rb") as raw:
-        stream: Any = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) \
-            if kind == "bundle" else raw
-        mode = "r|" if kind == "bundle" else "r|*"
-        with tarfile.open(fileobj=stream, mode=mode) as tar:
-            for member in tar:
-                parts = PurePosixPath(member.name).parts
-                if not member.isfile() or member.name.startswith("/") or ".." in parts or len(parts) < 2 \
-                        and kind == "bundle":
-                    continue
-                fh = tar.extractfile(member)
-                if fh is None:
-                    continue
-                rel = "/".join(parts[1:]) if kind == "bundle" else "/".join(parts)
-                yield _Member(rel, member.size), fh
+def _open_members(path: Path, kind: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[_Member, IO[bytes]]]:
+    """Regular files of the input, in archive order, with a reader for each (valid until the next),
+    within ``limits``. A bundle is read by the shared BundleReader (a member present twice or a
+    second top folder left out: the scan has already refused or recorded them)."""
+    if kind == "bundle":
+        for member, fh in BundleReader(path, limits, strict=False).members():
+            yield _Member(member.rel, member.size), fh
+        return
+    yield from _guide_members(path, limits)
+
+
+def _guide_members(path: Path, limits: Limits) -> Iterator[tuple[_Member, IO[bytes]]]:
+    """The manual guide's .tar.gz (or .tar): decompressed and counted within ``limits``; links,
+    devices and unsafe paths are skipped."""
+    count = 0
+    try:
+        with open(path, "rb") as raw:
+            head = raw.read(6)
+            raw.seek(0)
+            stream: Any = raw
+            if head.startswith(b"\x1f\x8b"):
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")
+            elif head.startswith(b"BZh"):
+                stream = bz2.BZ2File(raw)
+            elif head.startswith(b"\xfd7zXZ\x00"):
+                stream = lzma.LZMAFile(raw)  # noqa: SIM115 - closed with raw, by the with above
+            capped = CappedReader(stream, stream_limit(limits.max_bytes, limits.max_files))
+            with tarfile.open(fileobj=capped, mode="r|", tarinfo=bounded_tarinfo(limits.max_header_bytes)) as tar:  # type: ignore[call-overload]
+                while (member := tar.next()) is not None:
+                    tar.members.clear()  # stream mode keeps every header otherwise
+                    count += 1
+                    if count > limits.max_files:
+                        raise RedactError(f"{path} {cap_message('files', limits.max_files)}")
+                    parts = PurePosixPath(member.name).parts
+                    if not member.isfile() or member.name.startswith("/") or ".." in parts:
+                        continue
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        yield _Member("/".join(parts), member.size), fh
+    except ArchiveError as exc:
+        raise RedactError(f"{path} {exc}") from None
+    except (gzip.BadGzipFile, zlib.error, EOFError, OSError, lzma.LZMAError) as exc:
+        raise RedactError(f"{path} cannot be read or does not decompress (damaged or cut short?): "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _decompressed_head(path: Path, head: bytes) -> bytes:
@@ -140,24 +179,28 @@ def _is_config(rel: str) -> bool:
     return is_env_file(rel) or is_compose_file(rel)
 
 
-def _scan_bundle(path: Path, redactor: Redactor) -> dict[str, Any]:
-    import json
+def _scan_bundle(options: RedactOptions, redactor: Redactor) -> tuple[Manifest, list[str]]:
+    """Verify the input bundle in one streaming pass (structure and checksums) while learning the
+    secrets of its config files; refuse it when damaged unless ``allow_damaged``.
+    Return (manifest, the problems found)."""
+    path = options.input
 
-    manifest: dict[str, Any] | None = None
-    for member, fh in _open_members(path, "bundle"):
-        if member.rel == MANIFEST:
-            try:
-                manifest = json.loads(_read_limited(fh, member.rel))
-            except ValueError as exc:
-                raise RedactError(f"manifest.json of {path} is not valid JSON ({exc})") from exc
-        elif member.rel.startswith("config/") and _is_config(member.rel):
-            _learn_config(member.rel, _read_limited(fh, member.rel), redactor)
-    if manifest is None:
-        raise RedactError(f"{path} has no nodediag manifest: not a nodediag bundle")
+    def wanted(member: BundleMember) -> bool:
+        return member.rel.startswith("config/") and _is_config(member.rel) and member.size <= _MAX_CONFIG_BYTES
+
+    def learn(member: BundleMember, data: bytes) -> None:
+        _learn_config(member.rel, data.decode("utf-8", errors="replace"), redactor)
+
     try:
-        return check_manifest(manifest)
-    except ManifestError as exc:
-        raise RedactError(f"{path}: {exc}") from exc
+        report = verify_bundle(path, options.limits, on_member=wanted, on_data=learn)
+    except VerifyError as exc:
+        raise RedactError(str(exc)) from None
+    if report.problems and not options.allow_damaged:
+        more = f" and {len(report.problems) - 1} more problem(s)" if len(report.problems) > 1 else ""
+        raise RedactError(f"{path} fails verify ({report.problems[0]}{more}): it was changed or damaged after "
+                          "collection, and a new bundle would hide that. See `nodediag verify`; to redact what "
+                          "can be read anyway, pass --allow-damaged (the new manifest records the damage)")
+    return report.manifest, report.problems
 
 
 def _learn_config(rel: str, text: str, redactor: Redactor) -> None:
@@ -167,9 +210,9 @@ def _learn_config(rel: str, text: str, redactor: Redactor) -> None:
         redactor.harvest_env_file(text)
 
 
-def _guide_root(path: Path) -> tuple[str, list[str]]:
+def _guide_root(path: Path, limits: Limits) -> tuple[str, list[str]]:
     """(prefix of the guide's folder inside the archive, relative paths of its files)."""
-    names = [m.rel for m, _ in _open_members(path, "manual-guide")]
+    names = [m.rel for m, _ in _open_members(path, "manual-guide", limits)]
     holding = sorted({n.rsplit("/", 1)[0] if "/" in n else "" for n in names
                       if n.rsplit("/", 1)[-1] in GUIDE_FILES}, key=lambda p: (not p.endswith(GUIDE_FOLDER), len(p)))
     if not holding:
@@ -193,6 +236,7 @@ class _Output:
 
     def __init__(self, options: RedactOptions, redactor: Redactor) -> None:
         self.redactor = redactor
+        self.max_line = options.limits.max_line_bytes
         try:
             self.writer = BundleWriter.create(options.output)
         except BundleError as exc:
@@ -217,9 +261,12 @@ class _Output:
             stream = self.redactor.stream(counts)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             written = 0  # lines written so far, for the gate's line numbers
+            # whole lines to the redactor; an overlong line is cut (marked) before it is redacted
+            lines = LineCutter(self.max_line)
             while block := fh.read(_BLOCK):
-                written = self._write(spool, stream.write(decoder.decode(block)), path, written)
-            self._write(spool, stream.write(decoder.decode(b"", final=True)) + stream.close(), path, written)
+                written = self._write(spool, stream.write(lines.feed(decoder.decode(block))), path, written)
+            rest = lines.feed(decoder.decode(b"", final=True)) + lines.close()
+            self._write(spool, stream.write(rest) + stream.close(), path, written)
         record = self.writer.commit(spool, counts.by_kind)
         if counts.lines_by_kind:
             self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
@@ -244,6 +291,11 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
     src, dst = options.input, options.output
     if not src.exists():
         raise RedactError(f"{src} does not exist")
+    if not src.is_dir():
+        try:
+            check_regular_input(src, "a bundle (.tar.zst), the guide's archive (.tar.gz), a log file or a folder")
+        except BundleReadError as exc:
+            raise RedactError(str(exc)) from None
     if dst.exists() or dst.resolve() == src.resolve():
         raise RedactError(f"{dst} already exists; redact never overwrites a file: choose another -o")
     if src.is_dir() and dst.resolve().is_relative_to(src.resolve()):
@@ -264,16 +316,25 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
         if kind == "folder":
             return redact_folder(src, dst, redactor)
         return _convert_guide(options, redactor, now)
-    except (zstandard.ZstdError, tarfile.TarError, EOFError) as exc:
-        raise RedactError(f"{src} is damaged or cut short ({exc})") from exc
+    except BundleReadError as exc:
+        raise RedactError(str(exc)) from None
+    except ArchiveError as exc:  # a cap reached while a member of the guide's archive was read
+        raise RedactError(f"{src} {exc}") from None
+    except (zstandard.ZstdError, tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise RedactError(f"{src} is damaged or cut short ({exc})") from None
 
 
-def _re_redaction_entry(options: RedactOptions, now: str) -> dict[str, Any]:
-    return {"at": now, "tool_version": __version__, "operator_secrets": len(options.secrets),
-            "patterns": len(options.patterns), "redact_ips": options.redact_ips, "input": options.input.name}
+def _re_redaction_entry(options: RedactOptions, now: str, damage: list[str] | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": now, "tool_version": __version__, "operator_secrets": len(options.secrets),
+                             "patterns": len(options.patterns), "redact_ips": options.redact_ips,
+                             "input": options.input.name}
+    if damage:
+        entry["damaged_input"] = list(damage)  # taken with --allow-damaged: what verify found wrong
+    return entry
 
 
-def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind) -> RedactOutcome:
+def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind,
+            damage: list[str] | None = None) -> RedactOutcome:
     totals: dict[str, int] = {}
     for rec in out.writer.records:
         for k, n in rec.redactions.items():
@@ -287,16 +348,19 @@ def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind
     except (BundleError, OSError) as exc:
         out.writer.abort()
         raise RedactError(f"could not finish the bundle: {exc}") from exc
-    return RedactOutcome(path, path.stat().st_size, kind, len(out.writer.records), totals)
+    except BaseException:  # SIGTERM / Ctrl-C while finishing: no partial file stays behind
+        out.writer.abort()
+        raise
+    return RedactOutcome(path, path.stat().st_size, kind, len(out.writer.records), totals, list(damage or []))
 
 
 def _rebundle(options: RedactOptions, redactor: Redactor, now: str) -> RedactOutcome:
-    manifest = _scan_bundle(options.input, redactor)
-    entries = {e.get("path"): e for e in manifest.get("files") or [] if isinstance(e, dict)}
+    manifest, damage = _scan_bundle(options, redactor)
+    entries: dict[str, Any] = {e["path"]: e for e in manifest.get("files") or []}
     old_lines = (manifest.get("redaction") or {}).get("redacted_lines") or {}
     out = _Output(options, redactor)
     try:
-        for member, fh in _open_members(options.input, "bundle"):
+        for member, fh in _open_members(options.input, "bundle", options.limits):
             if member.rel == MANIFEST:
                 continue
             entry = entries.get(member.rel, {})
@@ -312,23 +376,23 @@ def _rebundle(options: RedactOptions, redactor: Redactor, now: str) -> RedactOut
     except BaseException:
         out.writer.abort()
         raise
-    manifest = dict(manifest)
-    redaction = dict(manifest.get("redaction") or {})
-    redaction["re_redacted"] = [*(redaction.get("re_redacted") or []), _re_redaction_entry(options, now)]
-    manifest["redaction"] = redaction
-    return _finish(out, manifest, options, "bundle")
+    new_manifest: dict[str, Any] = dict(manifest)
+    redaction: dict[str, Any] = dict(manifest.get("redaction") or {})
+    redaction["re_redacted"] = [*(redaction.get("re_redacted") or []), _re_redaction_entry(options, now, damage)]
+    new_manifest["redaction"] = redaction
+    return _finish(out, new_manifest, options, "bundle", damage)
 
 
 def _convert_guide(options: RedactOptions, redactor: Redactor, now: str) -> RedactOutcome:
-    prefix, rels = _guide_root(options.input)
-    for member, fh in _open_members(options.input, "manual-guide"):  # learn config.env first
+    prefix, rels = _guide_root(options.input, options.limits)
+    for member, fh in _open_members(options.input, "manual-guide", options.limits):  # learn config.env first
         rel = member.rel[len(prefix):] if member.rel.startswith(prefix) else None
         if rel is not None and _is_config(rel):
             _learn_config(rel, _read_limited(fh, rel), redactor)
     out = _Output(options, redactor)
     sources: list[dict[str, Any]] = []
     try:
-        for member, fh in _open_members(options.input, "manual-guide"):
+        for member, fh in _open_members(options.input, "manual-guide", options.limits):
             if not member.rel.startswith(prefix):
                 continue
             rel = member.rel[len(prefix):]

@@ -22,6 +22,7 @@ from nodediag.analyzer.model import LoadedInput, ParseStats
 from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
 from nodediag.bundle.format import MANIFEST
 from nodediag.bundle.frames import OwnFrame, SkippingReader, own_frames
+from nodediag.bundle.limits import DEFAULT_LIMITS
 from nodediag.bundle.safe_archive import (
     DECOMPRESS_ERRORS,
     GZIP_MAGIC,
@@ -39,8 +40,8 @@ from nodediag.bundle.safe_archive import (
     stream_limit,
 )
 
-DEFAULT_MAX_BYTES = 4 * 1024**3
-DEFAULT_MAX_FILES = 20000
+DEFAULT_MAX_BYTES = DEFAULT_LIMITS.max_bytes
+DEFAULT_MAX_FILES = DEFAULT_LIMITS.max_files
 _ACCEPTED = ("pass a nodediag bundle (.tar.zst), an extracted bundle folder, "
              "the manual guide's aztec_diagnostics folder or archive, or a container log file")
 _TEXT_SAMPLE = 65536
@@ -56,7 +57,8 @@ class _NotABundle(Exception):
 
 def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
                max_files: int = DEFAULT_MAX_FILES, on_file: Callable[[Path, str], None] | None = None,
-               on_frame: Callable[[Path, OwnFrame], None] | None = None) -> LoadedInput:
+               on_frame: Callable[[Path, OwnFrame], None] | None = None,
+               header_limit: int = DEFAULT_LIMITS.max_header_bytes) -> LoadedInput:
     """Detect and open ``path``; archives are extracted into a new 0700 folder under ``workdir``.
     ``on_file(folder, member)`` is called as each file of an archive is complete on disk (as
     ``folder / member``), before the archive is checked to its end. A bundle's container logs that
@@ -73,7 +75,7 @@ def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
         elif not path.is_file():
             raise InputError(f"{name} is neither a regular file nor a folder: {_ACCEPTED}")
         else:
-            loaded = _open_file(path, workdir, max_bytes, max_files, on_file, on_frame)
+            loaded = _open_file(path, workdir, max_bytes, max_files, on_file, on_frame, header_limit)
     except ArchiveError as exc:
         raise InputError(_one_line(f"{name} {exc}")) from None
     except PermissionError as exc:
@@ -98,7 +100,8 @@ def _private_folder(workdir: Path) -> Path:
 
 def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
                on_file: Callable[[Path, str], None] | None = None,
-               on_frame: Callable[[Path, OwnFrame], None] | None = None) -> LoadedInput:
+               on_frame: Callable[[Path, OwnFrame], None] | None = None,
+               header_limit: int = DEFAULT_LIMITS.max_header_bytes) -> LoadedInput:
     if path.stat().st_size == 0:
         raise ArchiveError(f"is empty: {_ACCEPTED}")
     with path.open("rb") as fh:
@@ -107,9 +110,11 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
         raise ArchiveError("is a zip archive, which nodediag does not open: extract it and pass the folder")
     if head.startswith((ZSTD_MAGIC, GZIP_MAGIC)) or looks_like_tar(head):
         try:
-            return _open_stream(path, head, workdir, max_bytes, max_files, on_file, on_frame)
+            return _open_stream(path, head, workdir, max_bytes, max_files, on_file, on_frame,
+                                header_limit=header_limit)
         except _NotABundle:  # logs in frames of their own, but no bundle: extract it as a whole
-            return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False)
+            return _open_stream(path, head, workdir, max_bytes, max_files, on_file, None, detach=False,
+                                header_limit=header_limit)
     if looks_like_text(head):
         report = own_report_kind(head)
         if report is not None:
@@ -189,7 +194,8 @@ def _stripped_name(path: Path) -> str:
 
 def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_files: int,
                  on_file: Callable[[Path, str], None] | None = None,
-                 on_frame: Callable[[Path, OwnFrame], None] | None = None, detach: bool = True) -> LoadedInput:
+                 on_frame: Callable[[Path, OwnFrame], None] | None = None, detach: bool = True,
+                 header_limit: int = DEFAULT_LIMITS.max_header_bytes) -> LoadedInput:
     private = _private_folder(workdir)
     try:
         with path.open("rb") as fh:
@@ -233,7 +239,8 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                 files = extract_tar_stream(reader, extracted, max_bytes=max_bytes,  # type: ignore[arg-type]
                                            max_files=max_files, digests=digests,
                                            on_member=(lambda rel: on_file(extracted, rel)) if on_file else None,
-                                           counted=(len(frames), sum(f.size for f in frames)))
+                                           counted=(len(frames), sum(f.size for f in frames)),
+                                           header_limit=header_limit)
                 for frame in frames:
                     if frame.name in files:
                         raise ArchiveError(f"holds the member {frame.name!r} twice: refused, the archive "

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nodediag.analyzer.model import DataGap
 from nodediag.bundle.format import ManifestError, parse_manifest
+from nodediag.bundle.limits import current_limits
 from nodediag.bundle.safe_archive import ArchiveError
 
 GAP_SOURCE_STATUSES = ("failed", "timeout", "skipped", "truncated")
@@ -30,8 +31,14 @@ _NOT_A_GAP = re.compile(r"^(container is (?!removed)\w+|no running container)", 
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """Parse manifest.json and check format and version; raise ArchiveError when unusable."""
+    limits = current_limits()
     try:
-        return parse_manifest(path.read_bytes())
+        with path.open("rb") as fh:
+            data = fh.read(limits.max_json_bytes + 1)
+        if len(data) > limits.max_json_bytes:
+            raise ArchiveError(f"has a manifest.json larger than the --max-json-bytes cap of "
+                               f"{limits.max_json_bytes:,} bytes: if the bundle is genuine, raise the cap")
+        return cast(dict[str, Any], parse_manifest(data, limits))
     except OSError as exc:
         raise ArchiveError(f"has a manifest.json that cannot be read ({exc.strerror or exc})") from exc
     except ManifestError as exc:

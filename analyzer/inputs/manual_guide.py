@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nodediag.analyzer.inputs.guide_dates import date_guide_logs
+from nodediag.bundle.limits import current_limits
+from nodediag.bundle.lines import LineCutter, line_limit
 from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import RedactionCounts, Redactor
@@ -52,10 +54,14 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
     counts = RedactionCounts()
     env_files = [rel for rel in files if is_env_file(rel) or is_compose_file(rel)]
     env_texts: dict[str, str] = {}
+    config_cap = current_limits().max_json_bytes  # a config file is read whole: bounded like a JSON file
     for rel in env_files:  # learn every configured secret first: the logs repeat them
-        if (source_root / rel).stat().st_size > max_bytes:
-            raise CapExceeded(cap_message("bytes", max_bytes))
-        text = (source_root / rel).read_bytes().decode("utf-8", errors="replace")
+        with (source_root / rel).open("rb") as fh:
+            data = fh.read(config_cap + 1)
+        if len(data) > config_cap:
+            raise CapExceeded(f"holds {rel}, larger than {config_cap:,} bytes (the --max-json-bytes cap) for a "
+                              "configuration file: if it is genuine, raise the cap")
+        text = data.decode("utf-8", errors="replace")
         if is_compose_file(rel):
             redactor.harvest_compose(text)
         else:
@@ -99,16 +105,18 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
                    budget: int, max_bytes: int) -> int:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     stream = redactor.stream(counts)
+    lines = LineCutter(line_limit())
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         # write() redacts whole lines (a secret split across two reads is still found) and cuts
-        # an overlong line only where no secret is cut in two
+        # an overlong line only where no secret is cut in two; lines longer than --max-line-bytes
+        # are cut at a token boundary and marked first
         while block := fh.read(_CHUNK):
             budget -= len(block)
             if budget < 0:
                 raise CapExceeded(cap_message("bytes", max_bytes))
-            out.write(stream.write(decoder.decode(block)))
-        out.write(stream.write(decoder.decode(b"", final=True)))
+            out.write(stream.write(lines.feed(decoder.decode(block))))
+        out.write(stream.write(lines.feed(decoder.decode(b"", final=True)) + lines.close()))
         out.write(stream.close())
     return budget
 

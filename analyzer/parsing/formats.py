@@ -244,7 +244,7 @@ def split_json_objects(body: str) -> list[tuple[dict[str, Any] | None, str]]:
     while pos < end:
         try:
             value, stop = _JSON_DECODER.raw_decode(body, pos)
-        except ValueError:
+        except (ValueError, RecursionError):  # (a record nested deeper than Python recurses)
             nxt = _GLUED_JSON_RE.search(body, pos + 1)
             cut = nxt.start() if nxt else end
             pieces.append((None, body[pos:cut]))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -26,6 +27,7 @@ from nodediag.analyzer.report import markdown as report_markdown
 from nodediag.analyzer.report.formatting import fmt_bytes, fmt_duration, fmt_time, iso_z, line_range
 from nodediag.analyzer.report.json_report import render_json
 from nodediag.analyzer.report.view import build_view
+from nodediag.bundle.terminal import visible
 
 FORMATS = ("html", "json", "md")
 
@@ -52,9 +54,27 @@ def _filters(env: Environment) -> Environment:
     return env
 
 
+_LINE_EXCERPT = 4096  # characters of one line (a log line, a message) a report shows
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints, with control and bidi characters from the bundle made visible
+    (``\\x1b``, ``\\u202e``): they would reorder or hide report text; and one line (a value
+    without a newline: a log line, a message) shown as an excerpt of at most _LINE_EXCERPT
+    characters, so that no input line can blow the report up (issue 13)."""
+    if isinstance(value, Markup):
+        return Markup(visible(str(value), keep_layout=True))
+    if isinstance(value, str):
+        if len(value) > _LINE_EXCERPT and "\n" not in value:
+            value = f"{value[:_LINE_EXCERPT]} [... {len(value) - _LINE_EXCERPT:,} more characters not shown]"
+        return visible(value, keep_layout=True)
+    return value
+
+
 def _environment(*, autoescape: bool, **options: bool) -> Environment:
     env = Environment(loader=PackageLoader("nodediag.report_templates", "."), autoescape=autoescape,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, **options)
+    env.finalize = _shown  # (set before any template is compiled: the code generator reads it)
     return _filters(env)
 
 

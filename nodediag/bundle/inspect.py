@@ -8,13 +8,13 @@ and the re-redaction history. ``--json`` prints the same as one JSON object.
 
 from __future__ import annotations
 
-import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-import zstandard
-
-from nodediag.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
+from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
+from nodediag.bundle.manifest import MANIFEST, Manifest
+from nodediag.bundle.reader import BundleReadError, check_regular_input, load_manifest, manifest_of
+from nodediag.bundle.terminal import visible
 
 _SHOWN_LINES = 12
 
@@ -23,47 +23,27 @@ class InspectError(Exception):
     """The input is not a readable nodediag bundle; the message says why."""
 
 
-def read_bundle_manifest(path: Path) -> dict[str, Any]:
+def read_bundle_manifest(path: Path, limits: Limits = DEFAULT_LIMITS) -> Manifest:
     """The manifest of a ``.tar.zst`` bundle or of an extracted bundle folder."""
-    if not path.exists():
-        raise InspectError(f"{path} does not exist")
-    if path.is_dir():
+    try:
+        check_regular_input(path, folder_ok=True)
+        if not path.is_dir():
+            return manifest_of(path, limits)
         manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
-            raise InspectError(f"{path} is a folder without manifest.json: not an extracted nodediag bundle")
-        data = manifest_path.read_bytes()
-    else:
-        data = _manifest_bytes(path)
-    try:
-        return parse_manifest(data)
-    except ManifestError as exc:
-        raise InspectError(f"{path}: {exc}") from exc
+        check_regular_input(manifest_path, "an extracted bundle folder (with manifest.json)")
+        with manifest_path.open("rb") as fh:
+            raw = fh.read(limits.max_json_bytes + 1)
+        if len(raw) > limits.max_json_bytes:
+            raise BundleReadError(f"{manifest_path} is larger than the --max-json-bytes cap of "
+                                  f"{limits.max_json_bytes:,} bytes: if the bundle is genuine, raise the cap")
+        return load_manifest(raw, path, limits)
+    except BundleReadError as exc:
+        if not path.is_dir() or (path / MANIFEST).exists():
+            raise InspectError(str(exc)) from None
+        raise InspectError(f"{path} is a folder without manifest.json: not an extracted nodediag bundle") from None
 
 
-def _manifest_bytes(path: Path) -> bytes:
-    found: bytes | None = None
-    try:
-        with open(path, "rb") as raw:
-            if raw.read(4) != b"\x28\xb5\x2f\xfd":
-                raise InspectError(f"{path} is not a .tar.zst nodediag bundle (not Zstandard data)")
-            raw.seek(0)
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for member in tar:
-                    parts = PurePosixPath(member.name).parts
-                    if member.isfile() and len(parts) == 2 and parts[1] == MANIFEST:
-                        if member.size > MAX_MANIFEST_BYTES:
-                            raise InspectError("manifest.json is implausibly large")
-                        fh = tar.extractfile(member)
-                        found = fh.read() if fh else b""
-    except (zstandard.ZstdError, tarfile.TarError, EOFError) as exc:
-        raise InspectError(f"{path} is damaged or not a nodediag bundle ({exc})") from exc
-    if found is None:
-        raise InspectError(f"{path} has no manifest.json: not a nodediag bundle, or cut short")
-    return found
-
-
-def file_redacted_lines(manifest: dict[str, Any], entry: dict[str, Any]) -> dict[str, list[int]]:
+def file_redacted_lines(manifest: Manifest | dict[str, Any], entry: Any) -> dict[str, list[int]]:
     """Line numbers by kind for one files[] entry: its own ``redacted_lines`` or the manifest's
     ``redaction.redacted_lines`` map (older bundles have neither)."""
     own = entry.get("redacted_lines")
@@ -74,7 +54,7 @@ def file_redacted_lines(manifest: dict[str, Any], entry: dict[str, Any]) -> dict
     return found if isinstance(found, dict) else {}
 
 
-def inspection(manifest: dict[str, Any]) -> dict[str, Any]:
+def inspection(manifest: Manifest | dict[str, Any]) -> dict[str, Any]:
     """What `inspect --json` prints: the manifest's facts, with files' line numbers joined in."""
     redaction = dict(manifest.get("redaction") or {})
     redaction.pop("redacted_lines", None)
@@ -125,6 +105,8 @@ def render_text(path: Path, info: dict[str, Any]) -> str:
         out.append(f"  {verb} {rr.get('at')} by nodediag {rr.get('tool_version')}: "
                    f"{rr.get('operator_secrets', 0)} operator secret(s), {rr.get('patterns', 0)} pattern(s)"
                    f"{', public IPs' if rr.get('redact_ips') else ''}")
+        for problem in rr.get("damaged_input") or []:
+            out.append(f"    from a DAMAGED input (--allow-damaged): {problem}")
     sources = info.get("sources") or []
     out.append(f"Sources ({len(sources)}):")
     for s in sources:
@@ -150,4 +132,5 @@ def render_text(path: Path, info: dict[str, Any]) -> str:
     totals = redaction.get("totals") or {}
     out.append("Redaction: " + (", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing found")
                + f"; leak check {redaction.get('leak_check', 'unknown')}")
-    return "\n".join(out) + "\n"
+    # every value came from the bundle: control and bidi characters are shown, never obeyed
+    return "\n".join(visible(line) for line in out) + "\n"

@@ -230,14 +230,17 @@ _HEADER_LIMIT = 1024 * 1024  # pax / GNU long-name headers are read into memory:
 
 
 class BoundedTarInfo(tarfile.TarInfo):
-    """Refuses extended headers larger than _HEADER_LIMIT before tarfile reads them into memory."""
+    """Refuses extended headers larger than ``header_limit`` before tarfile reads them into memory."""
+
+    header_limit = _HEADER_LIMIT
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
         extended = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
                     tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-        if self.type in extended and self.size > _HEADER_LIMIT:
-            raise ArchiveError(f"holds an extended tar header of {self.size:,} bytes (hostile or "
-                               "corrupt archive): refused, the archive was not analysed")
+        if self.type in extended and self.size > self.header_limit:
+            raise ArchiveError(f"holds an extended tar header of {self.size:,} bytes, more than the "
+                               f"--max-header-bytes cap of {self.header_limit:,} (hostile or corrupt archive): "
+                               "refused")
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
     @classmethod
@@ -347,7 +350,7 @@ class _ForwardReader:
 def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_files: int,
                        on_member: Callable[[str], None] | None = None,
                        digests: dict[str, tuple[int, str]] | None = None,
-                       counted: tuple[int, int] = (0, 0)) -> list[str]:
+                       counted: tuple[int, int] = (0, 0), header_limit: int = _HEADER_LIMIT) -> list[str]:
     """Extract a tar stream into ``dest`` (an empty private folder), refusing links, devices,
     FIFOs, absolute paths and '..'; stop at ``max_files`` members or ``max_bytes`` of content.
     Return the extracted regular files' relative paths. Raise ArchiveError naming the member.
@@ -358,7 +361,8 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
     members, content = counted
     reader = _ForwardReader(stream)
     try:
-        with tarfile.open(fileobj=reader, mode="r:", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
+        tarinfo = bounded_tarinfo(header_limit)
+        with tarfile.open(fileobj=reader, mode="r:", tarinfo=tarinfo) as archive:  # type: ignore[call-overload]
             for member in archive:
                 members += 1
                 if members > max_files:
@@ -374,6 +378,8 @@ def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_file
                 if member.isdir():
                     _make_dirs(dest, target)
                     continue
+                if content + member.size > max_bytes:  # refused before a byte is written (the
+                    raise CapExceeded(cap_message("bytes", max_bytes))  # bytes are counted as well)
                 _make_dirs(dest, target.parent)
                 if member.sparse is not None:  # tarfile fills the holes
                     source = archive.extractfile(member)
@@ -458,3 +464,10 @@ def copy_capped(source: BinaryIO, target: Path, max_bytes: int) -> int:
 
 def remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def bounded_tarinfo(header_limit: int) -> type[BoundedTarInfo]:
+    """A BoundedTarInfo class refusing extended headers over ``header_limit`` bytes."""
+    if header_limit == _HEADER_LIMIT:
+        return BoundedTarInfo
+    return type("BoundedTarInfo", (BoundedTarInfo,), {"header_limit": header_limit})

@@ -1,98 +1,101 @@
-"""`nodediag verify BUNDLE`: recompute every member's size and sha256 against the manifest.
+"""`nodediag verify BUNDLE`: check the archive's structure and every member's size and sha256
+against the manifest.
 
-Reads the archive as a stream (the manifest is the last member), so memory stays flat and a
-bundle of any size verifies in one pass. Pure Python: no Docker needed.
+One streaming pass (``BundleReader``: the manifest is the last member), so memory stays flat and a
+bundle of any size verifies within the caps of ``Limits``. Structure counts as much as checksums: a
+file cut short (even by one byte), data after the last frame, a member present twice or a second
+top-level folder is a problem, as is a file that differs from the manifest. Pure Python: no Docker.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import BinaryIO
 
-import zstandard
-
-from nodediag.bundle.format import MANIFEST, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
+from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
+from nodediag.bundle.manifest import MANIFEST, Manifest
+from nodediag.bundle.reader import (
+    BundleMember,
+    BundleReader,
+    BundleReadError,
+    load_manifest,
+    read_manifest_member,
+)
+from nodediag.bundle.terminal import visible
 
 
 class VerifyError(Exception):
-    """The bundle cannot be read at all (not a bundle, truncated, corrupt)."""
+    """The bundle cannot be read at all (not a bundle, truncated, corrupt, over a cap)."""
 
 
 @dataclass
 class VerifyReport:
     files_checked: int = 0
     problems: list[str] = field(default_factory=list)
-    manifest: dict = field(default_factory=dict)
+    manifest: Manifest = field(default_factory=lambda: Manifest())
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_bundle(path: Path) -> VerifyReport:
-    if not path.exists():
-        raise VerifyError(f"{path} does not exist")
-    if path.is_dir():
-        raise VerifyError(f"{path} is a folder; verify takes the .tar.zst file")
+def verify_bundle(path: Path, limits: Limits = DEFAULT_LIMITS,
+                  on_member: Callable[[BundleMember], bool] | None = None,
+                  on_data: Callable[[BundleMember, bytes], None] | None = None) -> VerifyReport:
+    """Verify ``path``. Structural damage and checksum differences are ``problems``; an input that
+    cannot be read at all raises VerifyError. ``on_member(member)`` returning True asks for the
+    member's bytes, handed to ``on_data`` whole (callers keep it to small files: config)."""
+    reader = BundleReader(path, limits, strict=False)
     seen: dict[str, tuple[int, str]] = {}
-    manifest_bytes = None
-    top = None
+    manifest_bytes: bytes | None = None
     try:
-        with open(path, "rb") as raw:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for member in tar:
-                    parts = PurePosixPath(member.name).parts
-                    if not parts or member.name.startswith("/") or ".." in parts:
-                        raise VerifyError(f"unsafe member path {member.name!r}: not a nodediag bundle")
-                    top = top or parts[0]
-                    if parts[0] != top:
-                        raise VerifyError(f"more than one top-level folder ({top}, {parts[0]})")
-                    if member.isdir():
-                        continue
-                    if not member.isfile():
-                        raise VerifyError(f"member {member.name!r} is not a regular file")
-                    rel = "/".join(parts[1:])
-                    fh = tar.extractfile(member)
-                    digest, size = hashlib.sha256(), 0
-                    while chunk := fh.read(1 << 20):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        if rel == MANIFEST and size > MAX_MANIFEST_BYTES:
-                            raise VerifyError("manifest.json is implausibly large")
-                        if rel == MANIFEST:
-                            manifest_bytes = (manifest_bytes or b"") + chunk
-                    if rel == MANIFEST and manifest_bytes is None:
-                        manifest_bytes = b""
-                    seen[rel] = (size, digest.hexdigest())
-    except zstandard.ZstdError as exc:
-        raise VerifyError(f"{path} is not a valid zstd stream or is truncated ({exc})") from exc
-    except tarfile.TarError as exc:
-        raise VerifyError(f"{path} is not a valid tar archive or is truncated ({exc})") from exc
-    except EOFError as exc:
-        raise VerifyError(f"{path} is truncated ({exc})") from exc
-    if manifest_bytes is None:
-        raise VerifyError(f"{path} has no manifest.json: not a nodediag bundle, or cut short")
-    try:
-        manifest = parse_manifest(manifest_bytes)
-    except ManifestError as exc:
-        raise VerifyError(str(exc)) from exc
+        for member, data in reader.members():
+            if member.rel == MANIFEST:
+                manifest_bytes = read_manifest_member(data, limits)
+                continue
+            wanted = on_member(member) if on_member else False
+            seen[member.rel] = _digest(data, member, on_data if wanted else None)
+        if manifest_bytes is None:
+            raise BundleReadError(f"{path} has no manifest.json: not a nodediag bundle, or cut short")
+        manifest = load_manifest(manifest_bytes, path, limits)
+    except BundleReadError as exc:
+        raise VerifyError(str(exc)) from None
     report = VerifyReport(manifest=manifest)
+    report.problems.extend(f"the archive {problem}" for problem in reader.damage)
     listed = set()
-    for entry in manifest.get("files", []):
-        rel = entry.get("path", "")
+    for entry in manifest.get("files") or []:
+        rel = entry["path"]
         listed.add(rel)
+        shown = visible(rel)
         if rel not in seen:
-            report.problems.append(f"{rel}: listed in the manifest but missing from the archive")
+            report.problems.append(f"{shown}: listed in the manifest but missing from the archive")
             continue
         size, digest = seen[rel]
         report.files_checked += 1
-        if size != entry.get("size"):
-            report.problems.append(f"{rel}: size {size} differs from the manifest's {entry.get('size')}")
-        elif digest != entry.get("sha256"):
-            report.problems.append(f"{rel}: sha256 differs from the manifest (the file was changed or damaged)")
-    for rel in sorted(set(seen) - listed - {MANIFEST}):
-        report.problems.append(f"{rel}: in the archive but not listed in the manifest")
+        if size != entry["size"]:
+            report.problems.append(f"{shown}: size {size} differs from the manifest's {entry['size']}")
+        elif digest != entry["sha256"].lower():
+            report.problems.append(f"{shown}: sha256 differs from the manifest (the file was changed or damaged)")
+    unlisted = sorted(set(seen) - listed)
+    for rel in unlisted[:20]:
+        report.problems.append(f"{visible(rel)}: in the archive but not listed in the manifest")
+    if len(unlisted) > 20:
+        report.problems.append(f"... and {len(unlisted) - 20} more file(s) not listed in the manifest")
     return report
+
+
+def _digest(data: BinaryIO, member: BundleMember,
+            on_data: Callable[[BundleMember, bytes], None] | None) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    kept: list[bytes] = []
+    while chunk := data.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+        if on_data is not None:
+            kept.append(chunk)
+    if on_data is not None:
+        on_data(member, b"".join(kept))
+    return size, digest.hexdigest()

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
-from nodediag.cli.common import fail, parse_size
+from nodediag.bundle.limits import Limits, set_current_limits
+from nodediag.bundle.terminal import visible
+from nodediag.cli.common import fail, limit_options
+from nodediag.cli.signals import cleanup_on_signals
 
 
 @click.command()
@@ -17,9 +20,8 @@ from nodediag.cli.common import fail, parse_size
               help="Report file (default: <input name>.report.html for html; stdout for json and md).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               help="Exit 3 when a finding of this severity or worse is present (for automation).")
-@click.option("--max-bytes", default="4GB", show_default=True, help="Refuse inputs larger than this uncompressed.")
-@click.option("--max-files", default=20000, show_default=True, help="Refuse inputs with more files than this.")
-def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, max_bytes: str, max_files: int) -> None:
+@limit_options
+def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, limits: Limits) -> None:
     """Read a bundle (or an extracted bundle, the manual guide's archive, or one log file) and write
     an incident report: the root cause first, with its evidence."""
     from nodediag.analyzer.inputs import InputError
@@ -27,17 +29,16 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
     from nodediag.analyzer.pipeline import analyze_path
     from nodediag.analyzer.report import ReportError, write_report
 
-    try:
-        cap = parse_size(max_bytes)
-    except click.BadParameter as exc:
-        fail(str(exc))
+    cleanup_on_signals()  # SIGTERM: the private temp folder (an unredacted guide's copy) is removed
+    set_current_limits(limits)  # (the worker processes that scan logs read the caps from here)
     if output is None and fmt == "html":
         output = Path(source.name.removesuffix(".tar.zst").removesuffix(".tar.gz").removesuffix(".tgz")
                       + ".report.html")
     if output is not None and output.exists() and output.is_dir():
         fail(f"{output} is a folder; pass a file name with -o")
     try:
-        result = analyze_path(source, max_bytes=cap, max_files=max_files)
+        result = analyze_path(source, max_bytes=limits.max_bytes, max_files=limits.max_files,
+                              header_limit=limits.max_header_bytes)
     except InputError as exc:  # (also a log read straight from a damaged bundle)
         fail(str(exc))
     try:
@@ -47,7 +48,7 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
     except OSError as exc:
         fail(f"cannot write the report: {exc.strerror or exc}")
     if written is not None:
-        click.echo(f"{result.verdict.headline}", err=True)
+        click.echo(visible(result.verdict.headline), err=True)  # (it may quote a container name from the bundle)
         click.echo(f"Report: {written}", err=True)
     if fail_on and any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in result.findings):
         sys.exit(3)

@@ -3,13 +3,17 @@ people, and the redaction options that collect and redact both take."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
+
+from nodediag.bundle.limits import Limits
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.I)
@@ -35,7 +39,11 @@ def parse_size(text: str) -> int:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"nodediag: error: {message}", err=True)
+    """One line on stderr and exit ``code``; control characters from untrusted input are shown
+    as escapes (a message may quote a file name or a field from a bundle)."""
+    from nodediag.bundle.terminal import visible
+
+    click.echo(f"nodediag: error: {visible(message)}", err=True)
     sys.exit(code)
 
 
@@ -50,11 +58,19 @@ def human(n: float) -> str:
 def operator_rules(secrets: tuple[str, ...], secrets_files: tuple[Path, ...],
                    patterns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Check --secret / --secrets-file / --pattern; return (secrets, patterns) or fail in one line."""
+    import stat
+
     from nodediag.collector.secret_files import read_operator_secrets
     from nodediag.redaction.literals import MIN_LITERAL_LENGTH
 
     values = [s.strip() for s in secrets]
     for path in secrets_files:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = stat.S_IFREG  # (the read below says what is wrong)
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO would block, a device never end
+            fail(f"--secrets-file {path} is not a regular file; pass a file with one secret per line")
         try:
             values.extend(read_operator_secrets(path))
         except FileNotFoundError:
@@ -89,3 +105,48 @@ def redaction_options(func):
     func = click.option("--secret", "secrets", multiple=True, metavar="VALUE",
                         help="A value to remove everywhere (any case, with or without 0x). Repeatable.")(func)
     return func
+
+
+def limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--max-bytes, --max-files, --max-header-bytes, --max-json-bytes and --max-line-bytes: the caps
+    on untrusted input (nodediag/bundle/limits.py), shared by verify, inspect, redact and analyze.
+    The command receives them as one ``limits`` argument."""
+    from nodediag.bundle.limits import DEFAULT_LIMITS
+
+    def size_option(name: str, default: int, text: str) -> Callable[[Any], Any]:
+        return click.option(name, default=human_size(default), show_default=True, metavar="SIZE", help=text)
+
+    options = [
+        size_option("--max-bytes", DEFAULT_LIMITS.max_bytes, "Refuse inputs whose files expand to more than this."),
+        click.option("--max-files", default=DEFAULT_LIMITS.max_files, show_default=True, type=click.IntRange(1),
+                     help="Refuse inputs with more files (archive members) than this."),
+        size_option("--max-header-bytes", DEFAULT_LIMITS.max_header_bytes,
+                    "Refuse a tar archive with a pax or long-name header larger than this."),
+        size_option("--max-json-bytes", DEFAULT_LIMITS.max_json_bytes,
+                    "Refuse a manifest (or skip a JSON fact file) larger than this."),
+        size_option("--max-line-bytes", DEFAULT_LIMITS.max_line_bytes,
+                    "Cut log lines longer than this (the cut is marked; the kept part is still redacted)."),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, max_bytes: str, max_files: int, max_header_bytes: str, max_json_bytes: str,
+                max_line_bytes: str, **kwargs: Any) -> Any:
+        try:
+            limits = Limits(max_bytes=parse_size(max_bytes), max_files=max_files,
+                            max_header_bytes=parse_size(max_header_bytes), max_json_bytes=parse_size(max_json_bytes),
+                            max_json_depth=DEFAULT_LIMITS.max_json_depth, max_line_bytes=parse_size(max_line_bytes))
+        except click.BadParameter as exc:
+            fail(f"a --max-... option: {exc}")
+        return func(*args, limits=limits, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def human_size(n: int) -> str:
+    """A size as parse_size reads it back: 4GB, 1MB, 512KB, 100B."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n % factor == 0:
+            return f"{n // factor}{unit}"
+    return f"{n}B"
