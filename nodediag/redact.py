@@ -131,7 +131,8 @@ def _decompressed_head(path: Path, head: bytes) -> bytes:
     with open(path, "rb") as fh:
         try:
             if head[:4] == _ZSTD_MAGIC:
-                return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read(65536)
+                # the first frame holds the first tar header; what follows is for the reader to judge
+                return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=False).read(65536)
             if head[:2] == b"\x1f\x8b":
                 return gzip.GzipFile(fileobj=fh).read(65536)
         except (zstandard.ZstdError, OSError, EOFError) as exc:
