@@ -37,11 +37,14 @@ BODY_CACHE_TEXT = 512  # ... for texts up to this long
 PROTO_CACHE_SIZE = 4096  # distinct one-line record texts that later lines may repeat
 REPEAT_LEVELS = frozenset(("WARN", "ERROR", "FATAL"))  # (below WARN, an anchor could span the time)
 
+_JSON_LEVEL = re.compile(r'\{"level":(\d+)[,}]')  # a pino JSON line's level, read before its JSON is
+_CONTINUATION_FIRST = ("", " ", "\t", "}", ")", "]")  # a line starting so may continue any record
+
 # a pino time's three millisecond digits -> the timedelta they add to its second
 MILLISECONDS = {f"{ms:03d}".encode(): timedelta(milliseconds=ms) for ms in range(1000)}
 
 Feed = Callable[[int, str], Record | None]
-SkipRun = Callable[[int, int, bytes, int, int], bool]
+SkipRun = Callable[[int, int, int, bytes, int, int], bool]
 # a repeated record: (the record it repeats, its line number, its time, start, stop of its raw line)
 RepeatItem = tuple[Record, int, datetime, int, int]
 Repeat = Callable[[int, bytes, int, int, int], RepeatItem | None]
@@ -126,17 +129,70 @@ def _line_parser(
     # offsets of the run it ends): only when a continuation line follows it does it become the
     # open record the general path extends.
     skipped: tuple | None = None
-    fast_records = 0
+    fast_records = 0  # pretty records counted by the fast path (held or skipped)
+    fast_json = 0  # JSON records skipped
     spare: list[Pending] = []  # the holder a run of skipped lines emptied, for the next record
+    skip_levels = skip.levels if skip else frozenset()
+    docker_ts = fmt.DOCKER_TS_RE.match
+    json_level = _JSON_LEVEL.match
+    level_from_number = fmt.level_from_number
+    split_objects = fmt.split_json_objects
+    record_fields = fmt.json_record_fields
 
     def quiet() -> bool:
         """Nothing but the one container's record is pending: a skipped line can complete it."""
         return grouper.compose is False and not grouper.heap and (not open_now or (len(open_now) == 1
                                                                                    and "" in open_now))
 
+    def json_skippable(line: str) -> bool:
+        """Whether ``line`` (without its newline and ANSI codes) is, as the general path reads
+        it, one pino JSON record at a skipped level whose text holds no anchor."""
+        body = line
+        if line[:1] != "{":
+            ts = docker_ts(line)
+            if ts is None or line[ts.end():ts.end() + 1] != "{" or clock.docker(ts.group(1)) is None:
+                return False
+            body = line[ts.end():]
+        head = json_level(body)
+        if head is None or level_from_number(int(head.group(1))) not in skip_levels:
+            return False
+        pieces = split_objects(body)
+        obj = pieces[0][0] if len(pieces) == 1 else None
+        fields = record_fields(obj) if obj is not None else None
+        if fields is None or fields["kind"] != "pino-json" or fields["level"] not in skip_levels:
+            return False
+        return not has_anchor("\n".join((fields["message"], *fields["stack"])), anchors)
+
+    def continues_json(line: str) -> bool:
+        """Whether ``line`` may continue a pino JSON record (else that record is complete)."""
+        ts = docker_ts(line) if line[:1].isdigit() else None
+        rest = line[ts.end():] if ts is not None else line
+        return rest[:1] in _CONTINUATION_FIRST or rest.startswith("[cause]")
+
+    def release(line: str) -> None:
+        """``line`` is not a fast-path pretty line: the line held back becomes the open record,
+        unless ``line`` cannot continue it."""
+        nonlocal skipped, fast_json
+        if len(skipped) == 2:  # type: ignore[arg-type]
+            held_no, held = skipped  # type: ignore[misc]
+            held = strip_eol(held)
+        else:  # the last line of a run
+            held_no, block, pos, end = skipped  # type: ignore[misc]
+            held = strip_eol(block[max(block.rfind(b"\n", pos, end - 1) + 1, pos) : end].decode("utf-8", "replace"))
+        skipped = None
+        held_match = match_pretty(held)
+        if held_match is None:  # a JSON record
+            if continues_json(line):
+                fast_json -= 1  # counted again as the general path reads it
+                slow(held_no, held)
+            return
+        record, sec, frac = build(held_no, held, held_match, held[held_match.end() :])
+        grouper.seq += 1
+        grouper.start_counted("", record, sec, frac)
+
     def feed(lineno: int, line: str) -> Record | None:
         """Parse one line; the record it starts when that went through the fast path."""
-        nonlocal skipped, fast_records
+        nonlocal skipped, fast_records, fast_json
         if line[-1:] == "\n":
             line = line[:-1]
             if line[-1:] == "\r":
@@ -151,18 +207,14 @@ def _line_parser(
                 m = None  # two records on one line: the general path splits them
         if m is None:
             if skipped is not None:  # it gets continuation lines, or is the last of a service
-                if len(skipped) == 2:
-                    held = strip_eol(skipped[1])
-                else:  # the last line of a run
-                    _, block, pos, end = skipped
-                    held = strip_eol(block[max(block.rfind(b"\n", pos, end - 1) + 1, pos) : end].decode(
-                        "utf-8", "replace"))
-                held_match = match_pretty(held)
-                assert held_match is not None
-                record, sec, frac = build(skipped[0], held, held_match, held[held_match.end() :])
-                skipped = None
-                grouper.seq += 1
-                grouper.start_counted("", record, sec, frac)
+                release(line)
+            if skip_levels and not ansi and quiet() and json_skippable(line):
+                current = open_now.pop("", None)
+                if current is not None:
+                    out.append(current.record)
+                fast_json += 1
+                skipped = (lineno, line)
+                return None
             slow(lineno, line)
             if grouper.compose and not lineno & 1023:
                 grouper.close_stale(lineno)
@@ -264,11 +316,14 @@ def _line_parser(
                 protos.clear()
             protos[proto_key] = record
 
-    def skip_run(count: int, last_lineno: int, block: bytes, pos: int, end: int) -> bool:
-        nonlocal skipped, fast_records
+    def skip_run(count: int, json_count: int, last_lineno: int, block: bytes, pos: int, end: int) -> bool:
+        nonlocal skipped, fast_records, fast_json
+        if grouper.compose is None:  # a plain line is no compose line: the general path would say so
+            grouper.compose = False
         if grouper.compose is not False or grouper.heap or (open_now and (len(open_now) > 1 or "" not in open_now)):
             return False
-        fast_records += count
+        fast_records += count - json_count
+        fast_json += json_count
         if open_now:
             holder = open_now.pop("")
             out.append(holder.record)
@@ -279,9 +334,11 @@ def _line_parser(
     def finish(lines: int) -> None:
         grouper.finish()
         stats.lines += lines
-        stats.records += fast_records
+        stats.records += fast_records + fast_json
         if fast_records:
             stats.formats["pino"] = stats.formats.get("pino", 0) + fast_records
+        if fast_json:
+            stats.formats["pino-json"] = stats.formats.get("pino-json", 0) + fast_json
 
     return feed, skip_run, finish, out, repeat, learn
 
@@ -405,13 +462,13 @@ def parse_log_blocks(
     lineno = 0
     for block in _blocks(handle, block_bytes):
         size = len(block)
-        marks = sieve.marks(block)
+        marks, tail_json = sieve.marks(block)
         pos = done = 0  # the offset and the index in the block of the first line not yet read
         held: list[RepeatItem] = []  # repeats not yet given: each record given comes after them
-        for start, end, index, cut, alone in marks:
+        for start, end, index, cut, alone, json_lines in marks:
             if index > done:  # a run of lines the sieve found skippable: counted, not read
                 lines = index - done
-                if not skip_run(lines, lineno + lines, block, pos, start):
+                if not skip_run(lines, json_lines, lineno + lines, block, pos, start):
                     if held:  # the parser's state does not allow it: each line is fed
                         yield from _given(block, held, repeats)
                         held = []
@@ -438,7 +495,7 @@ def parse_log_blocks(
             yield from _given(block, held, repeats)
         if pos < size:  # the run of skippable lines after the last marked one
             lines = block.count(b"\n", pos) + (block[-1:] != b"\n")
-            if not skip_run(lines, lineno + lines, block, pos, size):
+            if not skip_run(lines, tail_json, lineno + lines, block, pos, size):
                 yield from _feed_lines(feed, out, block, pos, size, lineno)
             lineno += lines
     finish(lineno)
