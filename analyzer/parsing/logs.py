@@ -147,15 +147,13 @@ def _line_parser(
     def json_skippable(line: str) -> bool:
         """Whether ``line`` (without its newline and ANSI codes) is, as the general path reads
         it, one pino JSON record at a skipped level whose text holds no anchor."""
-        body = line
-        if line[:1] != "{":
-            ts = docker_ts(line)
-            if ts is None or line[ts.end():ts.end() + 1] != "{" or clock.docker(ts.group(1)) is None:
-                return False
-            body = line[ts.end():]
-        head = json_level(body)
+        ts = docker_ts(line) if line[:1] != "{" else None
+        body = line[ts.end():] if ts is not None else line
+        head = json_level(body)  # the level first: most lines read here are at other levels
         if head is None or level_from_number(int(head.group(1))) not in skip_levels:
             return False
+        if ts is not None and clock.docker(ts.group(1)) is None:
+            return False  # (the general path reads the line as no JSON record)
         pieces = split_objects(body)
         obj = pieces[0][0] if len(pieces) == 1 else None
         fields = record_fields(obj) if obj is not None else None
