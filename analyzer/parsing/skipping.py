@@ -21,6 +21,7 @@ import json.scanner
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import ahocorasick_rs
 
@@ -77,12 +78,12 @@ _JSON_CANDIDATES = re.compile(b"^" + _JSON_HEAD.encode(), re.MULTILINE)
 MAX_JSON_NESTING = 64  # '{' and '[' bytes in a JSON line the sieve reads (more: the parser decides it)
 
 
-def _refuse(name: str) -> None:
+def _refuse(name: str) -> float:
     raise ValueError(name)
 
 
 # Python's own JSON scanner (the parser's), refusing NaN and Infinity as _sieve.c does
-_scan_json = json.scanner.make_scanner(json.JSONDecoder(parse_constant=_refuse))  # type: ignore[arg-type]
+_scan_json = json.scanner.make_scanner(cast(Any, json.JSONDecoder(parse_constant=_refuse)))
 
 
 def json_level(line: bytes) -> int:
@@ -125,7 +126,8 @@ def json_levels(plan: SkipPlan) -> bytes | None:
 
 def _json_starts(line: bytes) -> bool:
     """A JSON record (json_level) with "\"level\"" once in it, no ESC and no byte outside ASCII."""
-    start = _DOCKER_HEAD(line).end() if line[:1] != b"{" and _DOCKER_HEAD(line) else 0  # type: ignore[union-attr]
+    head = _DOCKER_HEAD(line) if line[:1] != b"{" else None
+    start = head.end() if head is not None else 0
     return json_level(line) >= 0 and line.count(b'"level"', start) == 1 and b"\x1b" not in line and line.isascii()
 
 
@@ -234,7 +236,7 @@ class LineSieve:
         # (the automaton's matches do not overlap and come in order: the hits are ascending)
         hits = [start for _, start, _ in self._anchors.find_matches_as_indexes(block.lower())]
         if self.compiled:
-            return _sieve.mark_lines(block, self._labels, hits, self._json_levels)  # type: ignore[union-attr]
+            return _sieve.mark_lines(block, self._labels, hits, self._json_levels)
         return py_mark_lines(block, self._not_plain, hits, self._json_levels)
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodediag.analyzer.analysis import consume
+from nodediag.analyzer.log_scan import consume
 from nodediag.analyzer.model import ParseStats
 from nodediag.analyzer.parsing import formats as fmt
 from nodediag.analyzer.parsing import parse_log_file, parse_log_lines

@@ -1,0 +1,98 @@
+"""Log files through the log rules and the timeline, in one process: each file's records
+(repeats in bulk) fed in file order. Records are never kept: the rules and the timeline keep
+only matches and counts. ``workers.py`` shares the files of several containers with other
+processes; each runs ``scan_each``."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from nodediag.analyzer.model import LogFile, ParseStats, Record
+from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
+from nodediag.analyzer.parsing.skipping import SkipPlan
+from nodediag.analyzer.rules.catalog import Rule
+from nodediag.analyzer.rules.engine import LogRuleEngine, RuleHits
+from nodediag.analyzer.timeline import TimelineCollector
+from nodediag.bundle.frames import FrameMemberReader, OwnFrame
+
+SCAN_GC_THRESHOLD = 50_000  # allocations between young-generation collections while scanning logs
+
+
+def role_lookup(roles: dict[str, str]) -> Callable[[str], str]:
+
+    def role_of(name: str) -> str:
+        if name in roles:
+            return roles[name]
+        for full, role in roles.items():  # compose prefixes carry the service name: "prover-node-1"
+            if full.endswith(name) or name in full:
+                return role
+        return "other"
+
+    return role_of
+
+
+Digests = dict[str, tuple[int, str]]  # log path -> (size, sha256 hex) measured as it was read
+
+
+def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str], str], skip: SkipPlan | None,
+             own: dict[str, OwnFrame], digests: Digests) -> Iterator[Record | Repeats]:
+    """The records of ``log`` (repeats in bulk: Repeats): from its file under ``root``, or
+    straight from the bundle when it is in ``own`` (then its measured size and sha256 go to
+    ``digests``)."""
+    frame = own.get(log.path)
+    with FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb") as reader:
+        yield from parse_log_stream(reader, file=log.path, container=log.container, role=log.role,  # type: ignore[arg-type]
+                                    stats=stats, role_of=role_of, skip=skip, repeats=True)
+        if frame:
+            digests[log.path] = reader.finish()  # type: ignore[union-attr]
+
+
+def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline: TimelineCollector) -> None:
+    """Feed records (and Repeats) to the rule engine and the timeline, in order."""
+    feed, add = engine.feed_ids, timeline.add_record
+    for record in records:
+        if type(record) is Repeats:
+            timeline.add_repeats(record, engine.feed_repeats(record))
+        else:
+            add(record, feed(record)[1])  # type: ignore[arg-type]
+
+
+def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: TimelineCollector,
+               role_of: Callable[[str], str], own: dict[str, OwnFrame] | None = None,
+               digests: Digests | None = None) -> list[ParseStats]:
+    """Stream ``logs`` through the engine and the timeline, in order; their parse statistics.
+    Logs in ``own`` are read from the bundle, and their measured digests put in ``digests``."""
+    skip = engine.skip_plan()  # lines that can match no rule and that the timeline ignores
+    parse_stats: list[ParseStats] = []
+    own = own or {}
+    digests = digests if digests is not None else {}
+    # Records die young and hold no cycles: collecting every 700 allocations (the default) cost
+    # more than half the time of a record that a rule matched. Collect less often while scanning.
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], SCAN_GC_THRESHOLD), *threshold[1:])
+    try:
+        for log in logs:
+            stats = ParseStats(file=log.path)
+            parse_stats.append(stats)
+            consume(_records(root, log, stats, role_of, skip, own, digests), engine, timeline)
+    finally:
+        gc.set_threshold(*threshold)
+    return parse_stats
+
+
+# what one log file gave: its rule hits, timeline and statistics; its digest when read from the bundle
+LogPart = tuple[dict[tuple[str, str], RuleHits], TimelineCollector, ParseStats, tuple[int, str] | None]
+
+
+def scan_each(root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str],
+               own: dict[str, OwnFrame] | None = None) -> list[LogPart]:
+    """Each log file on its own (fresh engine and timeline): what it gave. Runs in a worker too."""
+    parts = []
+    for log in logs:
+        engine, timeline = LogRuleEngine(rules), TimelineCollector()
+        digests: Digests = {}
+        (stats,) = scan_files(root, [log], engine, timeline, role_lookup(roles), own, digests)
+        parts.append((engine.hits_by_key(), timeline, stats, digests.get(log.path)))
+    return parts
