@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from nodediag.analyzer.inputs import InputError
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
-from nodediag.analyzer.log_scan import Digests, consume
+from nodediag.analyzer.log_scan import Digests, Progress, consume
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput
 from nodediag.analyzer.rules.catalog import Rule, cause_links, load_rules
 from nodediag.analyzer.rules.correlation import link_causes
@@ -53,7 +53,9 @@ def _add_heap_context(findings: list[Finding], facts: Facts) -> None:
 
 def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
                   rules: list[Rule] | None = None, parallel_min_bytes: int = PARALLEL_MIN_BYTES,
-                  early: EarlyScans | None = None) -> AnalysisResult:
+                  early: EarlyScans | None = None, progress: Progress | None = None) -> AnalysisResult:
+    """The analysis of ``inp``; ``progress`` is told what it is doing and the log bytes read
+    (``log_scan.Progress``)."""
     rules = rules if rules is not None else early.rules if early is not None else load_rules()
     by_id = {r.id: r for r in rules}
     roles = {c.name.lstrip("/"): c.role for c in facts.containers}
@@ -61,7 +63,7 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     try:
         engine, timeline, parse_stats = scan_logs(str(inp.root), facts.log_files, rules, roles,
                                                   parallel_min_bytes=parallel_min_bytes, early=early,
-                                                  own=inp.own_frames, digests=digests)
+                                                  own=inp.own_frames, digests=digests, progress=progress)
     except ArchiveError as exc:  # a log read straight from the bundle is damaged
         raise InputError(" ".join(f"{inp.name} {exc}".split())) from None
     if inp.manifest is not None:
@@ -70,6 +72,8 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
             if gap is not None:
                 inp.gaps.append(gap)
 
+    if progress is not None:
+        progress("matching causes and symptoms", -1, -1)
     records = sum(s.records for s in parse_stats)  # every record parsed, skipped ones included
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)

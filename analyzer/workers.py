@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from nodediag.analyzer.facts import container_from_inspect
-from nodediag.analyzer.log_scan import Digests, LogPart, role_lookup, scan_each, scan_files
+from nodediag.analyzer.log_scan import Digests, LogPart, Progress, ScanProgress, role_lookup, scan_each, scan_files
 from nodediag.analyzer.model import LogFile, ParseStats
 from nodediag.analyzer.rules.catalog import Rule
 from nodediag.analyzer.rules.engine import LogRuleEngine
@@ -43,6 +43,16 @@ def _mergeable(logs: list[LogFile]) -> bool:
     return not any(c.startswith("rule:") for c in containers)  # the timeline's hourly quotas key on "rule:" + name
 
 
+def _log_size(root: str, log: LogFile, own: dict[str, OwnFrame] | None) -> int:
+    """The bytes of ``log``: its frame's in the bundle, or its file's under ``root``."""
+    if own and log.path in own:
+        return own[log.path].size
+    try:
+        return (Path(root) / log.path).stat().st_size
+    except OSError:  # (reading it will say what is wrong)
+        return 0
+
+
 def _parallel_split(root: str, logs: list[LogFile], min_bytes: int,
                     own: dict[str, OwnFrame] | None = None) -> list[list[int]] | None:
     """Indexes of the log files for this process (the first list) and for each worker, balanced
@@ -54,8 +64,7 @@ def _parallel_split(root: str, logs: list[LogFile], min_bytes: int,
     cores = _cores()
     if cores < 2:
         return None
-    own = own or {}
-    sizes = [own[log.path].size if log.path in own else (Path(root) / log.path).stat().st_size for log in logs]
+    sizes = [_log_size(root, log, own) for log in logs]
     if sum(sizes) < min_bytes:
         return None
     shares: list[list[int]] = [[] for _ in range(min(len(logs), cores + 1, MAX_PROCESSES))]
@@ -196,35 +205,46 @@ def _cores() -> int:
 def scan_logs(
     root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str], *,
     parallel_min_bytes: int = PARALLEL_MIN_BYTES, early: EarlyScans | None = None,
-    own: dict[str, OwnFrame] | None = None, digests: Digests | None = None,
+    own: dict[str, OwnFrame] | None = None, digests: Digests | None = None, progress: Progress | None = None,
 ) -> tuple[LogRuleEngine, TimelineCollector, list[ParseStats]]:
     """Every log file through the log rules and the timeline. Files of distinct containers
     adding up to ``parallel_min_bytes`` or more are shared with worker processes (and those
     ``early`` scanned already are taken from it); the parts are merged in file order, which
     gives exactly what one process gives. Logs in ``own`` are read straight from the bundle;
-    ``digests`` receives what was measured of them."""
+    ``digests`` receives what was measured of them. ``progress`` is told the log bytes read as
+    this process reads them, and a worker's files' bytes when it is done."""
     engine, timeline = LogRuleEngine(rules), TimelineCollector()
     digests = digests if digests is not None else {}
+    scan = ScanProgress(progress, sum(_log_size(root, log, own) for log in logs)) if progress else None
+    tick = scan.add if scan is not None else None
+
+    def scanned_elsewhere(indexes: list[int]) -> None:
+        if scan is not None:
+            scan.add(sum(_log_size(root, logs[i], own) for i in indexes))
+
     parts: dict[int, LogPart] = {}
     if early is not None and _mergeable(logs):
         for index, log in enumerate(logs):
             got = early.take(root, log, rules)
             if got is not None:
                 parts[index] = got
+                scanned_elsewhere([index])
     rest = [i for i in range(len(logs)) if i not in parts]
     split = _parallel_split(root, [logs[i] for i in rest], parallel_min_bytes, own)
     if split is None and not parts:
-        return engine, timeline, scan_files(root, logs, engine, timeline, role_lookup(roles), own, digests)
+        return engine, timeline, scan_files(root, logs, engine, timeline, role_lookup(roles), own, digests, tick)
     here, *theirs = [[rest[i] for i in share] for share in split] if split else [rest]
     with tempfile.TemporaryDirectory(prefix="nodediag-scan-") as tmp:
         workers = [_start_worker(Path(tmp) / str(n), root, [logs[i] for i in there], rules, roles, own)
                    for n, there in enumerate(theirs)]
         try:
-            parts.update(zip(here, scan_each(root, [logs[i] for i in here], rules, roles, own), strict=True))
+            parts.update(zip(here, scan_each(root, [logs[i] for i in here], rules, roles, own, tick), strict=True))
             for there, worker in zip(theirs, workers, strict=True):
                 gave = _finish_worker(worker)
                 if gave is None:  # the worker could not run or failed: its files are scanned here
-                    gave = scan_each(root, [logs[i] for i in there], rules, roles, own)
+                    gave = scan_each(root, [logs[i] for i in there], rules, roles, own, tick)
+                else:
+                    scanned_elsewhere(there)
                 parts.update(zip(there, gave, strict=True))
         finally:
             _stop(workers)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from nodediag.cli.common import fail, parse_size
+from nodediag.cli.progress import ProgressLine
 from nodediag.version import __version__
 
 
@@ -41,21 +43,43 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, ma
                       + ".report.html")
     if output is not None and output.exists() and output.is_dir():
         fail(f"{output} is a folder; pass a file name with -o")
+    try:
+        size = source.stat().st_size if source.is_file() else 0
+    except OSError:
+        size = 0
+    progress = ProgressLine.for_terminal(size=size)  # on a terminal, for a large input
     # container logs are scanned by worker processes while the rest of a bundle is extracted
+
+    def failed(message: str) -> NoReturn:
+        if progress:
+            progress.close()  # (the message on a line of its own)
+        fail(message)
+
     with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
         try:
+            if progress:
+                progress(f"reading {source.name}", -1, -1)
             inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files, on_file=early.on_file,
                              on_frame=early.on_frame)
             facts = load_facts(inp)
-            result = analyze_input(inp, facts, tool_version=__version__, early=early)
+            result = analyze_input(inp, facts, tool_version=__version__, early=early, progress=progress)
         except InputError as exc:  # (analyze_input: a log read straight from a damaged bundle)
-            fail(str(exc))
+            failed(str(exc))
+        except BaseException:
+            if progress:
+                progress.close()
+            raise
         try:
+            if progress:
+                progress("writing the report", -1, -1)
             written = write_report(result, fmt, output)
         except ReportError as exc:
-            fail(str(exc))
+            failed(str(exc))
         except OSError as exc:
-            fail(f"cannot write the report: {exc.strerror or exc}")
+            failed(f"cannot write the report: {exc.strerror or exc}")
+        finally:
+            if progress:
+                progress.close()
     if written is not None:
         click.echo(f"{result.verdict.headline}", err=True)
         click.echo(f"Report: {written}", err=True)
