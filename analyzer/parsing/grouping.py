@@ -107,6 +107,10 @@ class LineGrouper:
         formats[record.kind] = formats.get(record.kind, 0) + 1
         self._hold(key, Pending(record, self.seq, epoch, block, sec, frac))
 
+    def start(self, key: str, record: Record, epoch: float | None) -> None:
+        """Count and hold ``record``, a record of its own whose last line is at ``epoch``."""
+        self._start(key, record, epoch)
+
     def start_counted(self, key: str, record: Record, sec: str | None, frac: str | None) -> None:
         """Hold ``record`` (already counted, ``seq`` already advanced by the caller)."""
         self._hold(key, Pending(record, self.seq, None, None, sec, frac))

@@ -29,7 +29,7 @@ from nodediag.analyzer.model import ParseStats, Record
 from nodediag.analyzer.parsing import formats as fmt
 from nodediag.analyzer.parsing.grouping import LineGrouper, Pending
 from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor, strip_eol
-from nodediag.analyzer.parsing.timestamps import UTC
+from nodediag.analyzer.parsing.timestamps import UTC, from_epoch_ms, parse_rfc3339
 
 BLOCK_BYTES = 4 * 2**20  # read and sieved at once by parse_log_file
 BODY_CACHE_SIZE = 4096  # distinct message texts whose split into message and data is remembered
@@ -203,6 +203,37 @@ class LineParser:
             return False
         return not has_anchor("\n".join((fields["message"], *fields["stack"])), self.anchors)
 
+    def json_record(self, lineno: int, line: str) -> bool:
+        """What ``LineGrouper.feed`` does with a line (not from compose) that is one whole pino or
+        2024 JSON object after an optional docker timestamp, without its general dispatch; False
+        (nothing done) for any other line."""
+        first = line[:1]
+        if first == "{":
+            ts, docker_time, epoch, body = None, None, None, line
+        else:
+            ts = fmt.DOCKER_TS_RE.match(line) if first.isdigit() else None
+            if ts is None or line[ts.end():ts.end() + 1] != "{":
+                return False
+            got = self.grouper.clock.docker(ts.group(1))
+            if got is None:
+                return False
+            (docker_time, epoch), body = got, line[ts.end():]
+        obj = fmt.json_object_at(body)
+        fields = fmt.json_record_fields(obj) if obj is not None else None
+        if fields is None:
+            return False
+        when = None
+        if fields["epoch_ms"] is not None:
+            when = from_epoch_ms(fields["epoch_ms"])
+        elif fields["timestamp"] is not None:
+            when = parse_rfc3339(fields["timestamp"])
+        if when is None:
+            when = docker_time
+        record = Record(self.container, self.role, self.file, lineno, lineno, when, fields["level"], fields["module"],
+                        fields["message"], fields["data"], fields["stack"], line, fields["kind"])
+        self.grouper.start("", record, epoch)
+        return True
+
     @staticmethod
     def continues_json(line: str) -> bool:
         """Whether ``line`` may continue a pino JSON record (else that record is complete)."""
@@ -257,6 +288,8 @@ class LineParser:
                     self.out.append(current.record)
                 self.fast_json += 1
                 self.held = (lineno, line)
+                return None
+            if grouper.compose is False and self.json_record(lineno, line):
                 return None
             grouper.feed(lineno, line)
             if grouper.compose and not lineno & 1023:

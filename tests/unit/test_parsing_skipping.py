@@ -17,6 +17,7 @@ from nodediag.analyzer.log_scan import consume
 from nodediag.analyzer.model import ParseStats
 from nodediag.analyzer.parsing import formats as fmt
 from nodediag.analyzer.parsing import parse_log_file, parse_log_lines
+from nodediag.analyzer.parsing.grouping import LineGrouper
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_blocks
 from nodediag.analyzer.parsing.skipping import (
     LineSieve,
@@ -26,6 +27,7 @@ from nodediag.analyzer.parsing.skipping import (
     json_level,
     json_levels,
     py_mark_lines,
+    strip_eol,
 )
 from nodediag.analyzer.rules.catalog import load_rules
 from nodediag.analyzer.rules.engine import LogRuleEngine
@@ -546,3 +548,26 @@ def test_the_sieves_read_json_lines_as_the_parser_does():
                 assert marks[0] == (0, len(line) + 1, 0, 0, 0, 0), line
             marks, _ = sieve.marks(b"raw\n" + block)
             assert marks[0][4] == int(starts), line  # the line before it is alone when it starts a record
+
+
+def general_path(lines: list[str]) -> tuple[list, tuple]:
+    """The records and counts of ``lines`` read by LineGrouper alone: the general path, which
+    every fast path of the line parser (pretty lines, whole JSON lines) must equal."""
+    stats = ParseStats(file="logs.txt")
+    grouper = LineGrouper("logs.txt", "node", "prover-node", stats, None)
+    records = []
+    for lineno, line in enumerate(lines, 1):
+        grouper.feed(lineno, fmt.strip_ansi(strip_eol(line)))
+        records += grouper.out
+        grouper.out.clear()
+    grouper.finish()
+    records += grouper.out
+    return records, (stats.records, stats.unrecognized, stats.formats)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FILE_SHAPES, max_size=30))
+def test_the_fast_paths_give_the_general_paths_records(lines):
+    stats = ParseStats(file="logs.txt")
+    records = list(parse_log_lines(lines, file="logs.txt", container="node", role="prover-node", stats=stats))
+    assert (records, (stats.records, stats.unrecognized, stats.formats)) == general_path(lines)
