@@ -291,6 +291,11 @@ class LineParser:
                 return None
             if grouper.compose is False and self.json_record(lineno, line):
                 return None
+            if grouper.compose is True and self.skip_labels and not ansi and grouper.skip_compose(
+                    lineno, line, self.skip_labels, self.anchors):
+                if not lineno & 1023:
+                    grouper.close_stale(lineno)
+                return None
             grouper.feed(lineno, line)
             if grouper.compose and not lineno & 1023:
                 grouper.close_stale(lineno)

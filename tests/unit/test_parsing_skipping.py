@@ -550,11 +550,11 @@ def test_the_sieves_read_json_lines_as_the_parser_does():
             assert marks[0][4] == int(starts), line  # the line before it is alone when it starts a record
 
 
-def general_path(lines: list[str]) -> tuple[list, tuple]:
+def general_path(lines: list[str], container: str = "node") -> tuple[list, tuple]:
     """The records and counts of ``lines`` read by LineGrouper alone: the general path, which
     every fast path of the line parser (pretty lines, whole JSON lines) must equal."""
     stats = ParseStats(file="logs.txt")
-    grouper = LineGrouper("logs.txt", "node", "prover-node", stats, None)
+    grouper = LineGrouper("logs.txt", container, "prover-node" if container else "other", stats, None)
     records = []
     for lineno, line in enumerate(lines, 1):
         grouper.feed(lineno, fmt.strip_ansi(strip_eol(line)))
@@ -571,3 +571,77 @@ def test_the_fast_paths_give_the_general_paths_records(lines):
     stats = ParseStats(file="logs.txt")
     records = list(parse_log_lines(lines, file="logs.txt", container="node", role="prover-node", stats=stats))
     assert (records, (stats.records, stats.unrecognized, stats.formats)) == general_path(lines)
+
+
+def compose_line(service: str, i: int, text: str) -> str:
+    """A `docker compose logs -t` line of ``service`` (``text`` after its docker timestamp)."""
+    at = T0 + timedelta(milliseconds=3 * i)
+    return f"{service:<16}| {at.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z {text}"
+
+
+COMPOSE_SHAPES = st.builds(
+    compose_line,
+    st.sampled_from(["prover-node-1", "broker-1", "agent-1"]),
+    st.integers(min_value=0, max_value=5),
+    st.sampled_from([
+        "[10:00:00.003] INFO: archiver Downloaded L2 block 5",
+        "[10:00:00.006] DEBUG: world-state:database synched {\"block\":3}",
+        "[10:00:00.009] INFO: prover-node Stopping ProverNode",  # an anchor below WARN
+        "[10:00:00.012] WARN: json-rpc:json_rpc_client request proverBroker_getProvingJob failed",
+        "[10:00:00.015] ERROR: prover-client:orchestrator Error: Broker facade stopped",
+        "[10:00:00.003] INFO: archiver x[10:00:00.003] ERROR: archiver glued Broker facade stopped",
+        "    at f (file:///x.js:1:2)",
+        "    at Broker facade stopped (file:///x.js:3:4)",  # names the record it continues
+        "Error: Broker facade stopped",
+        "}",
+        "raw text",
+        "[10:00:00.003] INFO: \x1b[32marchiver\x1b[39m coloured",
+    ]),
+)
+COMPOSE_LINES = st.one_of(COMPOSE_SHAPES, st.sampled_from([
+    "prover-node-1 exited with code 137",
+    "broker-1        | [10:00:00.020] INFO: archiver no docker timestamp",
+    "agent-1         | 2026-13-40T10:00:00.000000000Z [10:00:00.020] INFO: archiver no such date",
+    "docker_line-without-a-prefix",
+]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(COMPOSE_LINES, min_size=1, max_size=40), st.integers(min_value=1, max_value=600))
+def test_compose_logs_skipped_line_by_line_or_in_blocks_give_the_full_paths_results(lines, block):
+    """`docker compose logs` output: skipped records are placeholders per service, made only when
+    a continuation line of their service follows; everything else as without skipping."""
+    lines = [compose_line("prover-node-1", 0, "[10:00:00.000] INFO: archiver first"), *lines]
+    full = analyse(lines, skip=False)
+    assert same(analyse(lines, skip=True), full)
+    assert same(analyse(lines, skip=block), full)
+    assert same(analyse(lines, skip=block, compiled=False), full)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(COMPOSE_LINES, min_size=1, max_size=40))
+def test_compose_placeholders_are_made_as_the_general_path_makes_records(lines):
+    lines = [compose_line("prover-node-1", 0, "[10:00:00.000] INFO: archiver first"), *lines]
+    stats = ParseStats(file="logs.txt")
+    plan = LogRuleEngine(RULES).skip_plan()
+    records = list(parse_log_lines(lines, file="logs.txt", container="", role="other", stats=stats, skip=plan))
+    general, counts = general_path(lines, container="")
+    assert (stats.records, stats.unrecognized, stats.formats) == counts
+    made = {(r.line_start, r.container) for r in records}
+    assert records == [r for r in general if (r.line_start, r.container) in made]  # the same, in order
+    for r in general:  # and every record left out was one a rule cannot match, with no continuation line
+        if (r.line_start, r.container) not in made:
+            assert r.level in plan.levels and not r.stack and not has_anchor(r.raw, plan.anchors)
+
+
+def test_a_compose_file_of_mostly_skipped_lines_yields_few_records():
+    lines = [compose_line(("prover-node-1", "broker-1")[i % 2], i, f"[10:00:00.000] INFO: archiver tick {i}")
+             for i in range(3000)]
+    lines[1500] = compose_line("broker-1", 1500, "[10:00:00.000] WARN: archiver slow")
+    lines[2001] = compose_line("broker-1", 2001, "    at Broker facade stopped (file:///x.js:3:4)")
+    full = analyse(lines, skip=False)
+    for skip in (True, 4096):
+        fast = analyse(lines, skip=skip)
+        # the first line (it shows the format), the warning, and the record line 2002 continues
+        assert same(fast, full) and fast["yielded"] == 3
+    assert [f[0] for f in full["findings"]] == ["broker-facade-stopped"]
