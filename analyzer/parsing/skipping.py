@@ -29,7 +29,11 @@ from nodediag.analyzer.parsing.formats import level_from_number
 
 try:  # the compiled sieve (setup.py builds it where a C compiler is at hand)
     from nodediag.analyzer.parsing import _sieve
-except ImportError:  # pragma: no cover - the Python sieve below does the same, slower
+
+    # a module built from an earlier _sieve.c (a checkout not rebuilt) reads no JSON lines
+    if not isinstance(_sieve.mark_lines(b"", (), [], None), tuple):
+        raise ImportError("the compiled sieve is out of date")
+except (ImportError, TypeError):  # pragma: no cover - the Python sieve below does the same, slower
     _sieve = None  # type: ignore[assignment]
 
 # a docker timestamp and a pino time of day, as formats.PRETTY_LINE_RE reads them (ASCII digits)
