@@ -1,15 +1,20 @@
-"""Analyze throughput and peak memory against `zstd -dc BUNDLE | grep -cE 'ERROR|WARN'`, same bundle, same run.
+"""Analyze throughput and peak memory beside `zstd -dc | grep -cE` / `grep -cE`, same input, same run.
 
-    python benchmarks/analyze_throughput.py [total MB of logs] [runs]     (defaults: 1024, 3)
+    python benchmarks/analyze_throughput.py [MB] [runs] [mix ...]
+        MB     size of each log (default 200; the issue's second size is 1024)
+        runs   alternating baseline/analyze pairs per row (default 1); the median ratio is shown
+        mix    any of pretty json mixed storm synthetic (default: all five)
 
-Builds a v1 bundle (with the project's own BundleWriter, as `nodediag collect` writes one: each
-log in a Zstandard frame of its own) holding three containers' docker-timestamped pino logs that
-add up to the given size, then times
-  baseline: zstd -dc BUNDLE | grep -cE 'ERROR|WARN'
-  nodediag: nodediag analyze BUNDLE -o report.html   (peak RSS from wait4())
-and prints MB/s of log bytes and peak RSS side by side, for ``runs`` alternating pairs (the
-machine's load varies between runs), then the median ratio.
-Targets (issue 3): nodediag >= 0.25x the baseline's throughput; peak RSS < 400 MB.
+For each mix, one container's log of that size (realistic_logs.py: real Aztec messages, every line
+with its own values; ``synthetic`` is the old three-template log, kept as one more row, not the
+target) is timed in two input kinds:
+  bundle: a v1 bundle written with the project's BundleWriter as `nodediag collect` writes one
+          (the log in a Zstandard frame of its own);  baseline: zstd -dc BUNDLE | grep -cE 'ERROR|WARN'
+  file:   the log as a single plain file;              baseline: grep -cE 'ERROR|WARN' FILE
+and `nodediag analyze INPUT -o report.html` (the report written in the time measured). It prints
+MB/s and peak RSS of both, the ratio (baseline seconds / analyze seconds), and the same ratio of
+CPU seconds (user + system, children included), which load on a shared machine disturbs less.
+Targets (issue 14): ratio >= 0.25x on every mix and input kind; peak RSS < 400 MB at 1 GB.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
+import shlex
 import statistics
 import sys
 import tempfile
@@ -27,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from peak_rss import run_measured  # noqa: E402
+from realistic_logs import MIXES, write_log  # noqa: E402
 
 from nodediag.bundle.format import FORMAT, FORMAT_VERSION  # noqa: E402
 from nodediag.bundle.writer import BundleWriter  # noqa: E402
@@ -56,53 +64,97 @@ def log_block(rng: random.Random, start: datetime, i0: int, n: int) -> tuple[str
     return "".join(out), i0 + n
 
 
-def build_bundle(path: Path, total_mb: int) -> int:
-    writer = BundleWriter.create(path)
+def write_synthetic(path: Path, size: int) -> int:
+    """The old benchmark's log: 85 % one INFO template, 12 % one WARN text, 3 % one ERROR text."""
+    rng = random.Random(0)
     start = datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc)
-    per = total_mb * 1024 * 1024 // len(ROLES)
-    total = 0
-    for k, (name, flag) in enumerate(ROLES):
-        rng = random.Random(k)
-        spool = writer.spool(f"containers/{name}/logs.txt", f"container_logs:{name}")
-        i = 0
-        while spool.size < per:
+    written = i = 0
+    with open(path, "wb") as out:
+        while written < size:
             block, i = log_block(rng, start, i, 5000)
-            spool.write(block.encode())
-        total += spool.size
-        writer.commit(spool)
-        inspect = {"Id": f"{k + 1:064x}", "Name": f"/{name}",
-                   "Config": {"Image": "aztecprotocol/aztec:2.1.2", "Cmd": ["start", flag], "Env": []},
-                   "State": {"Status": "running", "ExitCode": 0}}
-        writer.add_bytes(f"containers/{name}/inspect.json", json.dumps(inspect).encode(), f"container_inspect:{name}")
+            data = block.encode()
+            out.write(data)
+            written += len(data)
+    return written
+
+
+def build_bundle(path: Path, log: Path) -> None:
+    """A bundle of one prover-node container whose logs.txt is ``log``, written as collect writes it."""
+    name, flag = ROLES[0]
+    writer = BundleWriter.create(path)
+    spool = writer.spool(f"containers/{name}/logs.txt", f"container_logs:{name}")
+    with open(log, "rb") as src:
+        while chunk := src.read(4 * 2**20):
+            spool.write(chunk)
+    writer.commit(spool)
+    inspect = {"Id": f"{1:064x}", "Name": f"/{name}",
+               "Config": {"Image": "aztecprotocol/aztec:2.1.2", "Cmd": ["start", flag], "Env": []},
+               "State": {"Status": "running", "ExitCode": 0}}
+    writer.add_bytes(f"containers/{name}/inspect.json", json.dumps(inspect).encode(), f"container_inspect:{name}")
     writer.finish({"format": FORMAT, "format_version": FORMAT_VERSION, "tool": {"name": "nodediag"},
                    "created_at": "2026-11-27T00:00:00Z", "status": "complete", "sources": []})
-    return total
 
 
-def main(total_mb: int, runs: int) -> int:
+def measured(cmd: list[str] | str, *, shell: bool = False, env: dict | None = None) -> tuple[float, float, int, int]:
+    """run_measured, plus the CPU seconds (user + system) of the command and its children."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    secs, rss, rc = run_measured(cmd, shell=shell, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return secs, cpu, rss, rc
+
+
+def measure(label: str, baseline: str, target: Path, out: Path, mb: float, runs: int) -> tuple[float, float, float]:
+    """Print ``runs`` alternating pairs of baseline and analyze rows; the median ratio of wall
+    times, the median ratio of CPU times, and the largest peak RSS of analyze (MB)."""
+    ratios, cpu_ratios, peaks = [], [], []
+    for _ in range(runs):
+        secs, cpu, rss, _ = measured(baseline, shell=True)
+        secs2, cpu2, rss2, rc2 = measured([sys.executable, "-m", "nodediag", "analyze", str(target), "-o", str(out)],
+                                          env={**os.environ, "PYTHONPATH": str(REPO)})
+        if rc2 != 0:
+            raise SystemExit(f"nodediag analyze {target} failed (exit {rc2})")
+        ratios.append(secs / secs2)
+        cpu_ratios.append(cpu / cpu2)
+        peaks.append(rss2 / 2**20)
+        print(f"{label:<18} {mb / secs:>9.1f} {rss / 2**20:>7.0f} MB {mb / secs2:>9.1f} {rss2 / 2**20:>7.0f} MB "
+              f"{secs:>7.2f} {secs2:>7.2f} {ratios[-1]:>7.3f}x {cpu:>7.2f} {cpu2:>7.2f} {cpu_ratios[-1]:>7.3f}x",
+              flush=True)
+    return statistics.median(ratios), statistics.median(cpu_ratios), max(peaks)
+
+
+def main(total_mb: int, runs: int, mixes: list[str]) -> int:
+    size = total_mb * 2**20
+    print(f"{'mix / input':<18} {'base MB/s':>9} {'base RSS':>10} {'nd MB/s':>9} {'nd RSS':>10} "
+          f"{'base s':>7} {'nd s':>7} {'ratio':>8} {'base cpu':>7} {'nd cpu':>7} {'cpu ratio':>8}")
+    summary = []
     with tempfile.TemporaryDirectory(prefix="nodediag-bench-", dir="/var/tmp") as tmp:
-        bundle = Path(tmp) / "bench.tar.zst"
-        log_bytes = build_bundle(bundle, total_mb)
-        os.sync()  # building wrote ~2x the logs' size: let that reach the disk before anything is timed
-        mb = log_bytes / 1024 / 1024
-        print(f"bundle: {bundle.stat().st_size / 1e6:.1f} MB compressed, {mb:.0f} MB of logs")
-        print(f"{'what':<36} {'MB/s':>8} {'peak RSS':>10} {'seconds':>8}")
-        ratios = []
-        for _ in range(runs):
-            secs, rss, rc = run_measured(f"zstd -dc {bundle} | grep -cE 'ERROR|WARN'", shell=True)
-            print(f"{'baseline zstd -dc | grep -cE':<36} {mb / secs:>8.1f} {rss / 2**20:>7.0f} MB {secs:>8.1f}")
-            secs2, rss2, rc2 = run_measured([sys.executable, "-m", "nodediag", "analyze", str(bundle),
-                                             "-o", str(Path(tmp) / "r.html")],
-                                            env={**os.environ, "PYTHONPATH": str(REPO)})
-            if rc2 != 0:
-                print(f"nodediag analyze failed (exit {rc2})")
-                return 1
-            ratios.append(secs / secs2)
-            print(f"{'nodediag analyze':<36} {mb / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB {secs2:>8.1f}   "
-                  f"ratio {ratios[-1]:.3f}x")
-        print(f"median ratio over {runs} run(s): {statistics.median(ratios):.3f}x (target >= 0.25x)")
+        for mix in mixes:
+            log = Path(tmp) / f"{mix}.log"
+            written = write_synthetic(log, size) if mix == "synthetic" else write_log(log, mix, size)  # type: ignore[arg-type]
+            bundle = Path(tmp) / f"{mix}.tar.zst"
+            build_bundle(bundle, log)
+            os.sync()  # let the writes reach the disk before anything is timed
+            mb = written / 2**20
+            out = Path(tmp) / "report.html"
+            for kind, target, baseline in (
+                    ("bundle", bundle, f"zstd -dc {shlex.quote(str(bundle))} | grep -cE 'ERROR|WARN'"),
+                    ("file", log, f"grep -cE 'ERROR|WARN' {shlex.quote(str(log))}")):
+                ratio, cpu_ratio, peak = measure(f"{mix} {kind}", baseline, target, out, mb, runs)
+                summary.append((f"{mix} {kind}", ratio, cpu_ratio, peak))
+            log.unlink()
+            bundle.unlink()
+    print(f"\nmedian ratio per row ({runs} run(s) each; target >= 0.25x, peak RSS < 400 MB at 1 GB);")
+    print("the CPU ratio (user + system seconds) is steadier than wall time on a shared machine:")
+    for label, ratio, cpu_ratio, peak in summary:
+        print(f"  {label:<18} wall {ratio:>7.3f}x  cpu {cpu_ratio:>7.3f}x  {peak:>5.0f} MB")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1024, int(sys.argv[2]) if len(sys.argv) > 2 else 3))
+    args = sys.argv[1:]
+    chosen = [a for a in args[2:]] or [*MIXES, "synthetic"]
+    unknown = [m for m in chosen if m not in (*MIXES, "synthetic")]
+    if unknown:
+        sys.exit(f"unknown mix {unknown[0]!r}: choose from {', '.join((*MIXES, 'synthetic'))}")
+    sys.exit(main(int(args[0]) if args else 200, int(args[1]) if len(args) > 1 else 1, chosen))

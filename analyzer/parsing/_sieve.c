@@ -5,23 +5,37 @@
  * is what runs when this module was not built, and what the tests compare it with. Both must
  * give exactly the same list for every block.
  *
- * mark_lines(block, labels, hits) -> list of (start, end, index, cut, alone)
+ * mark_lines(block, labels, hits[, json_levels]) -> ([(start, end, index, cut, alone, json)], tail)
  *   block   bytes: whole lines, each ending with "\n" but perhaps the last
  *   labels  tuple of bytes: the level labels of lines that may be skipped (each [A-Z]{4,7})
  *   hits    list of int, ascending: offsets of anchor hits; the lines holding them are marked
+ *   json_levels  None (no JSON line is plain) or 100 bytes: json_levels[n] != 0 when pino's
+ *           numeric level n (two digits) may be skipped
  * One tuple per marked line, in order: a line is marked unless it is "plain", that is
- *   - it starts with an optional docker timestamp "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z ", then a pino
- *     time "[HH:MM:SS.mmm] ", then one of ``labels`` and ":";
- *   - it holds no ESC byte and no byte outside ASCII;
- *   - after that head it holds no "] " (no second record glued on);
- *   - no offset of ``hits`` falls inside it.
+ *   - either it starts with an optional docker timestamp "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z ", then
+ *     a pino time "[HH:MM:SS.mmm] ", then one of ``labels`` and ":", and after that head it holds
+ *     no "] " (no second record glued on);
+ *   - or it is "a JSON record" (below) whose level is two digits n with json_levels[n] set, and
+ *     the byte string "\"level\"" occurs in it once only;
+ *   - and, either way, it holds no ESC byte and no byte outside ASCII, and no offset of ``hits``
+ *     falls inside it.
+ * A JSON record: an optional docker timestamp whose date and time exist (year 1-9999, the day
+ *   in its month, hour < 24, minute and second < 60), then '{"level":' and an integer of one to
+ *   three digits without a leading zero, then ',' or '}', the whole being one JSON object
+ *   (RFC 8259; whitespace " \t\r" between tokens; no NaN or Infinity) that ends the line (one
+ *   "\r" may follow it), whose strings hold no byte below 0x20 and no escape but "\n", and that
+ *   holds at most 64 '{' and '[' bytes in all.
  * start, end: the line's offsets (end just after its "\n", or the block's end);
  * index: the line's 0-based number in the block;
  * cut: the offset just after a head of a docker timestamp and a pino time ("...Z [..] "), else 0;
  * alone: 1 when the next line is in the block and "starts" a record: with a docker timestamp or
  *   not, it is a pino time, a level [A-Z]{4,7} and ":", and holds no ESC, no byte outside ASCII
- *   and no "] " after that head. The parser reads such a line as the start of a record of its
- *   own, never as a continuation line: the marked line has none. (A plain line starts a record.)
+ *   and no "] " after that head; or, when json_levels is given, it is a JSON record (above) with
+ *   "\"level\"" once in it, and no ESC or byte outside ASCII. The parser reads such a line as
+ *   the start of a record of its own, never as a continuation line: the marked line has none.
+ *   (A plain line starts a record.)
+ * json: how many of the plain lines between the previous marked line (or the block's start) and
+ *   this one are JSON lines; tail: how many of those after the last marked line are.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -110,10 +124,178 @@ static int block_is_clean(const unsigned char *p, Py_ssize_t n)
     return 1;
 }
 
-/* Append (start, end, index, cut, alone) to out; -1 on error. */
+
+/* Whether "YYYY-MM-DDTHH:MM:SS" at p (its shape already checked) is a time that exists. */
+static int valid_second(const unsigned char *p)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+    int month = (p[5] - '0') * 10 + (p[6] - '0'), day = (p[8] - '0') * 10 + (p[9] - '0');
+    int hour = (p[11] - '0') * 10 + (p[12] - '0'), minute = (p[14] - '0') * 10 + (p[15] - '0');
+    int second = (p[17] - '0') * 10 + (p[18] - '0'), most;
+    if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+        return 0;
+    most = days[month - 1];
+    if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
+        most = 29;
+    return day <= most;
+}
+
+/* The JSON validator: each returns the offset just after the value starting at p[i] (n bytes
+ * in all), or -1 when it is not one that mark_lines accepts. */
+static Py_ssize_t json_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n);
+
+static Py_ssize_t json_space(const unsigned char *p, Py_ssize_t i, Py_ssize_t n)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+        i++;
+    return i;
+}
+
+static Py_ssize_t json_string(const unsigned char *p, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i >= n || p[i] != '"')
+        return -1;
+    for (i++; i < n; i++) {
+        if (p[i] == '"')
+            return i + 1;
+        if (p[i] < 0x20)
+            return -1;
+        if (p[i] == '\\') {
+            if (i + 1 >= n || p[i + 1] != 'n')
+                return -1;
+            i++;
+        }
+    }
+    return -1;
+}
+
+static Py_ssize_t json_number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t first;
+    if (i < n && p[i] == '-')
+        i++;
+    if (i >= n || !is_digit(p[i]))
+        return -1;
+    if (p[i] == '0')
+        i++;
+    else
+        while (i < n && is_digit(p[i]))
+            i++;
+    if (i + 1 < n && p[i] == '.' && is_digit(p[i + 1])) {
+        i++;
+        while (i < n && is_digit(p[i]))
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        first = i + 1;
+        if (first < n && (p[first] == '+' || p[first] == '-'))
+            first++;
+        if (first < n && is_digit(p[first])) {
+            i = first;
+            while (i < n && is_digit(p[i]))
+                i++;
+        }
+    }
+    return i;
+}
+
+static Py_ssize_t json_members(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, unsigned char close)
+{
+    /* p[i] is just after '{' or '[' */
+    i = json_space(p, i, n);
+    if (i < n && p[i] == close)
+        return i + 1;
+    for (;;) {
+        if (close == '}') {
+            i = json_string(p, i, n);
+            if (i < 0)
+                return -1;
+            i = json_space(p, i, n);
+            if (i >= n || p[i] != ':')
+                return -1;
+            i = json_space(p, i + 1, n);
+        }
+        i = json_value(p, i, n);
+        if (i < 0)
+            return -1;
+        i = json_space(p, i, n);
+        if (i < n && p[i] == close)
+            return i + 1;
+        if (i >= n || p[i] != ',')
+            return -1;
+        i = json_space(p, i + 1, n);
+    }
+}
+
+static Py_ssize_t json_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i >= n)
+        return -1;
+    switch (p[i]) {
+    case '"':
+        return json_string(p, i, n);
+    case '{':
+        return json_members(p, i + 1, n, '}');
+    case '[':
+        return json_members(p, i + 1, n, ']');
+    case 't':
+        return n - i >= 4 && memcmp(p + i, "true", 4) == 0 ? i + 4 : -1;
+    case 'f':
+        return n - i >= 5 && memcmp(p + i, "false", 5) == 0 ? i + 5 : -1;
+    case 'n':
+        return n - i >= 4 && memcmp(p + i, "null", 4) == 0 ? i + 4 : -1;
+    default:
+        return json_number(p, i, n);
+    }
+}
+
+/* For a line (n bytes, without its "\n") whose docker timestamp (if any) ends at d: -1 when it is
+ * not a JSON record (see the top), else its level (an integer of one to three digits). */
+static int json_record(const unsigned char *line, Py_ssize_t n, Py_ssize_t d)
+{
+    const unsigned char *p = line + d;
+    Py_ssize_t m = n - d, i, nest = 0;
+    int level = 0;
+    if (d && !valid_second(line))
+        return -1;
+    if (m > 0 && p[m - 1] == '\r')
+        m--;
+    if (m < 11 || memcmp(p, "{\"level\":", 9) != 0 || p[9] < '1' || p[9] > '9' || p[m - 1] != '}')
+        return -1;
+    for (i = 9; i < 12 && i < m && is_digit(p[i]); i++)
+        level = level * 10 + (p[i] - '0');
+    if (i >= m || (p[i] != ',' && p[i] != '}'))
+        return -1;
+    for (i = 0; i < m; i++) {
+        if (p[i] == '{' || p[i] == '[')
+            nest++;
+    }
+    if (nest > 64 || json_value(p, 0, m) != m)
+        return -1;
+    return level;
+}
+
+/* How many times "\"level\"" occurs in p[0:n] (0, 1 or 2: more is counted as 2). */
+static int level_keys(const unsigned char *p, Py_ssize_t n)
+{
+    const unsigned char *end = p + n, *q = p;
+    int found = 0;
+    while (found < 2 && q + 7 <= end && (q = memchr(q, '"', end - q - 6)) != NULL) {
+        if (memcmp(q, "\"level\"", 7) == 0) {
+            found++;
+            q += 7;
+        } else {
+            q++;
+        }
+    }
+    return found;
+}
+
+/* Append (start, end, index, cut, alone, json) to out; -1 on error. */
 static int append(PyObject *out, const Py_ssize_t *held, int alone)
 {
-    PyObject *item = Py_BuildValue("(nnnni)", held[0], held[1], held[2], held[3], alone);
+    PyObject *item = Py_BuildValue("(nnnnin)", held[0], held[1], held[2], held[3], alone, held[4]);
     int failed = item == NULL || PyList_Append(out, item) < 0;
     Py_XDECREF(item);
     return failed ? -1 : 0;
@@ -122,17 +304,26 @@ static int append(PyObject *out, const Py_ssize_t *held, int alone)
 static PyObject *mark_lines(PyObject *self, PyObject *args)
 {
     Py_buffer view;
-    PyObject *labels, *hits, *out = NULL;
+    PyObject *labels, *hits, *json_arg = Py_None, *out = NULL;
+    const unsigned char *json_levels = NULL;
     const char *label[MAX_LABELS];
     Py_ssize_t label_len[MAX_LABELS], nlabels, nhits, next_hit = 0, hit;
     Py_ssize_t size, pos = 0, index = 0, k;
-    Py_ssize_t held[4]; /* the last marked line (start, end, index, cut), told once its next is seen */
+    Py_ssize_t held[5]; /* the last marked line (start, end, index, cut, json), told once its next is seen */
+    Py_ssize_t json_run = 0; /* plain JSON lines since the last marked line */
     int holding = 0;
     const unsigned char *b;
     int clean;
 
-    if (!PyArg_ParseTuple(args, "y*O!O!", &view, &PyTuple_Type, &labels, &PyList_Type, &hits))
+    if (!PyArg_ParseTuple(args, "y*O!O!|O", &view, &PyTuple_Type, &labels, &PyList_Type, &hits, &json_arg))
         return NULL;
+    if (json_arg != Py_None) {
+        if (!PyBytes_Check(json_arg) || PyBytes_GET_SIZE(json_arg) != 100) {
+            PyErr_SetString(PyExc_TypeError, "json_levels must be None or 100 bytes");
+            goto done;
+        }
+        json_levels = (const unsigned char *)PyBytes_AS_STRING(json_arg);
+    }
     nlabels = PyTuple_GET_SIZE(labels);
     if (nlabels > MAX_LABELS) {
         PyErr_SetString(PyExc_ValueError, "too many labels");
@@ -159,7 +350,7 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
         const unsigned char *line = b + pos, *nl = memchr(line, '\n', size - pos);
         Py_ssize_t end = nl ? (nl - b) + 1 : size, n = end - pos;
         Py_ssize_t d = docker_stamp(line, n), t = pino_time(line + d, n - d), cut = 0, h, lv;
-        int plain = 0, starts = 0, marked;
+        int plain = 0, starts = 0, marked, is_json = 0;
 
         if (t) {
             cut = d ? pos + d + t : 0;
@@ -179,6 +370,13 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
                         }
                     }
                 }
+            }
+        } else if (json_levels != NULL && n - d > 9 && line[d] == '{') {
+            Py_ssize_t body = n - (nl != NULL); /* without its "\n" */
+            int level = json_record(line, body, d);
+            if (level >= 0 && (clean || !has_esc_or_high(line, n)) && level_keys(line + d, body - d) == 1) {
+                starts = 1;
+                plain = is_json = level >= 10 && level <= 99 && json_levels[level];
             }
         }
         if (holding) { /* this line tells whether the marked line before it was alone */
@@ -204,13 +402,21 @@ static PyObject *mark_lines(PyObject *self, PyObject *args)
             held[1] = end;
             held[2] = index;
             held[3] = cut;
+            held[4] = json_run;
+            json_run = 0;
             holding = 1;
+        } else if (is_json) {
+            json_run++;
         }
         pos = end;
         index++;
     }
     if (holding && append(out, held, 0) < 0) /* the last line of the block: no next line here */
         goto fail;
+    {
+        PyObject *pair = Py_BuildValue("(Nn)", out, json_run);
+        out = pair; /* (NULL on error: the list was given away either way) */
+    }
     goto done;
 fail:
     Py_CLEAR(out);
@@ -221,7 +427,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"mark_lines", mark_lines, METH_VARARGS,
-     "mark_lines(block, labels, hits) -> [(start, end, index, cut, alone)]: see skipping.py"},
+     "mark_lines(block, labels, hits[, json_levels]) -> (marks, tail): see skipping.py"},
     {NULL, NULL, 0, NULL},
 };
 

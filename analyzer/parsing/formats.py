@@ -189,6 +189,11 @@ def _json_object_at(text: str, start: int) -> dict[str, Any] | None:
     return value
 
 
+def json_object_at(text: str) -> dict[str, Any] | None:
+    """The JSON object that is ``text`` exactly, or None (as ``split_json_objects`` reads a whole line)."""
+    return _json_object_at(text, 0)
+
+
 def split_bindings(message: str) -> tuple[str, dict[str, str] | None]:
     """Leading actor / instanceId tokens of a pino pretty message (after its module)."""
     bindings: dict[str, str] | None = None

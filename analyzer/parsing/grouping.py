@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
+from datetime import datetime
 
 from nodediag.analyzer.model import ParseStats, Record
 from nodediag.analyzer.parsing import formats as fmt
@@ -35,10 +36,18 @@ _ERRORISH = frozenset(("WARN", "ERROR", "FATAL"))
 _TEXT_KINDS = frozenset(("pino", "aztec-2024"))
 
 
-class Pending:
-    """A record that may still get continuation lines."""
+# the record of a placeholder (a skipped compose line) that has not been made
+_UNMADE = Record("", "", "", 0, 0, None, None, None, "", {}, [], "", "pino")
+# what makes a placeholder's record: line number, line, time of day, level label, text after
+# the head, container, role, time
+Lazy = tuple[int, str, str, str, str, str, str, datetime | None]
 
-    __slots__ = ("record", "seq", "last_epoch", "block", "last_sec", "last_frac")
+
+class Pending:
+    """A record that may still get continuation lines. A placeholder (``lazy`` set, ``record``
+    not made) stands for a skipped record: made only when a continuation line comes, else dropped."""
+
+    __slots__ = ("record", "seq", "last_epoch", "block", "last_sec", "last_frac", "lazy")
 
     def __init__(
         self,
@@ -48,8 +57,10 @@ class Pending:
         block: str | None,
         last_sec: str | None = None,
         last_frac: str | None = None,
+        lazy: Lazy | None = None,
     ) -> None:
         self.record = record
+        self.lazy = lazy
         self.seq = seq
         self.last_epoch = last_epoch  # docker time of its last line, epoch seconds
         self.block = block  # None | "v8" | "uncaught"
@@ -107,6 +118,10 @@ class LineGrouper:
         formats[record.kind] = formats.get(record.kind, 0) + 1
         self._hold(key, Pending(record, self.seq, epoch, block, sec, frac))
 
+    def start(self, key: str, record: Record, epoch: float | None) -> None:
+        """Count and hold ``record``, a record of its own whose last line is at ``epoch``."""
+        self._start(key, record, epoch)
+
     def start_counted(self, key: str, record: Record, sec: str | None, frac: str | None) -> None:
         """Hold ``record`` (already counted, ``seq`` already advanced by the caller)."""
         self._hold(key, Pending(record, self.seq, None, None, sec, frac))
@@ -117,7 +132,10 @@ class LineGrouper:
         open_now[key] = pending
         if old is None:
             return
-        if len(open_now) == 1 and not self.heap:  # one container: finished records go straight out
+        if old.lazy is not None:  # a skipped record without continuation lines: never given
+            if self.heap:
+                self._drain()
+        elif len(open_now) == 1 and not self.heap:  # one container: finished records go straight out
             self.out.append(old.record)
         else:
             self._done(old)
@@ -129,10 +147,14 @@ class LineGrouper:
         return pending.last_epoch
 
     def _done(self, pending: Pending) -> None:
+        if pending.lazy is not None:  # a skipped record without continuation lines: never given
+            self._drain()
+            return
         record = pending.record
         heap = self.heap
         if not heap:
             open_now = self.open
+            lowest: float
             if len(open_now) == 1:
                 lowest = next(iter(open_now.values())).seq
             else:
@@ -144,7 +166,7 @@ class LineGrouper:
         self._drain()
 
     def _drain(self) -> None:
-        lowest = min((p.seq for p in self.open.values()), default=math.inf)
+        lowest: float = min((p.seq for p in self.open.values()), default=math.inf)
         heap = self.heap
         out = self.out
         while heap and heap[0][0] < lowest:
@@ -153,14 +175,16 @@ class LineGrouper:
     def close_stale(self, lineno: int) -> None:
         if len(self.open) < 2:
             return
-        for key in [k for k, p in self.open.items() if lineno - p.record.line_end > MAX_INTERLEAVE_LINES]:
+        for key in [k for k, p in self.open.items()
+                    if lineno - (p.lazy[0] if p.lazy is not None else p.record.line_end) > MAX_INTERLEAVE_LINES]:
             self._done(self.open.pop(key))
         self._drain()
 
     def finish(self) -> None:
         """End of input: every held record is complete."""
         for pending in self.open.values():
-            heapq.heappush(self.heap, (pending.seq, pending.record))
+            if pending.lazy is None:
+                heapq.heappush(self.heap, (pending.seq, pending.record))
         self.open.clear()
         self._drain()
 
@@ -222,6 +246,16 @@ class LineGrouper:
             if m is not None:
                 glued = rest[m.start() :]
                 rest = rest[: m.start()]
+        when = self.clock.with_time_of_day(docker_time, tod) if docker_time is not None else None
+        record = self._pretty_record(lineno, line, tod, label, rest, container, role, when)
+        self._start(key, record, epoch)
+        if glued is not None:
+            self._body(lineno, line, glued, key, container, role, docker_time, epoch, depth + 1)
+
+    def _pretty_record(self, lineno: int, line: str, tod: str, label: str, rest: str, container: str, role: str,
+                       when: datetime | None) -> Record:
+        """The record of a pino pretty line: ``rest`` is its text after the level (no record
+        glued on), ``when`` its time (None: it has no docker timestamp)."""
         module, message, bindings = fmt.split_module(rest)
         data: dict = {}
         if message.endswith("}"):
@@ -230,18 +264,58 @@ class LineGrouper:
                 data = found
         if bindings:
             data.update(bindings)
-        if docker_time is not None:
-            when = self.clock.with_time_of_day(docker_time, tod)
-        else:
-            when = None
+        if when is None:
             data["time_of_day"] = tod
-        record = Record(
-            container, role, self.file, lineno, lineno, when, fmt.LEVEL_BY_NAME.get(label), module,
-            message, data, [], line, "pino",
-        )
-        self._start(key, record, epoch)
-        if glued is not None:
-            self._body(lineno, line, glued, key, container, role, docker_time, epoch, depth + 1)
+        return Record(container, role, self.file, lineno, lineno, when, fmt.LEVEL_BY_NAME.get(label), module,
+                      message, data, [], line, "pino")
+
+    def skip_compose(self, lineno: int, line: str, labels: frozenset[str], anchors: tuple[str, ...]) -> bool:
+        """``feed(lineno, line)`` for a ``docker compose logs`` line holding one pino pretty record
+        at a level in ``labels`` whose line holds none of ``anchors`` (lower-case): the record is
+        counted and held as a placeholder, made only if a continuation line of its service
+        follows, else dropped, never given. False, and nothing done, for any other line (without
+        ANSI codes, as ``feed`` takes it)."""
+        if self.compose is not True:
+            return False
+        prefixed = fmt.split_compose_prefix(line)
+        if prefixed is None:
+            return False
+        key, body = prefixed
+        when = epoch = None
+        if body[:1].isdigit():
+            m = fmt.DOCKER_TS_RE.match(body)
+            if m is None:
+                return False
+            got = self.clock.docker(m.group(1))
+            if got is None:
+                return False
+            docker_time, epoch = got
+            body = body[m.end() :]
+        head = fmt.split_pretty_head(body)
+        if head is None or head[1] not in labels:
+            return False
+        tod, label, rest = head
+        if "] " in rest and fmt.GLUED_PRETTY_RE.search(rest) is not None:
+            return False
+        low = line.lower()
+        if any(a in low for a in anchors):
+            return False
+        if epoch is not None:
+            when = self.clock.with_time_of_day(docker_time, tod)
+        container, role = (self.container, self.role) if self.container else (key, self._role_for(key))
+        self.seq += 1
+        self.stats.records += 1
+        self.stats.formats["pino"] = self.stats.formats.get("pino", 0) + 1
+        self._hold(key, Pending(_UNMADE, self.seq, epoch, None, lazy=(lineno, line, tod, label, rest, container, role,
+                                                                      when)))
+        return True
+
+    def _make(self, pending: Pending) -> None:
+        """Make a placeholder's record: a continuation line of its service came."""
+        assert pending.lazy is not None
+        lineno, line, tod, label, rest, container, role, when = pending.lazy
+        pending.record = self._pretty_record(lineno, line, tod, label, rest, container, role, when)
+        pending.lazy = None
 
     def _json(self, lineno, line, body, key, container, role, docker_time, epoch, depth) -> bool:
         pieces = fmt.split_json_objects(body)
@@ -293,6 +367,8 @@ class LineGrouper:
     def _other(self, lineno, line, body, key, container, role, docker_time, epoch, depth) -> None:
         """A line that starts no log record: a continuation, or a raw record."""
         pending = self.open.get(key)
+        if pending is not None and pending.lazy is not None:
+            self._make(pending)
         first = body[:1]
         kind = None
         if (

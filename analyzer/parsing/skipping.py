@@ -16,14 +16,24 @@ level, with no anchor in any case, no ANSI escape, only ASCII bytes and no secon
 
 from __future__ import annotations
 
+import json
+import json.scanner
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
 import ahocorasick_rs
 
+from nodediag.analyzer.parsing.formats import level_from_number
+
 try:  # the compiled sieve (setup.py builds it where a C compiler is at hand)
     from nodediag.analyzer.parsing import _sieve
-except ImportError:  # pragma: no cover - the Python sieve below does the same, slower
+
+    # a module built from an earlier _sieve.c (a checkout not rebuilt) reads no JSON lines
+    if not isinstance(_sieve.mark_lines(b"", (), [], None), tuple):
+        raise ImportError("the compiled sieve is out of date")
+except (ImportError, TypeError):  # pragma: no cover - the Python sieve below does the same, slower
     _sieve = None  # type: ignore[assignment]
 
 # a docker timestamp and a pino time of day, as formats.PRETTY_LINE_RE reads them (ASCII digits)
@@ -63,16 +73,91 @@ _STAMPS = re.compile((_DOCKER + _PINO).encode()).match
 # bytes outside ASCII, ESC and "] " after this head, which are looked at apart
 _STARTS = re.compile(f"(?:{_DOCKER})?{_PINO}[A-Z]{{4,7}}:".encode()).match
 
-Mark = tuple[int, int, int, int, int]
+# the start of a JSON line that may be plain (see _sieve.c): checked in full by json_level()
+_JSON_HEAD = r'(?:DOCKER)?\{"level":[1-9][0-9][,}]'.replace("DOCKER", _DOCKER)
+_JSON_LINE = re.compile(f"(?:{_DOCKER})?{{".encode()).match
+_DOCKER_HEAD = re.compile(_DOCKER.encode()).match
+_JSON_LEVEL = re.compile(rb'\{"level":([1-9][0-9]{0,2})[,}]').match
+_JSON_CANDIDATES = re.compile(b"^" + _JSON_HEAD.encode(), re.MULTILINE)
+MAX_JSON_NESTING = 64  # '{' and '[' bytes in a JSON line the sieve reads (more: the parser decides it)
 
 
-def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -> list[Mark]:
+def _refuse(name: str) -> float:
+    raise ValueError(name)
+
+
+# Python's own JSON scanner (the parser's), refusing NaN and Infinity as _sieve.c does
+_scan_json = json.scanner.make_scanner(cast(Any, json.JSONDecoder(parse_constant=_refuse)))
+
+
+def json_level(line: bytes) -> int:
+    """_sieve.c's json_record in Python: the level of ``line`` (with or without its newline)
+    when it is a JSON record as the sieve reads one (an optional docker timestamp of a time that
+    exists, then '{"level":N' and one JSON object that ends the line, its only escapes "\\n"),
+    else -1."""
+    if line[-1:] == b"\n":
+        line = line[:-1]
+    head = _DOCKER_HEAD(line) if line[:1] != b"{" else None
+    if head is not None:
+        try:
+            datetime(int(line[0:4]), int(line[5:7]), int(line[8:10]), int(line[11:13]), int(line[14:16]),
+                     int(line[17:19]))
+        except ValueError:
+            return -1
+    body = line[head.end():] if head is not None else line
+    if body[-1:] == b"\r":
+        body = body[:-1]
+    level = _JSON_LEVEL(body)
+    if (level is None or body[-1:] != b"}" or body.count(b"{") + body.count(b"[") > MAX_JSON_NESTING
+            or b"\\" in body.replace(b"\\n", b"") or not body.isascii()):
+        return -1
+    text = body.decode("ascii")
+    try:
+        value, end = _scan_json(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return -1
+    return int(level.group(1)) if end == len(text) and isinstance(value, dict) else -1
+
+
+def json_levels(plan: SkipPlan) -> bytes | None:
+    """The table _sieve.c reads: byte n is 1 when pino's numeric level n (two digits) is one the
+    plan skips; None (no JSON line is plain) when an anchor holds a control character (it could
+    span a "\\n" escape)."""
+    if any(ord(c) < 0x20 for a in plan.anchors for c in a):
+        return None
+    return bytes(int(10 <= n and level_from_number(n) in plan.levels) for n in range(100))
+
+
+def _json_starts(line: bytes) -> bool:
+    """A JSON record (json_level) with "\"level\"" once in it, no ESC and no byte outside ASCII."""
+    head = _DOCKER_HEAD(line) if line[:1] != b"{" else None
+    start = head.end() if head is not None else 0
+    return json_level(line) >= 0 and line.count(b'"level"', start) == 1 and b"\x1b" not in line and line.isascii()
+
+
+Mark = tuple[int, int, int, int, int, int]  # start, end, index, cut, alone, json (see _sieve.c)
+
+
+def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int],
+                  levels: bytes | None = None) -> tuple[list[Mark], int]:
     """``_sieve.mark_lines`` in Python (see _sieve.c for what it returns), given
-    ``not_plain``, the regex LineSieve makes from the labels. The compiled one must give the
-    same list: the tests compare them."""
+    ``not_plain``, the regex LineSieve makes from the labels (and, with ``levels``, the JSON
+    head). The compiled one must give the same: the tests compare them."""
     found = {m.start() for m in not_plain.finditer(b"\n" + block)}
     found.discard(len(block))
     rfind, find, count = block.rfind, block.find, block.count
+    json_lines = set()  # JSON lines the regex let through: each decided in full
+    if levels is not None:
+        for m in _JSON_CANDIDATES.finditer(block):
+            start = m.start()
+            if start in found:
+                continue
+            line = block[start:find(b"\n", start) + 1 or len(block)]
+            level = json_level(line)
+            if level >= 10 and level <= 99 and levels[level] and _json_starts(line):
+                json_lines.add(start)
+            else:
+                found.add(start)
     found.update(rfind(b"\n", 0, hit) + 1 for hit in hits)
     pos = find(b"\x1b")
     while pos != -1:
@@ -81,7 +166,7 @@ def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -
     if not block.isascii():
         found.update(m.start() for m in _NON_ASCII_LINE.finditer(block))
     size = len(block)
-    marks: list[Mark] = []
+    marks: list[tuple[int, int, int, int, int]] = []
     pos = index = 0
 
     def mark(start: int) -> int:
@@ -91,6 +176,8 @@ def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -
         head = _STARTS(line)
         starts = (head is not None and b"] " not in line[head.end():] and line.isascii()
                   and b"\x1b" not in line)
+        if head is None and levels is not None and _JSON_LINE(line) and stamps is None:
+            starts = _json_starts(line)
         # (its last item is "starts" here: made "alone" below)
         marks.append((start, end, index, start + stamps.end() if stamps else 0, int(starts)))
         return end
@@ -98,12 +185,12 @@ def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -
     for start in [*sorted(found), size]:
         if pos < start:  # a run of plain lines: each holds "] " once, unless a record is glued on
             lines = count(b"\n", pos, start) + (start == size and block[-1:] != b"\n")
-            if count(b"] ", pos, start) == lines:
+            if count(b"] ", pos, start) == lines and not json_lines:
                 index += lines
                 pos = start
-            while pos < start:  # find the lines holding a second "] "
+            while pos < start:  # find the pino lines holding a second "] "
                 end = find(b"\n", pos, start) + 1 or start
-                if count(b"] ", pos, end) != 1:
+                if pos not in json_lines and count(b"] ", pos, end) != 1:
                     mark(pos)
                 index += 1
                 pos = end
@@ -112,11 +199,18 @@ def py_mark_lines(block: bytes, not_plain: re.Pattern[bytes], hits: list[int]) -
             index += 1
     # each mark's last item: whether the next line is in the block and starts a record (a plain
     # line does, a marked one when its "starts" says so)
-    alone = []
+    # and how many plain JSON lines the run before it holds
+    plain_json = sorted(json_lines - {m[0] for m in marks})
+    alone: list[Mark] = []
+    taken = 0
     for k, (start, end, index, cut, _) in enumerate(marks):
         following = marks[k + 1] if k + 1 < len(marks) and marks[k + 1][2] == index + 1 else None
-        alone.append((start, end, index, cut, int(end < size and (following is None or following[4] == 1))))
-    return alone
+        before = taken
+        while taken < len(plain_json) and plain_json[taken] < start:
+            taken += 1
+        alone.append((start, end, index, cut, int(end < size and (following is None or following[4] == 1)),
+                      taken - before))
+    return alone, len(plain_json) - taken
 
 
 class LineSieve:
@@ -126,7 +220,9 @@ class LineSieve:
     def __init__(self, plan: SkipPlan, labels: frozenset[str], *, compiled: bool = True) -> None:
         # matches the newline before each line that does not start as a plain pino line at a
         # skipped level; searched in b"\n" + block, so that a match's start is its line's offset
-        self._not_plain = re.compile(rb"\n(?!" + _head_pattern(labels) + rb")")
+        self._json_levels = json_levels(plan)
+        json_head = b"|" + _JSON_HEAD.encode() if self._json_levels is not None else b""
+        self._not_plain = re.compile(rb"\n(?!" + _head_pattern(labels) + json_head + rb")")
         # (ESC is looked for on its own: a one-byte pattern would slow the automaton's prefilter)
         self._anchors = ahocorasick_rs.BytesAhoCorasick([a.encode() for a in plan.anchors],
                                                         matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
@@ -134,17 +230,18 @@ class LineSieve:
         # the compiled sieve reads a label as [A-Z]{4,7}: any other label needs the Python one
         self.compiled = compiled and _sieve is not None and _all_plain_labels(labels)
 
-    def marks(self, block: bytes) -> list[Mark]:
+    def marks(self, block: bytes) -> tuple[list[Mark], int]:
         """The lines of ``block`` the parser must look at, in order, as
-        (start, end, index, cut, alone) (see _sieve.c): those that do not start as a plain pino
-        line at a skipped level, or that hold an anchor (in any ASCII case), an ESC, a byte
-        outside ASCII, or a second record glued on. ``block`` holds whole lines: each ends with
-        b"\\n" but perhaps the last."""
+        (start, end, index, cut, alone, json) (see _sieve.c): those that are not a plain pino
+        line (pretty or JSON) at a skipped level, or that hold an anchor (in any ASCII case), an
+        ESC, a byte outside ASCII, or (pretty) a second record glued on; and how many plain JSON
+        lines follow the last of them. ``block`` holds whole lines: each ends with b"\\n" but
+        perhaps the last."""
         # (the automaton's matches do not overlap and come in order: the hits are ascending)
         hits = [start for _, start, _ in self._anchors.find_matches_as_indexes(block.lower())]
         if self.compiled:
-            return _sieve.mark_lines(block, self._labels, hits)  # type: ignore[union-attr]
-        return py_mark_lines(block, self._not_plain, hits)
+            return _sieve.mark_lines(block, self._labels, hits, self._json_levels)
+        return py_mark_lines(block, self._not_plain, hits, self._json_levels)
 
 
 def strip_eol(line: str) -> str:
@@ -161,4 +258,4 @@ def has_anchor(line: str, anchors: tuple[str, ...]) -> bool:
     return any(a in low for a in anchors)
 
 
-__all__ = ["LineSieve", "Mark", "SkipPlan", "has_anchor", "py_mark_lines", "strip_eol"]
+__all__ = ["LineSieve", "Mark", "SkipPlan", "has_anchor", "json_level", "json_levels", "py_mark_lines", "strip_eol"]

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import ahocorasick_rs
+
 from nodediag.analyzer.model import LEVEL_RANK, LEVELS, Evidence, Finding, Record
 from nodediag.analyzer.parsing.logs import RepeatItem, Repeats
 from nodediag.analyzer.parsing.skipping import SkipPlan
@@ -140,6 +142,7 @@ class _LevelPlan:
     always: list[Rule] = field(default_factory=list)
     anchors: tuple[str, ...] = ()  # every anchor of the anchored rules, once
     rules_of: dict[str, tuple[int, ...]] = field(default_factory=dict)  # anchor -> indexes in anchored
+    automaton: ahocorasick_rs.AhoCorasick | None = None  # finds every anchor in a text at once
 
 
 class EngineHits(dict[tuple[str, str], RuleHits]):
@@ -185,6 +188,8 @@ class LogRuleEngine:
                         rules_of[anchor].append(index)
             plan.anchors = tuple(rules_of)
             plan.rules_of = {a: tuple(found) for a, found in rules_of.items()}
+            if plan.anchors:
+                plan.automaton = ahocorasick_rs.AhoCorasick(plan.anchors, matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
             self._by_level[level] = plan
 
     def skip_plan(self, below: str = "WARN") -> SkipPlan | None:
@@ -273,7 +278,10 @@ class LogRuleEngine:
         plan = self._by_level.get(record.level) or self._by_level[None]
         lowered = text.lower()
         candidates = list(plan.always)
-        present = [a for a in plan.anchors if a in lowered]
+        # every anchor the text holds (overlapping: one anchor may hold another), in one pass
+        automaton = plan.automaton
+        found_at = automaton.find_matches_as_indexes(lowered, overlapping=True) if automaton is not None else ()
+        present = [plan.anchors[i] for i in {m[0] for m in found_at}]
         if present:
             rules_of = plan.rules_of
             found = rules_of[present[0]] if len(present) == 1 else sorted({i for a in present for i in rules_of[a]})

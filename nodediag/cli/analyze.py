@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from nodediag.bundle.limits import Limits, set_current_limits
 from nodediag.bundle.terminal import visible
 from nodediag.cli.common import fail, limit_options
+from nodediag.cli.progress import ProgressLine
 from nodediag.cli.signals import cleanup_on_signals
 
 
@@ -37,16 +39,36 @@ def analyze(source: Path, fmt: str, output: Path | None, fail_on: str | None, li
     if output is not None and output.exists() and output.is_dir():
         fail(f"{output} is a folder; pass a file name with -o")
     try:
-        result = analyze_path(source, max_bytes=limits.max_bytes, max_files=limits.max_files,
-                              header_limit=limits.max_header_bytes)
-    except InputError as exc:  # (also a log read straight from a damaged bundle)
-        fail(str(exc))
+        size = source.stat().st_size if source.is_file() else 0
+    except OSError:
+        size = 0
+    progress = ProgressLine.for_terminal(size=size)  # on a terminal, for a large input
+
+    def failed(message: str) -> NoReturn:
+        if progress:
+            progress.close()  # (the message on a line of its own)
+        fail(message)
+
     try:
+        result = analyze_path(source, max_bytes=limits.max_bytes, max_files=limits.max_files,
+                              header_limit=limits.max_header_bytes, progress=progress)
+    except InputError as exc:  # (also a log read straight from a damaged bundle)
+        failed(str(exc))
+    except BaseException:
+        if progress:
+            progress.close()
+        raise
+    try:
+        if progress:
+            progress("writing the report", -1, -1)
         written = write_report(result, fmt, output)
     except ReportError as exc:
-        fail(str(exc))
+        failed(str(exc))
     except OSError as exc:
-        fail(f"cannot write the report: {exc.strerror or exc}")
+        failed(f"cannot write the report: {exc.strerror or exc}")
+    finally:
+        if progress:
+            progress.close()
     if written is not None:
         click.echo(visible(result.verdict.headline), err=True)  # (it may quote a container name from the bundle)
         click.echo(f"Report: {written}", err=True)

@@ -9,18 +9,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from nodediag.analyzer.analysis import (
-    EarlyScans,
-    _finish_worker,
-    _parallel_split,
-    _scan_each,
-    _start_worker,
-    analyze_input,
-)
+from nodediag.analyzer.analysis import analyze_input
 from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import open_input
+from nodediag.analyzer.log_scan import scan_each
 from nodediag.analyzer.model import Facts, LoadedInput, LogFile
 from nodediag.analyzer.rules.catalog import load_rules
+from nodediag.analyzer.workers import EarlyScans, _finish_worker, _parallel_split, _start_worker
 from nodediag.bundle.format import FORMAT, FORMAT_VERSION
 from nodediag.bundle.writer import BundleWriter
 
@@ -96,7 +91,7 @@ def test_a_worker_process_gives_what_this_process_gives_and_none_when_it_fails(t
                                               "aztec-prover-prover-agent-1": container_log(4, 900)})
     root, rules = str(inp.root), load_rules()
     got = _finish_worker(_start_worker(tmp_path / "w", root, facts.log_files, rules, {}))
-    assert got is not None and got == _scan_each(root, facts.log_files, rules, {})
+    assert got is not None and got == scan_each(root, facts.log_files, rules, {})
     assert sum(len(hits) for hits, _, _, _ in got) >= 4 and all(stats.lines for _, _, stats, _ in got)
     missing = [LogFile(path="containers/gone/logs.txt", container="gone", role="other")]
     assert _finish_worker(_start_worker(tmp_path / "x", root, missing, rules, {})) is None

@@ -4,6 +4,7 @@ the same findings, evidence lines, timeline, level series and parse statistics."
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -12,12 +13,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodediag.analyzer.analysis import consume
+from nodediag.analyzer.log_scan import consume
 from nodediag.analyzer.model import ParseStats
 from nodediag.analyzer.parsing import formats as fmt
 from nodediag.analyzer.parsing import parse_log_file, parse_log_lines
+from nodediag.analyzer.parsing.grouping import LineGrouper
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_blocks
-from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, _sieve, has_anchor, py_mark_lines
+from nodediag.analyzer.parsing.skipping import (
+    LineSieve,
+    SkipPlan,
+    _sieve,
+    has_anchor,
+    json_level,
+    json_levels,
+    py_mark_lines,
+    strip_eol,
+)
 from nodediag.analyzer.rules.catalog import load_rules
 from nodediag.analyzer.rules.engine import LogRuleEngine
 from nodediag.analyzer.timeline import TimelineCollector
@@ -30,6 +41,14 @@ def docker_line(i: int, level: str, body: str) -> str:
     at = T0 + timedelta(milliseconds=70 * i)
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
     return f"{stamp} [{at.strftime('%H:%M:%S.%f')[:-3]}] {level}: {body}"
+
+
+def json_line(i: int, level: int, msg: str, extra: str = "") -> str:
+    """A docker-timestamped pino JSON line (LOG_JSON=1)."""
+    at = T0 + timedelta(milliseconds=70 * i)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    ms = int(at.timestamp() * 1000)
+    return f'{stamp} {{"level":{level},"time":{ms},"pid":7,"module":"prover-node","msg":{msg}{extra}}}'
 
 
 def analyse(lines: list[str], skip: bool | int, compiled: bool = True, bulk: bool = True) -> dict:
@@ -133,6 +152,11 @@ SHAPES = st.sampled_from([
     "svc-1  | [18:30:01.000] INFO: archiver from compose",
     docker_line(6, "INFO", "archiver x[18:30:01.000] WARN: archiver glued"),
     docker_line(7, "INFO", "archiver ΣΑΣ café stopped proverNode"),
+    json_line(8, 30, '"Processed tx 0xab"', ',"slot":3'),
+    json_line(9, 20, '"Stopping ProverNode"'),  # an anchor at DEBUG
+    json_line(10, 40, '"request proverBroker_getProvingJob failed"'),
+    json_line(11, 30, '"a\\nBroker facade stopped"'),  # the anchor in its stack
+    json_line(12, 30, '"Broker facade \\u0073topped"'),  # ... behind an escape
 ])
 
 
@@ -153,10 +177,10 @@ def sieve_marks(lines: list[str], compiled: bool = True) -> set[int]:
     labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
     block = "".join(lines).encode()
     starts = [sum(len(line.encode()) for line in lines[:i]) for i in range(len(lines) + 1)]
-    marks = LineSieve(plan, labels, compiled=compiled).marks(block)
-    for start, end, index, _, _ in marks:
+    marks, _ = LineSieve(plan, labels, compiled=compiled).marks(block)
+    for start, end, index, _, _, _ in marks:
         assert (start, end) == (starts[index], starts[index + 1])
-    return {index for _, _, index, _, _ in marks}
+    return {index for _, _, index, _, _, _ in marks}
 
 
 def test_the_sieve_marks_the_lines_holding_an_anchor_in_any_case():
@@ -210,6 +234,31 @@ FILE_SHAPES = st.sampled_from([
     "",
     "raw text ] here",
     "svc-1  | [18:30:01.000] INFO: archiver from compose",
+    json_line(40, 30, '"Processed tx 0xab [1] done"', ',"slot":{"a":[1,2.5e3,-0.1E+2,true,null]}'),
+    json_line(41, 20, '"synched"'),
+    json_line(42, 25, '"peer connected"\r'),
+    json_line(43, 40, '"JsonRpcClient request proverBroker_getProvingJob failed"'),
+    json_line(44, 50, '"Error: Broker facade stopped\\n    at f (file:///x.js:1:2)"'),
+    json_line(45, 30, '"Stopping ProverNode"'),
+    json_line(46, 30, '"x\\n    at Broker facade stopped (x.js:1:2)"'),
+    json_line(47, 30, '"Broker facade \\u0073topped"'),  # an anchor only once decoded
+    json_line(48, 30, '"a \\"quoted\\" word"'),
+    json_line(49, 30, '"m"', ',"level":50'),  # the last "level" wins
+    json_line(50, 30, '"m"', ',"x":NaN'),
+    json_line(51, 30, '"m"', ',"x":01'),
+    json_line(52, 35, '"between info and warn"'),
+    json_line(53, 30, '"m"') + " ",
+    json_line(54, 30, '"m"') + '{"level":30,"msg":"glued"}',
+    json_line(55, 30, '"tab\there"'),
+    json_line(56, 30, '"m"', ',"x":' + "[" * 70 + "]" * 70),
+    '{"level":30,"time":1795876200000,"msg":"no docker timestamp"}',
+    '{"level":30}',
+    '{"level":"info","message":"json-2024","module":"aztec:archiver","timestamp":"2024-08-12T15:35:21.349Z"}',
+    '2026-13-40T10:00:00.000000000Z {"level":30,"msg":"no such date"}',
+    '2026-11-27T10:00:00+01:00 {"level":30,"msg":"an offset"}',
+    '{"level":9,"msg":"below trace"}',
+    '{"level":300,"msg":"far above"}',
+    '{"level":30,"msg":"m"',
 ])
 
 
@@ -222,11 +271,38 @@ def exact_check(lines: list[str], anchors: tuple[str, ...]) -> set[int]:
     labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
     found = set()
     for i, line in enumerate(lines):
+        if json_plain(line, plan, anchors):
+            continue
         head = fmt.PRETTY_LINE_RE.match(line)
         if (head is None or head.group(5) not in labels or has_anchor(line, (*anchors, "\x1b"))
                 or "] " in line[head.end(5):]):
             found.add(i)
     return found
+
+
+def json_plain(line: str, plan: SkipPlan, anchors: tuple[str, ...]) -> bool:
+    """A JSON line the sieve may leave unmarked, decided the slow way: Python's json reads it as
+    one object (no NaN, no trailing bytes but a CR), with an optional docker timestamp of a real
+    time, '{"level":' first and "level" once, a level the plan skips, no escape but \\n, no
+    more than 64 brackets, and no anchor in the line."""
+    body = line.rstrip("\n")
+    if body[:1].isdigit():
+        stamp, _, body = body.partition(" ")
+        if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z", stamp):
+            return False
+        try:
+            datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return False
+    body = body[:-1] if body.endswith("\r") else body
+    try:
+        obj = json.loads(body, parse_constant=lambda c: 1 / 0)
+    except (ValueError, ZeroDivisionError):
+        return False
+    return (body.startswith('{"level":') and body[-1:] == "}" and isinstance(obj, dict) and body.isascii()
+            and isinstance(obj["level"], int) and 10 <= obj["level"] <= 99 and body.count('"level"') == 1
+            and fmt.level_from_number(obj["level"]) in plan.levels and "\\" not in body.replace("\\n", "")
+            and body.count("{") + body.count("[") <= 64 and not has_anchor(line, (*anchors, "\x1b")))
 
 
 @settings(max_examples=300, deadline=None)
@@ -395,14 +471,17 @@ def test_the_compiled_sieve_gives_what_the_python_sieve_gives(lines, last_newlin
     labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
     sieve = LineSieve(plan, labels)
     assert sieve.compiled
+    levels = json_levels(plan)
+    assert _sieve.mark_lines(block, tuple(sorted(x.encode() for x in labels)), hits, levels) == py_mark_lines(
+        block, sieve._not_plain, hits, levels)
     assert _sieve.mark_lines(block, tuple(sorted(x.encode() for x in labels)), hits) == py_mark_lines(
-        block, sieve._not_plain, hits)
+        block, LineSieve(replace(plan, anchors=(*plan.anchors, "a\nb")), labels)._not_plain, hits)
 
 
 @pytest.mark.skipif(_sieve is None, reason="the compiled sieve is not built here (setup.py needs a C compiler)")
 def test_the_compiled_sieve_refuses_hits_out_of_order():
     block = b"a\nb\nc\n"
-    assert [m[2] for m in _sieve.mark_lines(block, (b"INFO",), [2, 4])] == [0, 1, 2]
+    assert [m[2] for m in _sieve.mark_lines(block, (b"INFO",), [2, 4])[0]] == [0, 1, 2]
     with pytest.raises(ValueError, match="ascending"):
         _sieve.mark_lines(block, (b"INFO",), [4, 2])
     with pytest.raises(ValueError, match="ascending"):
@@ -431,7 +510,138 @@ def test_the_sieves_read_heads_as_the_parser_does():
         got = _sieve.mark_lines(block, labels, []) if _sieve else None
         want = py_mark_lines(block, not_plain, [])
         end = len(block)
-        assert want[0] == (0, 4, 0, 0, 1 if cut is None else starts), line
-        assert want[1:] == ([] if cut is None else [(4, end, 1, cut and 4 + cut, 0)]), line  # the last: not alone
+        assert want[0][0] == (0, 4, 0, 0, 1 if cut is None else starts, 0), line
+        assert want[0][1:] == ([] if cut is None else [(4, end, 1, cut and 4 + cut, 0, 0)]), line  # the last: not alone
         assert got is None or got == want, line
-        assert py_mark_lines(line, not_plain, []) == ([] if cut is None else [(0, len(line), 0, cut, 0)])
+        assert py_mark_lines(line, not_plain, []) == ([] if cut is None else [(0, len(line), 0, cut, 0, 0)], 0)
+
+
+def test_the_sieves_read_json_lines_as_the_parser_does():
+    """A JSON line is plain (skipped unread) only when Python's json reads it as one pino object
+    at a skipped level; it "starts" a record whatever its level; anything doubtful is marked."""
+    plan = LogRuleEngine(RULES).skip_plan()
+    labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in plan.levels)
+    sieve = LineSieve(plan, labels)
+    cases = [  # line, its level as the sieve reads it, plain, starts
+        (b'2026-11-27T10:00:00.1Z {"level":30,"msg":"a\\nb","x":[1,2.5e3,{"y":null}]}', 30, True, True),
+        (b'{"level":30,"msg":"m"}\r', 30, True, True),
+        (b'{"level":50,"msg":"m"}', 50, False, True),
+        (b'{"level":100,"msg":"m"}', 100, False, True),
+        (b'{"level":30,"msg":"Stopping ProverNode"}', 30, False, True),  # an anchor
+        (b'{"level":30,"msg":"m","level":50}', 30, False, False),  # "level" twice
+        (b'{"level":30,"msg":"\\u0041"}', -1, False, False),  # an escape but \n
+        (b'{"level":30,"x":NaN}', -1, False, False),
+        (b'{"level":30,"x":1} ', -1, False, False),
+        (b'2026-02-29T10:00:00Z {"level":30}', -1, False, False),  # no such day
+        (b'2028-02-29T10:00:00Z {"level":30}', 30, True, True),
+        (b'{"level":030}', -1, False, False),
+    ]
+    for line, level, plain, starts in cases:
+        assert json_level(line) == level, line
+        block = line + b"\n" + b"raw\n"  # this line, then a marked one
+        for compiled in (True, False) if _sieve else (False,):
+            sieve.compiled = compiled
+            marks, tail = sieve.marks(block)
+            if plain:
+                assert marks == [(len(line) + 1, len(block), 1, 0, 0, 1)] and tail == 0, line
+            else:
+                assert marks[0] == (0, len(line) + 1, 0, 0, 0, 0), line
+            marks, _ = sieve.marks(b"raw\n" + block)
+            assert marks[0][4] == int(starts), line  # the line before it is alone when it starts a record
+
+
+def general_path(lines: list[str], container: str = "node") -> tuple[list, tuple]:
+    """The records and counts of ``lines`` read by LineGrouper alone: the general path, which
+    every fast path of the line parser (pretty lines, whole JSON lines) must equal."""
+    stats = ParseStats(file="logs.txt")
+    grouper = LineGrouper("logs.txt", container, "prover-node" if container else "other", stats, None)
+    records = []
+    for lineno, line in enumerate(lines, 1):
+        grouper.feed(lineno, fmt.strip_ansi(strip_eol(line)))
+        records += grouper.out
+        grouper.out.clear()
+    grouper.finish()
+    records += grouper.out
+    return records, (stats.records, stats.unrecognized, stats.formats)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FILE_SHAPES, max_size=30))
+def test_the_fast_paths_give_the_general_paths_records(lines):
+    stats = ParseStats(file="logs.txt")
+    records = list(parse_log_lines(lines, file="logs.txt", container="node", role="prover-node", stats=stats))
+    assert (records, (stats.records, stats.unrecognized, stats.formats)) == general_path(lines)
+
+
+def compose_line(service: str, i: int, text: str) -> str:
+    """A `docker compose logs -t` line of ``service`` (``text`` after its docker timestamp)."""
+    at = T0 + timedelta(milliseconds=3 * i)
+    return f"{service:<16}| {at.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z {text}"
+
+
+COMPOSE_SHAPES = st.builds(
+    compose_line,
+    st.sampled_from(["prover-node-1", "broker-1", "agent-1"]),
+    st.integers(min_value=0, max_value=5),
+    st.sampled_from([
+        "[10:00:00.003] INFO: archiver Downloaded L2 block 5",
+        "[10:00:00.006] DEBUG: world-state:database synched {\"block\":3}",
+        "[10:00:00.009] INFO: prover-node Stopping ProverNode",  # an anchor below WARN
+        "[10:00:00.012] WARN: json-rpc:json_rpc_client request proverBroker_getProvingJob failed",
+        "[10:00:00.015] ERROR: prover-client:orchestrator Error: Broker facade stopped",
+        "[10:00:00.003] INFO: archiver x[10:00:00.003] ERROR: archiver glued Broker facade stopped",
+        "    at f (file:///x.js:1:2)",
+        "    at Broker facade stopped (file:///x.js:3:4)",  # names the record it continues
+        "Error: Broker facade stopped",
+        "}",
+        "raw text",
+        "[10:00:00.003] INFO: \x1b[32marchiver\x1b[39m coloured",
+    ]),
+)
+COMPOSE_LINES = st.one_of(COMPOSE_SHAPES, st.sampled_from([
+    "prover-node-1 exited with code 137",
+    "broker-1        | [10:00:00.020] INFO: archiver no docker timestamp",
+    "agent-1         | 2026-13-40T10:00:00.000000000Z [10:00:00.020] INFO: archiver no such date",
+    "docker_line-without-a-prefix",
+]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(COMPOSE_LINES, min_size=1, max_size=40), st.integers(min_value=1, max_value=600))
+def test_compose_logs_skipped_line_by_line_or_in_blocks_give_the_full_paths_results(lines, block):
+    """`docker compose logs` output: skipped records are placeholders per service, made only when
+    a continuation line of their service follows; everything else as without skipping."""
+    lines = [compose_line("prover-node-1", 0, "[10:00:00.000] INFO: archiver first"), *lines]
+    full = analyse(lines, skip=False)
+    assert same(analyse(lines, skip=True), full)
+    assert same(analyse(lines, skip=block), full)
+    assert same(analyse(lines, skip=block, compiled=False), full)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(COMPOSE_LINES, min_size=1, max_size=40))
+def test_compose_placeholders_are_made_as_the_general_path_makes_records(lines):
+    lines = [compose_line("prover-node-1", 0, "[10:00:00.000] INFO: archiver first"), *lines]
+    stats = ParseStats(file="logs.txt")
+    plan = LogRuleEngine(RULES).skip_plan()
+    records = list(parse_log_lines(lines, file="logs.txt", container="", role="other", stats=stats, skip=plan))
+    general, counts = general_path(lines, container="")
+    assert (stats.records, stats.unrecognized, stats.formats) == counts
+    made = {(r.line_start, r.container) for r in records}
+    assert records == [r for r in general if (r.line_start, r.container) in made]  # the same, in order
+    for r in general:  # and every record left out was one a rule cannot match, with no continuation line
+        if (r.line_start, r.container) not in made:
+            assert r.level in plan.levels and not r.stack and not has_anchor(r.raw, plan.anchors)
+
+
+def test_a_compose_file_of_mostly_skipped_lines_yields_few_records():
+    lines = [compose_line(("prover-node-1", "broker-1")[i % 2], i, f"[10:00:00.000] INFO: archiver tick {i}")
+             for i in range(3000)]
+    lines[1500] = compose_line("broker-1", 1500, "[10:00:00.000] WARN: archiver slow")
+    lines[2001] = compose_line("broker-1", 2001, "    at Broker facade stopped (file:///x.js:3:4)")
+    full = analyse(lines, skip=False)
+    for skip in (True, 4096):
+        fast = analyse(lines, skip=skip)
+        # the first line (it shows the format), the warning, and the record line 2002 continues
+        assert same(fast, full) and fast["yielded"] == 3
+    assert [f[0] for f in full["findings"]] == ["broker-facade-stopped"]
