@@ -11,6 +11,7 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -51,6 +52,9 @@ class CollectOptions:
     excludes: tuple[str, ...] = ()  # source names or prefixes not to run (--exclude)
     no_logs: bool = False
     redact_ips: bool = False
+    # hooks for callers that add to a collection (watch: its samples and its trigger)
+    extra_sources: tuple[Callable[[Plan], list[Source]], ...] = ()  # more sources, run like the others
+    manifest_extra: dict[str, Any] = field(default_factory=dict)  # top-level manifest fields, redacted
 
 
 @dataclass
@@ -167,6 +171,8 @@ def plan_sources(plan: Plan, options: CollectOptions) -> tuple[list[Source], lis
     sources: list[Source] = [_discovery_source(plan)]
     for module in SOURCE_MODULES:
         sources.extend(module.sources(plan))
+    for extra in options.extra_sources:
+        sources.extend(extra(plan))
     kept, skipped = [], []
     for source in sources:
         why = excluded_by(source.name, options)
@@ -229,6 +235,8 @@ def collect(options: CollectOptions, progress=None) -> CollectOutcome:
     manifest = build_manifest(options, plan, now, runner.status, results, totals, redactor)
     manifest["redaction"]["redacted_lines"] = runner.redacted_lines
     manifest["redaction"]["secret_files"] = secret_notes  # which files were read (paths, never values)
+    for key, value in redactor.redact_json(options.manifest_extra, RedactionCounts()).items():
+        manifest.setdefault(key, value)  # never replaces a field collect itself writes
     try:
         path = writer.finish(manifest)
     except (BundleError, OSError) as exc:

@@ -3,7 +3,7 @@ wires the parts together; no diagnosis or collection logic lives here.
 
 This package is the only place that imports both the collector and the analyzer. Every error a
 user can cause ends as one plain line on stderr and a non-zero exit, never a traceback. Docker is
-imported only by `collect`, the analyzer only by `analyze`.
+imported only by `collect` and `watch`, the analyzer only by `analyze` and `watch` (its rule pack).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from nodediag.cli.collect import collect
 from nodediag.cli.inspect import inspect
 from nodediag.cli.redact import redact
 from nodediag.cli.verify import verify
+from nodediag.cli.watch import watch
 from nodediag.version import __version__
 
 
@@ -24,5 +25,5 @@ def main() -> None:
     """Diagnose Aztec prover deployments: collect a redacted bundle on the host, analyze it anywhere."""
 
 
-for _command in (collect, analyze, verify, inspect, redact):
+for _command in (collect, analyze, verify, inspect, redact, watch):
     main.add_command(_command)
