@@ -22,6 +22,7 @@ from nodediag.analyzer.model import (
 )
 from nodediag.analyzer.report import charts
 from nodediag.analyzer.report.formatting import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
+from nodediag.analyzer.report.resource_view import resource_charts
 
 MAX_TIMELINE_ROWS = 2000
 MAX_EVIDENCE_PER_FINDING = 8
@@ -97,6 +98,7 @@ class ReportView:
     warnings: list[str] = field(default_factory=list)
     reference_time: datetime | None = None
     next_steps: list[str] = field(default_factory=list)
+    resource_charts: list[charts.LineChart] = field(default_factory=list)  # watch samples over time
 
 
 def severity_rank(severity: str) -> int:
@@ -381,4 +383,5 @@ def build_view(result: AnalysisResult) -> ReportView:
         warnings=warnings,
         reference_time=now,
         next_steps=next_steps(result.findings),
+        resource_charts=resource_charts(result),
     )

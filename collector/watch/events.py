@@ -38,7 +38,7 @@ def to_event(raw: dict[str, Any]) -> ContainerEvent | None:
     attributes = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
     nano = raw.get("timeNano")
     when = nano / 1e9 if isinstance(nano, int) else float(raw.get("time") or time.time())
-    return ContainerEvent(when, action, attributes.get("name", ""), str(actor.get("ID") or raw.get("id") or ""),  # type: ignore[arg-type]
+    return ContainerEvent(when, action, attributes.get("name", ""), str(actor.get("ID") or raw.get("id") or ""),
                           attributes)
 
 

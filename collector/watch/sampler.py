@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -165,6 +166,7 @@ class Sampler:
         self.docker_root = ""
         self._known_ids: frozenset[str] = frozenset()
         self.choice_error = ""
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="watch-sample")
 
     # -- choosing the containers -------------------------------------------------------------
     def _rediscover(self, client: Any, summaries: list[dict[str, Any]]) -> None:
@@ -231,41 +233,56 @@ class Sampler:
     def _docker(self, client: Any, now: float, tick: Tick) -> None:
         summaries = client.api.containers(all=True)
         self._rediscover(client, summaries)
-        for w in list(self.watched.values()):
-            try:
-                attrs = client.api.inspect_container(w.id)
-            except Exception as exc:  # noqa: BLE001
-                if _is_not_found(exc):  # removed since the list: re-discovered next tick
-                    self._known_ids = frozenset()
-                    continue
-                raise
-            state = attrs.get("State") or {}
-            restarts = int(attrs.get("RestartCount") or 0)
-            if w.restart_count is not None and restarts > w.restart_count:
-                tick.restarted.append((w, w.restart_count, restarts))
-            w.restart_count = restarts
-            running = state.get("Status") == "running"
-            w.pid = int(state.get("Pid") or 0) if running else 0
-            row: dict[str, Any] = {"role": w.role, "state": state.get("Status", ""), "restart_count": restarts,
-                                   "exit_code": state.get("ExitCode"), "oom_killed": bool(state.get("OOMKilled")),
-                                   "mem_used": None, "mem_limit": None, "cpu_percent": None}
-            if running:
-                stats = client.api.stats(w.id, stream=False, one_shot=True)
-                row["mem_used"] = memory_used(stats)
-                limit = (stats.get("memory_stats") or {}).get("limit")
-                host_limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
-                row["mem_limit"] = host_limit or limit
-                row["mem_limited"] = bool(host_limit)
-                row["cpu_percent"], w.cpu = cpu_percent(stats, w.cpu)
-                if self.read_logs:
-                    lines = self._new_lines(client, w, now)
-                    if lines:
-                        tick.new_lines[w.name] = lines
-                if w.role in STATUS_ROLES:
-                    tick.samples.append(Sample(now, "status", w.name, {"role": w.role, **self._status(attrs)}))
-            else:
-                w.cpu = None
-            tick.samples.append(Sample(now, "container", w.name, row))
+        watched = list(self.watched.values())
+        # the engine takes up to a second to answer a stats call: the containers in parallel
+        for found in self._pool.map(lambda w: self._one(client, w, now), watched):
+            if found is None:
+                continue
+            samples, restarted, lines = found
+            tick.samples.extend(samples)
+            if restarted is not None:
+                tick.restarted.append(restarted)
+            if lines:
+                tick.new_lines[samples[-1].name] = lines
+
+    def _one(self, client: Any, w: Watched, now: float
+             ) -> tuple[list[Sample], tuple[Watched, int, int] | None, list[str]] | None:
+        try:
+            attrs = client.api.inspect_container(w.id)
+        except Exception as exc:  # noqa: BLE001
+            if _is_not_found(exc):  # removed since the list: re-discovered next tick
+                self._known_ids = frozenset()
+                return None
+            raise
+        samples: list[Sample] = []
+        restarted = None
+        lines: list[str] = []
+        state = attrs.get("State") or {}
+        restarts = int(attrs.get("RestartCount") or 0)
+        if w.restart_count is not None and restarts > w.restart_count:
+            restarted = (w, w.restart_count, restarts)
+        w.restart_count = restarts
+        running = state.get("Status") == "running"
+        w.pid = int(state.get("Pid") or 0) if running else 0
+        row: dict[str, Any] = {"role": w.role, "state": state.get("Status", ""), "restart_count": restarts,
+                               "exit_code": state.get("ExitCode"), "oom_killed": bool(state.get("OOMKilled")),
+                               "mem_used": None, "mem_limit": None, "cpu_percent": None}
+        if running:
+            stats = client.api.stats(w.id, stream=False, one_shot=True)
+            row["mem_used"] = memory_used(stats)
+            limit = (stats.get("memory_stats") or {}).get("limit")
+            host_limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
+            row["mem_limit"] = host_limit or limit
+            row["mem_limited"] = bool(host_limit)
+            row["cpu_percent"], w.cpu = cpu_percent(stats, w.cpu)
+            if self.read_logs:
+                lines = self._new_lines(client, w, now)
+            if w.role in STATUS_ROLES:
+                samples.append(Sample(now, "status", w.name, {"role": w.role, **self._status(attrs)}))
+        else:
+            w.cpu = None
+        samples.append(Sample(now, "container", w.name, row))
+        return samples, restarted, lines
 
     def _status(self, attrs: dict[str, Any]) -> dict[str, Any]:
         target = discovery.to_target(attrs)

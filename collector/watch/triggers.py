@@ -134,8 +134,8 @@ class TriggerState:
         self._fs_full = fs_now
         if self.matcher is not None:
             for name, lines in tick.new_lines.items():
-                w = watched.get(name)
-                role = w.role if w else "other"
+                known = watched.get(name)
+                role = known.role if known else "other"
                 for rule_id, severity, title in self.matcher(name, role, lines):
                     found.append(Trigger("rule-hit", _tick_time(tick), f"{name}: {title} (rule {rule_id}, {severity})",
                                          name, role, name, {"rule": rule_id, "severity": severity}))
