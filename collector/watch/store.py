@@ -60,7 +60,7 @@ class SampleStore:
             self._db.execute("CREATE INDEX IF NOT EXISTS samples_t ON samples (t)")
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(_SCHEMA_VERSION),))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the sample database {path}: {exc}") from exc
 
     def close(self) -> None:
@@ -136,7 +136,7 @@ class SampleStore:
                     cur = self._db.execute("DELETE FROM samples WHERE t <= ?", (cut,))
                     deleted += cur.rowcount
                 if deleted:
-                    self._db.execute("PRAGMA incremental_vacuum")
+                    self._db.executescript("PRAGMA incremental_vacuum;")  # run to completion (execute frees one page)
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot prune the sample database {self.path}: {exc}") from exc
