@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ from nodediag.collector.watch.triggers import LineMatcher, Thresholds, Trigger, 
 
 STORE_FILE = "samples.sqlite"
 PRUNE_EVERY_S = 300.0
+STOP_GRACE_S = 2.5  # a capture still running this long after SIGTERM is cut short (a partial bundle)
 
 
 class EventLog:
@@ -95,13 +97,24 @@ class Watcher:
         self._capturing = False
         self.captures: list[CaptureOutcome] = []
         self._docker_ok: bool | None = None
-        self._watched: frozenset[str] = frozenset()
+        self._watched: frozenset[str] | None = None
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self) -> None:
-        """Safe from a signal handler: the loop ends within a second; a capture is interrupted
-        (written as a partial bundle)."""
+        """Call from a signal handler in the main thread: the loop ends within a second; a capture in
+        progress gets STOP_GRACE_S to finish, then is interrupted like `collect` on Ctrl-C (which
+        writes a valid partial bundle). A second request interrupts it at once."""
+        again = self._stop.is_set()
         self._stop.set()
+        if not self._capturing:
+            return
+        if again:
+            self._interrupt_capture()
+        else:
+            signal.signal(signal.SIGALRM, lambda signum, frame: self._interrupt_capture())
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
+
+    def _interrupt_capture(self) -> None:
         if self._capturing:
             self._capturing = False
             raise KeyboardInterrupt
@@ -223,6 +236,8 @@ class Watcher:
             outcome = CaptureOutcome(None, "failed", "interrupted before the bundle could be written")
         finally:
             self._capturing = False
+            if self._stop.is_set():
+                signal.setitimer(signal.ITIMER_REAL, 0)
         self.captures.append(outcome)
         if outcome.path is None:
             self.log("capture-failed", f"no bundle: {outcome.error}", kind=trigger.kind)
