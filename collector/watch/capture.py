@@ -31,6 +31,8 @@ from nodediag.collector.watch.store import SampleStore
 from nodediag.collector.watch.triggers import Trigger
 
 BUNDLE_GLOB = "nodediag-*.tar.zst"
+# the triggers that name a failed service; a log line (rule-hit) may be one role complaining about another
+RESTARTABLE = ("container-died", "container-oom", "container-restarted", "status-failing")
 ON_CAPTURE_TIMEOUT_S = 300.0
 
 
@@ -175,6 +177,8 @@ def restart_failed_service(client: Any, trigger: Trigger, outcome: CaptureOutcom
     was written and verified, with Docker's restart (never `compose down -v`). (done, what happened)."""
     if not trigger.container:
         return False, "nothing restarted: the trigger names no container"
+    if trigger.kind not in RESTARTABLE:
+        return False, f"{trigger.container} not restarted: a {trigger.kind} trigger does not show which service failed"
     if outcome.path is None or not outcome.verified:
         return False, f"{trigger.container} not restarted: its bundle was not written and verified"
     if client is None:
@@ -184,7 +188,7 @@ def restart_failed_service(client: Any, trigger: Trigger, outcome: CaptureOutcom
         started = state.get("StartedAt") or ""
         started_at = _docker_time(started)
         if state.get("Status") == "running" and started_at and started_at > trigger.time \
-                and trigger.kind != "status-failing" and trigger.kind != "rule-hit":
+                and trigger.kind != "status-failing":
             return False, f"{trigger.container} not restarted: it was already restarted (at {started})"
         client.api.restart(trigger.container, timeout=10)
     except Exception as exc:  # noqa: BLE001 - reported, never fatal

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nodediag.collector.watch.capture import (
+    RESTARTABLE,
     CaptureOutcome,
     CaptureSettings,
     prune_bundles,
@@ -219,11 +220,19 @@ class Watcher:
             elif verdict == "cooldown":
                 self.log("trigger-cooldown", f"{trigger.detail} (in cooldown: no bundle)", **fields)
             else:
-                last = self.captures[-1].path if self.captures else None
-                self.log("trigger-covered", f"{trigger.detail} (covered by the capture just taken"
-                         f"{': ' + str(last) if last else ''})", **fields)
+                last = self.captures[-1] if self.captures else None
+                where = f": {last.path}" if last and last.path else ""
+                self.log("trigger-covered", f"{trigger.detail} (covered by the capture just taken{where})", **fields)
+                if last is not None and trigger.kind in RESTARTABLE:
+                    self._restart(trigger, last)  # its evidence is in that bundle
         if admitted:
             self._capture(admitted[0], admitted[1:])
+
+    def _restart(self, trigger: Trigger, outcome: CaptureOutcome) -> None:
+        if not self.settings.capture.restart_after_capture or self._stop.is_set():
+            return
+        done, text = restart_failed_service(self.link.get(), trigger, outcome)
+        self.log("restarted" if done else "not-restarted", text, container=trigger.container)
 
     def _capture(self, trigger: Trigger, also: list[Trigger]) -> None:
         settings = self.settings.capture
@@ -250,9 +259,7 @@ class Watcher:
             self.log("bundle-deleted", f"{path} (--keep {settings.keep}, --max-disk)", bundle=str(path))
         if settings.on_capture:
             run_on_capture(settings.on_capture, outcome.path, trigger, self.log)
-        if settings.restart_after_capture and not self._stop.is_set():
-            done, text = restart_failed_service(self.link.get(), trigger, outcome)
-            self.log("restarted" if done else "not-restarted", text, container=trigger.container)
+        self._restart(trigger, outcome)
 
 
 def store_path(out_dir: Path) -> Path:

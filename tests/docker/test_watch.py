@@ -162,14 +162,23 @@ def test_agent_memory_growing_to_its_limit_gives_a_bundle_with_its_memory_series
 
 
 
-def test_broker_answering_500_on_status_triggers(watch, scenario):
+def test_broker_answering_500_on_status_triggers_and_is_restarted_after_its_bundle(watch, scenario, docker_client):
     project = scenario(LAB / "broker-status-500")  # the broker turns unhealthy 7 s after start
-    proc = watch("--project", project, "--interval", "1s", "--cooldown", "10m")
     broker = f"{project}-prover-broker-1"
+    started_before = docker_client.api.inspect_container(broker)["State"]["StartedAt"]
+    proc = watch("--project", project, "--interval", "1s", "--cooldown", "10m", "--restart-after-capture")
     found = proc.wait_for(lambda: [t for t in triggers(proc, "status-failing") if t["container"] == broker], 60,
                           "a status-failing trigger for the broker")
     assert "failed 3 times in a row (last: HTTP 500)" in found[0]["message"]
-    proc.wait_for(lambda: proc.of("capture-done"), 60, "a capture")
+    done = proc.wait_for(lambda: proc.of("capture-done"), 60, "a capture")[0]
+    assert done["verified"] is True
+    # the node's log may have said it first (broker unreachable): that bundle covers the broker's failure
+    # too, and only the broker, whose /status failed, is restarted; never the node that complained
+    restarted = proc.wait_for(lambda: proc.of("restarted"), 30, "the broker's restart")
+    assert [e["container"] for e in restarted] == [broker]
+    assert docker_client.api.inspect_container(broker)["State"]["StartedAt"] != started_before
+    order = [e["event"] for e in proc.events]
+    assert order.index("capture-done") < order.index("restarted")  # the bundle first, the restart second
     assert proc.stop()[0] == 0
 
 

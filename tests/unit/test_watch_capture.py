@@ -93,6 +93,8 @@ def test_restart_only_after_a_verified_bundle_and_only_the_failed_container(tmp_
     verified = CaptureOutcome(tmp_path / "b.tar.zst", "complete", verified=True)
     assert restart_failed_service(client, host_trigger, verified) == (False, "nothing restarted: the trigger names "
                                                                              "no container")
+    complaint = Trigger("rule-hit", time.time(), "x", "node")  # the node logging that the broker fails
+    assert restart_failed_service(client, complaint, verified)[0] is False and not client.api.restarted
     done, text = restart_failed_service(client, trigger, verified)
     assert done and client.api.restarted == ["broker"] and "volumes untouched" in text
 
