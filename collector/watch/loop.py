@@ -99,6 +99,7 @@ class Watcher:
         self.captures: list[CaptureOutcome] = []
         self._docker_ok: bool | None = None
         self._watched: frozenset[str] | None = None
+        self._store_failing = False
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -131,7 +132,7 @@ class Watcher:
                  interval_s=s.interval_s, cooldown_s=s.cooldown_s, out=str(s.capture.out_dir))
         self.listener.start()
         next_tick = time.monotonic()
-        last_prune = time.monotonic()
+        last_prune = time.monotonic() - PRUNE_EVERY_S  # prune at start: the database may be days old
         try:
             while not self._stop.is_set():
                 found: list[Trigger] = []
@@ -183,8 +184,13 @@ class Watcher:
         tick = self.sampler.sample()
         try:
             self.store.add(tick.samples)
+            if self._store_failing:
+                self._store_failing = False
+                self.log("store-back", "samples are written again")
         except StoreError as exc:
-            self.log("store-failed", str(exc))
+            if not self._store_failing:  # once, not at every sample
+                self._store_failing = True
+                self.log("store-failed", f"{exc}; sampling goes on, samples are lost until it can write")
         if tick.docker_ok != self._docker_ok:
             if not tick.docker_ok:
                 self.log("docker-lost", f"Docker is not reachable ({tick.docker_error}); host sampling goes on, "
@@ -214,6 +220,7 @@ class Watcher:
         for trigger in found:
             verdict = self.triggers.admit(trigger)
             fields = trigger.as_manifest()
+            fields["trigger_time"] = fields.pop("time")  # "time" is the event line's own
             if verdict == "capture":
                 admitted.append(trigger)
                 self.log("trigger", trigger.detail, **fields)
