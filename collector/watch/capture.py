@@ -34,6 +34,7 @@ BUNDLE_GLOB = "nodediag-*.tar.zst"
 # the triggers that name a failed service; a log line (rule-hit) may be one role complaining about another
 RESTARTABLE = ("container-died", "container-oom", "container-restarted", "status-failing")
 ON_CAPTURE_TIMEOUT_S = 300.0
+MAX_BUNDLE_SAMPLES = 50_000  # rows put in one bundle (6 h at 10 s is about 22 000 for three containers)
 
 
 @dataclass
@@ -75,13 +76,16 @@ def samples_source(store: SampleStore, settings: CaptureSettings, until: float, 
         [Plan], list[Source]]:
     def collect_samples(ctx: SourceContext) -> None:
         since = until - settings.history_s
-        rows = [s.as_row() for s in store.between(since, until)]
+        rows = [s.as_row() for s in store.between(since, until, newest=MAX_BUNDLE_SAMPLES)]
         counter.append(len(rows))
+        if len(rows) == MAX_BUNDLE_SAMPLES:
+            ctx.mark_truncated(f"watch/samples.jsonl: the newest {MAX_BUNDLE_SAMPLES} samples of the window")
         ctx.write_jsonl("watch/samples.jsonl", rows)
+        oldest = store.oldest()
         ctx.write_json("watch/watch.json", {
             "interval_s": settings.interval_s, "history_s": settings.history_s,
             "since": _iso(since), "until": _iso(until), "samples": len(rows),
-            "oldest_in_store": _iso(store.oldest()) if store.oldest() else None,
+            "oldest_in_store": _iso(oldest) if oldest else None,
         })
 
     def sources(plan: Plan) -> list[Source]:

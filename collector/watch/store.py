@@ -81,12 +81,17 @@ class SampleStore:
                     self._db.execute("ROLLBACK")
                 raise StoreError(f"cannot write to the sample database {self.path}: {exc}") from exc
 
-    def between(self, since: float, until: float | None = None) -> Iterator[Sample]:
-        """Samples with ``since <= t <= until``, oldest first."""
+    def between(self, since: float, until: float | None = None, newest: int | None = None) -> Iterator[Sample]:
+        """Samples with ``since <= t <= until``, oldest first; with ``newest``, only the newest that many."""
         until = time.time() + 1e9 if until is None else until
         with self._lock:
-            rows = self._db.execute("SELECT t, kind, name, data FROM samples WHERE t >= ? AND t <= ? ORDER BY t, id",
-                                    (since, until)).fetchall()
+            if newest is None:
+                rows = self._db.execute("SELECT t, kind, name, data FROM samples WHERE t >= ? AND t <= ? "
+                                        "ORDER BY t, id", (since, until)).fetchall()
+            else:
+                rows = self._db.execute("SELECT t, kind, name, data FROM samples WHERE t >= ? AND t <= ? "
+                                        "ORDER BY t DESC, id DESC LIMIT ?", (since, until, newest)).fetchall()
+                rows.reverse()
         for t, kind, name, data in rows:
             try:
                 payload = json.loads(data)

@@ -27,6 +27,7 @@ def test_between_selects_the_window(tmp_path):
     store = SampleStore(tmp_path / "s.sqlite")
     store.add(_rows(0.0, 10))
     assert [s.t for s in store.between(25.0, 55.0)] == [30.0, 40.0, 50.0]
+    assert [s.t for s in store.between(0.0, 55.0, newest=2)] == [40.0, 50.0]  # a bundle's cap keeps the newest
 
 
 def test_retain_deletes_older_samples_only(tmp_path):
