@@ -111,6 +111,11 @@ def run_capture(trigger: Trigger, also: list[Trigger], store: SampleStore, setti
         outcome = collect(options, progress)
     except CollectError as exc:
         return CaptureOutcome(None, "failed", str(exc), seconds=time.monotonic() - started)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed capture is logged; the watcher goes on watching
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return CaptureOutcome(None, "failed", f"{type(exc).__name__}: {text}"[:300], seconds=time.monotonic() - started)
     from nodediag.bundle.verify import VerifyError, verify_bundle
 
     try:

@@ -100,6 +100,7 @@ class Watcher:
         self._docker_ok: bool | None = None
         self._watched: frozenset[str] | None = None
         self._store_failing = False
+        self._last_sample_error = ""
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -138,7 +139,10 @@ class Watcher:
                 found: list[Trigger] = []
                 now = time.monotonic()
                 if now >= next_tick:
-                    found.extend(self._tick())
+                    try:
+                        found.extend(self._tick())
+                    except Exception as exc:  # noqa: BLE001 - one bad sample never ends the watch
+                        self._sample_failed(exc)
                     next_tick = max(next_tick + s.interval_s, time.monotonic() + s.interval_s / 4)
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
@@ -205,6 +209,12 @@ class Watcher:
             self.log("watching", f"{len(names)} container(s): {', '.join(sorted(names)) or 'none'} ({how})",
                      containers=sorted(names))
         return self.triggers.from_tick(tick, self.sampler.watched)
+
+    def _sample_failed(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+        if text != self._last_sample_error:  # once per distinct failure, not at every sample
+            self._last_sample_error = text
+            self.log("sample-failed", f"a sample failed ({text}); the watch goes on")
 
     def _prune_store(self) -> None:
         try:
