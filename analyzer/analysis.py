@@ -22,6 +22,7 @@ from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
 from nodediag.analyzer.parsing.skipping import SkipPlan
+from nodediag.analyzer.resource_series import add_memory_context
 from nodediag.analyzer.rules.catalog import Rule, cause_links, load_rules
 from nodediag.analyzer.rules.correlation import link_causes
 from nodediag.analyzer.rules.engine import LogRuleEngine, RuleHits
@@ -384,6 +385,7 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)
+    add_memory_context(findings, facts.resources)
     roles = {c.name: c.role for c in facts.containers}
     links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles)
     assign_confidence(findings, by_id, links)

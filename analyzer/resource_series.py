@@ -84,3 +84,36 @@ def parse_samples(text: str, manifest: dict[str, Any] | None = None, file: str =
     watch = manifest.get("watch")
     series.interval_s = _float(watch.get("interval_s")) if isinstance(watch, dict) else None
     return series, bad
+
+
+MEMORY_KILL_RULES = ("container-oom-killed", "container-memory-limit-kill", "container-exit-137", "kernel-oom-kill")
+
+
+def memory_before(series: ResourceSeries, container: str) -> str | None:
+    """One sentence on a container's memory in the watch samples: first, peak and last use against
+    its limit over the time they cover. None without samples of its memory."""
+    points = [p for p in series.containers.get(container, []) if p.mem_used is not None]
+    if not points:
+        return None
+
+    def mib(n: int) -> str:
+        return f"{n / 2**20:.1f} MiB"
+
+    first, last = points[0], points[-1]
+    peak = max(points, key=lambda p: p.mem_used or 0)
+    limit = next((p.mem_limit for p in reversed(points) if p.mem_limit and p.mem_limited), None)
+    against = f" of its {mib(limit)} limit ({(peak.mem_used or 0) / limit * 100:.0f}% at the peak)" if limit else ""
+    span = (last.time - first.time).total_seconds()
+    return (f"{mib(first.mem_used or 0)} -> {mib(last.mem_used or 0)}{against}, peak {mib(peak.mem_used or 0)}, "
+            f"over {span:.0f} s in {len(points)} samples ({series.file})")
+
+
+def add_memory_context(findings: list[Any], series: ResourceSeries | None) -> None:
+    """Give the findings of a memory kill what the watcher saw of that container's memory before it."""
+    if series is None:
+        return
+    for finding in findings:
+        if finding.rule_id in MEMORY_KILL_RULES and finding.container:
+            text = memory_before(series, finding.container)
+            if text:
+                finding.details["memory before (watch samples)"] = text

@@ -158,6 +158,8 @@ def test_agent_memory_growing_to_its_limit_gives_a_bundle_with_its_memory_series
     assert points[-1]["mem_used"] > points[0]["mem_used"]  # climbing towards the limit
     assert resources["trigger"]["kind"] == trigger["kind"]
     assert report["verdict"]["container"] == agent
+    kill = next(f for f in report["findings"] if f["rule_id"] == report["verdict"]["rule_id"])
+    assert "of its 24.0 MiB limit" in kill["details"]["memory before (watch samples)"]
 
 
 

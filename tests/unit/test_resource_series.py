@@ -83,3 +83,19 @@ def test_html_draws_memory_against_limit_with_the_trigger():
     assert section.count('class="res-limit"') >= 2  # the agent's limit, host RAM, 100 % of the disk
     assert section.count('class="res-used"') == 3  # agent, host, one filesystem
     assert 'class="res-trigger"' in section and "container-oom" in section
+
+
+def test_a_memory_kill_finding_tells_what_memory_did_before():
+    from nodediag.analyzer.model import Finding
+    from nodediag.analyzer.resource_series import add_memory_context
+
+    series = parse_samples(samples_text(), MANIFEST)[0]
+    kill = Finding("container-oom-killed", "OOM", "critical", "cause", "m", "a", container=AGENT)
+    other = Finding("proof-failed", "p", "high", "cause", "m", "a", container=AGENT)
+    elsewhere = Finding("container-oom-killed", "OOM", "critical", "cause", "m", "a", container="no-samples")
+    add_memory_context([kill, other, elsewhere], series)
+    assert kill.details["memory before (watch samples)"] == (
+        "6.0 MiB -> 23.0 MiB of its 24.0 MiB limit (96% at the peak), peak 23.0 MiB, over 30 s in 4 samples "
+        "(watch/samples.jsonl)")
+    assert other.details == {} and elsewhere.details == {}
+    add_memory_context([kill], None)  # a bundle without samples: nothing to add, no error
