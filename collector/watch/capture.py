@@ -32,7 +32,8 @@ from nodediag.collector.watch.triggers import Trigger
 
 BUNDLE_GLOB = "nodediag-*.tar.zst"
 # the triggers that name a failed service; a log line (rule-hit) may be one role complaining about another
-RESTARTABLE = ("container-died", "container-oom", "container-restarted", "status-failing")
+# (a restart trigger means the container runs again already)
+RESTARTABLE = ("container-died", "container-oom", "status-failing")
 ON_CAPTURE_TIMEOUT_S = 300.0
 MAX_BUNDLE_SAMPLES = 50_000  # rows put in one bundle (6 h at 10 s is about 22 000 for three containers)
 

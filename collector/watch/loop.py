@@ -36,6 +36,7 @@ from nodediag.collector.watch.triggers import LineMatcher, Thresholds, Trigger, 
 
 STORE_FILE = "samples.sqlite"
 PRUNE_EVERY_S = 300.0
+OWN_RESTART_S = 60.0  # container events this soon after the watcher's own restart are its echo, not a failure
 STOP_GRACE_S = 2.5  # a capture still running this long after SIGTERM is cut short (a partial bundle)
 
 
@@ -101,6 +102,7 @@ class Watcher:
         self._watched: frozenset[str] | None = None
         self._store_failing = False
         self._last_sample_error = ""
+        self._own_restarts: dict[str, float] = {}  # container -> when the watcher restarted it
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -228,9 +230,14 @@ class Watcher:
     def _handle(self, found: list[Trigger]) -> None:
         admitted = []
         for trigger in found:
-            verdict = self.triggers.admit(trigger)
             fields = trigger.as_manifest()
             fields["trigger_time"] = fields.pop("time")  # "time" is the event line's own
+            ours = self._own_restarts.get(trigger.container)
+            if ours is not None and trigger.kind.startswith("container-") and trigger.time >= ours - 1 \
+                    and trigger.time - ours < OWN_RESTART_S:
+                self.log("trigger-ignored", f"{trigger.detail} (the watcher's own --restart-after-capture)", **fields)
+                continue
+            verdict = self.triggers.admit(trigger)
             if verdict == "capture":
                 admitted.append(trigger)
                 self.log("trigger", trigger.detail, **fields)
@@ -248,7 +255,10 @@ class Watcher:
     def _restart(self, trigger: Trigger, outcome: CaptureOutcome) -> None:
         if not self.settings.capture.restart_after_capture or self._stop.is_set():
             return
+        started = time.time()
         done, text = restart_failed_service(self.link.get(), trigger, outcome)
+        if done:
+            self._own_restarts[trigger.container] = started
         self.log("restarted" if done else "not-restarted", text, container=trigger.container)
 
     def _capture(self, trigger: Trigger, also: list[Trigger]) -> None:
