@@ -18,6 +18,8 @@ import click
 from nodediag.cli.common import fail, operator_rules, parse_duration, parse_size, redaction_options
 from nodediag.version import __version__
 
+FORCED_EXIT_S = 4.7  # SIGTERM: exit 0 within 5 s, whatever Docker does
+
 
 @click.command()
 @click.option("--project", "projects", multiple=True, help="Compose project to watch (repeatable).")
@@ -86,9 +88,16 @@ def watch(projects, containers, interval, out_dir, cooldown, keep, max_disk, ret
     except StoreError as exc:
         fail(str(exc))
 
+    def force_exit() -> None:  # a Docker call hung past the promise of exiting within 5 s
+        log("stopped", "watcher stopped (a call to Docker did not return in time)", forced=True)
+        os._exit(0)
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if not watcher.stopping:
             log("stopping", f"{signal.Signals(signum).name} received: stopping")
+            watchdog = threading.Timer(FORCED_EXIT_S, force_exit)
+            watchdog.daemon = True
+            watchdog.start()
         watcher.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
