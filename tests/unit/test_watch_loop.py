@@ -73,6 +73,10 @@ def test_without_docker_host_samples_go_on_and_a_host_trigger_captures(tmp_path,
     assert samples and all(s["kind"] in ("host", "fs") for s in samples)
     assert any(s["kind"] == "host" and s["mem_total"] > 0 for s in samples)
     assert "host/memory.json" in files  # the same collection as `collect`: a host-only bundle
+    from nodediag.bundle.inspect import inspection, read_bundle_manifest, render_text
+
+    shown = render_text(bundles[0], inspection(read_bundle_manifest(bundles[0])))
+    assert "  trigger: memory-low at " in shown  # `nodediag inspect` says why the bundle was taken
     deadline = time.monotonic() + 10
     while not seen.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
