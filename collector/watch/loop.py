@@ -187,7 +187,11 @@ class Watcher:
             self.log(f"events-{kind}", text)
 
     def _tick(self) -> list[Trigger]:
+        began = time.monotonic()
         tick = self.sampler.sample()
+        took = time.monotonic() - began
+        if took > max(5.0, 2 * self.settings.interval_s):
+            self.log("sample-slow", f"a sample took {took:.1f}s (Docker answering slowly?)", seconds=round(took, 1))
         try:
             self.store.add(tick.samples)
             if self._store_failing:

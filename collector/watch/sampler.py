@@ -31,6 +31,7 @@ from nodediag.collector.watch.store import Sample
 STATUS_ROLES = ("prover-node", "prover-broker")  # agents serve no HTTP in most releases
 MAX_LOG_BYTES_PER_TICK = 2 * 1024 * 1024  # per container: a flood is read in part, never all
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+REDISCOVER_TICKS = 30  # the containers are chosen again at least this often, even when none came or went
 
 
 @dataclass
@@ -165,21 +166,26 @@ class Sampler:
         self.chosen_how = ""
         self.docker_root = ""
         self._known_ids: frozenset[str] = frozenset()
+        self._ticks_since_discovery = 0
         self.choice_error = ""
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="watch-sample")
 
     # -- choosing the containers -------------------------------------------------------------
     def _rediscover(self, client: Any, summaries: list[dict[str, Any]]) -> None:
         ids = frozenset(s["Id"] for s in summaries)
-        if ids == self._known_ids and self.watched:
+        self._ticks_since_discovery += 1
+        if ids == self._known_ids and self.watched and self._ticks_since_discovery < REDISCOVER_TICKS:
             return
-        self._known_ids = ids
+        self._ticks_since_discovery = 0
+        complete = True
         attrs = []
         for s in summaries:
             try:
                 attrs.append(client.api.inspect_container(s["Id"]))
-            except Exception:  # noqa: BLE001,S112 - removed between list and inspect
-                continue
+            except Exception:  # noqa: BLE001 - removed between list and inspect, or still being created
+                complete = False
+        # a container that could not be inspected (compose still creating it) is looked at again next tick
+        self._known_ids = ids if complete else frozenset()
         try:
             targets, self.chosen_how = discovery.choose_targets(attrs, projects=self.projects,
                                                                 containers=self.containers)
