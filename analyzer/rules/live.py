@@ -23,10 +23,12 @@ class LiveHit:
     rule_id: str
     severity: str
     title: str
+    time: float | None  # Unix time of the first line that hit, when the line carries one
 
 
 class LiveRuleMatcher:
-    """``matcher(container, role, lines) -> [(rule id, severity, title), ...]``, each rule once per call."""
+    """``matcher(container, role, lines) -> [(rule id, severity, title, time or None), ...]``, each rule once
+    per call; ``time`` is the Unix time of the line that hit (Docker's timestamp), when it has one."""
 
     def __init__(self, rules: Iterable[Rule] | None = None, min_severity: str = "high") -> None:
         if min_severity not in SEVERITY_RANK:
@@ -38,7 +40,7 @@ class LiveRuleMatcher:
         self._engine = LogRuleEngine(chosen)
         self._seen: dict[tuple[str, str], int] = {}
 
-    def __call__(self, container: str, role: str, lines: list[str]) -> list[tuple[str, str, str]]:
+    def __call__(self, container: str, role: str, lines: list[str]) -> list[tuple[str, str, str, float | None]]:
         if not lines:
             return []
         role = role if role in ROLES else "other"
@@ -48,5 +50,6 @@ class LiveRuleMatcher:
                 key = (rule.id, container)
                 seen = self._seen[key] = self._seen.get(key, 0) + 1
                 if seen - rule.ignore_first >= max(rule.min_count, 1):
-                    found.setdefault(rule.id, LiveHit(rule.id, rule.severity, rule.title))
-        return [(h.rule_id, h.severity, h.title) for h in found.values()]
+                    when = record.time.timestamp() if record.time is not None else None
+                    found.setdefault(rule.id, LiveHit(rule.id, rule.severity, rule.title, when))
+        return [(h.rule_id, h.severity, h.title, h.time) for h in found.values()]

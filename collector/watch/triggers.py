@@ -10,7 +10,9 @@ Cooldown: each kind has one per subject (the container, the mount point, the hos
 gives one bundle per cooldown, not one per restart. Container deaths, OOM kills and restarts are one
 kind for this purpose (an OOM kill is also a ``die``). Besides, one incident fires several kinds at
 once (a full disk, then ENOSPC in the log, then /status failing): a trigger within ``min_gap_s`` of
-the previous capture is recorded as covered by that bundle instead of starting another.
+the previous capture that happened no later than ``COVER_S`` after that capture started is recorded
+as covered by it instead of starting another; a later one may not be in that bundle (a container's
+state is taken as the collection starts) and captures, in its own cooldown.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ TriggerKind = Literal["container-died", "container-oom", "container-restarted", 
 TRIGGER_KINDS: tuple[TriggerKind, ...] = ("container-died", "container-oom", "container-restarted", "status-failing",
                                           "rule-hit", "filesystem-full", "memory-low")
 Admission = Literal["capture", "cooldown", "covered"]
-# (container, role, new lines) -> [(rule id, severity, title)]: built from the analyzer's rule pack by the CLI
-LineMatcher = Callable[[str, str, list[str]], list[tuple[str, str, str]]]
+# (container, role, new lines) -> [(rule id, severity, title, Unix time of the line or None)]: built from
+# the analyzer's rule pack by the CLI
+LineMatcher = Callable[[str, str, list[str]], list[tuple[str, str, str, float | None]]]
 
+COVER_S = 3.0  # a trigger this close after a capture started is part of the same incident (its evidence is in it)
 _FAMILY: dict[TriggerKind, str] = {"container-died": "container", "container-oom": "container",
                                    "container-restarted": "container"}
 
@@ -136,8 +140,9 @@ class TriggerState:
             for name, lines in tick.new_lines.items():
                 known = watched.get(name)
                 role = known.role if known else "other"
-                for rule_id, severity, title in self.matcher(name, role, lines):
-                    found.append(Trigger("rule-hit", _tick_time(tick), f"{name}: {title} (rule {rule_id}, {severity})",
+                for rule_id, severity, title, when in self.matcher(name, role, lines):
+                    found.append(Trigger("rule-hit", when or _tick_time(tick),
+                                         f"{name}: {title} (rule {rule_id}, {severity})",
                                          name, role, name, {"rule": rule_id, "severity": severity}))
         return found
 
@@ -150,8 +155,9 @@ class TriggerState:
         if last is not None and now - last < self.cooldown_s:
             return "cooldown"
         self._last[trigger.cooldown_key] = now
-        if self.last_capture is not None and now - self.last_capture < self.min_gap_s:
-            return "covered"
+        if self.last_capture is not None and now - self.last_capture < self.min_gap_s \
+                and trigger.time <= self.last_capture + COVER_S:
+            return "covered"  # happened as that collection started: its evidence is in it
         self.last_capture = now
         return "capture"
 

@@ -34,7 +34,8 @@ def test_raw_v8_heap_block_and_a_json_record_match():
 def test_each_rule_once_per_call_and_healthy_lines_match_nothing():
     matcher = LiveRuleMatcher()
     enospc = TS + "[03:04:05.123] ERROR: kv-store Failed to write: Error: ENOSPC: no space left on device"
-    assert len(matcher("b", "prover-broker", [enospc] * 5)) == 1
+    hits = matcher("b", "prover-broker", [enospc] * 5)
+    assert len(hits) == 1 and hits[0][3] == pytest.approx(1767323045.123, abs=0.01)  # when the line was written
     healthy = [TS + "[03:04:05.123] INFO: prover-client:proving-agent Job id=1 type=BASE_PARITY completed"]
     assert matcher("a", "prover-agent", healthy) == []
     assert matcher("a", "prover-agent", []) == []

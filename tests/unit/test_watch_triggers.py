@@ -74,6 +74,7 @@ def test_log_lines_hitting_high_rules_trigger_through_the_matcher():
              "Error: ENOSPC: no space left on device, write"]
     found = state.from_tick(Tick(samples=[], new_lines={BROKER.name: lines}), WATCHED)
     assert [(t.kind, t.data["rule"]) for t in found] == [("rule-hit", "disk-full-in-logs")]
+    assert found[0].time == 1767323046.0  # when the line was written, not when it was read
     assert found[0].role == "prover-broker"
 
 
@@ -93,3 +94,8 @@ def test_cooldown_per_kind_and_subject_and_the_gap_between_captures():
     assert state.admit(broker_died, now=305) == "covered"
     assert state.admit(broker_died, now=400) == "cooldown"  # its cooldown started when it was covered
     assert state.admit(broker_died, now=406) == "capture"
+    # a failure well after the last capture started may not be in its bundle: it captures, even right after
+    agent_oom = state.from_event(ContainerEvent(415.0, "oom", AGENT.name, AGENT.id), WATCHED)
+    assert agent_oom is not None and state.admit(agent_oom, now=415.5) == "capture"
+    late = state.from_event(ContainerEvent(416.0, "die", BROKER.name, BROKER.id, {"exitCode": "1"}), WATCHED)
+    assert late is not None and state.admit(late, now=417) == "cooldown"
