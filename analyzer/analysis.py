@@ -13,7 +13,8 @@ from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.log_scan import Digests, Progress, consume
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput
-from nodediag.analyzer.rules.catalog import Rule, load_rules
+from nodediag.analyzer.resource_series import add_memory_context
+from nodediag.analyzer.rules.catalog import Rule, load_rules, rules_tagged
 from nodediag.analyzer.rules.diagnosis import diagnose
 from nodediag.analyzer.rules.fact_checks import CheckContext
 from nodediag.analyzer.rules.registry import CHECKS
@@ -63,6 +64,8 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
         refuse_unknown_text(inp, parse_stats)
     log_hits = {r.id: engine.hit_counts(r.id) for r in rules if r.match is not None}
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits, engine.last_seen())
+    # what memory did before a kill (watch's samples)
+    add_memory_context(findings, facts.resources, {r.id for r in rules_tagged(rules, "memory-kill")})
     # errors no finding explains (before the verdict: a stack with such errors is not "healthy")
     unexplained = engine.unexplained.build({f.rule_id for f in findings})
     diagnosis = diagnose(findings, rules, facts, inp, engine.episodes(), log_hits, records, unexplained=unexplained)

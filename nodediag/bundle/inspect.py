@@ -70,7 +70,7 @@ def inspection(manifest: Manifest | dict[str, Any]) -> dict[str, Any]:
         "finished_at": manifest.get("finished_at"), "status": manifest.get("status"),
         "window": manifest.get("window"), "command_line": manifest.get("command_line"),
         "deployment": manifest.get("deployment"), "options": manifest.get("options"),
-        "converted_from": manifest.get("converted_from"),
+        "converted_from": manifest.get("converted_from"), "trigger": manifest.get("trigger"),
         "sources": manifest.get("sources") or [], "files": files, "redaction": redaction,
     }
 
@@ -91,6 +91,9 @@ def render_text(path: Path, info: dict[str, Any]) -> str:
         out.append(f"  window: {window.get('since')} .. {window.get('until')}")
     if info.get("converted_from"):
         out.append(f"  converted from: {info['converted_from'].get('kind')} ({info['converted_from'].get('input')})")
+    trigger = info.get("trigger")
+    if isinstance(trigger, dict):  # taken by `nodediag watch`
+        out.append(f"  trigger: {trigger.get('kind')} at {trigger.get('time')}: {trigger.get('detail')}")
     deployment = info.get("deployment") or {}
     if deployment.get("chosen"):
         out.append(f"  deployment: {deployment['chosen']}")

@@ -3,8 +3,8 @@ wires the parts together; no diagnosis or collection logic lives here.
 
 This package is the only place that imports both the collector and the analyzer. Every error a
 user can cause ends as one plain line on stderr and a non-zero exit, never a traceback. Docker is
-imported only by `collect`; the analyzer only by the commands that read bundles and reports
-(`analyze`, `archive`, `diff`), and only when they run.
+imported only by `collect` and `watch`; the analyzer only by the commands that read bundles and
+reports (`analyze`, `archive`, `diff`) and by `watch` (its rule pack), and only when they run.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from nodediag.cli.diff import diff
 from nodediag.cli.inspect import inspect
 from nodediag.cli.redact import redact
 from nodediag.cli.verify import verify
+from nodediag.cli.watch import watch
 from nodediag.version import __version__
 
 
@@ -27,5 +28,5 @@ def main() -> None:
     """Diagnose Aztec prover deployments: collect a redacted bundle on the host, analyze it anywhere."""
 
 
-for _command in (collect, analyze, verify, inspect, redact, archive, diff):
+for _command in (collect, analyze, verify, inspect, redact, watch, archive, diff):
     main.add_command(_command)
