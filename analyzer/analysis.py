@@ -13,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from nodediag.analyzer.facts import container_from_inspect
 from nodediag.analyzer.inputs import InputError
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
+from nodediag.analyzer.merge import order_grace
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput, LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
 from nodediag.analyzer.parsing.skipping import SkipPlan
@@ -72,10 +73,21 @@ def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str]
     ``digests``)."""
     frame = own.get(log.path)
     with FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb") as reader:
-        yield from parse_log_stream(reader, file=log.path, container=log.container, role=log.role,  # type: ignore[arg-type]
-                                    stats=stats, role_of=role_of, skip=skip, repeats=True)
+        parsed = parse_log_stream(reader, file=log.path, container=log.container, role=log.role,  # type: ignore[arg-type]
+                                  stats=stats, role_of=role_of, skip=skip, repeats=True)
+        yield from shifted(parsed, timedelta(seconds=log.time_shift_s)) if log.time_shift_s else parsed
         if frame:
             digests[log.path] = reader.finish()  # type: ignore[union-attr]
+
+
+def shifted(records: Iterable[Record | Repeats], shift: timedelta) -> Iterator[Record | Repeats]:
+    """``records`` with ``shift`` added to their times (a host clock's correction)."""
+    for record in records:
+        if isinstance(record, Repeats):
+            record.items = [(p, n, when + shift if when else when, a, b) for p, n, when, a, b in record.items]
+        elif record.time is not None:
+            record.time += shift
+        yield record
 
 
 def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline: TimelineCollector) -> None:
@@ -385,7 +397,8 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     findings = engine.findings() + run_logic_rules(rules, facts, inp, log_hits)
     _add_heap_context(findings, facts)
     roles = {c.name: c.role for c in facts.containers}
-    links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles)
+    links = link_causes(findings, by_id, cause_links(rules), engine.episodes(), roles,
+                        grace=order_grace(facts.hosts) if facts.hosts else None)
     assign_confidence(findings, by_id, links)
     ranked = rank_causes(findings, links)
     verdict, window = build_verdict(findings, ranked, links, records)

@@ -5,6 +5,7 @@ they fall within the window on either side of the symptom, or carry no time at a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,9 +41,12 @@ def link_causes(
     links: dict[str, dict[str, str | None]],
     engine_episodes: dict[tuple[str, str], list[Episode]],
     roles: dict[str, str] | None = None,
+    grace: Callable[[str, str], timedelta] | None = None,
 ) -> dict[int, CauseLink]:
     """Fill each symptom's ``caused_by``; return id(cause finding) -> CauseLink. ``roles`` maps
-    container names to roles, for links that hold only from a container of one role."""
+    container names to roles, for links that hold only from a container of one role. ``grace``
+    (cause's container, symptom's container) says how long after a symptom began a logged cause
+    may still be linked (ORDER_GRACE when not given; hosts' clock errors across hosts)."""
     roles = roles or {}
     result: dict[int, CauseLink] = {}
     episodes = {id(f): finding_episodes(f, engine_episodes) for f in findings}
@@ -58,13 +62,14 @@ def link_causes(
             for cause in candidates:
                 is_fact = rules[cause.rule_id].check is not None
                 cause_episodes = episodes[id(cause)]
+                slack = grace(cause.container, symptom.container) if grace else ORDER_GRACE
                 options: list[tuple[datetime | None, bool]] = []
                 if not cause_episodes and is_fact:
                     options.append((None, False))
                 for ce in cause_episodes:
-                    late_limit = episode.end + window if is_fact else episode.start + ORDER_GRACE
+                    late_limit = episode.end + window if is_fact else episode.start + slack
                     if episode.start - window <= ce.start <= late_limit:
-                        options.append((ce.start, ce.start <= episode.start + ORDER_GRACE))
+                        options.append((ce.start, ce.start <= episode.start + slack))
                 for when, preceded in options:
                     # prefer a hit that precedes the symptom, then the closest one before it
                     score = (preceded, when.timestamp() if when else float("-inf"))
