@@ -433,6 +433,10 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                 manifest_files.append({**entry, "path": prefix + entry["path"]})
 
     ordered_hosts = [hosts[k] for k in order]
+    if several:  # the report's tables group by host: containers, data gaps
+        rank = {h.label: i for i, h in enumerate(ordered_hosts)}
+        merged_facts.containers.sort(key=lambda c: rank.get(c.name.split("/", 1)[0], len(rank)))
+        gaps.sort(key=lambda g: rank.get(g.source.split(": ", 1)[0], len(rank)))
     merged_facts.hosts = ordered_hosts
     merged_facts.host = _combined_host(ordered_hosts, merged_facts, several)
 

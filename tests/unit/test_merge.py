@@ -327,3 +327,21 @@ def test_scan_jobs_reads_broker_and_agent_job_lines(tmp_path: Path) -> None:
     assert sorted(found.broker_new) == sorted(found.agent_start) == ["1:0000", "1:0001", "1:0002"]
     assert found.agent_done["1:0001"] == T0 + timedelta(seconds=6)
     assert found.broker_done["1:0001"] == T0 + timedelta(seconds=6, milliseconds=80)
+
+
+def test_the_report_groups_by_host_and_shows_each_clock_correction(tmp_path: Path) -> None:
+    broker_jobs, agent_jobs = jobs(12, T0)
+    host_a = bundle(tmp_path / "a", {NODE: [line(T0, "INFO", "prover-node", "Starting")], BROKER: broker_jobs},
+                    hostname="prover-a", host_id="machine:aaaa")
+    host_b = bundle(tmp_path / "b", {AGENT: agent_jobs}, hostname="agent-b", host_id="machine:bbbb")
+    shift_bundle(host_b, timedelta(minutes=-3))
+    for fmt in ("html", "md"):
+        out = tmp_path / f"r.{fmt}"
+        run = CliRunner().invoke(main, ["analyze", str(host_a), str(host_b), "-f", fmt, "-o", str(out)])
+        assert run.exit_code == 0, run.output
+        text = out.read_text()
+        assert "Hosts" in text and "+180.0 s ± 0.1 s" in text, fmt
+        assert text.index(f"prover-a/{BROKER}") < text.index(f"agent-b/{AGENT}")
+        assert "agent-b is skewed: it runs 180.0 s ± 0.1 s behind prover-a" in text.replace("&#39;", "'")
+    html = (tmp_path / "r.html").read_text()
+    assert html.index('id="hosts"') < html.index('id="containers"')
