@@ -446,7 +446,7 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
     if several:
         for host in ordered_hosts:
             warnings.insert(1, clock_note(host, ref_host))
-    notices += _deployment_mismatches(parts, tags)
+    notices += _deployment_mismatches(parts, jobs)
     warnings[1:1] = notices
 
     first_manifest = next((inp.manifest for inp, _ in parts if isinstance(inp.manifest, dict)), None)
@@ -507,27 +507,48 @@ def _combined_host(hosts: list[HostView], facts: Facts, several: bool) -> HostFa
     return combined
 
 
-def _deployment_mismatches(parts: list[tuple[LoadedInput, Facts]], tags: list[str]) -> list[str]:
-    """Warnings for inputs that look like another deployment than the first: a different
-    PROVER_ID, or a different compose project and a different broker."""
+def _jobs_disjoint(agent: JobLog, brokers: list[JobLog]) -> bool:
+    """True when ``agent`` logged jobs while the ``brokers`` logged theirs, and none of its jobs
+    is one of theirs: that agent worked for another broker."""
+    mine = set(agent.agent_start) | set(agent.agent_done)
+    times = [*agent.agent_start.values(), *agent.agent_done.values()]
+    theirs: set[str] = set()
+    spans = []
+    for broker in brokers:
+        theirs |= set(broker.broker_new) | set(broker.broker_done)
+        moments = [*broker.broker_new.values(), *broker.broker_done.values()]
+        if moments:
+            spans.append((min(moments), max(moments)))
+    if not mine or not theirs or not spans:
+        return False
+    during = any(start <= t <= end for t in times for start, end in spans)
+    return during and not mine & theirs
+
+
+def _deployment_mismatches(parts: list[tuple[LoadedInput, Facts]], jobs: list[JobLog]) -> list[str]:
+    """Warnings for inputs that look like another deployment than those before them: a different
+    PROVER_ID, or a different compose project and a different broker (by name, or agents whose
+    jobs no broker of the others logged)."""
     signatures = [_signature(inp, facts) for inp, facts in parts]
     notices = []
-    base_projects, base_brokers, base_ids = set(), set(), set()
-    for projects, brokers, ids in signatures:
-        base_projects |= projects
-        base_brokers |= brokers
-        base_ids |= ids
-        break
-    for (inp, _facts), (projects, brokers, ids) in list(zip(parts, signatures, strict=True))[1:]:
+    base_projects, base_brokers, base_ids = set(signatures[0][0]), set(signatures[0][1]), set(signatures[0][2])
+    for index in range(1, len(parts)):
+        inp = parts[index][0]
+        projects, brokers, ids = signatures[index]
         reasons = []
         if ids and base_ids and not ids & base_ids:
             reasons.append(f"PROVER_ID {', '.join(sorted(ids))} vs {', '.join(sorted(base_ids))}")
-        if projects and base_projects and not projects & base_projects and brokers and base_brokers \
-                and not brokers & base_brokers:
+        other_broker = bool(brokers and base_brokers and not brokers & base_brokers)
+        if not other_broker and _jobs_disjoint(jobs[index], jobs[:index]):
+            other_broker, brokers_said = True, "its agents' jobs are in no broker log of the others"
+        else:
+            brokers_said = f"broker {', '.join(sorted(brokers))} vs {', '.join(sorted(base_brokers))}"
+        if projects and base_projects and not projects & base_projects and other_broker:
             reasons.append(f"compose project {', '.join(sorted(projects))} vs {', '.join(sorted(base_projects))} "
-                           f"and broker {', '.join(sorted(brokers))} vs {', '.join(sorted(base_brokers))}")
+                           f"and {brokers_said}")
         if reasons:
-            notices.append(f"{inp.name} and {parts[0][0].name} look like different deployments ("
+            earlier = ", ".join(p[0].name for p in parts[:index])
+            notices.append(f"{inp.name} and {earlier} look like different deployments ("
                            + "; ".join(reasons) + "): they were joined anyway; analyse them apart if unrelated")
         base_projects |= projects
         base_brokers |= brokers

@@ -345,3 +345,23 @@ def test_the_report_groups_by_host_and_shows_each_clock_correction(tmp_path: Pat
         assert "agent-b is skewed: it runs 180.0 s ± 0.1 s behind prover-a" in text.replace("&#39;", "'")
     html = (tmp_path / "r.html").read_text()
     assert html.index('id="hosts"') < html.index('id="containers"')
+
+
+def test_an_agent_working_for_another_broker_is_another_deployment(tmp_path: Path) -> None:
+    """Same PROVER_ID and broker names, another compose project: the agent's jobs, logged while
+    the broker logged its own, are none of the broker's. Joined, with a warning."""
+    broker_jobs, _ = jobs(6, T0)
+    _, foreign = jobs(6, T0 + timedelta(seconds=1))
+    foreign = [text.replace("id=1:", "id=7:") for text in foreign]
+    ours = bundle(tmp_path / "a", {BROKER: broker_jobs}, hostname="prover-a", host_id="machine:aaaa")
+    theirs = bundle(tmp_path / "b", {AGENT: foreign}, hostname="agent-z", host_id="machine:zzzz",
+                    inspects={AGENT: inspect(AGENT, project="elsewhere")}, project="elsewhere")
+    run = CliRunner().invoke(main, ["analyze", str(ours), str(theirs), "-f", "json", "-o", str(tmp_path / "r.json")])
+    assert run.exit_code == 0, run.output
+    assert "different deployments" in run.stderr and "no broker log of the others" in run.stderr
+    # the same agent's real jobs: one deployment although the compose projects differ
+    _, own = jobs(6, T0)
+    same = bundle(tmp_path / "c", {AGENT: own}, hostname="agent-b", host_id="machine:bbbb",
+                  inspects={AGENT: inspect(AGENT, project="elsewhere")}, project="elsewhere")
+    run = CliRunner().invoke(main, ["analyze", str(ours), str(same), "-f", "json", "-o", str(tmp_path / "r.json")])
+    assert run.exit_code == 0 and "different deployments" not in run.stderr
