@@ -281,12 +281,13 @@ def _signature(inp: LoadedInput, facts: Facts) -> tuple[set[str], set[str], set[
                 if isinstance(c, dict) and c.get("project")}
     brokers: set[str] = set()
     ids: set[str] = set()
-    envs = [c.env for c in facts.containers] + [cf.env for cf in facts.config_files]
-    for env in envs:
-        for key in _ENV_ID:
-            value = env.get(key, "").strip().lower()
-            if value and "redacted" not in value:
-                ids.add(value)
+    # PROVER_ID as the containers run with it (a .env file may have been overridden); else the files'
+    for envs in ([c.env for c in facts.containers], [cf.env for cf in facts.config_files]):
+        ids = {v for env in envs for key in _ENV_ID
+               if (v := env.get(key, "").strip().lower()) and "redacted" not in v}
+        if ids:
+            break
+    for env in [c.env for c in facts.containers] + [cf.env for cf in facts.config_files]:
         for key in _ENV_BROKER:
             host = urlsplit(env.get(key, "")).hostname
             if host and "redacted" not in host.lower():
