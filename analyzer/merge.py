@@ -55,6 +55,7 @@ _AGENT_DONE = re.compile(rb"\bJob id=([^\s,]+) (?:type=\S+ )?completed\b")
 _BROKER_AGENT = re.compile(rb"\bAgent ([\w.:-]+) took job\b|\bagent(?:Id|Name|Host)?[=:] ?\"?([\w.:-]+)")
 _STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))\s")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_CONTAINER_DIR = re.compile(r"^containers/([^/]+)/(.+)$")
 _ENV_ID = ("PROVER_ID",)
 _ENV_BROKER = ("PROVER_BROKER_HOST", "PROVER_BROKER_URL")
 
@@ -367,11 +368,28 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
     root = Path(workdir) / "merged"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     seen_names: dict[str, str] = {}
+    placed_files: set[str] = set()
+    placed_at: list[dict[str, str]] = []
     for (inp, facts), key, tag in zip(parts, keys, tags, strict=True):
         host = hosts[key]
         host.inputs.append(inp.name)
         shift = timedelta(seconds=shift_of[key])
         prefix = tag + "/"
+        # a container's files keep the bundle layout, under its (host-qualified) name, so that
+        # rules find its inspect.json by name; the rest of each input lies under <tag>/
+        where = {}
+        for rel in inp.files:
+            match = _CONTAINER_DIR.match(rel)
+            placed = f"containers/{host.label}_{match.group(1)}/{match.group(2)}" if match and several \
+                else rel if match else prefix + rel
+            if placed in placed_files:
+                placed = prefix + rel
+            placed_files.add(placed)
+            where[rel] = placed
+        placed_at.append(where)
+
+        def at(rel: str, where: dict[str, str] = where, prefix: str = prefix) -> str:
+            return where.get(rel, prefix + rel)
 
         def qualify(name: str, host: HostView = host) -> str:
             return f"{host.label}/{name}" if several and name else name
@@ -393,22 +411,22 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             merged_facts.containers.append(replace(
                 container, name=name, started_at=moved(container.started_at),
                 finished_at=moved(container.finished_at),
-                log_file=prefix + container.log_file if container.log_file else None))
+                log_file=at(container.log_file) if container.log_file else None))
         for log in facts.log_files:
             if log.path in skipped_logs:
                 continue
-            merged_facts.log_files.append(replace(log, path=prefix + log.path, container=qualify(log.container),
+            merged_facts.log_files.append(replace(log, path=at(log.path), container=qualify(log.container),
                                                   time_shift_s=log.time_shift_s + shift_of[key]))
         for event in facts.events:
             merged_facts.events.append(replace(event, time=moved(event.time) or event.time,
-                                               container=qualify(event.container), file=prefix + event.file))
+                                               container=qualify(event.container), file=at(event.file)))
         for probe in facts.probes:
-            merged_facts.probes.append(replace(probe, container=qualify(probe.container), file=prefix + probe.file))
+            merged_facts.probes.append(replace(probe, container=qualify(probe.container), file=at(probe.file)))
         for config in facts.config_files:
-            merged_facts.config_files.append(replace(config, path=prefix + config.path))
+            merged_facts.config_files.append(replace(config, path=at(config.path)))
         host_facts = replace(
             facts.host,
-            kernel_oom=[replace(e, file=prefix + e.file, time=moved(e.time), container=qualify(e.container))
+            kernel_oom=[replace(e, file=at(e.file), time=moved(e.time), container=qualify(e.container))
                         for e in facts.host.kernel_oom],
             container_stats={qualify(k): v for k, v in facts.host.container_stats.items()},
             filesystems=list(facts.host.filesystems))
@@ -419,19 +437,19 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             host.facts = host_facts
         for gap in inp.gaps:
             gaps.append(replace(gap, source=f"{host.label}: {gap.source}" if several else gap.source,
-                                files=[prefix + f for f in gap.files]))
+                                files=[at(f) for f in gap.files]))
         warnings += [f"{inp.name}: {w}" for w in inp.warnings]
         for rel in inp.files:
-            files.append(prefix + rel)
+            files.append(at(rel))
             if rel in inp.own_frames:
-                own[prefix + rel] = inp.own_frames[rel]
+                own[at(rel)] = inp.own_frames[rel]
                 continue
-            target = root / prefix / rel
+            target = root / at(rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(Path(inp.root).resolve() / rel, target)
         for entry in _as_dict(inp.manifest).get("files") or []:
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-                manifest_files.append({**entry, "path": prefix + entry["path"]})
+                manifest_files.append({**entry, "path": at(entry["path"])})
 
     ordered_hosts = [hosts[k] for k in order]
     if several:  # the report's tables group by host: containers, data gaps
@@ -461,10 +479,10 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                          manifest=manifest, gaps=gaps, warnings=warnings,
                          name=" + ".join(inp.name for inp, _ in parts), own_frames=own)
     all_jobs = JobLog()  # the agents brokers named, their evidence at the merged paths
-    for key, tag, job in zip(keys, tags, jobs, strict=True):
+    for key, tag, job, where in zip(keys, tags, jobs, placed_at, strict=True):
         label = hosts[key].label
         for k, v in job.agents.items():
-            all_jobs.agents.setdefault(k, replace(v, file=f"{tag}/{v.file}",
+            all_jobs.agents.setdefault(k, replace(v, file=where.get(v.file, f"{tag}/{v.file}"),
                                                   container=f"{label}/{v.container}" if several else v.container))
     return Merged(merged, merged_facts, all_jobs, notices)
 

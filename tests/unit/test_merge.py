@@ -159,6 +159,11 @@ def test_two_hosts_name_containers_by_host_and_link_across_them(tmp_path: Path) 
     assert agent_host.clock_basis == "paired-records" and agent_host.clock_pairs == 20
     assert abs(agent_host.clock_offset_s) < 0.2  # no skew: the pairs bound it tightly
     assert any("2 inputs analysed as one deployment" in w and "agent-b" in w for w in result.input.warnings)
+    killed = next(f for f in result.findings if f.rule_id == "container-oom-killed")
+    shown = killed.evidence[0]  # the line of the agent's own inspect.json, found under its host's name
+    assert shown.file == f"containers/agent-b_{AGENT}/inspect.json" and shown.file in result.input.files
+    assert shown.line_start > 0 and "OOMKilled" in shown.lines[0]
+    assert (Path(result.input.root) / shown.file).read_text().count("OOMKilled") == 1
 
 
 def test_a_host_whose_clock_is_minutes_off_is_detected_and_its_times_corrected(tmp_path: Path) -> None:
