@@ -369,6 +369,7 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     seen_names: dict[str, str] = {}
     placed_files: set[str] = set()
+    seen_events: set[tuple[str, datetime, str, str]] = set()
     placed_at: list[dict[str, str]] = []
     for (inp, facts), key, tag in zip(parts, keys, tags, strict=True):
         host = hosts[key]
@@ -418,8 +419,12 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             merged_facts.log_files.append(replace(log, path=at(log.path), container=qualify(log.container),
                                                   time_shift_s=log.time_shift_s + shift_of[key]))
         for event in facts.events:
-            merged_facts.events.append(replace(event, time=moved(event.time) or event.time,
-                                               container=qualify(event.container), file=at(event.file)))
+            moved_event = replace(event, time=moved(event.time) or event.time, container=qualify(event.container),
+                                  file=at(event.file))
+            seen = (key, moved_event.time, moved_event.container, moved_event.action)
+            if seen not in seen_events:  # two bundles of one host both hold its Docker events
+                seen_events.add(seen)
+                merged_facts.events.append(moved_event)
         for probe in facts.probes:
             merged_facts.probes.append(replace(probe, container=qualify(probe.container), file=at(probe.file)))
         for config in facts.config_files:
@@ -431,7 +436,8 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             container_stats={qualify(k): v for k, v in facts.host.container_stats.items()},
             filesystems=list(facts.host.filesystems))
         if host.facts.hostname or host.facts.filesystems or host.facts.memory_total:
-            host.facts.kernel_oom += host_facts.kernel_oom  # a second input of the same host
+            known = {(e.time, tuple(e.lines)) for e in host.facts.kernel_oom}  # a second input of the same host
+            host.facts.kernel_oom += [e for e in host_facts.kernel_oom if (e.time, tuple(e.lines)) not in known]
             host.facts.container_stats.update(host_facts.container_stats)
         else:
             host.facts = host_facts
@@ -452,6 +458,7 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                 manifest_files.append({**entry, "path": at(entry["path"])})
 
     ordered_hosts = [hosts[k] for k in order]
+    merged_facts.events.sort(key=lambda e: e.time)
     if several:  # the report's tables group by host: containers, data gaps
         rank = {h.label: i for i, h in enumerate(ordered_hosts)}
         merged_facts.containers.sort(key=lambda c: rank.get(c.name.split("/", 1)[0], len(rank)))
@@ -463,8 +470,7 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                        for h in ordered_hosts)
     warnings.insert(0, f"{len(parts)} inputs analysed as one deployment: {joined}")
     if several:
-        for host in ordered_hosts:
-            warnings.insert(1, clock_note(host, ref_host))
+        warnings[1:1] = [clock_note(host, ref_host) for host in ordered_hosts]
     notices += _deployment_mismatches(parts, jobs)
     warnings[1:1] = notices
 

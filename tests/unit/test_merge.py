@@ -129,7 +129,7 @@ def test_one_bundle_or_two_split_by_container_give_the_same_verdict(tmp_path: Pa
     one = bundle(tmp_path / "one", logs, hostname="prover-1", host_id="machine:aaaa", inspects=inspects,
                  events=events)
     node_side = bundle(tmp_path / "a", {NODE: logs[NODE], BROKER: logs[BROKER]}, hostname="prover-1",
-                       host_id="machine:aaaa")
+                       host_id="machine:aaaa", events=events)  # (both bundles hold the host's events)
     agent_side = bundle(tmp_path / "b", {AGENT: logs[AGENT]}, hostname="prover-1", host_id="machine:aaaa",
                         inspects=inspects, events=events)
     single = analyze([one], tmp_path / "w1")
@@ -137,7 +137,8 @@ def test_one_bundle_or_two_split_by_container_give_the_same_verdict(tmp_path: Pa
     assert single.verdict.rule_id == joined.verdict.rule_id == "container-oom-killed"
     assert single.verdict.container == joined.verdict.container == AGENT  # one host: names unqualified
     assert single.verdict.started_at == joined.verdict.started_at
-    assert [f.rule_id for f in single.findings] == [f.rule_id for f in joined.findings]
+    assert [(f.rule_id, f.count) for f in single.findings] == [(f.rule_id, f.count) for f in joined.findings]
+    assert len(joined.facts.events) == len(single.facts.events) == 1
     assert len(joined.facts.hosts) == 1 and joined.facts.hosts[0].clock_basis == "reference"
 
 
