@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from nodediag.analyzer.analysis import analyze_input
 from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import open_input
-from nodediag.analyzer.merge import estimate_offset, merge_inputs, offset_bounds, scan_jobs
+from nodediag.analyzer.merge import JobLog, _stamp, estimate_offset, merge_inputs, offset_bounds, scan_jobs
 from nodediag.analyzer.model import AnalysisResult
 from nodediag.cli import main
 from tests.bundle_tools import shift_bundle, write_bundle_folder
@@ -236,9 +236,7 @@ def test_offset_bounds_set_aside_a_late_completion_and_refuse_contradictions() -
     assert estimate_offset(None, None, 0) == (0.0, None)
 
 
-def _job_logs(lines: list[str]):  # type: ignore[no-untyped-def]
-    from nodediag.analyzer.merge import JobLog, _stamp
-
+def _job_logs(lines: list[str]) -> JobLog:
     found = JobLog()
     for text in lines:
         raw = text.encode()
