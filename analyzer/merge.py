@@ -70,6 +70,7 @@ class JobLog:
     agent_start: dict[str, datetime] = field(default_factory=dict)
     agent_done: dict[str, datetime] = field(default_factory=dict)
     agents: dict[str, Evidence] = field(default_factory=dict)  # agent name the broker gave -> first line
+    done_lines: dict[str, Evidence] = field(default_factory=dict)  # job id -> broker's completion line
 
 
 @dataclass(slots=True)
@@ -139,8 +140,13 @@ def _scan_broker(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -
             match = pattern.search(line)
             if match:
                 when = _stamp(line, shift_s)
-                if when is not None:
-                    into.setdefault(match.group(1).decode(errors="replace"), when)
+                job = match.group(1).decode(errors="replace")
+                if when is not None and job not in into:
+                    into[job] = when
+                    if pattern is _BROKER_DONE:
+                        jobs.done_lines[job] = Evidence(file=log.path, line_start=number, line_end=number,
+                                                        lines=[line.decode(errors="replace").rstrip("\r")],
+                                                        container=log.container, time=when)
         agent = _BROKER_AGENT.search(line)
         if agent:
             name = (agent.group(1) or agent.group(2)).decode(errors="replace")
@@ -484,12 +490,24 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
     merged = LoadedInput(kind=kinds.pop() if len(kinds) == 1 else "folder-v1", root=root, files=files,
                          manifest=manifest, gaps=gaps, warnings=warnings,
                          name=" + ".join(inp.name for inp, _ in parts), own_frames=own)
-    all_jobs = JobLog()  # the agents brokers named, their evidence at the merged paths
+    all_jobs = JobLog()  # every input's job lines on the reference clock, evidence at the merged paths
     for key, tag, job, where in zip(keys, tags, jobs, placed_at, strict=True):
-        label = hosts[key].label
+        label, shift = hosts[key].label, timedelta(seconds=shift_of[key])
+
+        def here(ev: Evidence, where: dict[str, str] = where, tag: str = tag, label: str = label,
+                 shift: timedelta = shift) -> Evidence:
+            return replace(ev, file=where.get(ev.file, f"{tag}/{ev.file}"), time=ev.time + shift if ev.time else None,
+                           container=f"{label}/{ev.container}" if several and ev.container else ev.container)
+
+        for name in ("broker_new", "broker_done", "agent_start", "agent_done"):
+            into = getattr(all_jobs, name)
+            for k, when in getattr(job, name).items():
+                if k not in into or when + shift < into[k]:
+                    into[k] = when + shift
         for k, v in job.agents.items():
-            all_jobs.agents.setdefault(k, replace(v, file=where.get(v.file, f"{tag}/{v.file}"),
-                                                  container=f"{label}/{v.container}" if several else v.container))
+            all_jobs.agents.setdefault(k, here(v))
+        for k, v in job.done_lines.items():
+            all_jobs.done_lines.setdefault(k, here(v))
     return Merged(merged, merged_facts, all_jobs, notices)
 
 
@@ -600,9 +618,27 @@ def _known_agent(name: str, facts: Facts) -> bool:
     return any(log.role == "prover-agent" and lowered in log.container.lower() for log in facts.log_files)
 
 
-def evidence_gaps(facts: Facts, findings: list[Finding], broker_agents: dict[str, Evidence]) -> list[Finding]:
+UNSEEN_JOBS_MIN = 5  # jobs completed by agents no input holds, at least (and a fifth of those completed)
+
+
+def unseen_jobs(jobs: JobLog) -> tuple[list[str], int]:
+    """The jobs the broker recorded complete while the agents held were logging (from their first
+    job line to a minute after their last), that none of them logged; and how many it completed
+    then. Another agent did them: one whose bundle is missing."""
+    moments = [*jobs.agent_start.values(), *jobs.agent_done.values()]
+    if not moments or not jobs.broker_done:
+        return [], 0
+    first, last = min(moments), max(moments) + timedelta(minutes=1)
+    during = sorted((when, job) for job, when in jobs.broker_done.items() if first <= when <= last)
+    unseen = [job for _, job in during if job not in jobs.agent_start and job not in jobs.agent_done]
+    return unseen, len(during)
+
+
+def evidence_gaps(facts: Facts, findings: list[Finding], jobs: JobLog) -> list[Finding]:
     """Data-gap findings for what the inputs cannot show: no proving agent at all beside a node or
-    broker, or agents the broker names that no input holds (a host's bundle is missing)."""
+    broker, or agents no input holds (a host's bundle is missing): agents the broker names, or
+    jobs it recorded complete that none of the agents held logged."""
+    broker_agents = jobs.agents
     roles = {c.role for c in facts.containers} | {log.role for log in facts.log_files}
     symptoms = [f for f in findings if f.rule_id in SYMPTOMS_OF_AGENTS]
     gaps: list[Finding] = []
@@ -619,6 +655,17 @@ def evidence_gaps(facts: Facts, findings: list[Finding], broker_agents: dict[str
                     "them together with this one: `nodediag analyze THIS.tar.zst AGENT-HOST.tar.zst`."),
             confidence="high", details={"roles seen": ", ".join(sorted(roles - {"other"}))}))
     unknown = {name: ev for name, ev in broker_agents.items() if not _known_agent(name, facts)}
+    unseen, completed = unseen_jobs(jobs) if "prover-agent" in roles else ([], 0)
+    if len(unseen) >= UNSEEN_JOBS_MIN and len(unseen) * 5 >= completed and not unknown:
+        gaps.append(Finding(
+            rule_id="host-bundle-missing", title="A host's bundle is missing: other agents did part of the jobs",
+            severity="medium", category="data-gap",
+            meaning=(f"While the agents in the inputs were working, the broker recorded {completed} job(s) complete, "
+                     f"{len(unseen)} of which none of them logged: other agents, on a host whose bundle was not "
+                     "given, did them, and what happened to those agents cannot be seen."),
+            action="Collect a bundle on every host running proving agents and analyse them together.",
+            count=len(unseen), evidence=[jobs.done_lines[j] for j in unseen[:5] if j in jobs.done_lines],
+            confidence="medium", first_seen=jobs.broker_done.get(unseen[0])))
     if unknown and "prover-agent" in roles:
         names = sorted(unknown)
         gaps.append(Finding(

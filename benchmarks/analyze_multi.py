@@ -6,7 +6,7 @@ Writes one extracted bundle holding a broker's and an agent's job traffic (docke
 pino lines, every job on both sides) and the same split in two bundles of two hosts (the agent's
 clock 90 s fast), then times, in alternating runs:
   baseline: `nodediag analyze ONE` as before several inputs existed (open, facts, analyze_input)
-  single:   `nodediag analyze ONE` now (plus the scan of the broker's logs for agents it names)
+  single:   `nodediag analyze ONE` now (plus the scan of broker and agent job lines)
   merged:   `nodediag analyze HOST-A HOST-B` (open both, scan job lines, merge, analyze_input)
 and prints seconds and MB/s side by side, then the median ratios to the baseline.
 """
@@ -75,7 +75,7 @@ def timed(paths: list[Path], work: Path, mode: str) -> float:
         inp = open_input(paths[0], workdir=work)
         facts = load_facts(inp)
         if mode == "single":
-            scan_jobs(inp, facts, agents_too=False)
+            scan_jobs(inp, facts)
         analyze_input(inp, facts)
     return time.perf_counter() - began
 

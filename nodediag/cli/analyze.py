@@ -55,7 +55,7 @@ def analyze(sources: tuple[Path, ...], fmt: str, output: Path | None, fail_on: s
                 inp = open_input(source, workdir=Path(work), max_bytes=cap, max_files=max_files,
                                  on_file=early.on_file, on_frame=early.on_frame)
                 facts = load_facts(inp)
-                named_agents = scan_jobs(inp, facts, agents_too=False).agents
+                job_lines = scan_jobs(inp, facts)
             else:
                 parts = []
                 for index, each in enumerate(sources):
@@ -68,9 +68,9 @@ def analyze(sources: tuple[Path, ...], fmt: str, output: Path | None, fail_on: s
                     fail(f"cannot join the inputs in {work} ({exc.strerror or exc}): free space there")
                 for notice in merged.notices:
                     click.echo(f"warning: {notice}", err=True)
-                inp, facts, named_agents = merged.input, merged.facts, merged.jobs.agents
+                inp, facts, job_lines = merged.input, merged.facts, merged.jobs
             result = analyze_input(inp, facts, tool_version=__version__, early=early)
-            gaps = evidence_gaps(facts, result.findings, named_agents)
+            gaps = evidence_gaps(facts, result.findings, job_lines)
             result.findings = add_evidence_gaps(result.findings, gaps)
             if gaps and result.verdict.confidence != "high":  # the verdict says what it could not see
                 result.verdict.headline += " " + " ".join(f"{g.title}." for g in gaps)

@@ -369,3 +369,27 @@ def test_an_agent_working_for_another_broker_is_another_deployment(tmp_path: Pat
                   inspects={AGENT: inspect(AGENT, project="elsewhere")}, project="elsewhere")
     run = CliRunner().invoke(main, ["analyze", str(ours), str(same), "-f", "json", "-o", str(tmp_path / "r.json")])
     assert run.exit_code == 0 and "different deployments" not in run.stderr
+
+
+def test_jobs_completed_that_no_agent_held_logged_mean_a_missing_bundle(tmp_path: Path) -> None:
+    """Aztec's broker does not name its agents: jobs it completed while the agents held were
+    working, that none of them logged, were done by agents on a host whose bundle is missing."""
+    broker_jobs, agent_jobs = jobs(12, T0)
+    mine = [text for text in agent_jobs if int(text.split("id=1:")[1][:4], 16) % 2 == 0]  # the other half elsewhere
+    theirs = [text for text in agent_jobs if text not in mine]
+    host_a = bundle(tmp_path / "a", {BROKER: broker_jobs, AGENT: mine}, hostname="prover-a", host_id="machine:aaaa")
+    out = tmp_path / "r.json"
+    run = CliRunner().invoke(main, ["analyze", str(host_a), "-f", "json", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    gap = next(f for f in json.loads(out.read_text())["findings"] if f["rule_id"] == "host-bundle-missing")
+    assert "recorded 12 job(s) complete, 6 of which none of them logged" in gap["meaning"]
+    assert "Proving job complete id=1:0001" in gap["evidence"][0]["lines"][0]
+    # with the other host's bundle, nothing is missing
+    agent_2 = "aztec-prover-prover-agent-2"
+    host_b = write_bundle_folder(tmp_path / "b", {f"containers/{agent_2}/logs.txt": ("\n".join(theirs) + "\n").encode(),
+                                                  f"containers/{agent_2}/inspect.json": inspect(AGENT).replace(
+                                                      AGENT.encode(), agent_2.encode())},
+                                 hostname="agent-b", host_id="machine:bbbb")
+    run = CliRunner().invoke(main, ["analyze", str(host_a), str(host_b), "-f", "json", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "host-bundle-missing" not in [f["rule_id"] for f in json.loads(out.read_text())["findings"]]
