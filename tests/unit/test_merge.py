@@ -16,6 +16,7 @@ from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import open_input
 from nodediag.analyzer.merge import JobLog, _stamp, estimate_offset, merge_inputs, offset_bounds, scan_jobs
 from nodediag.analyzer.model import AnalysisResult
+from nodediag.analyzer.report.json_report import render_json, result_from_json
 from nodediag.cli import main
 from tests.bundle_tools import shift_bundle, write_bundle_folder
 
@@ -184,6 +185,7 @@ def test_a_host_whose_clock_is_minutes_off_is_detected_and_its_times_corrected(t
     assert agent_host.clock_offset_s == pytest.approx(-300, abs=0.2)
     assert agent_host.clock_error_s is not None and agent_host.clock_error_s < 0.2
     assert any("agent-b is skewed" in w and "ahead of prover-a" in w for w in result.input.warnings)
+    assert result_from_json(render_json(result)).facts.hosts == result.facts.hosts  # the JSON report keeps them
     assert result.verdict.rule_id == "v8-heap-oom"
     assert result.verdict.started_at is not None
     assert abs(result.verdict.started_at - died) < timedelta(seconds=1)
