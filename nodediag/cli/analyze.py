@@ -19,8 +19,10 @@ from nodediag.version import __version__
                    "for several inputs; stdout for json and md).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               help="Exit 3 when a finding of this severity or worse is present (for automation).")
-@click.option("--max-bytes", default="4GB", show_default=True, help="Refuse inputs larger than this uncompressed.")
-@click.option("--max-files", default=20000, show_default=True, help="Refuse inputs with more files than this.")
+@click.option("--max-bytes", default="4GB", show_default=True,
+              help="Refuse inputs larger than this uncompressed (each input).")
+@click.option("--max-files", default=20000, show_default=True,
+              help="Refuse inputs with more files than this (each input).")
 def analyze(sources: tuple[Path, ...], fmt: str, output: Path | None, fail_on: str | None, max_bytes: str,
             max_files: int) -> None:
     """Read a bundle (or an extracted bundle, the manual guide's archive, or one log file) and write
