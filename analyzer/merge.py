@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,10 +48,13 @@ NTP_ERROR_S = 1.0  # what a clock NTP keeps synchronised may be off, when chrony
 SKEW_SHOWN_S = 2.0  # a correction larger than this (and than its error) is reported as skew
 PAIR_SLACK_S = 1.0  # added to the hosts' errors: how late a logged cause may follow its symptom
 
-_BROKER_NEW = re.compile(rb"New proving job id=([^\s,]+)")
-_BROKER_DONE = re.compile(rb"Proving job complete id=([^\s,]+)")
-_AGENT_START = re.compile(rb"Starting job id=([^\s,]+)")
-_AGENT_DONE = re.compile(rb"\bJob id=([^\s,]+) (?:type=\S+ )?completed\b")
+BLOCK = 4 << 20  # job lines are scanned in blocks of this many bytes
+# a job line: Docker's timestamp, then (first on the line) what the broker or an agent did to which job
+_JOB_LINE = re.compile(
+    rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))[ \t][^\n]*?"
+    rb"(?:(?P<new>New proving job id=)|(?P<done>Proving job complete id=)|(?P<start>Starting job id=)"
+    rb"|(?P<fin>\bJob id=))(?P<job>[^\s,]+)", re.M)
+_COMPLETED = re.compile(rb" (?:type=\S+ )?completed\b")  # after an agent's "Job id=X"
 _BROKER_AGENT = re.compile(rb"\bAgent ([\w.:-]+) took job\b|\bagent(?:Id|Name|Host)?[=:] ?\"?([\w.:-]+)")
 _STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))\s")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -86,87 +89,104 @@ class Merged:
 
 # --- scanning job lines -------------------------------------------------------------------------
 
-def _lines(inp: LoadedInput, rel: str) -> Iterator[tuple[int, bytes]]:
+def _blocks(inp: LoadedInput, rel: str) -> Iterator[bytes]:
+    """The file in blocks of whole lines (the last may lack its newline)."""
     frame: OwnFrame | None = inp.own_frames.get(rel)
     try:
         with FrameMemberReader(frame) if frame else open(Path(inp.root) / rel, "rb") as reader:
-            buffered = reader if frame is None else _LineReader(reader)
-            yield from enumerate(buffered, start=1)
+            rest = b""
+            while chunk := reader.read(BLOCK):
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    rest += chunk
+                    continue
+                yield rest + chunk[:cut + 1]
+                rest = chunk[cut + 1:]
+            if rest:
+                yield rest
     except (OSError, ValueError):
         return  # the analysis reads the file again and reports what is wrong with it
-
-
-class _LineReader:
-    """Lines from a reader that has only ``read``."""
-
-    def __init__(self, reader: Any) -> None:
-        self.reader = reader
-
-    def __iter__(self) -> Iterator[bytes]:
-        rest = b""
-        while True:
-            chunk = self.reader.read(1 << 20)
-            if not chunk:
-                break
-            rest += chunk
-            *done, rest = rest.split(b"\n")
-            yield from done
-        if rest:
-            yield rest
 
 
 def scan_jobs(inp: LoadedInput, facts: Facts, *, agents_too: bool = True, shift_s: float = 0.0) -> JobLog:
     """The job lines of ``inp``'s broker logs (and its agents' logs when ``agents_too``)."""
     jobs = JobLog()
     for log in facts.log_files:
-        if log.role == "prover-broker":
-            _scan_broker(inp, log, jobs, shift_s)
-        elif log.role == "prover-agent" and agents_too:
-            _scan_agent(inp, log, jobs, shift_s)
+        if log.role == "prover-broker" or (log.role == "prover-agent" and agents_too):
+            _scan(inp, log, jobs, shift_s)
     return jobs
+
+
+def _time(stamp: bytes) -> datetime | None:
+    if len(stamp) == 30 and stamp.endswith(b"Z"):  # Docker's: nanoseconds, UTC
+        try:
+            return datetime.fromisoformat(stamp[:26].decode()).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+    return parse_docker_time(stamp.decode(errors="replace"))
 
 
 def _stamp(line: bytes, shift_s: float) -> datetime | None:
     match = _STAMP.match(line)
-    moment = parse_docker_time(match.group(1).decode()) if match else None
+    moment = _time(match.group(1)) if match else None
     return moment + timedelta(seconds=shift_s) if moment and shift_s else moment
 
 
-def _scan_broker(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
-    for number, line in _lines(inp, log.path):
-        if b"job" not in line:
-            continue
-        for pattern, into in ((_BROKER_NEW, jobs.broker_new), (_BROKER_DONE, jobs.broker_done)):
-            match = pattern.search(line)
-            if match:
-                when = _stamp(line, shift_s)
-                job = match.group(1).decode(errors="replace")
-                if when is not None and job not in into:
-                    into[job] = when
-                    if pattern is _BROKER_DONE:
-                        jobs.done_lines[job] = Evidence(file=log.path, line_start=number, line_end=number,
-                                                        lines=[line.decode(errors="replace").rstrip("\r")],
-                                                        container=log.container, time=when)
-        agent = _BROKER_AGENT.search(line)
-        if agent:
-            name = (agent.group(1) or agent.group(2)).decode(errors="replace")
-            if name not in jobs.agents:
-                text = line.decode(errors="replace").rstrip("\r")
-                jobs.agents[name] = Evidence(file=log.path, line_start=number, line_end=number, lines=[text],
+class _LineNumbers:
+    """Line numbers of positions in a block, asked for in increasing order."""
+
+    def __init__(self, block: bytes, first: int) -> None:
+        self.block, self.pos, self.line = block, 0, first
+
+    def at(self, pos: int) -> int:
+        self.line += self.block.count(b"\n", self.pos, pos)
+        self.pos = pos
+        return self.line
+
+
+def _scan(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
+    broker = log.role == "prover-broker"
+    shift = timedelta(seconds=shift_s)
+    first_line = 1
+    for block in _blocks(inp, log.path):
+        numbers = _LineNumbers(block, first_line)
+        for match in _JOB_LINE.finditer(block):
+            kind = next(k for k in ("new", "done", "start", "fin") if match.start(k) >= 0)
+            if broker != (kind in ("new", "done")):
+                continue
+            if kind == "fin" and not _COMPLETED.match(block, match.end()):
+                continue
+            when = _time(match.group(1))
+            if when is None:
+                continue
+            when += shift
+            job = match.group("job").decode(errors="replace")
+            into = {"new": jobs.broker_new, "done": jobs.broker_done, "start": jobs.agent_start,
+                    "fin": jobs.agent_done}[kind]
+            if job in into and into[job] <= when:
+                continue
+            into[job] = when
+            if kind == "done":
+                number = numbers.at(match.start())
+                end = block.find(b"\n", match.end())
+                text = block[match.start():end if end >= 0 else len(block)]
+                jobs.done_lines[job] = Evidence(file=log.path, line_start=number, line_end=number,
+                                                lines=[text.decode(errors="replace").rstrip("\r")],
+                                                container=log.container, time=when)
+        if broker:
+            numbers = _LineNumbers(block, first_line)
+            for agent in _BROKER_AGENT.finditer(block):
+                name = (agent.group(1) or agent.group(2)).decode(errors="replace")
+                if name in jobs.agents:
+                    continue
+                begin = block.rfind(b"\n", 0, agent.start()) + 1
+                end = block.find(b"\n", agent.end())
+                line = block[begin:end if end >= 0 else len(block)]
+                number = numbers.at(begin)
+                jobs.agents[name] = Evidence(file=log.path, line_start=number, line_end=number,
+                                             lines=[line.decode(errors="replace").rstrip("\r")],
                                              container=log.container, time=_stamp(line, shift_s))
-
-
-def _scan_agent(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
-    for _number, line in _lines(inp, log.path):
-        if b"ob id=" not in line:
-            continue
-        for pattern, into in ((_AGENT_START, jobs.agent_start), (_AGENT_DONE, jobs.agent_done)):
-            match = pattern.search(line)
-            if match:
-                when = _stamp(line, shift_s)
-                job = match.group(1).decode(errors="replace")
-                if when is not None and (job not in into or when < into[job]):
-                    into[job] = when
+        first_line += block.count(b"\n")
 
 
 # --- clock offsets ------------------------------------------------------------------------------

@@ -304,7 +304,9 @@ def test_agents_the_broker_names_that_no_input_holds_mean_a_missing_bundle(tmp_p
     report = json.loads(out.read_text())
     gap = next(f for f in report["findings"] if f["rule_id"] == "host-bundle-missing")
     assert "7f3e2d1c0b4a" in gap["meaning"] and "a9a9a9a9a9a9" not in gap["meaning"]  # that one is the agent held
-    assert "Agent 7f3e2d1c0b4a took job" in gap["evidence"][0]["lines"][0]
+    shown = gap["evidence"][0]
+    assert "Agent 7f3e2d1c0b4a took job" in shown["lines"][0]
+    assert (host_a / shown["file"]).read_text().splitlines()[shown["line_start"] - 1] == shown["lines"][0]
 
 
 def test_bundles_without_a_host_id_still_merge_by_hostname(tmp_path: Path) -> None:
@@ -385,7 +387,9 @@ def test_jobs_completed_that_no_agent_held_logged_mean_a_missing_bundle(tmp_path
     assert run.exit_code == 0, run.output
     gap = next(f for f in json.loads(out.read_text())["findings"] if f["rule_id"] == "host-bundle-missing")
     assert "recorded 12 job(s) complete, 6 of which none of them logged" in gap["meaning"]
-    assert "Proving job complete id=1:0001" in gap["evidence"][0]["lines"][0]
+    shown = gap["evidence"][0]
+    assert "Proving job complete id=1:0001" in shown["lines"][0]
+    assert (host_a / shown["file"]).read_text().splitlines()[shown["line_start"] - 1] == shown["lines"][0]
     # with the other host's bundle, nothing is missing
     agent_2 = "aztec-prover-prover-agent-2"
     host_b = write_bundle_folder(tmp_path / "b", {f"containers/{agent_2}/logs.txt": ("\n".join(theirs) + "\n").encode(),
@@ -395,3 +399,19 @@ def test_jobs_completed_that_no_agent_held_logged_mean_a_missing_bundle(tmp_path
     run = CliRunner().invoke(main, ["analyze", str(host_a), str(host_b), "-f", "json", "-o", str(out)])
     assert run.exit_code == 0, run.output
     assert "host-bundle-missing" not in [f["rule_id"] for f in json.loads(out.read_text())["findings"]]
+
+
+def test_job_lines_are_the_same_whatever_the_block_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nodediag.analyzer.merge as merge
+
+    broker_jobs, agent_jobs = jobs(40, T0)
+    broker_jobs.insert(7, line(T0, "VERBOSE", "prover-client:proving-broker", "Agent 0badc0ffee00 took job id=1:0001"))
+    folder = bundle(tmp_path / "a", {BROKER: broker_jobs, AGENT: agent_jobs}, hostname="h", host_id="machine:1")
+    inp = open_input(folder, workdir=tmp_path / "w")
+    facts = load_facts(inp)
+    whole = scan_jobs(inp, facts)
+    monkeypatch.setattr(merge, "BLOCK", 97)  # lines cut across blocks everywhere
+    cut = scan_jobs(inp, facts)
+    assert cut == whole and len(whole.broker_done) == len(whole.agent_done) == 40
+    assert whole.agents["0badc0ffee00"].line_start == 8
+    assert whole.done_lines["1:0027"].lines[0] == broker_jobs[whole.done_lines["1:0027"].line_start - 1]
