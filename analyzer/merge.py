@@ -49,11 +49,11 @@ SKEW_SHOWN_S = 2.0  # a correction larger than this (and than its error) is repo
 PAIR_SLACK_S = 1.0  # added to the hosts' errors: how late a logged cause may follow its symptom
 
 BLOCK = 4 << 20  # job lines are scanned in blocks of this many bytes
-# a job line: Docker's timestamp, then (first on the line) what the broker or an agent did to which job
-_JOB_LINE = re.compile(
-    rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))[ \t][^\n]*?"
-    rb"(?:(?P<new>New proving job id=)|(?P<done>Proving job complete id=)|(?P<start>Starting job id=)"
-    rb"|(?P<fin>\bJob id=))(?P<job>[^\s,]+)", re.M)
+# a job id; what was done to it is in the words before (_MARKERS), the time at the line's start
+_JOB_ID = re.compile(rb"(?:job|Job|complete) id=([^\s,]+)")
+_MARKERS = ((b"New proving job id=", 2), (b"Proving job complete id=", 3), (b"Starting job id=", 4),
+            (b"Job id=", 5))
+_STAMP_AT = re.compile(rb"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))[ \t]")
 _COMPLETED = re.compile(rb" (?:type=\S+ )?completed\b")  # after an agent's "Job id=X"
 _BROKER_AGENT = re.compile(rb"\bAgent ([\w.:-]+) took job\b|\bagent(?:Id|Name|Host)?[=:] ?\"?([\w.:-]+)")
 _STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))\s")
@@ -73,7 +73,8 @@ class JobLog:
     agent_start: dict[str, datetime] = field(default_factory=dict)
     agent_done: dict[str, datetime] = field(default_factory=dict)
     agents: dict[str, Evidence] = field(default_factory=dict)  # agent name the broker gave -> first line
-    done_lines: dict[str, Evidence] = field(default_factory=dict)  # job id -> broker's completion line
+    # job id -> the broker's completion line: file, container, line number, the line
+    done_lines: dict[str, tuple[str, str, int, bytes]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -147,32 +148,36 @@ class _LineNumbers:
 def _scan(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
     broker = log.role == "prover-broker"
     shift = timedelta(seconds=shift_s)
+    # (marker number in _MARKERS, where its jobs go): the broker's lines in its logs, the agents' in theirs
+    kinds = ((2, jobs.broker_new), (3, jobs.broker_done)) if broker else ((4, jobs.agent_start), (5, jobs.agent_done))
     first_line = 1
     for block in _blocks(inp, log.path):
         numbers = _LineNumbers(block, first_line)
-        for match in _JOB_LINE.finditer(block):
-            kind = next(k for k in ("new", "done", "start", "fin") if match.start(k) >= 0)
-            if broker != (kind in ("new", "done")):
+        for match in _JOB_ID.finditer(block):
+            at = match.start(1)
+            group = next((g for marker, g in _MARKERS if block.endswith(marker, 0, at)), 0)
+            if group == 5 and block[at - 8:at - 7].isalnum():  # "Job id=" as a word only
                 continue
-            if kind == "fin" and not _COMPLETED.match(block, match.end()):
+            if group not in (kinds[0][0], kinds[1][0]) or (group == 5 and not _COMPLETED.match(block, match.end())):
                 continue
-            when = _time(match.group(1))
+            into = kinds[0][1] if group == kinds[0][0] else kinds[1][1]
+            begin = block.rfind(b"\n", 0, at) + 1
+            stamp = _STAMP_AT.match(block, begin)
+            if stamp is None:
+                continue
+            when = _time(stamp.group(1))
             if when is None:
                 continue
-            when += shift
-            job = match.group("job").decode(errors="replace")
-            into = {"new": jobs.broker_new, "done": jobs.broker_done, "start": jobs.agent_start,
-                    "fin": jobs.agent_done}[kind]
+            if shift:
+                when += shift
+            job = match.group(1).decode(errors="replace")
             if job in into and into[job] <= when:
                 continue
             into[job] = when
-            if kind == "done":
-                number = numbers.at(match.start())
+            if group == 3:  # where the broker recorded it complete: evidence, should no agent held have done it
                 end = block.find(b"\n", match.end())
-                text = block[match.start():end if end >= 0 else len(block)]
-                jobs.done_lines[job] = Evidence(file=log.path, line_start=number, line_end=number,
-                                                lines=[text.decode(errors="replace").rstrip("\r")],
-                                                container=log.container, time=when)
+                jobs.done_lines[job] = (log.path, log.container, numbers.at(begin),
+                                        block[begin:end if end >= 0 else len(block)])
         if broker:
             numbers = _LineNumbers(block, first_line)
             for agent in _BROKER_AGENT.finditer(block):
@@ -526,8 +531,9 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                     into[k] = when + shift
         for k, v in job.agents.items():
             all_jobs.agents.setdefault(k, here(v))
-        for k, v in job.done_lines.items():
-            all_jobs.done_lines.setdefault(k, here(v))
+        for k, (file, owner, number, text) in job.done_lines.items():
+            all_jobs.done_lines.setdefault(k, (where.get(file, f"{tag}/{file}"),
+                                               f"{label}/{owner}" if several and owner else owner, number, text))
     return Merged(merged, merged_facts, all_jobs, notices)
 
 
@@ -654,6 +660,13 @@ def unseen_jobs(jobs: JobLog) -> tuple[list[str], int]:
     return unseen, len(during)
 
 
+def done_evidence(jobs: JobLog, job: str) -> Evidence:
+    """The broker's line recording ``job`` complete, as evidence."""
+    file, container, number, text = jobs.done_lines[job]
+    return Evidence(file=file, line_start=number, line_end=number, lines=[text.decode(errors="replace").rstrip("\r")],
+                    container=container, time=jobs.broker_done.get(job))
+
+
 def evidence_gaps(facts: Facts, findings: list[Finding], jobs: JobLog) -> list[Finding]:
     """Data-gap findings for what the inputs cannot show: no proving agent at all beside a node or
     broker, or agents no input holds (a host's bundle is missing): agents the broker names, or
@@ -684,7 +697,7 @@ def evidence_gaps(facts: Facts, findings: list[Finding], jobs: JobLog) -> list[F
                      f"{len(unseen)} of which none of them logged: other agents, on a host whose bundle was not "
                      "given, did them, and what happened to those agents cannot be seen."),
             action="Collect a bundle on every host running proving agents and analyse them together.",
-            count=len(unseen), evidence=[jobs.done_lines[j] for j in unseen[:5] if j in jobs.done_lines],
+            count=len(unseen), evidence=[done_evidence(jobs, j) for j in unseen[:5] if j in jobs.done_lines],
             confidence="medium", first_seen=jobs.broker_done.get(unseen[0])))
     if unknown and "prover-agent" in roles:
         names = sorted(unknown)

@@ -414,4 +414,5 @@ def test_job_lines_are_the_same_whatever_the_block_size(tmp_path: Path, monkeypa
     cut = scan_jobs(inp, facts)
     assert cut == whole and len(whole.broker_done) == len(whole.agent_done) == 40
     assert whole.agents["0badc0ffee00"].line_start == 8
-    assert whole.done_lines["1:0027"].lines[0] == broker_jobs[whole.done_lines["1:0027"].line_start - 1]
+    _, _, number, text = whole.done_lines["1:0027"]
+    assert text.decode() == broker_jobs[number - 1]
