@@ -12,6 +12,7 @@ from nodediag.analyzer.coverage import coverage_gaps
 from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.log_scan import Digests, Progress, consume
+from nodediag.analyzer.merge import order_grace
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput
 from nodediag.analyzer.resource_series import add_memory_context
 from nodediag.analyzer.rules.catalog import Rule, load_rules, rules_tagged
@@ -68,7 +69,10 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     add_memory_context(findings, facts.resources, {r.id for r in rules_tagged(rules, "memory-kill")})
     # errors no finding explains (before the verdict: a stack with such errors is not "healthy")
     unexplained = engine.unexplained.build({f.rule_id for f in findings})
-    diagnosis = diagnose(findings, rules, facts, inp, engine.episodes(), log_hits, records, unexplained=unexplained)
+    # across hosts, a cause may be dated after its symptom by the two host clocks' errors (merge.py)
+    grace = order_grace(facts.hosts) if facts.hosts else None
+    diagnosis = diagnose(findings, rules, facts, inp, engine.episodes(), log_hits, records, unexplained=unexplained,
+                         grace=grace)
     verdict, window, ordered = diagnosis.verdict, diagnosis.window, diagnosis.findings
     inp.gaps += coverage_gaps(inp, facts, parse_stats, timeline.containers(), verdict.started_at)
     built = timeline.build(facts.events, facts.containers, ordered, window, facts.host.kernel_oom)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import io
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -87,10 +88,21 @@ def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str]
     with reader:
         stream = cast(BinaryIO, _Counted(reader, tick) if tick is not None else reader)
         lines = LineCappedReader(stream, line_limit())  # an overlong line is cut (marked): bounded cost
-        yield from parse_log_stream(lines, file=log.path, container=log.container, role=log.role, stats=stats,
-                                    role_of=role_of, skip=skip, repeats=True)
+        parsed = parse_log_stream(lines, file=log.path, container=log.container, role=log.role, stats=stats,
+                                  role_of=role_of, skip=skip, repeats=True)
+        yield from shifted(parsed, timedelta(seconds=log.time_shift_s)) if log.time_shift_s else parsed
         if isinstance(reader, FrameMemberReader):
             digests[log.path] = reader.finish()
+
+
+def shifted(records: Iterable[Record | Repeats], shift: timedelta) -> Iterator[Record | Repeats]:
+    """``records`` with ``shift`` added to their times (a host clock's correction, merge.py)."""
+    for record in records:
+        if isinstance(record, Repeats):
+            record.items = [(p, n, when + shift if when else when, a, b) for p, n, when, a, b in record.items]
+        elif record.time is not None:
+            record.time += shift
+        yield record
 
 
 def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline: TimelineCollector) -> None:

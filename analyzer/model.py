@@ -165,6 +165,7 @@ class LogFile:
     path: str  # bundle-relative
     container: str  # "" when the file mixes containers (compose prefixes tell them apart)
     role: str
+    time_shift_s: float = 0.0  # added to every record's time: its host's clock correction (merge.py)
 
 
 @dataclass(slots=True)
@@ -211,6 +212,28 @@ class HostFacts:
     filesystems: list[Filesystem] = field(default_factory=list)
     kernel_oom: list[Evidence] = field(default_factory=list)  # one per kernel OOM-kill record
     container_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> stats summary
+
+
+ClockBasis = Literal["reference", "paired-records", "ntp", "unknown"]
+
+
+@dataclass(slots=True)
+class HostView:
+    """One host of a deployment analysed from several inputs (analyzer/merge.py): who it is, what
+    was read from it, and how its clock was set against the others'."""
+
+    label: str  # how the report names it; containers are "<label>/<name>" when hosts are several
+    hostname: str = ""
+    host_id: str = ""  # the collector's stable id (hash of /etc/machine-id, or the boot id)
+    inputs: list[str] = field(default_factory=list)  # what the user passed, for this host
+    containers: list[str] = field(default_factory=list)  # names as in Facts.containers
+    facts: HostFacts = field(default_factory=HostFacts)
+    collected_at: datetime | None = None  # the host's own clock at collection
+    clock_synchronized: bool | None = None  # NTP sync state recorded at collection; None: unknown
+    clock_offset_s: float = 0.0  # correction added to this host's times
+    clock_error_s: float | None = None  # how far the corrected times may still be off; None: unknown
+    clock_basis: ClockBasis = "unknown"
+    clock_pairs: int = 0  # paired broker/agent job records the estimate rests on
 
 
 @dataclass(slots=True)
@@ -277,6 +300,7 @@ class Facts:
     probes: list[Probe] = field(default_factory=list)
     log_files: list[LogFile] = field(default_factory=list)
     resources: ResourceSeries | None = None  # samples of `nodediag watch`, when the bundle has them
+    hosts: list[HostView] = field(default_factory=list)  # several inputs merged (merge.py); else empty
 
 
 @dataclass(slots=True)

@@ -1,21 +1,25 @@
-"""One call from a path to an AnalysisResult: what `nodediag analyze` and the archive both run.
+"""One call from paths to an AnalysisResult: what `nodediag analyze` and the archive both run.
 
-Opening the input, loading its facts and running the rules, with the container logs scanned by
-worker processes while the rest of a bundle is extracted; the temporary folder is removed before
-it returns. Raises ``InputError`` (one plain line) for an input that cannot be analysed.
+Opening each input, loading its facts (several inputs are joined into one deployment first:
+merge.py) and running the rules, with the container logs of a single input scanned by worker
+processes while the rest of a bundle is extracted; then the gaps in the evidence (the agents'
+side missing, a host's bundle missing). The temporary folder is removed before it returns.
+Raises ``InputError`` (one plain line) for an input that cannot be analysed.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from nodediag.analyzer.analysis import EarlyScans, analyze_input
 from nodediag.analyzer.facts import load_facts
-from nodediag.analyzer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, open_input
+from nodediag.analyzer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, InputError, open_input
 from nodediag.analyzer.log_scan import Progress
+from nodediag.analyzer.merge import add_evidence_gaps, evidence_gaps, merge_inputs, scan_jobs
 from nodediag.analyzer.model import AnalysisResult
-from nodediag.analyzer.rules.catalog import load_rules
+from nodediag.analyzer.rules.catalog import load_rules, rules_tagged
 from nodediag.version import __version__
 
 
@@ -25,13 +29,45 @@ def analyze_path(source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_files:
     """Analyze a bundle, an extracted bundle, the manual guide's archive or a log file.
     ``name`` replaces the input's name in the report (e.g. the file name the user added, not
     the archive's store path)."""
+    return analyze_paths([source], max_bytes=max_bytes, max_files=max_files, header_limit=header_limit,
+                         name=name, progress=progress)
+
+
+def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES,
+                  max_files: int = DEFAULT_MAX_FILES, header_limit: int | None = None, name: str | None = None,
+                  progress: Progress | None = None, notices: list[str] | None = None) -> AnalysisResult:
+    """Analyze one input, or several (the bundles of one deployment's hosts) as one deployment:
+    one timeline, causes linked across hosts, each host's clock set against the broker's host.
+    ``notices`` receives what the user must be told about the joining (inputs of different
+    deployments, clock estimates); the report says it too. ``max_bytes``/``max_files``: each input."""
+    limits = {} if header_limit is None else {"header_limit": header_limit}
     with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
         if progress is not None:
-            progress(f"reading {source.name}", -1, -1)
-        limits = {} if header_limit is None else {"header_limit": header_limit}
-        inp = open_input(source, workdir=Path(work), max_bytes=max_bytes, max_files=max_files,
-                         on_file=early.on_file, on_frame=early.on_frame, **limits)
+            progress(f"reading {sources[0].name}", -1, -1)
+        if len(sources) == 1:
+            inp = open_input(sources[0], workdir=Path(work), max_bytes=max_bytes, max_files=max_files,
+                             on_file=early.on_file, on_frame=early.on_frame, **limits)
+            facts = load_facts(inp)
+            job_lines = scan_jobs(inp, facts)
+        else:
+            parts = []
+            for index, each in enumerate(sources):
+                opened = open_input(each, workdir=Path(work) / f"input-{index}", max_bytes=max_bytes,
+                                    max_files=max_files, **limits)
+                parts.append((opened, load_facts(opened)))
+            try:
+                merged = merge_inputs(parts, Path(work))
+            except OSError as exc:
+                raise InputError(f"cannot join the inputs in {work} ({exc.strerror or exc}): free space there") from exc
+            if notices is not None:
+                notices.extend(merged.notices)
+            inp, facts, job_lines = merged.input, merged.facts, merged.jobs
         if name is not None:
             inp.name = name
-        facts = load_facts(inp)
-        return analyze_input(inp, facts, tool_version=__version__, early=early, progress=progress)
+        result = analyze_input(inp, facts, tool_version=__version__, early=early, progress=progress)
+        agent_symptoms = {r.id for r in rules_tagged(early.rules, "agent-symptom")}
+        gaps = evidence_gaps(facts, result.findings, job_lines, agent_symptoms)
+        result.findings = add_evidence_gaps(result.findings, gaps)
+        if gaps and result.verdict.confidence != "high":  # the verdict says what it could not see
+            result.verdict.headline += " " + " ".join(f"{g.title}." for g in gaps)
+        return result

@@ -34,6 +34,7 @@ Tag = Literal[
     "role-working",  # a line that shows the role doing its work (a job proved, an epoch submitted)
     "epoch-proven",  # an epoch proof completed or submitted
     "memory-kill",  # a container or process killed (for memory, or by SIGKILL): say what memory did before
+    "agent-symptom",  # what the node or broker shows when agents fail: with no agent in the evidence, say so
 ]
 TAGS: tuple[Tag, ...] = get_args(Tag)
 _REQUIRED = ("id", "title", "severity", "category", "meaning", "action", "fixture")

@@ -6,6 +6,7 @@ links whenever the rules allow. Findings of different compose projects never exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -79,11 +80,14 @@ def link_causes(
     links: dict[str, dict[str, str | None]],
     episodes_of: dict[int, list[Episode]],
     scope: Scope | None = None,
+    grace: Callable[[str, str], timedelta] | None = None,
 ) -> dict[int, CauseLink]:
     """Fill each symptom's ``caused_by``; return id(cause finding) -> CauseLink.
     ``episodes_of``: id(finding) -> its episodes (see finding_episodes); ``scope``: the roles
     and projects of the containers, for links that hold only from one role, and to keep
-    deployments apart."""
+    deployments apart. ``grace`` (cause's container, symptom's container) says how long after a
+    symptom began a cause may still be dated and linked (ORDER_GRACE when not given; across hosts,
+    ORDER_GRACE plus the two host clocks' estimated errors)."""
     scope = scope or Scope()
     result: dict[int, CauseLink] = {}
     for symptom in findings:
@@ -97,11 +101,12 @@ def link_causes(
             best: tuple[tuple[bool, float], datetime | None, Finding, bool] | None = None
             for cause in candidates:
                 cause_episodes = episodes_of.get(id(cause), [])
+                slack = grace(cause.container, symptom.container) if grace else ORDER_GRACE
                 options: list[tuple[datetime | None, bool]] = []
                 if not cause_episodes and rules[cause.rule_id].check is not None:
                     options.append((None, False))  # a setting, a resource: no time of its own
                 for ce in cause_episodes:
-                    if episode.start - window <= ce.start <= episode.start + ORDER_GRACE:
+                    if episode.start - window <= ce.start <= episode.start + slack:
                         options.append((ce.start, True))
                 for when, preceded in options:
                     # prefer a hit that precedes the symptom, then the closest one before it

@@ -7,8 +7,9 @@ the verdict, including a healthy one that says what was checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nodediag.analyzer.model import (
     SEVERITY_RANK,
@@ -271,7 +272,8 @@ def health_checks(findings: list[Finding], rules: list[Rule], facts: Facts,
 
 def diagnose(findings: list[Finding], rules: list[Rule], facts: Facts, inp: LoadedInput | None,
              engine_episodes: dict[tuple[str, str], list[Episode]], log_hits: dict[str, dict[str, int]],
-             records: int, unexplained: list[UnexplainedGroup] | None = None) -> Diagnosis:
+             records: int, unexplained: list[UnexplainedGroup] | None = None,
+             grace: Callable[[str, str], timedelta] | None = None) -> Diagnosis:
     by_id = {r.id: r for r in rules}
     scope = scope_of(facts)
     add_heap_context(findings, rules, facts)
@@ -279,7 +281,7 @@ def diagnose(findings: list[Finding], rules: list[Rule], facts: Facts, inp: Load
     episodes_of = {id(f): finding_episodes(f, engine_episodes) for f in findings}
     attribute_blame(findings, by_id, facts)
     findings = merge_across_containers(findings, episodes_of, scope, by_id)
-    links = link_causes(findings, by_id, cause_links(rules), episodes_of, scope)
+    links = link_causes(findings, by_id, cause_links(rules), episodes_of, scope, grace=grace)
     cite_what_it_explains(findings, by_id, links)
     assign_confidence(findings, by_id, links)
     ranked = rank_causes(findings, links)

@@ -1,6 +1,7 @@
 """The host, through psutil: memory, disks, CPU, load, uptime, top processes, listening ports.
 
-    host/summary.json     hostname, OS, kernel, boot time, uptime, CPUs, load, memory totals
+    host/summary.json     hostname, stable host id, host clock and its sync state, OS, kernel, boot
+                          time, uptime, CPUs, load, memory totals
     host/memory.json      virtual memory and swap, bytes
     host/disk.json        every mounted filesystem's usage; Docker data-root and bind-mounted data called out
     host/cpu.json         utilisation over a 1 s sample, per CPU and total; CPU times
@@ -10,11 +11,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import shutil
 import socket
+import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -34,12 +40,96 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+CLOCK_TOOL_TIMEOUT_S = 3.0
+
+
+def host_id(machine_id_files: tuple[str, ...] = MACHINE_ID_FILES, boot_id_file: str = BOOT_ID_FILE) -> str:
+    """A stable id for this host that does not reveal its machine id: ``machine:<24 hex>``, a
+    hash of ``/etc/machine-id``; ``boot:<24 hex>`` from the boot id when there is none (stable
+    until the next reboot); "" when neither can be read."""
+    for kind, files in (("machine", machine_id_files), ("boot", (boot_id_file,))):
+        for name in files:
+            try:
+                raw = Path(name).read_text(errors="replace").strip()
+            except OSError:
+                continue
+            if raw:
+                return f"{kind}:" + hashlib.sha256(b"nodediag-host-id:" + raw.encode()).hexdigest()[:24]
+    return ""
+
+
+def _run(command: list[str]) -> str | None:
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CLOCK_TOOL_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def parse_timedatectl(text: str) -> dict[str, Any]:
+    """``timedatectl show`` (KEY=value lines) -> the sync state it reports."""
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    found: dict[str, Any] = {}
+    if "NTPSynchronized" in values:
+        found["synchronized"] = values["NTPSynchronized"] == "yes"
+    if "NTP" in values:
+        found["ntp_service"] = values["NTP"] == "yes"
+    if values.get("Timezone"):
+        found["timezone"] = values["Timezone"]
+    return found
+
+
+def parse_chronyc_tracking(text: str) -> dict[str, Any]:
+    """``chronyc tracking``: the offset from NTP time (seconds, + fast) and the error bound."""
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, words = key.strip(), value.split()
+        try:
+            if key == "System time" and len(words) >= 4:
+                found["offset_s"] = float(words[0]) * (1 if words[2] == "fast" else -1)
+            elif key == "Root dispersion" and words:
+                found["root_dispersion_s"] = float(words[0])
+            elif key == "Root delay" and words:
+                found["root_delay_s"] = float(words[0])
+            elif key == "Leap status":
+                found["leap_status"] = value.strip()
+                found["synchronized"] = value.strip() == "Normal"
+        except ValueError:
+            continue
+    return found
+
+
+def clock_state() -> dict[str, Any]:
+    """What is known of this host's clock: its time now (UTC) and, where the tools answer, the
+    NTP sync state (timedatectl) and the offset and error chrony measures."""
+    clock: dict[str, Any] = {"time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                             "monotonic_s": round(time.monotonic(), 3)}
+    sync: dict[str, Any] = {}
+    timedatectl = _run(["timedatectl", "show"])
+    if timedatectl:
+        sync["timedatectl"] = parse_timedatectl(timedatectl)
+    chrony = _run(["chronyc", "-n", "tracking"])
+    if chrony:
+        sync["chrony"] = parse_chronyc_tracking(chrony)
+    states = [s["synchronized"] for s in sync.values() if "synchronized" in s]
+    clock["synchronized"] = any(states) if states else None  # None: unknown
+    clock["sync"] = sync
+    return clock
+
+
 def _summary(ctx: SourceContext) -> None:
     vm, sw = psutil.virtual_memory(), psutil.swap_memory()
     boot = psutil.boot_time()
     uname = platform.uname()
     ctx.write_json("host/summary.json", {
-        "hostname": socket.gethostname(), "os": uname.system, "kernel": uname.release,
+        "hostname": socket.gethostname(), "host_id": host_id(), "clock": clock_state(),
+        "os": uname.system, "kernel": uname.release,
         "machine": uname.machine, "platform": platform.platform(),
         "boot_time": boot, "uptime_s": round(time.time() - boot, 1),
         "cpus_logical": psutil.cpu_count(logical=True), "cpus_physical": psutil.cpu_count(logical=False),

@@ -1,0 +1,720 @@
+"""Several inputs (the bundles of one deployment's hosts) analysed as one: a layer in front of
+``analyze_input``.
+
+Each input is opened and its facts loaded as usual; ``merge_inputs`` then joins them into one
+``LoadedInput`` (a private folder of links: ``<tag>/<path>`` for each input's files) and one
+``Facts``, so that one analysis gives one timeline, one set of causal links and one verdict.
+
+- Hosts: inputs with the same host id (``host_id`` in the manifest or host/summary.json; the
+  hostname for older bundles) are one host. With more than one host, containers are named
+  ``<host>/<name>``.
+- Clocks: the host holding the broker's logs is the reference. An agent's ``Starting job id=X``
+  cannot precede the broker's ``New proving job id=X``, and the broker's ``Proving job complete
+  id=X`` cannot precede the agent's ``Job id=X ... completed``: each job pair bounds the agent
+  host's clock offset from both sides. The middle of the bounds is the correction applied to
+  that host's times (records, events, container states, kernel OOM lines), half their width the
+  error shown. A host without pairs keeps its times: its error is small when both it and the
+  reference said at collection that NTP synchronised them, unknown otherwise.
+- Inputs that look like different deployments are joined with a warning naming them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from nodediag.analyzer.facts import parse_docker_time
+from nodediag.analyzer.model import (
+    DataGap,
+    Evidence,
+    Facts,
+    Finding,
+    HostFacts,
+    HostView,
+    LoadedInput,
+    LogFile,
+)
+from nodediag.analyzer.rules.correlation import ORDER_GRACE
+from nodediag.bundle.frames import FrameMemberReader, OwnFrame
+
+NTP_ERROR_S = 1.0  # what a clock NTP keeps synchronised may be off, when chrony gave no figure
+SKEW_SHOWN_S = 2.0  # a correction larger than this (and than its error) is reported as skew
+PAIR_SLACK_S = 1.0  # added to the hosts' errors: how late a logged cause may follow its symptom
+
+BLOCK = 4 << 20  # job lines are scanned in blocks of this many bytes
+# a job id; what was done to it is in the words before (_MARKERS), the time at the line's start
+_JOB_ID = re.compile(rb"(?:job|Job|complete) id=([^\s,]+)")
+_MARKERS = ((b"New proving job id=", 2), (b"Proving job complete id=", 3), (b"Starting job id=", 4),
+            (b"Job id=", 5))
+_STAMP_AT = re.compile(rb"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))[ \t]")
+_COMPLETED = re.compile(rb" (?:type=\S+ )?completed\b")  # after an agent's "Job id=X"
+_BROKER_AGENT = re.compile(rb"\bAgent ([\w.:-]+) took job\b|\bagent(?:Id|Name|Host)?[=:] ?\"?([\w.:-]+)")
+_STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))\s")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_CONTAINER_DIR = re.compile(r"^containers/([^/]+)/(.+)$")
+_ENV_ID = ("PROVER_ID",)
+_ENV_BROKER = ("PROVER_BROKER_HOST", "PROVER_BROKER_URL")
+
+
+@dataclass(slots=True)
+class JobLog:
+    """What the broker and agent logs of one input say about proving jobs, by job id (first
+    time seen, the input's own clock), and the agents the broker names."""
+
+    broker_new: dict[str, datetime] = field(default_factory=dict)
+    broker_done: dict[str, datetime] = field(default_factory=dict)
+    agent_start: dict[str, datetime] = field(default_factory=dict)
+    agent_done: dict[str, datetime] = field(default_factory=dict)
+    agents: dict[str, Evidence] = field(default_factory=dict)  # agent name the broker gave -> first line
+    # job id -> the broker's completion line: file, container, line number, the line
+    done_lines: dict[str, tuple[str, str, int, bytes]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Merged:
+    """The inputs joined: what ``analyze_input`` takes, the hosts' jobs, and the warnings also
+    due on stderr."""
+
+    input: LoadedInput
+    facts: Facts
+    jobs: JobLog
+    notices: list[str]
+
+
+# --- scanning job lines -------------------------------------------------------------------------
+
+def _blocks(inp: LoadedInput, rel: str) -> Iterator[bytes]:
+    """The file in blocks of whole lines (the last may lack its newline)."""
+    frame: OwnFrame | None = inp.own_frames.get(rel)
+    try:
+        with FrameMemberReader(frame) if frame else open(Path(inp.root) / rel, "rb") as reader:
+            rest = b""
+            while chunk := reader.read(BLOCK):
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    rest += chunk
+                    continue
+                yield rest + chunk[:cut + 1]
+                rest = chunk[cut + 1:]
+            if rest:
+                yield rest
+    except (OSError, ValueError):
+        return  # the analysis reads the file again and reports what is wrong with it
+
+
+def scan_jobs(inp: LoadedInput, facts: Facts, *, agents_too: bool = True, shift_s: float = 0.0) -> JobLog:
+    """The job lines of ``inp``'s broker logs (and its agents' logs when ``agents_too``)."""
+    jobs = JobLog()
+    for log in facts.log_files:
+        if log.role == "prover-broker" or (log.role == "prover-agent" and agents_too):
+            _scan(inp, log, jobs, shift_s)
+    return jobs
+
+
+def _time(stamp: bytes) -> datetime | None:
+    if len(stamp) == 30 and stamp.endswith(b"Z"):  # Docker's: nanoseconds, UTC
+        try:
+            return datetime.fromisoformat(stamp[:26].decode()).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+    return parse_docker_time(stamp.decode(errors="replace"))
+
+
+def _stamp(line: bytes, shift_s: float) -> datetime | None:
+    match = _STAMP.match(line)
+    moment = _time(match.group(1)) if match else None
+    return moment + timedelta(seconds=shift_s) if moment and shift_s else moment
+
+
+class _LineNumbers:
+    """Line numbers of positions in a block, asked for in increasing order."""
+
+    def __init__(self, block: bytes, first: int) -> None:
+        self.block, self.pos, self.line = block, 0, first
+
+    def at(self, pos: int) -> int:
+        self.line += self.block.count(b"\n", self.pos, pos)
+        self.pos = pos
+        return self.line
+
+
+def _scan(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
+    broker = log.role == "prover-broker"
+    shift = timedelta(seconds=shift_s)
+    # (marker number in _MARKERS, where its jobs go): the broker's lines in its logs, the agents' in theirs
+    kinds = ((2, jobs.broker_new), (3, jobs.broker_done)) if broker else ((4, jobs.agent_start), (5, jobs.agent_done))
+    first_line = 1
+    for block in _blocks(inp, log.path):
+        numbers = _LineNumbers(block, first_line)
+        for match in _JOB_ID.finditer(block):
+            at = match.start(1)
+            group = next((g for marker, g in _MARKERS if block.endswith(marker, 0, at)), 0)
+            if group == 5 and block[at - 8:at - 7].isalnum():  # "Job id=" as a word only
+                continue
+            if group not in (kinds[0][0], kinds[1][0]) or (group == 5 and not _COMPLETED.match(block, match.end())):
+                continue
+            into = kinds[0][1] if group == kinds[0][0] else kinds[1][1]
+            begin = block.rfind(b"\n", 0, at) + 1
+            stamp = _STAMP_AT.match(block, begin)
+            if stamp is None:
+                continue
+            when = _time(stamp.group(1))
+            if when is None:
+                continue
+            if shift:
+                when += shift
+            job = match.group(1).decode(errors="replace")
+            if job in into and into[job] <= when:
+                continue
+            into[job] = when
+            if group == 3:  # where the broker recorded it complete: evidence, should no agent held have done it
+                end = block.find(b"\n", match.end())
+                jobs.done_lines[job] = (log.path, log.container, numbers.at(begin),
+                                        block[begin:end if end >= 0 else len(block)])
+        if broker:
+            numbers = _LineNumbers(block, first_line)
+            for agent in _BROKER_AGENT.finditer(block):
+                name = (agent.group(1) or agent.group(2)).decode(errors="replace")
+                if name in jobs.agents:
+                    continue
+                begin = block.rfind(b"\n", 0, agent.start()) + 1
+                end = block.find(b"\n", agent.end())
+                line = block[begin:end if end >= 0 else len(block)]
+                number = numbers.at(begin)
+                jobs.agents[name] = Evidence(file=log.path, line_start=number, line_end=number,
+                                             lines=[line.decode(errors="replace").rstrip("\r")],
+                                             container=log.container, time=_stamp(line, shift_s))
+        first_line += block.count(b"\n")
+
+
+# --- clock offsets ------------------------------------------------------------------------------
+
+def offset_bounds(broker: JobLog, agent: JobLog) -> tuple[float | None, float | None, int]:
+    """Bounds (seconds) of the correction to add to the agent host's times to put them on the
+    broker host's clock, and how many job pairs gave them. A few pairs that contradict the rest
+    (a late completion of a job another agent finished) are set aside."""
+    lows = sorted(((broker.broker_new[j] - t).total_seconds() for j, t in agent.agent_start.items()
+                   if j in broker.broker_new), reverse=True)
+    highs = sorted((broker.broker_done[j] - t).total_seconds() for j, t in agent.agent_done.items()
+                   if j in broker.broker_done)
+    pairs = len(lows) + len(highs)
+    if not lows or not highs:
+        return (lows[0] if lows else None), (highs[0] if highs else None), pairs
+    trim = max(len(lows), len(highs)) // 10  # at most a tenth of either side is set aside
+    for dropped in range(trim + 1):
+        for low_drop in range(dropped + 1):
+            high_drop = dropped - low_drop
+            if low_drop < len(lows) and high_drop < len(highs) and lows[low_drop] <= highs[high_drop]:
+                return lows[low_drop], highs[high_drop], pairs
+    return lows[0], highs[0], pairs  # contradictory: the caller sees low > high
+
+
+def estimate_offset(low: float | None, high: float | None, pairs: int) -> tuple[float, float | None]:
+    """The correction and its error from the bounds ``offset_bounds`` gave."""
+    if low is not None and high is not None:
+        if low > high:  # the pairs contradict each other: no estimate
+            return 0.0, None
+        if low <= 0.0 <= high:  # no sign of skew: keep the times
+            return 0.0, max(-low, high)
+        return (low + high) / 2, (high - low) / 2
+    if low is not None:  # only a lower bound: the least correction that satisfies it
+        return (low, None) if low > 0 else (0.0, None)
+    if high is not None:
+        return (high, None) if high < 0 else (0.0, None)
+    return 0.0, None
+
+
+def order_grace(hosts: list[HostView]) -> Callable[[str, str], timedelta]:
+    """For link_causes: how long after a symptom a cause may still be dated and linked. Within one
+    host, the usual grace (two writers' lines interleaved under one clock); across hosts whose
+    clock errors are estimated, those two errors and a second of slack (the processes log
+    independently); across hosts of unknown error, the usual grace."""
+    host_of = {name: host for host in hosts for name in host.containers}
+
+    def grace(cause: str, symptom: str) -> timedelta:
+        a, b = host_of.get(cause), host_of.get(symptom)
+        if a is None or b is None or a is b or a.clock_error_s is None or b.clock_error_s is None:
+            return ORDER_GRACE
+        return timedelta(seconds=a.clock_error_s + b.clock_error_s + PAIR_SLACK_S)
+
+    return grace
+
+
+# --- who is who ---------------------------------------------------------------------------------
+
+def _read_json(inp: LoadedInput, rel: str) -> Any:
+    if rel not in inp.files or rel in inp.own_frames:
+        return None
+    try:
+        return json.loads((Path(inp.root) / rel).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(slots=True)
+class _Identity:
+    hostname: str
+    host_id: str
+    collected_at: datetime | None
+    synchronized: bool | None
+    sync_error_s: float | None  # from chrony, when it answered
+
+
+def identity(inp: LoadedInput) -> _Identity:
+    """Hostname, host id and clock of the host ``inp`` was collected on (blank when unknown)."""
+    manifest_host = _as_dict(_as_dict(inp.manifest).get("host"))
+    summary = _as_dict(_read_json(inp, "host/summary.json"))
+    clock = _as_dict(summary.get("clock"))
+    hostname = str(summary.get("hostname") or manifest_host.get("hostname") or "")
+    host_id = str(manifest_host.get("host_id") or summary.get("host_id") or "")
+    collected = parse_docker_time(clock.get("time")) or parse_docker_time(_as_dict(inp.manifest).get("created_at"))
+    synced = clock.get("synchronized")
+    chrony = _as_dict(_as_dict(clock.get("sync")).get("chrony"))
+    error = None
+    if isinstance(chrony.get("offset_s"), (int, float)):
+        error = abs(float(chrony["offset_s"])) + float(chrony.get("root_dispersion_s") or 0) \
+            + float(chrony.get("root_delay_s") or 0) / 2
+    return _Identity(hostname, host_id, collected, synced if isinstance(synced, bool) else None, error)
+
+
+def _input_stem(inp: LoadedInput) -> str:
+    name = Path(inp.name or "input").name
+    for suffix in (".tar.zst", ".tar.gz", ".tgz", ".tar", ".zst", ".gz", ".log", ".txt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _safe(text: str) -> str:
+    return _SAFE.sub("_", text).strip("_.") or "host"
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    label, n = base, 2
+    while label in taken:
+        label, n = f"{base}-{n}", n + 1
+    taken.add(label)
+    return label
+
+
+def _signature(inp: LoadedInput, facts: Facts) -> tuple[set[str], set[str], set[str]]:
+    """(compose projects, names the broker goes by, PROVER_IDs) of one input."""
+    deployment = _as_dict(_as_dict(inp.manifest).get("deployment"))
+    projects = {str(c.get("project")) for c in deployment.get("containers") or []
+                if isinstance(c, dict) and c.get("project")}
+    brokers: set[str] = set()
+    ids: set[str] = set()
+    # PROVER_ID as the containers run with it (a .env file may have been overridden); else the files'
+    for envs in ([c.env for c in facts.containers], [cf.env for cf in facts.config_files]):
+        ids = {v for env in envs for key in _ENV_ID
+               if (v := env.get(key, "").strip().lower()) and "redacted" not in v}
+        if ids:
+            break
+    for env in [c.env for c in facts.containers] + [cf.env for cf in facts.config_files]:
+        for key in _ENV_BROKER:
+            host = urlsplit(env.get(key, "")).hostname
+            if host and "redacted" not in host.lower():
+                brokers.add(host.lower())
+    for c in facts.containers:
+        if c.role == "prover-broker":
+            brokers.add(c.name.lower())
+            service = c.name.rsplit("-", 1)[0].split("-", 2)[-1] if c.name.count("-") >= 2 else ""
+            if service:
+                brokers.add(service.lower())
+            labels = [e for e in deployment.get("containers") or [] if isinstance(e, dict) and e.get("name") == c.name]
+            brokers.update(str(e.get("service")).lower() for e in labels if e.get("service"))
+    return projects, brokers, ids
+
+
+# --- merging ------------------------------------------------------------------------------------
+
+def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merged:
+    """Join ``parts`` (each an opened input and its facts) into one input for ``analyze_input``.
+    The links to every input's files are made in a new folder under ``workdir``."""
+    idents = [identity(inp) for inp, _ in parts]
+    # hosts: the same host id, else the same hostname, is the same host
+    keys: list[str] = []
+    for index, ident in enumerate(idents):
+        keys.append(f"id:{ident.host_id}" if ident.host_id else f"name:{ident.hostname}" if ident.hostname
+                    else f"input:{index}")
+    order = list(dict.fromkeys(keys))
+    taken: set[str] = set()
+    hosts: dict[str, HostView] = {}
+    for key in order:
+        first = keys.index(key)
+        ident = idents[first]
+        label = _unique(_safe(ident.hostname or _input_stem(parts[first][0])), taken)
+        hosts[key] = HostView(label=label, hostname=ident.hostname, host_id=ident.host_id,
+                              collected_at=ident.collected_at, clock_synchronized=ident.synchronized)
+    several = len(hosts) > 1
+    tags_taken: set[str] = set()
+    tags = [_unique(hosts[key].label, tags_taken) for key in keys]
+
+    notices: list[str] = []
+    # clocks: the broker's host is the reference
+    jobs = [scan_jobs(inp, facts) for inp, facts in parts]
+    host_jobs: dict[str, JobLog] = {}
+    for key, job in zip(keys, jobs, strict=True):
+        into = host_jobs.setdefault(key, JobLog())
+        for name in ("broker_new", "broker_done", "agent_start", "agent_done", "agents"):
+            for k, v in getattr(job, name).items():
+                getattr(into, name).setdefault(k, v)
+    reference = next((k for k in order if host_jobs[k].broker_new or host_jobs[k].broker_done), order[0])
+    ref_host, ref_ident = hosts[reference], idents[keys.index(reference)]
+    ref_host.clock_basis, ref_host.clock_error_s = "reference", 0.0
+    if several:
+        for key in order:
+            if key == reference:
+                continue
+            host, ident = hosts[key], idents[keys.index(key)]
+            low, high, pairs = offset_bounds(host_jobs[reference], host_jobs[key])
+            offset, error = estimate_offset(low, high, pairs)
+            host.clock_pairs = pairs
+            if pairs and (error is not None or offset):
+                host.clock_offset_s, host.clock_error_s, host.clock_basis = offset, error, "paired-records"
+            elif ident.synchronized and ref_ident.synchronized:
+                host.clock_basis = "ntp"
+                host.clock_error_s = (ident.sync_error_s if ident.sync_error_s is not None else NTP_ERROR_S) + (
+                    ref_ident.sync_error_s if ref_ident.sync_error_s is not None else NTP_ERROR_S)
+            if low is not None and high is not None and low > high:
+                notices.append(f"the job records of {host.label} and {ref_host.label} contradict each other "
+                               "(each host's clock jumped?): its clock offset could not be estimated")
+
+    shift_of = {key: hosts[key].clock_offset_s for key in order}
+    merged_facts = Facts()
+    files: list[str] = []
+    own: dict[str, Any] = {}
+    gaps: list[DataGap] = []
+    warnings: list[str] = []
+    manifest_files: list[dict[str, Any]] = []
+    root = Path(workdir) / "merged"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    seen_names: dict[str, str] = {}
+    placed_files: set[str] = set()
+    seen_events: set[tuple[str, datetime, str, str]] = set()
+    placed_at: list[dict[str, str]] = []
+    for (inp, facts), key, tag in zip(parts, keys, tags, strict=True):
+        host = hosts[key]
+        host.inputs.append(inp.name)
+        shift = timedelta(seconds=shift_of[key])
+        prefix = tag + "/"
+        # a container's files keep the bundle layout, under its (host-qualified) name, so that
+        # rules find its inspect.json by name; the rest of each input lies under <tag>/
+        where = {}
+        for rel in inp.files:
+            match = _CONTAINER_DIR.match(rel)
+            placed = f"containers/{host.label}_{match.group(1)}/{match.group(2)}" if match and several \
+                else rel if match else prefix + rel
+            if placed in placed_files:
+                placed = prefix + rel
+            placed_files.add(placed)
+            where[rel] = placed
+        placed_at.append(where)
+
+        def at(rel: str, where: dict[str, str] = where, prefix: str = prefix) -> str:
+            return where.get(rel, prefix + rel)
+
+        def qualify(name: str, host: HostView = host) -> str:
+            return f"{host.label}/{name}" if several and name else name
+
+        def moved(when: datetime | None, shift: timedelta = shift) -> datetime | None:
+            return when + shift if when is not None and shift else when
+
+        skipped_logs: set[str] = set()
+        for container in facts.containers:
+            name = qualify(container.name)
+            if name in seen_names:  # the same container in two inputs of one host: the first is read
+                warnings.append(f"{name} is in both {seen_names[name]} and {inp.name}: what {seen_names[name]} "
+                                "holds of it was read")
+                if container.log_file:
+                    skipped_logs.add(container.log_file)
+                continue
+            seen_names[name] = inp.name
+            host.containers.append(name)
+            merged_facts.containers.append(replace(
+                container, name=name, started_at=moved(container.started_at),
+                finished_at=moved(container.finished_at),
+                log_file=at(container.log_file) if container.log_file else None))
+        for log in facts.log_files:
+            if log.path in skipped_logs:
+                continue
+            merged_facts.log_files.append(replace(log, path=at(log.path), container=qualify(log.container),
+                                                  time_shift_s=log.time_shift_s + shift_of[key]))
+        for event in facts.events:
+            moved_event = replace(event, time=moved(event.time) or event.time, container=qualify(event.container),
+                                  file=at(event.file))
+            seen = (key, moved_event.time, moved_event.container, moved_event.action)
+            if seen not in seen_events:  # two bundles of one host both hold its Docker events
+                seen_events.add(seen)
+                merged_facts.events.append(moved_event)
+        for probe in facts.probes:
+            merged_facts.probes.append(replace(probe, container=qualify(probe.container), file=at(probe.file)))
+        for config in facts.config_files:
+            merged_facts.config_files.append(replace(config, path=at(config.path)))
+        host_facts = replace(
+            facts.host,
+            kernel_oom=[replace(e, file=at(e.file), time=moved(e.time), container=qualify(e.container))
+                        for e in facts.host.kernel_oom],
+            container_stats={qualify(k): v for k, v in facts.host.container_stats.items()},
+            filesystems=list(facts.host.filesystems))
+        if host.facts.hostname or host.facts.filesystems or host.facts.memory_total:
+            known = {(e.time, tuple(e.lines)) for e in host.facts.kernel_oom}  # a second input of the same host
+            host.facts.kernel_oom += [e for e in host_facts.kernel_oom if (e.time, tuple(e.lines)) not in known]
+            host.facts.container_stats.update(host_facts.container_stats)
+        else:
+            host.facts = host_facts
+        for gap in inp.gaps:
+            gaps.append(replace(gap, source=f"{host.label}: {gap.source}" if several else gap.source,
+                                files=[at(f) for f in gap.files]))
+        warnings += [f"{inp.name}: {w}" for w in inp.warnings]
+        for rel in inp.files:
+            files.append(at(rel))
+            if rel in inp.own_frames:
+                own[at(rel)] = inp.own_frames[rel]
+                continue
+            target = root / at(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(Path(inp.root).resolve() / rel, target)
+        for entry in _as_dict(inp.manifest).get("files") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                manifest_files.append({**entry, "path": at(entry["path"])})
+
+    ordered_hosts = [hosts[k] for k in order]
+    merged_facts.events.sort(key=lambda e: e.time)
+    if several:  # the report's tables group by host: containers, data gaps
+        rank = {h.label: i for i, h in enumerate(ordered_hosts)}
+        merged_facts.containers.sort(key=lambda c: rank.get(c.name.split("/", 1)[0], len(rank)))
+        gaps.sort(key=lambda g: rank.get(g.source.split(": ", 1)[0], len(rank)))
+    merged_facts.hosts = ordered_hosts
+    merged_facts.host = _combined_host(ordered_hosts, merged_facts, several)
+
+    joined = "; ".join(f"{h.label} ({', '.join(h.inputs)}: {', '.join(h.containers) or 'no containers'})"
+                       for h in ordered_hosts)
+    warnings.insert(0, f"{len(parts)} inputs analysed as one deployment: {joined}")
+    if several:
+        warnings[1:1] = [clock_note(host, ref_host) for host in ordered_hosts]
+    notices += _deployment_mismatches(parts, jobs)
+    warnings[1:1] = notices
+
+    first_manifest = next((inp.manifest for inp, _ in parts if isinstance(inp.manifest, dict)), None)
+    manifest = None
+    if first_manifest is not None:
+        manifest = {**first_manifest, "files": manifest_files, "inputs": [inp.name for inp, _ in parts]}
+        statuses = [str(_as_dict(inp.manifest).get("status") or "") for inp, _ in parts if inp.manifest]
+        manifest["status"] = next((s for s in statuses if s and s != "complete"), first_manifest.get("status"))
+    kinds = {inp.kind for inp, _ in parts}
+    merged = LoadedInput(kind=kinds.pop() if len(kinds) == 1 else "folder-v1", root=root, files=files,
+                         manifest=manifest, gaps=gaps, warnings=warnings,
+                         name=" + ".join(inp.name for inp, _ in parts), own_frames=own)
+    all_jobs = JobLog()  # every input's job lines on the reference clock, evidence at the merged paths
+    for key, tag, job, where in zip(keys, tags, jobs, placed_at, strict=True):
+        label, shift = hosts[key].label, timedelta(seconds=shift_of[key])
+
+        def here(ev: Evidence, where: dict[str, str] = where, tag: str = tag, label: str = label,
+                 shift: timedelta = shift) -> Evidence:
+            return replace(ev, file=where.get(ev.file, f"{tag}/{ev.file}"), time=ev.time + shift if ev.time else None,
+                           container=f"{label}/{ev.container}" if several and ev.container else ev.container)
+
+        for name in ("broker_new", "broker_done", "agent_start", "agent_done"):
+            into = getattr(all_jobs, name)
+            for k, when in getattr(job, name).items():
+                if k not in into or when + shift < into[k]:
+                    into[k] = when + shift
+        for k, v in job.agents.items():
+            all_jobs.agents.setdefault(k, here(v))
+        for k, (file, owner, number, text) in job.done_lines.items():
+            all_jobs.done_lines.setdefault(k, (where.get(file, f"{tag}/{file}"),
+                                               f"{label}/{owner}" if several and owner else owner, number, text))
+    return Merged(merged, merged_facts, all_jobs, notices)
+
+
+def clock_note(host: HostView, reference: HostView) -> str:
+    """One line on how ``host``'s clock was set against the reference host's."""
+    if host.clock_basis == "reference":
+        return f"clock of {host.label}: the reference (it holds the broker's logs, or comes first)"
+    if host.clock_basis == "paired-records":
+        error = f" ± {host.clock_error_s:.1f} s" if host.clock_error_s is not None else " (error unknown: one-sided)"
+        skewed = abs(host.clock_offset_s) > SKEW_SHOWN_S and (host.clock_error_s is None
+                                                               or abs(host.clock_offset_s) > host.clock_error_s)
+        verb = "is skewed: it runs" if skewed else "runs"
+        side = "behind" if host.clock_offset_s > 0 else "ahead of"
+        return (f"clock of {host.label} {verb} {abs(host.clock_offset_s):.1f} s{error} {side} {reference.label}'s "
+                f"(from {host.clock_pairs} broker/agent job record pair(s)); its times were corrected by "
+                f"{host.clock_offset_s:+.1f} s")
+    if host.clock_basis == "ntp":
+        return (f"clock of {host.label}: no job records pair it with {reference.label}; both were NTP-synchronised "
+                f"at collection, so its times are taken as they are (± {host.clock_error_s or 0:.1f} s)")
+    return (f"clock of {host.label}: no job records pair it with {reference.label} and its NTP state is unknown; "
+            "its times are taken as they are, and events across the two hosts may be misordered")
+
+
+def _combined_host(hosts: list[HostView], facts: Facts, several: bool) -> HostFacts:
+    """The one HostFacts the rules read: the node's host (else the broker's, else the first),
+    with every host's kernel OOM lines, container stats and filesystems (named by host)."""
+    roles = {c.name: c.role for c in facts.containers}
+
+    def holds(host: HostView, role: str) -> bool:
+        return any(roles.get(name) == role for name in host.containers)
+
+    main = next((h for h in hosts if holds(h, "prover-node")), None) or next(
+        (h for h in hosts if holds(h, "prover-broker")), hosts[0])
+    combined = replace(main.facts, kernel_oom=[], container_stats={}, filesystems=[])
+    for host in hosts:
+        combined.kernel_oom += host.facts.kernel_oom
+        combined.container_stats.update(host.facts.container_stats)
+        combined.filesystems += [replace(fs, mountpoint=f"{host.label}:{fs.mountpoint}") if several else fs
+                                 for fs in host.facts.filesystems]
+    return combined
+
+
+def _jobs_disjoint(agent: JobLog, brokers: list[JobLog]) -> bool:
+    """True when ``agent`` logged jobs while the ``brokers`` logged theirs, and none of its jobs
+    is one of theirs: that agent worked for another broker."""
+    mine = set(agent.agent_start) | set(agent.agent_done)
+    times = [*agent.agent_start.values(), *agent.agent_done.values()]
+    theirs: set[str] = set()
+    spans = []
+    for broker in brokers:
+        theirs |= set(broker.broker_new) | set(broker.broker_done)
+        moments = [*broker.broker_new.values(), *broker.broker_done.values()]
+        if moments:
+            spans.append((min(moments), max(moments)))
+    if not mine or not theirs or not spans:
+        return False
+    during = any(start <= t <= end for t in times for start, end in spans)
+    return during and not mine & theirs
+
+
+def _deployment_mismatches(parts: list[tuple[LoadedInput, Facts]], jobs: list[JobLog]) -> list[str]:
+    """Warnings for inputs that look like another deployment than those before them: a different
+    PROVER_ID, or a different compose project and a different broker (by name, or agents whose
+    jobs no broker of the others logged)."""
+    signatures = [_signature(inp, facts) for inp, facts in parts]
+    notices = []
+    base_projects, base_brokers, base_ids = set(signatures[0][0]), set(signatures[0][1]), set(signatures[0][2])
+    for index in range(1, len(parts)):
+        inp = parts[index][0]
+        projects, brokers, ids = signatures[index]
+        reasons = []
+        if ids and base_ids and not ids & base_ids:
+            reasons.append(f"PROVER_ID {', '.join(sorted(ids))} vs {', '.join(sorted(base_ids))}")
+        other_broker = bool(brokers and base_brokers and not brokers & base_brokers)
+        if not other_broker and _jobs_disjoint(jobs[index], jobs[:index]):
+            other_broker, brokers_said = True, "its agents' jobs are in no broker log of the others"
+        else:
+            brokers_said = f"broker {', '.join(sorted(brokers))} vs {', '.join(sorted(base_brokers))}"
+        if projects and base_projects and not projects & base_projects and other_broker:
+            reasons.append(f"compose project {', '.join(sorted(projects))} vs {', '.join(sorted(base_projects))} "
+                           f"and {brokers_said}")
+        if reasons:
+            earlier = ", ".join(p[0].name for p in parts[:index])
+            notices.append(f"{inp.name} and {earlier} look like different deployments ("
+                           + "; ".join(reasons) + "): they were joined anyway; analyse them apart if unrelated")
+        base_projects |= projects
+        base_brokers |= brokers
+        base_ids |= ids
+    return notices
+
+
+# --- what the evidence lacks --------------------------------------------------------------------
+
+def _known_agent(name: str, facts: Facts) -> bool:
+    lowered = name.lower()
+    for c in facts.containers:
+        if c.role != "prover-agent":
+            continue
+        if lowered in c.name.lower() or (c.id and c.id.lower().startswith(lowered)) or (
+                len(lowered) >= 12 and lowered.startswith(c.id.lower()[:12]) and c.id):
+            return True
+    for host in facts.hosts:
+        if host.hostname and lowered in (host.hostname.lower(), host.label.lower()):
+            return True
+    return any(log.role == "prover-agent" and lowered in log.container.lower() for log in facts.log_files)
+
+
+UNSEEN_JOBS_MIN = 5  # jobs completed by agents no input holds, at least (and a fifth of those completed)
+
+
+def unseen_jobs(jobs: JobLog) -> tuple[list[str], int]:
+    """The jobs the broker recorded complete while the agents held were logging (from their first
+    job line to a minute after their last), that none of them logged; and how many it completed
+    then. Another agent did them: one whose bundle is missing."""
+    moments = [*jobs.agent_start.values(), *jobs.agent_done.values()]
+    if not moments or not jobs.broker_done:
+        return [], 0
+    first, last = min(moments), max(moments) + timedelta(minutes=1)
+    during = sorted((when, job) for job, when in jobs.broker_done.items() if first <= when <= last)
+    unseen = [job for _, job in during if job not in jobs.agent_start and job not in jobs.agent_done]
+    return unseen, len(during)
+
+
+def done_evidence(jobs: JobLog, job: str) -> Evidence:
+    """The broker's line recording ``job`` complete, as evidence."""
+    file, container, number, text = jobs.done_lines[job]
+    return Evidence(file=file, line_start=number, line_end=number, lines=[text.decode(errors="replace").rstrip("\r")],
+                    container=container, time=jobs.broker_done.get(job))
+
+
+def evidence_gaps(facts: Facts, findings: list[Finding], jobs: JobLog, agent_symptoms: set[str]) -> list[Finding]:
+    """Data-gap findings for what the inputs cannot show: no proving agent at all beside a node or
+    broker, or agents no input holds (a host's bundle is missing): agents the broker names, or
+    jobs it recorded complete that none of the agents held logged."""
+    broker_agents = jobs.agents
+    roles = {c.role for c in facts.containers} | {log.role for log in facts.log_files}
+    symptoms = [f for f in findings if f.rule_id in agent_symptoms]
+    gaps: list[Finding] = []
+    if "prover-agent" not in roles and roles & {"prover-node", "prover-broker"}:
+        seen = " and ".join(r.removeprefix("prover-") for r in ("prover-node", "prover-broker") if r in roles)
+        gaps.append(Finding(
+            rule_id="agents-missing-from-evidence", title="The proving agents' side is missing from the evidence",
+            severity="medium" if symptoms else "low", category="data-gap",
+            meaning=(f"The input holds the {seen} but no proving agent: what happened on the agents (killed for "
+                     "memory, crashed, restarted, unreachable) cannot be seen here"
+                     + (f", and {', '.join(sorted({s.title for s in symptoms}))} may well have been caused there."
+                        if symptoms else ".")),
+            action=("Collect a bundle on each host that runs proving agents (`nodediag collect` there) and analyse "
+                    "them together with this one: `nodediag analyze THIS.tar.zst AGENT-HOST.tar.zst`."),
+            confidence="high", details={"roles seen": ", ".join(sorted(roles - {"other"}))}))
+    unknown = {name: ev for name, ev in broker_agents.items() if not _known_agent(name, facts)}
+    unseen, completed = unseen_jobs(jobs) if "prover-agent" in roles else ([], 0)
+    if len(unseen) >= UNSEEN_JOBS_MIN and len(unseen) * 5 >= completed and not unknown:
+        gaps.append(Finding(
+            rule_id="host-bundle-missing", title="A host's bundle is missing: other agents did part of the jobs",
+            severity="medium", category="data-gap",
+            meaning=(f"While the agents in the inputs were working, the broker recorded {completed} job(s) complete, "
+                     f"{len(unseen)} of which none of them logged: other agents, on a host whose bundle was not "
+                     "given, did them, and what happened to those agents cannot be seen."),
+            action="Collect a bundle on every host running proving agents and analyse them together.",
+            count=len(unseen), evidence=[done_evidence(jobs, j) for j in unseen[:5] if j in jobs.done_lines],
+            confidence="medium", first_seen=jobs.broker_done.get(unseen[0])))
+    if unknown and "prover-agent" in roles:
+        names = sorted(unknown)
+        gaps.append(Finding(
+            rule_id="host-bundle-missing", title="A host's bundle is missing: the broker handed jobs to agents no "
+            "input holds", severity="medium", category="data-gap",
+            meaning=(f"The broker's logs name {len(names)} agent(s) that none of the inputs holds "
+                     f"({', '.join(names[:8])}{' ...' if len(names) > 8 else ''}): they run on a host whose "
+                     "bundle was not given, so what happened to them cannot be seen."),
+            action="Collect a bundle on the host(s) running these agents and analyse it together with the others.",
+            count=len(names), evidence=[unknown[n] for n in names[:8]], confidence="medium",
+            first_seen=min((e.time for e in unknown.values() if e.time), default=None)))
+    return gaps
+
+
+def add_evidence_gaps(findings: list[Finding], gaps: list[Finding]) -> list[Finding]:
+    """``findings`` with ``gaps`` placed after the data-gap findings already there (the report
+    lists data gaps first)."""
+    at = 0
+    while at < len(findings) and findings[at].category == "data-gap":
+        at += 1
+    return findings[:at] + gaps + findings[at:]
