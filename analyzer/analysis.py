@@ -315,10 +315,10 @@ def scan_logs(
         try:
             parts.update(zip(here, _scan_each(root, [logs[i] for i in here], rules, roles, own), strict=True))
             for there, worker in zip(theirs, workers, strict=True):
-                got = _finish_worker(worker)
-                if got is None:  # the worker could not run or failed: its files are scanned here
-                    got = _scan_each(root, [logs[i] for i in there], rules, roles, own)
-                parts.update(zip(there, got, strict=True))
+                finished = _finish_worker(worker)
+                if finished is None:  # the worker could not run or failed: its files are scanned here
+                    finished = _scan_each(root, [logs[i] for i in there], rules, roles, own)
+                parts.update(zip(there, finished, strict=True))
         finally:
             _stop(workers)
     parse_stats = []

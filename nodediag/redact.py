@@ -69,8 +69,7 @@ def _open_members(path: Path, kind: str) -> Iterator[tuple[_Member, IO[bytes]]]:
     with open(path, "rb") as raw:
         stream: Any = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) \
             if kind == "bundle" else raw
-        mode = "r|" if kind == "bundle" else "r|*"
-        with tarfile.open(fileobj=stream, mode=mode) as tar:
+        with tarfile.open(fileobj=stream, mode="r|" if kind == "bundle" else "r|*") as tar:
             for member in tar:
                 parts = PurePosixPath(member.name).parts
                 if not member.isfile() or member.name.startswith("/") or ".." in parts or len(parts) < 2 \

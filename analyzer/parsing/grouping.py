@@ -133,6 +133,7 @@ class LineGrouper:
         heap = self.heap
         if not heap:
             open_now = self.open
+            lowest: float
             if len(open_now) == 1:
                 lowest = next(iter(open_now.values())).seq
             else:

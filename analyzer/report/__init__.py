@@ -52,9 +52,10 @@ def _filters(env: Environment) -> Environment:
     return env
 
 
-def _environment(*, autoescape: bool, **options: bool) -> Environment:
+def _environment(*, autoescape: bool, keep_trailing_newline: bool = False) -> Environment:
     env = Environment(loader=PackageLoader("nodediag.report_templates", "."), autoescape=autoescape,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, **options)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=keep_trailing_newline)
     return _filters(env)
 
 

@@ -150,7 +150,8 @@ def kernel_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
 
 def kernel_cgroup_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
-    for name, records in sorted(ctx.facts.host.kernel_oom and _split_kernel_oom(ctx)[1].items()):
+    by_container = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
+    for name, records in sorted(by_container.items()):
         first, last = _times(records)
         found.append(make_finding(rule, container=name, evidence=[*records[:4], *records[4:][-1:]],
                                   count=len(records), first_seen=first, last_seen=last,

@@ -56,6 +56,8 @@ def verify_bundle(path: Path) -> VerifyReport:
                         raise VerifyError(f"member {member.name!r} is not a regular file")
                     rel = "/".join(parts[1:])
                     fh = tar.extractfile(member)
+                    if fh is None:
+                        raise VerifyError(f"member {member.name!r} cannot be read")
                     digest, size = hashlib.sha256(), 0
                     while chunk := fh.read(1 << 20):
                         digest.update(chunk)
@@ -87,11 +89,11 @@ def verify_bundle(path: Path) -> VerifyReport:
         if rel not in seen:
             report.problems.append(f"{rel}: listed in the manifest but missing from the archive")
             continue
-        size, digest = seen[rel]
+        size, sha256 = seen[rel]
         report.files_checked += 1
         if size != entry.get("size"):
             report.problems.append(f"{rel}: size {size} differs from the manifest's {entry.get('size')}")
-        elif digest != entry.get("sha256"):
+        elif sha256 != entry.get("sha256"):
             report.problems.append(f"{rel}: sha256 differs from the manifest (the file was changed or damaged)")
     for rel in sorted(set(seen) - listed - {MANIFEST}):
         report.problems.append(f"{rel}: in the archive but not listed in the manifest")

@@ -242,7 +242,11 @@ class Redactor:
             stages.append(lambda t, rec: redact_public_ips(t, placeholder, rec))
         for stage in stages:
             found: list[tuple[int, str]] = []
-            new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
+
+            def record(kind: str, pos: int, found: list[tuple[int, str]] = found) -> None:
+                found.append((pos, kind))
+
+            new = stage(text, record)
             _count(counts, text, found, first_line)
             text = new
         if not every_pass and "pem" not in present:
