@@ -151,14 +151,19 @@ def kernel_oom_records(text: str, file: str) -> list[Evidence]:
     return records
 
 
+def _dict(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (facts files are untrusted input)."""
+    return value if isinstance(value, dict) else {}
+
+
 def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """A docker stats snapshot -> {memory_usage, memory_limit, memory_percent, cpu_percent, pids}
     computed as ``docker stats`` does (usage minus inactive file cache)."""
     summary: dict[str, Any] = {}
-    memory = stats.get("memory_stats") if isinstance(stats.get("memory_stats"), dict) else {}
+    memory = _dict(stats.get("memory_stats"))
     usage, limit = _int(memory.get("usage")), _int(memory.get("limit"))
     if usage is not None:
-        detail = memory.get("stats") if isinstance(memory.get("stats"), dict) else {}
+        detail = _dict(memory.get("stats"))
         cache = _int(detail.get("inactive_file"))
         if cache is None:
             cache = _int(detail.get("total_inactive_file")) or 0
@@ -168,14 +173,15 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
         summary["memory_limit"] = limit
     if usage is not None and limit:
         summary["memory_percent"] = round(100.0 * usage / limit, 2)
-    cpu = stats.get("cpu_stats") if isinstance(stats.get("cpu_stats"), dict) else {}
-    precpu = stats.get("precpu_stats") if isinstance(stats.get("precpu_stats"), dict) else {}
-    total = _number((cpu.get("cpu_usage") or {}).get("total_usage"))
-    pretotal = _number((precpu.get("cpu_usage") or {}).get("total_usage"))
+    cpu, precpu = _dict(stats.get("cpu_stats")), _dict(stats.get("precpu_stats"))
+    total = _number(_dict(cpu.get("cpu_usage")).get("total_usage"))
+    pretotal = _number(_dict(precpu.get("cpu_usage")).get("total_usage"))
     system, presystem = _number(cpu.get("system_cpu_usage")), _number(precpu.get("system_cpu_usage"))
-    online = _number(cpu.get("online_cpus")) or float(len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []))
-    if None not in (total, pretotal, system, presystem) and system > presystem and online:  # type: ignore[operator]
-        summary["cpu_percent"] = round((total - pretotal) / (system - presystem) * online * 100.0, 2)  # type: ignore[operator]
+    percpu = _dict(cpu.get("cpu_usage")).get("percpu_usage")
+    online = _number(cpu.get("online_cpus")) or float(len(percpu) if isinstance(percpu, list) else 0)
+    if total is not None and pretotal is not None and system is not None and presystem is not None \
+            and system > presystem and online:
+        summary["cpu_percent"] = round((total - pretotal) / (system - presystem) * online * 100.0, 2)
     pids = _int((stats.get("pids_stats") or {}).get("current")) if isinstance(stats.get("pids_stats"), dict) else None
     if pids is not None:
         summary["pids"] = pids

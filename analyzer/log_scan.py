@@ -87,7 +87,7 @@ def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str]
     reader: io.RawIOBase | io.BufferedIOBase = FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb")  # noqa: SIM115 - closed by the with below
     with reader:
         stream = cast(BinaryIO, _Counted(reader, tick) if tick is not None else reader)
-        lines = LineCappedReader(stream, line_limit())  # an overlong line is cut (marked): bounded cost
+        lines = cast(BinaryIO, LineCappedReader(stream, line_limit()))  # an overlong line is cut (marked)
         parsed = parse_log_stream(lines, file=log.path, container=log.container, role=log.role, stats=stats,
                                   role_of=role_of, skip=skip, repeats=True)
         yield from shifted(parsed, timedelta(seconds=log.time_shift_s)) if log.time_shift_s else parsed

@@ -20,6 +20,7 @@ from nodediag.analyzer.log_scan import Progress
 from nodediag.analyzer.merge import add_evidence_gaps, evidence_gaps, merge_inputs, scan_jobs
 from nodediag.analyzer.model import AnalysisResult
 from nodediag.analyzer.rules.catalog import load_rules, rules_tagged
+from nodediag.bundle.limits import DEFAULT_LIMITS
 from nodediag.version import __version__
 
 
@@ -40,20 +41,20 @@ def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES
     one timeline, causes linked across hosts, each host's clock set against the broker's host.
     ``notices`` receives what the user must be told about the joining (inputs of different
     deployments, clock estimates); the report says it too. ``max_bytes``/``max_files``: each input."""
-    limits = {} if header_limit is None else {"header_limit": header_limit}
+    header = DEFAULT_LIMITS.max_header_bytes if header_limit is None else header_limit
     with tempfile.TemporaryDirectory(prefix="nodediag-analyze-") as work, EarlyScans(load_rules()) as early:
         if progress is not None:
             progress(f"reading {sources[0].name}", -1, -1)
         if len(sources) == 1:
             inp = open_input(sources[0], workdir=Path(work), max_bytes=max_bytes, max_files=max_files,
-                             on_file=early.on_file, on_frame=early.on_frame, **limits)
+                             on_file=early.on_file, on_frame=early.on_frame, header_limit=header)
             facts = load_facts(inp)
             job_lines = scan_jobs(inp, facts)
         else:
             parts = []
             for index, each in enumerate(sources):
                 opened = open_input(each, workdir=Path(work) / f"input-{index}", max_bytes=max_bytes,
-                                    max_files=max_files, **limits)
+                                    max_files=max_files, header_limit=header)
                 parts.append((opened, load_facts(opened)))
             try:
                 merged = merge_inputs(parts, Path(work))

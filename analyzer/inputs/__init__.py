@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -211,9 +212,11 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                         raise CapExceeded(cap_message("files", max_files))
                     if sum(f.size for f in frames) > max_bytes:
                         raise CapExceeded(cap_message("bytes", max_bytes))
+                stream: BinaryIO
                 if frames:  # the rest of the bundle, without them: still a Zstandard stream
-                    stream = zstandard.ZstdDecompressor().stream_reader(
-                        SkippingReader(fh, [(f.offset, f.length) for f in frames]), read_across_frames=True)
+                    skipping = cast(BinaryIO, SkippingReader(fh, [(f.offset, f.length) for f in frames]))
+                    decompressor = zstandard.ZstdDecompressor()
+                    stream = cast(BinaryIO, decompressor.stream_reader(skipping, read_across_frames=True))
                 else:
                     stream = open_decompressed(path, fh, head)
                 reader = CappedReader(stream, stream_limit(max_bytes, max_files))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
-from typing import Any
+from typing import Any, cast
 
 # --- levels -----------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ def split_module(rest: str) -> tuple[str | None, str, dict[str, str] | None]:
 
 
 # The C scanner behind json.loads, without its per-call Python wrapper: (obj, end) or StopIteration.
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())
+_scan_json = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))  # typeshed types the argument oddly
 
 
 def _json_object_at(text: str, start: int) -> dict[str, Any] | None:

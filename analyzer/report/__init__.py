@@ -71,9 +71,10 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _environment(*, autoescape: bool, **options: bool) -> Environment:
+def _environment(*, autoescape: bool, keep_trailing_newline: bool = False) -> Environment:
     env = Environment(loader=PackageLoader("nodediag.report_templates", "."), autoescape=autoescape,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, **options)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=keep_trailing_newline)
     env.finalize = _shown  # (set before any template is compiled: the code generator reads it)
     return _filters(env)
 

@@ -273,7 +273,8 @@ def redaction_view(manifest: dict[str, Any] | None) -> RedactionView | None:
     if redaction is None and not per_file:
         return None
     redaction = redaction or {}
-    totals = redaction.get("totals") if isinstance(redaction.get("totals"), dict) else {}
+    totals_value = redaction.get("totals")
+    totals: dict[str, Any] = totals_value if isinstance(totals_value, dict) else {}
     return RedactionView(
         placeholder=str(redaction.get("placeholder", "")),
         totals=sorted((str(k), _int(v)) for k, v in totals.items()),

@@ -158,7 +158,7 @@ def _mount_role(mountpoint: str, plan: Plan) -> str:
 
 def _disk(ctx: SourceContext) -> None:
     plan: Plan = ctx.plan
-    rows = []
+    rows: list[dict[str, object]] = []
     parts = psutil.disk_partitions(all=False)
     mountpoints = sorted({p.mountpoint for p in parts}, key=len, reverse=True)
     for p in parts:
@@ -178,7 +178,7 @@ def _disk(ctx: SourceContext) -> None:
     holders = {deepest(d) for d in plan.data_dirs} | ({deepest(plan.docker_root)} if plan.docker_root else set())
     for row in rows:
         if row["mountpoint"] in holders:
-            row["role"] = _mount_role(row["mountpoint"], plan)
+            row["role"] = _mount_role(str(row["mountpoint"]), plan)
     ctx.write_json("host/disk.json", {"filesystems": rows, "docker_root": plan.docker_root,
                                       "data_dirs": plan.data_dirs})
 

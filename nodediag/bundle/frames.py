@@ -22,7 +22,7 @@ import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -91,7 +91,7 @@ def _first_member(fh: BinaryIO, offset: int, length: int) -> tarfile.TarInfo | N
     except zstandard.ZstdError:
         return None  # extraction will say what is wrong with it
     try:
-        with tarfile.open(fileobj=io.BytesIO(head), mode="r:", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=io.BytesIO(head), mode="r:", tarinfo=BoundedTarInfo) as archive:
             return archive.next()
     except (tarfile.TarError, ArchiveError):
         return None
@@ -132,7 +132,7 @@ class FrameMemberReader(io.RawIOBase):
         self.frame = frame
         self._fh = open(frame.bundle, "rb")  # noqa: SIM115 - closed by close()
         self._fh.seek(frame.offset)
-        self._reader = zstandard.ZstdDecompressor().stream_reader(_Window(self._fh, frame.length),
+        self._reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, _Window(self._fh, frame.length)),
                                                                   read_across_frames=False)
         self._digest = hashlib.sha256()
         self._left = frame.size

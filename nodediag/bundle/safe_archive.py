@@ -15,7 +15,7 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -176,7 +176,7 @@ def open_decompressed(path: Path, fh: BinaryIO, head: bytes) -> BinaryIO:
     """Return a stream of the decompressed bytes for a .zst/.gz file, the file itself otherwise."""
     if head.startswith(ZSTD_MAGIC):
         check_zstd_frames(path)
-        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)  # type: ignore[return-value]
+        return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True))
     if head.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
     return fh
@@ -234,7 +234,7 @@ class BoundedTarInfo(tarfile.TarInfo):
 
     header_limit = _HEADER_LIMIT
 
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         extended = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
                     tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
         if self.type in extended and self.size > self.header_limit:

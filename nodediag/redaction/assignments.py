@@ -6,6 +6,7 @@ lower-cased text) keeps the regex off blocks that cannot hold such a name.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -110,7 +111,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         if start < last:
             continue
         line = text[start:end]
-        new = _ASSIGNMENT.sub(lambda m, base=start: repl(m, base), line)
+        new = _ASSIGNMENT.sub(functools.partial(repl, base=start), line)
         if new != line:
             out.append(text[last:start])
             out.append(new)

@@ -292,10 +292,10 @@ class LiteralSet:
             self._by_bytes[data] = lit
             for pattern, offset in patterns:
                 owners.setdefault(pattern, []).append((data, offset))
-        patterns = list(owners)
-        self._owners = [tuple(owners[p]) for p in patterns]
+        keys = list(owners)
+        self._owners = [tuple(owners[p]) for p in keys]
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
-            patterns, matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA)
+            keys, matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA)
         return self._automaton
 
     def _occurrences(self, low: str, data: bytes | None = None,

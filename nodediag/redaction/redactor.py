@@ -326,7 +326,11 @@ class Redactor:
         known = len(self._literals)
         for stage in stages:
             found: list[tuple[int, str]] = []
-            new = stage(text, lambda kind, pos, found=found: found.append((pos, kind)))
+
+            def record(kind: str, pos: int, found: list[tuple[int, str]] = found) -> None:
+                found.append((pos, kind))
+
+            new = stage(text, record)
             _count(counts, text, found, first_line)
             text = new
         if len(self._literals) != known:  # a pass found a secret (a URL key, a header): everywhere in the block

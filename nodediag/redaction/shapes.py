@@ -131,8 +131,8 @@ def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> s
         hit = -1 if end == -1 else gate.find(WORD_RUN_MIN, end)
     lines = text.split("\n")
     starts = [0]
-    for line in lines[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
+    for piece in lines[:-1]:
+        starts.append(starts[-1] + len(piece) + 1)
     out: list[str] = []
     last = 0
     for ln in line_numbers:

@@ -125,11 +125,11 @@ def rewrite_url_rest(scheme: str, rest: str, findings: list[Finding]) -> str:
             name, eq, value = param.partition("=")
             if not eq or not value or _is_placeholder(value) or not any(c.isalnum() for c in value):
                 continue
-            kind = QUERY_PARAM_KINDS.get(name.lower()) or secret_kind_for_name(name)
-            if kind is None:
+            param_kind = QUERY_PARAM_KINDS.get(name.lower()) or secret_kind_for_name(name)
+            if param_kind is None:
                 continue
-            findings.append((kind, value))
-            params[i] = f"{name}=\x00{kind}\x00{value}\x00"
+            findings.append((param_kind, value))
+            params[i] = f"{name}=\x00{param_kind}\x00{value}\x00"
         query = "&".join(params)
     return authority + path + sep + query + fragment
 
