@@ -158,6 +158,14 @@ class LoadedInput:
     own_frames: dict[str, Any] = field(default_factory=dict, metadata={"report": False})
 
 
+def same_incarnation(event_id: str, container_id: str) -> bool:
+    """Whether an event's container id names this container and not an earlier one of the same
+    name (``compose down && up``, ``rm -f`` and a new ``run``); true when either id is unknown.
+    Ids are compared on their common length (docker prints short and full ids)."""
+    n = min(len(event_id), len(container_id))
+    return n == 0 or event_id[:n] == container_id[:n]
+
+
 @dataclass(slots=True)
 class LogFile:
     """A log file in the input and whose it is."""

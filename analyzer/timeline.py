@@ -14,7 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from nodediag.analyzer.model import LEVEL_RANK, ContainerInfo, Event, Evidence, Finding, Record, TimelineEntry
+from nodediag.analyzer.model import (
+    LEVEL_RANK,
+    ContainerInfo,
+    Event,
+    Evidence,
+    Finding,
+    Record,
+    TimelineEntry,
+    same_incarnation,
+)
 from nodediag.analyzer.parsing.logs import Repeats
 from nodediag.analyzer.rules.evidence import inspect_path
 
@@ -213,7 +222,8 @@ class TimelineCollector:
                 entry.text += f" (x{pending.repeats}, until {pending.until.strftime('%H:%M:%S')})"
                 entry.count, entry.until = pending.repeats, pending.until
             records.append(entry)
-        facts = [_event_entry(e) for e in events if not quiet_event(e.action)]
+        current = {c.name: c.id for c in containers if c.id}
+        facts = [_event_entry(e, current.get(e.container, "")) for e in events if not quiet_event(e.action)]
         facts += [kernel_oom_entry(e, containers) for e in kernel_oom if e.time is not None]
         facts += [e for c in containers for e in _state_entries(c)]
         facts += [_finding_entry(f) for f in findings if f.first_seen]
@@ -285,11 +295,15 @@ def _sample(entries: list[TimelineEntry], cap: int) -> list[TimelineEntry]:
     return [entries[int(i * step)] for i in range(cap)]
 
 
-def _event_entry(event: Event) -> TimelineEntry:
+def _event_entry(event: Event, current_id: str = "") -> TimelineEntry:
     attrs = ", ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()) if k in ("exitCode", "signal"))
     text = f"docker event: {event.action}" + (f" ({attrs})" if attrs else "")
+    action = event.action
+    if not same_incarnation(event.id, current_id):  # history: not the state of the container running now
+        text += f" (an earlier container of this name, id {event.id[:12]}, since replaced)"
+        action = f"earlier-{event.action}"
     return TimelineEntry(event.time, event.container, "event", "event", text, event.file, event.line,
-                         action=event.action)
+                         action=action)
 
 
 def _state_entries(container: ContainerInfo) -> list[TimelineEntry]:

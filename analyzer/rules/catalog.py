@@ -35,6 +35,7 @@ Tag = Literal[
     "epoch-proven",  # an epoch proof completed or submitted
     "memory-kill",  # a container or process killed (for memory, or by SIGKILL): say what memory did before
     "agent-symptom",  # what the node or broker shows when agents fail: with no agent in the evidence, say so
+    "capture",  # nodediag watch captures a bundle when it appears, whatever its severity
 ]
 TAGS: tuple[Tag, ...] = get_args(Tag)
 _REQUIRED = ("id", "title", "severity", "category", "meaning", "action", "fixture")

@@ -2,8 +2,10 @@
 
 ``LiveRuleMatcher(rules, min_severity)`` takes the new lines of one container at a time (with or
 without Docker's timestamp prefix), parses them into records the way ``analyze`` does and returns
-the rules of at least ``min_severity`` they hit. A rule's ``ignore_first`` and ``min_count`` count
-per container across calls, as in a report: a rule that needs three hits fires on the third.
+the rules of at least ``min_severity`` they hit, and those tagged ``capture`` (a symptom whose
+moment is the one to capture, such as the burst of "Broker facade stopped"). A rule's
+``ignore_first`` and ``min_count`` count per container across calls, as in a report: a rule that
+needs three hits fires on the third.
 The watcher receives this object as a plain callable; it never imports the analyzer.
 """
 
@@ -35,7 +37,7 @@ class LiveRuleMatcher:
             raise ValueError(f"unknown severity {min_severity!r}")
         floor = SEVERITY_RANK[min_severity]
         chosen = [r for r in (load_rules() if rules is None else rules)
-                  if r.match is not None and SEVERITY_RANK[r.severity] >= floor]
+                  if r.match is not None and (SEVERITY_RANK[r.severity] >= floor or "capture" in r.tags)]
         self.rule_ids = tuple(r.id for r in chosen)
         self._engine = LogRuleEngine(chosen)
         self._seen: dict[tuple[str, str], int] = {}

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from nodediag.analyzer.model import ContainerInfo, Event, Evidence, Finding, Probe
+from nodediag.analyzer.model import ContainerInfo, Event, Evidence, Finding, Probe, same_incarnation
 from nodediag.analyzer.rules.catalog import Rule
 from nodediag.analyzer.rules.evidence import fact_evidence, inspect_path, locate, make_finding
 from nodediag.analyzer.rules.fact_checks import CheckContext, aztec_containers, tag_hits
@@ -30,9 +30,7 @@ def _event_evidence(event: Event) -> Evidence:
 def same_container(event: Event, container: ContainerInfo) -> bool:
     """Whether ``event`` happened to this container and not to an earlier one of the same name
     (``compose down && up``, ``rm -f`` and a new ``run``): by id when both are known."""
-    if event.container != container.name:
-        return False
-    return not (event.id and container.id) or event.id == container.id
+    return event.container == container.name and same_incarnation(event.id, container.id)
 
 
 def _events(ctx: CheckContext, container: ContainerInfo, action: str, exit_code: int | None = None) -> list[Event]:

@@ -22,6 +22,9 @@ def _config(cf: ConfigFile):
             text = read_config(cf)
         except FileNotFoundError as exc:
             raise SourceSkipped(f"{cf.path} does not exist (not readable from this host)") from exc
+        except PermissionError as exc:  # it exists but could not be read: a gap in the evidence
+            raise RuntimeError(f"{cf.path}: permission denied; run collect as root (or as the file's owner) "
+                               "to include it") from exc
         except OSError as exc:
             raise SourceSkipped(f"{cf.path}: {exc.strerror or exc}") from exc
         ctx.write_text(cf.bundle_path, text, kind=cf.kind)

@@ -147,6 +147,7 @@ class BundleWriter:
         self.top = top
         self.spool_dir = spool_dir
         self.records: list[FileRecord] = []
+        self._paths: set[str] = set()  # the records' paths: a duplicate is found in O(1), not O(members)
         self.warnings: list[str] = []
         self.free_at_start = free_at_start
         self._lock = threading.Lock()
@@ -305,7 +306,7 @@ class BundleWriter:
             with self._lock:
                 if self.finished:
                     raise BundleError("bundle already finished")
-                if any(r.path == spool.path for r in self.records):
+                if spool.path in self._paths:
                     raise ValueError(f"duplicate bundle path {spool.path}")
                 self._ensure_parents(spool.path)
                 info = tarfile.TarInfo(f"{self.top}/{spool.path}")
@@ -319,6 +320,7 @@ class BundleWriter:
                         raise self._guard(exc) from exc
                 record = FileRecord(spool.path, spool.size, spool.sha256, spool.source, dict(redactions or {}))
                 self.records.append(record)
+                self._paths.add(record.path)
                 return record
         finally:
             spool.discard()
@@ -346,6 +348,7 @@ class BundleWriter:
                     raise self._guard(exc) from exc
                 record = FileRecord(path, size, digest.hexdigest(), source, dict(redactions or {}))
                 self.records.append(record)
+                self._paths.add(record.path)
                 return record
         finally:
             for seg, _ in segments:

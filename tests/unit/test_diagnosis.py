@@ -132,6 +132,11 @@ def test_a_recreated_container_is_not_reported_killed(tmp_path: Path) -> None:
     assert [(f.rule_id, f.severity, f.category) for f in result.findings] == [("container-recreated", "info", "info")]
     assert "ended before it" in result.findings[0].title
     assert result.verdict.rule_id is None
+    # the timeline shows the old container's end as history, not as the running container's exit
+    old_rows = [e for e in result.timeline if e.kind == "event" and "die" in e.text]
+    assert old_rows and all("earlier container of this name" in e.text and e.action == "earlier-die"
+                            for e in old_rows)
+    assert not [e for e in result.timeline if e.kind == "event" and e.action in ("die", "exit")]
 
 
 def test_an_exit_137_after_a_docker_kill_event_names_the_operator_not_the_oom_killer(tmp_path: Path) -> None:

@@ -10,15 +10,19 @@ from nodediag.analyzer.rules.live import LiveRuleMatcher
 TS = "2026-01-02T03:04:05.123456789Z "
 
 
-def test_only_rules_at_or_above_the_severity():
+def test_rules_at_or_above_the_severity_and_those_tagged_capture():
     matcher = LiveRuleMatcher(min_severity="high")
-    severities = {r.id: r.severity for r in load_rules()}
-    assert matcher.rule_ids and all(severities[r] in ("high", "critical") for r in matcher.rule_ids)
-    # a medium rule (the burst of "Broker facade stopped" is a symptom) does not fire
+    rules = {r.id: r for r in load_rules()}
+    assert matcher.rule_ids and all(rules[r].severity in ("high", "critical") or "capture" in rules[r].tags
+                                    for r in matcher.rule_ids)
+    # the burst of "Broker facade stopped" is a medium symptom, but the moment to capture what caused it
     line = TS + ("[03:04:05.123] ERROR: prover-client:orchestrator Error thrown when proving job: "
                  "Error: Broker facade stopped")
-    assert matcher("node", "prover-node", [line]) == []
-    assert LiveRuleMatcher(min_severity="medium")("node", "prover-node", [line])[0][0] == "broker-facade-stopped"
+    assert matcher("node", "prover-node", [line])[0][0] == "broker-facade-stopped"
+    # another medium rule stays out
+    retried = TS + ("[03:04:05.123] WARN: prover-client:proving-broker Retrying proving job id=1:X:2 type=X "
+                    "retry=1 err=boom")
+    assert [h for h in matcher("b", "prover-broker", [retried]) if rules[h[0]].severity == "medium"] == []
 
 
 def test_raw_v8_heap_block_and_a_json_record_match():
