@@ -321,13 +321,18 @@ class Runner:
                         self._abandon_all(running, time.monotonic())
                         break
         finally:
+            now = time.monotonic()
             for entry in running.values():
                 entry.ctx.cancel(self.stop_reason or "stopped")
-                entry.ctx.abandoned = True
+                self._abandon(entry, now)  # a source still running is recorded stopped, never "pending"
             pool.shutdown(wait=False, cancel_futures=True)
         for source in pending:
             self.results.append(SourceResult(source.name, status="skipped",
                                              error=f"not started: {self.stop_reason or 'stopped'}"))
+        with self._lock:  # a signal between a result's creation and its thread's start leaves it pending
+            for result in self.results:
+                if result.status == "pending":
+                    result.status, result.error = "skipped", f"not started: {self.stop_reason or 'stopped'}"
         return self.results
 
     def _step(self, pool: ThreadPoolExecutor, pending: list[Source], running: dict[Future[None], _Running]) -> None:
