@@ -19,24 +19,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_engine import start_engine, stop_engine
 from peak_rss import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
-ENGINE = REPO / "tests" / "engine"
 IMAGE = "nodediag-test/busybox:1"
 
 
 def main(mb: int) -> int:
-    env = dict(os.environ)
-    started_engine = False
-    if "DOCKER_HOST" not in env:
-        env["NODEDIAG_ENGINE_DIR"] = "/tmp/nodediag-engine-bench"
-        out = subprocess.run(["bash", str(ENGINE / "dockerd.sh"), "start"], env=env, capture_output=True,
-                             text=True, check=True).stdout
-        env["DOCKER_HOST"] = out.strip().split("=", 1)[1]
-        started_engine = True
-    env["PYTHONPATH"] = str(REPO)
-    subprocess.run(["bash", str(ENGINE / "build-image.sh")], env=env, check=True, capture_output=True)
+    env, started_engine = start_engine()
     size = mb * 1024 * 1024
     scripts = {
         "baseline: 100-byte lines": f"yes {'x' * 98} | head -c {size} >&2",
@@ -66,7 +57,7 @@ def main(mb: int) -> int:
         if names:
             subprocess.run(["docker", "rm", "-f", *names], env=env, capture_output=True)
         if started_engine:
-            subprocess.run(["bash", str(ENGINE / "dockerd.sh"), "stop"], env=env, capture_output=True)
+            stop_engine(env)
     return 0
 
 

@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_engine import start_engine, stop_engine
 from peak_rss import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
-ENGINE = REPO / "tests" / "engine"
 IMAGE = "nodediag-test/busybox:1"
 MODULES = ("prover-client:orchestrator", "prover-node", "archiver", "prover-client:proving-agent:job-controller-0a1",
            "world-state:database", "p2p:libp2p_service", "sequencer:publisher")
@@ -57,16 +57,7 @@ def make_log(path: Path, size: int, seed: int) -> None:
 
 
 def main(sizes_mb: list[int]) -> int:
-    env = dict(os.environ)
-    started_engine = False
-    if "DOCKER_HOST" not in env:
-        env["NODEDIAG_ENGINE_DIR"] = "/tmp/nodediag-engine-bench"
-        out = subprocess.run(["bash", str(ENGINE / "dockerd.sh"), "start"], env=env, capture_output=True,
-                             text=True, check=True).stdout
-        env["DOCKER_HOST"] = out.strip().split("=", 1)[1]
-        started_engine = True
-    env["PYTHONPATH"] = str(REPO)
-    subprocess.run(["bash", str(ENGINE / "build-image.sh")], env=env, check=True, capture_output=True)
+    env, started_engine = start_engine()
     print(f"{'size/container':>14} {'what':<28} {'MB/s':>8} {'peak RSS':>10} {'seconds':>8}")
     try:
         for mb in sizes_mb:
@@ -109,7 +100,7 @@ def main(sizes_mb: list[int]) -> int:
                     subprocess.run(["docker", "rm", "-f", *names], env=env, capture_output=True)
     finally:
         if started_engine:
-            subprocess.run(["bash", str(ENGINE / "dockerd.sh"), "stop"], env=env, capture_output=True)
+            stop_engine(env)
     return 0
 
 

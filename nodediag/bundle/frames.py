@@ -132,7 +132,7 @@ class FrameMemberReader(io.RawIOBase):
         self.frame = frame
         self._fh = open(frame.bundle, "rb")  # noqa: SIM115 - closed by close()
         self._fh.seek(frame.offset)
-        self._reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, _Window(self._fh, frame.length)),
+        self._reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, Window(self._fh, frame.length)),
                                                                   read_across_frames=False)
         self._digest = hashlib.sha256()
         self._left = frame.size
@@ -186,8 +186,9 @@ class FrameMemberReader(io.RawIOBase):
         super().close()
 
 
-class _Window(io.RawIOBase):
-    """``length`` bytes of ``fh`` from where it stands."""
+class Window(io.RawIOBase):
+    """``length`` bytes of ``fh`` from where it stands (a frame of a bundle, or its frames that
+    are whole)."""
 
     def __init__(self, fh: BinaryIO, length: int) -> None:
         self._fh = fh

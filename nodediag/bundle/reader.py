@@ -28,6 +28,7 @@ from typing import BinaryIO, cast
 
 import zstandard
 
+from nodediag.bundle.frames import Window
 from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
 from nodediag.bundle.manifest import MANIFEST, Manifest, ManifestError, parse_manifest
 from nodediag.bundle.safe_archive import (
@@ -115,7 +116,7 @@ class BundleReader:
                     raise BundleReadError(f"{self.path} is not a .tar.zst nodediag bundle (not Zstandard data)")
                 end = self._readable_end(fh, os.fstat(fh.fileno()).st_size)
                 fh.seek(0)
-                window = _Window(fh, end)
+                window = Window(fh, end)
                 stream = zstandard.ZstdDecompressor().stream_reader(window, read_across_frames=True)  # type: ignore[arg-type]
                 capped = CappedReader(stream, stream_limit(self.limits.max_bytes, self.limits.max_files))
                 tarinfo = bounded_tarinfo(self.limits.max_header_bytes)
@@ -245,23 +246,3 @@ class _Guarded(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
-
-
-class _Window(io.RawIOBase):
-    """The first ``end`` bytes of ``fh``: the frames that are whole."""
-
-    def __init__(self, fh: BinaryIO, end: int) -> None:
-        super().__init__()
-        self._fh = fh
-        self._left = end
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self._left)
-        if want <= 0:
-            return 0
-        count = self._fh.readinto(memoryview(buffer)[:want]) or 0  # type: ignore[attr-defined]
-        self._left -= count
-        return count
