@@ -41,6 +41,7 @@ from typing import Any
 import zstandard
 
 from nodediag.bundle.format import OWN_FRAME_BYTES
+from nodediag.units import human
 
 _COPY_CHUNK = 1 << 20
 _BLOCK = tarfile.BLOCKSIZE
@@ -72,14 +73,6 @@ def remove_temporaries() -> None:
 
 atexit.register(remove_temporaries)
 MAX_UNIQUE = 1000
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def _open_private(path: Path) -> int:
@@ -243,11 +236,11 @@ class BundleWriter:
             return exc
         folder = self.output.parent if str(self.output.parent) else Path(".")
         used = self.bytes_on_disk()
-        free = f", which had {_human(self.free_at_start)} free when collect started" \
+        free = f", which had {human(self.free_at_start)} free when collect started" \
             if self.free_at_start is not None else ""
         return DiskFullError(
             f"the disk holding {folder} filled up: the bundle and its temporary files needed more than "
-            f"{_human(used)}{free}. Nothing was kept. Free some space, lower --log-cap, or pass --output "
+            f"{human(used)}{free}. Nothing was kept. Free some space, lower --log-cap, or pass --output "
             "on a disk with more room"
         )
 

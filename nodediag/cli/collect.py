@@ -14,7 +14,8 @@ from typing import Any, NoReturn, TextIO
 
 import click
 
-from nodediag.cli.common import fail, human, operator_rules, parse_duration, parse_size, redaction_options
+from nodediag.cli.common import fail, operator_rules, parse_duration, parse_size, redaction_options
+from nodediag.units import human
 from nodediag.version import __version__
 
 EXIT_CODES = """\b

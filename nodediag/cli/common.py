@@ -47,14 +47,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def operator_rules(secrets: tuple[str, ...], secrets_files: tuple[Path, ...],
                    patterns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Check --secret / --secrets-file / --pattern; return (secrets, patterns) or fail in one line."""

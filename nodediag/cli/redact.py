@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from nodediag.bundle.limits import Limits
-from nodediag.cli.common import fail, human, limit_options, operator_rules, redaction_options
+from nodediag.cli.common import fail, limit_options, operator_rules, redaction_options
 from nodediag.cli.signals import cleanup_on_signals
+from nodediag.units import human
 
 
 @click.command()
