@@ -36,7 +36,7 @@ from nodediag.collector.watch.triggers import LineMatcher, Thresholds, Trigger, 
 
 STORE_FILE = "samples.sqlite"
 PRUNE_EVERY_S = 300.0
-OWN_RESTART_S = 60.0  # container events this soon after the watcher's own restart are its echo, not a failure
+OWN_RESTART_S = 60.0  # container events and complaints this soon after the watcher's own restart are its echo
 STOP_GRACE_S = 2.5  # a capture still running this long after SIGTERM is cut short (a partial bundle)
 
 
@@ -236,10 +236,9 @@ class Watcher:
         for trigger in found:
             fields = trigger.as_manifest()
             fields["trigger_time"] = fields.pop("time")  # "time" is the event line's own
-            ours = self._own_restarts.get(trigger.container)
-            if ours is not None and trigger.kind.startswith("container-") and trigger.time >= ours - 1 \
-                    and trigger.time - ours < OWN_RESTART_S:
-                self.log("trigger-ignored", f"{trigger.detail} (the watcher's own --restart-after-capture)", **fields)
+            echo = self._echo_of_own_restart(trigger)
+            if echo:
+                self.log("trigger-ignored", f"{trigger.detail} ({echo})", **fields)
                 continue
             verdict = self.triggers.admit(trigger)
             if verdict == "capture":
@@ -255,6 +254,19 @@ class Watcher:
                     self._restart(trigger, last)  # its evidence is in that bundle
         if admitted:
             self._capture(admitted[0], admitted[1:])
+
+    def _echo_of_own_restart(self, trigger: Trigger) -> str:
+        """Why ``trigger`` is the echo of a restart the watcher made itself, or "". Its own die and start
+        events are; so is any container's log or /status complaining in the minute after (the node
+        cannot reach the broker while it restarts). A host trigger never is, nor a complaint later on."""
+        for container, ours in self._own_restarts.items():
+            if not (ours - 1 <= trigger.time < ours + OWN_RESTART_S):
+                continue
+            if trigger.container == container and trigger.kind.startswith("container-"):
+                return "the watcher's own --restart-after-capture"
+            if trigger.container and trigger.kind in ("rule-hit", "status-failing"):
+                return f"within {OWN_RESTART_S:.0f} s of the watcher's own restart of {container}"
+        return ""
 
     def _restart(self, trigger: Trigger, outcome: CaptureOutcome) -> None:
         if not self.settings.capture.restart_after_capture or self._stop.is_set():

@@ -103,3 +103,34 @@ def test_samples_survive_a_restart_of_the_watcher(tmp_path, monkeypatch):
         run_watcher(WatchSettings(capture=capture, interval_s=1.0), two_samples, timeout=30)
         counts.append(host_samples())
     assert counts[2] >= counts[1] + 2 >= 4  # the second run appended to the first run's samples
+
+
+def test_peers_complaining_while_the_watcher_restarts_a_service_are_its_echo_not_a_new_incident(tmp_path):
+    """After --restart-after-capture restarted the broker, the node's log and /status complain while the
+    broker comes back: that is the restart's echo (no bundle); a host trigger or a complaint after the
+    window is a failure again."""
+    from nodediag.collector.watch.triggers import Trigger
+
+    events: list[tuple[str, str, dict]] = []
+    capture = CaptureSettings(out_dir=tmp_path / "out", collect_options=CollectOptions(timeout=60.0))
+    watcher = Watcher(WatchSettings(capture=capture, interval_s=1.0, cooldown_s=600),
+                      log=lambda event, message, **fields: events.append((event, message, fields)),
+                      connect=unreachable)
+    captured: list[str] = []
+    watcher._capture = lambda trigger, also: captured.append(trigger.kind)  # type: ignore[method-assign]
+    restarted_at = time.time() - 10
+    watcher._own_restarts["p-prover-broker-1"] = restarted_at
+    node_hit = Trigger("rule-hit", restarted_at + 8, "p-prover-node-1: broker unreachable", "p-prover-node-1",
+                       "node", "p-prover-node-1", {"rule": "r", "severity": "high"})
+    node_status = Trigger("status-failing", restarted_at + 9, "GET /status on p-prover-node-1 failed 3 times",
+                          "p-prover-node-1", "node", "p-prover-node-1")
+    watcher._handle([node_hit, node_status])
+    assert captured == [] and [e[0] for e in events] == ["trigger-ignored", "trigger-ignored"], events
+    assert "restart of p-prover-broker-1" in events[0][1]
+    # a host running out of memory is not an echo of a restart; a complaint a minute later is news
+    host = Trigger("memory-low", restarted_at + 9, "host memory available 1 MB", "", "", "host")
+    later = Trigger("rule-hit", restarted_at + 75, "p-prover-node-1: broker unreachable", "p-prover-node-1",
+                    "node", "p-prover-node-1", {"rule": "r", "severity": "high"})
+    watcher._handle([host])
+    watcher._handle([later])
+    assert captured == ["memory-low", "rule-hit"], events
