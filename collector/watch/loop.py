@@ -239,6 +239,8 @@ class Watcher:
             echo = self._echo_of_own_restart(trigger)
             if echo:
                 self.log("trigger-ignored", f"{trigger.detail} ({echo})", **fields)
+                if trigger.kind == "status-failing":
+                    self.triggers.rearm_status(trigger.container)  # still failing after the echo: a trigger
                 continue
             verdict = self.triggers.admit(trigger)
             if verdict == "capture":

@@ -146,6 +146,11 @@ class TriggerState:
                                          name, role, name, {"rule": rule_id, "severity": severity}))
         return found
 
+    def rearm_status(self, name: str) -> None:
+        """Count ``name``'s /status failures from zero again: a failing streak whose trigger was set
+        aside (the echo of a restart) fires again if it goes on."""
+        self._status_fails.pop(name, None)
+
     # -- which may capture ---------------------------------------------------------------------
     def admit(self, trigger: Trigger, now: float | None = None) -> Admission:
         """``capture`` (and its cooldown starts), ``cooldown`` (its kind fired for this subject less

@@ -99,3 +99,15 @@ def test_cooldown_per_kind_and_subject_and_the_gap_between_captures():
     assert agent_oom is not None and state.admit(agent_oom, now=415.5) == "capture"
     late = state.from_event(ContainerEvent(416.0, "die", BROKER.name, BROKER.id, {"exitCode": "1"}), WATCHED)
     assert late is not None and state.admit(late, now=417) == "cooldown"
+
+
+def test_a_status_streak_set_aside_fires_again_if_it_goes_on():
+    """The watcher sets aside /status failing while it restarts a service (its echo); rearmed, the same
+    streak fires again three failures later, so a service that never came back still gets its bundle."""
+    state = TriggerState(600)
+    fired = [t for n in range(1, 4) for t in state.from_tick(status_tick(n, 500), WATCHED)]
+    assert [t.kind for t in fired] == ["status-failing"]
+    state.rearm_status(BROKER.name)
+    assert state.from_tick(status_tick(4, 500), WATCHED) == []
+    assert state.from_tick(status_tick(5, 500), WATCHED) == []
+    assert [t.kind for t in state.from_tick(status_tick(6, 500), WATCHED)] == ["status-failing"]
