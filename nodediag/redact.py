@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import dataclasses
 import gzip
 import lzma
 import os
@@ -38,6 +39,7 @@ from nodediag.bundle.verify import VerifyError, verify_bundle
 from nodediag.bundle.writer import BundleError, BundleWriter
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction.host_key import RedactionKey
 from nodediag.version import __version__
 
 _BLOCK = 1 << 20
@@ -60,6 +62,7 @@ class RedactOptions:
     command_line: list[str] = field(default_factory=list)
     allow_damaged: bool = False  # --allow-damaged: take a bundle that fails verify (recorded in the manifest)
     limits: Limits = DEFAULT_LIMITS
+    redaction_key: RedactionKey | None = None  # None: a fresh key for this run only
 
 
 Kind = Literal["bundle", "manual-guide", "log", "folder"]
@@ -304,7 +307,9 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
     if not src.is_dir() and not src.is_file():
         raise RedactError(f"{src} is neither a regular file nor a folder")
     kind = detect_kind(src)
-    redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
+    key = options.redaction_key if options.redaction_key is not None else RedactionKey.fresh()
+    options = dataclasses.replace(options, redaction_key=key)  # the manifest records which key
+    redactor = Redactor(key.secret(), redact_ips=options.redact_ips, patterns=options.patterns)
     for value in options.secrets:
         redactor.add_secret(value, "literal")
     try:
@@ -328,10 +333,16 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
 def _re_redaction_entry(options: RedactOptions, now: str, damage: list[str] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": now, "tool_version": __version__, "operator_secrets": len(options.secrets),
                              "patterns": len(options.patterns), "redact_ips": options.redact_ips,
-                             "input": options.input.name}
+                             "input": options.input.name, **_key_fields(options)}
     if damage:
         entry["damaged_input"] = list(damage)  # taken with --allow-damaged: what verify found wrong
     return entry
+
+
+def _key_fields(options: RedactOptions) -> dict[str, str]:
+    """The placeholder key's id and source (never the key), as the manifest records them."""
+    key = options.redaction_key
+    return {"key_id": key.key_id, "key_source": str(key.source)} if key is not None else {}
 
 
 def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind,
@@ -416,7 +427,8 @@ def _convert_guide(options: RedactOptions, redactor: Redactor, now: str) -> Reda
         "status": "complete", "sources": sources,
         "redaction": {"placeholder": "[REDACTED:<kind>#<tag>]", "operator_secrets": len(options.secrets),
                       "patterns": len(options.patterns), "redact_ips": options.redact_ips,
-                      "re_redacted": [_re_redaction_entry(options, now)]},
+                      "re_redacted": [_re_redaction_entry(options, now)],
+                      **(options.redaction_key.manifest() if options.redaction_key is not None else {})},
     }
     return _finish(out, manifest, options, "manual-guide")
 
