@@ -110,7 +110,7 @@ class Manifest(TypedDict, total=False):
     sources: list[SourceEntry]
     files: list[FileEntry]
     redaction: Redaction
-    converted_from: dict[str, str] | None
+    converted_from: dict[str, Any] | None  # kind, input; for the guide: made_at, made_from, dated_lines
 
 
 _TEXT = optional(STR)
@@ -146,7 +146,8 @@ _SCHEMA = Obj({
                                    "damaged_input": ListOf(STR), "key_id": _TEXT, "key_source": _TEXT})),
         "key_id": _TEXT, "key_source": _TEXT, "key_note": _TEXT,
     })),
-    "converted_from": optional(Obj({"kind": _TEXT, "input": _TEXT})),
+    "converted_from": optional(Obj({"kind": _TEXT, "input": _TEXT, "made_at": _TEXT, "made_from": _TEXT,
+                                    "dated_lines": optional(INT)})),
 }, required=frozenset({"format", "format_version"}))
 
 
