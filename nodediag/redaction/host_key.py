@@ -86,15 +86,20 @@ class RedactionKey:
 
 def _read_key(path: Path) -> bytes:
     """The key in ``path``; ValueError (not a key file) or OSError (cannot read it)."""
+    return _read_key_and_mode(path)[0]
+
+
+def _read_key_and_mode(path: Path) -> tuple[bytes, int]:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device would block or never end
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
             raise ValueError("is not a regular file")
         data = fh.read(_MAX_FILE + 1)
     m = _KEY_TEXT.match(data)
     if m is None:
         raise ValueError("does not hold a key (64 hex characters)")
-    return bytes.fromhex(m.group(1).decode("ascii"))
+    return bytes.fromhex(m.group(1).decode("ascii")), stat.S_IMODE(mode)
 
 
 def _create_key(path: Path) -> bytes:
@@ -131,11 +136,16 @@ def load_key(path: Path | None = None, *, fresh: bool = False, create: bool = Tr
     target = default_key_path() if path is None else path
     try:
         try:
-            return RedactionKey(_read_key(target), source, target)
+            key, mode = _read_key_and_mode(target)
         except FileNotFoundError:
             if not create:
                 raise
             return RedactionKey(_create_key(target), source, target)
+        if mode & 0o077:  # used, but the operator should know: with it, tags can be tested against guesses
+            note = (f"redaction key file {target} can be read or changed by other users (mode {mode:04o}): "
+                    f"run chmod 600 {target}")
+            return RedactionKey(key, source, target, note)
+        return RedactionKey(key, source, target)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         warning = (f"redaction key file {target} cannot be used ({reason}); this run uses a fresh key, so its "

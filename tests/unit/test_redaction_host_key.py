@@ -134,3 +134,13 @@ def test_redaction_key_option_and_the_warning_for_a_bad_file(tmp_path: Path) -> 
     both = CliRunner().invoke(main, ["redact", str(log), "-o", str(tmp_path / "d.log"), "--fresh-key",
                                      "--redaction-key", str(own)])
     assert both.exit_code == 2 and "cannot be used together" in both.output
+
+
+def test_a_key_file_open_to_other_users_is_used_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "redaction.key"
+    first = load_key(path)
+    path.chmod(0o644)
+    again = load_key(path)
+    assert again.key_id == first.key_id and again.source == "file"
+    assert again.warning is not None and "chmod 600" in again.warning and "\n" not in again.warning
+    assert again.secret().hex() not in again.warning
