@@ -3,10 +3,12 @@
 Findings that appeared, disappeared or changed (matched by rule and container); the verdict;
 each container's image tag and restart count; configuration keys added, removed or changed
 (compose/.env files and container environments); host resources. Values come from the bundles,
-which the collector already redacted. Redaction tags are keyed per bundle, so the same secret
-carries different tags in two bundles: a value whose visible text differs only inside
-``[REDACTED:...]`` placeholders is reported as "redacted, not comparable", never as changed,
-unless the bundle itself marks the key as changed (a manifest ``redaction.changed_keys`` list).
+which the collector already redacted. Redaction tags are HMACs under a key: bundles of one host
+share the host's key (nodediag/redaction/host_key.py) and record its id in the manifest
+(``redaction.key_id``). When both bundles were tagged with one key, a value whose visible text
+differs only inside ``[REDACTED:...]`` placeholders is a changed secret ("changed (redacted)") and
+an equal one is unchanged; when the keys differ or are not recorded (bundles of another host, of
+``--fresh-key``, of earlier versions), such a value is "redacted, not comparable", never changed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from nodediag.analyzer.model import SEVERITY_RANK
 _PLACEHOLDER = re.compile(r"\[REDACTED:([a-z_]+)#[0-9a-f]{8}\]")
 ChangeKind = Literal["added", "removed", "changed", "redacted"]
 FindingChange = Literal["appeared", "disappeared", "changed"]
+#: Whether the two bundles' placeholders were made with one key: then tags can be compared.
+KeyMatch = Literal["same", "different", "unknown"]
 
 
 @dataclass
@@ -43,6 +47,7 @@ class ValueDiff:
     change: ChangeKind
     a: Any
     b: Any
+    secret: bool = False  # "changed": only the redacted part differs (same key, another tag)
 
 
 @dataclass
@@ -58,6 +63,13 @@ class Diff:
     config: list[ValueDiff]
     host: list[ValueDiff]
     redacted: list[ValueDiff] = field(default_factory=list)  # secrets whose change cannot be told
+    redaction_keys: KeyMatch = "unknown"
+    key_ids: tuple[str | None, str | None] = (None, None)
+
+    @property
+    def secrets_changed(self) -> list[str]:
+        """The keys whose redacted value changed (tags compared under one key), sorted."""
+        return sorted({c.key for c in self.config if c.secret})
 
     @property
     def empty(self) -> bool:
@@ -67,6 +79,7 @@ class Diff:
     def as_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["identical"] = self.empty
+        body["secrets_changed"] = self.secrets_changed
         return {"schema": "nodediag-diff", "schema_version": 1, **body}
 
 
@@ -131,7 +144,7 @@ def _pair_containers(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, di
     return pairs
 
 
-def _compare(scope: str, key: str, x: Any, y: Any, changed_keys: set[str]) -> ValueDiff | None:
+def _compare(scope: str, key: str, x: Any, y: Any, same_key: bool) -> ValueDiff | None:
     if x == y:
         return None
     if x is None:
@@ -139,28 +152,47 @@ def _compare(scope: str, key: str, x: Any, y: Any, changed_keys: set[str]) -> Va
     if y is None:
         return ValueDiff(scope, key, "removed", x, None)
     if isinstance(x, str) and isinstance(y, str) and (_PLACEHOLDER.search(x) or _PLACEHOLDER.search(y)):
-        if _PLACEHOLDER.sub(r"[REDACTED:\1]", x) == _PLACEHOLDER.sub(r"[REDACTED:\1]", y) and key not in changed_keys:
+        if _PLACEHOLDER.sub(r"[REDACTED:\1]", x) == _PLACEHOLDER.sub(r"[REDACTED:\1]", y):
+            if same_key:  # one key made both tags: another tag is another secret
+                return ValueDiff(scope, key, "changed", x, y, secret=True)
             return ValueDiff(scope, key, "redacted", x, y)  # only the secret's tag differs: unknown
     return ValueDiff(scope, key, "changed", x, y)
 
 
-def _dict_diff(scope: str, x: dict[str, Any], y: dict[str, Any], changed_keys: set[str]) -> list[ValueDiff]:
+def _dict_diff(scope: str, x: dict[str, Any], y: dict[str, Any], same_key: bool) -> list[ValueDiff]:
     out = []
     for key in sorted(set(x) | set(y)):
-        found = _compare(scope, key, x.get(key), y.get(key), changed_keys)
+        found = _compare(scope, key, x.get(key), y.get(key), same_key)
         if found is not None:
             out.append(found)
     return out
 
 
-def _changed_keys(report: dict[str, Any]) -> set[str]:
+def tag_key_id(report: dict[str, Any]) -> str | None:
+    """The id of the one key every placeholder of the report's bundle was made with, or None when
+    it is not recorded (earlier versions, a log file) or a re-redaction used another key."""
     manifest = (report.get("input") or {}).get("manifest") or {}
-    keys = ((manifest.get("redaction") or {}).get("changed_keys")) or []
-    return {str(k) for k in keys} if isinstance(keys, list) else set()
+    redaction = manifest.get("redaction") if isinstance(manifest, dict) else None
+    if not isinstance(redaction, dict):
+        return None
+    top = redaction.get("key_id")
+    if not isinstance(top, str) or not top:
+        return None
+    for entry in redaction.get("re_redacted") or []:
+        if not isinstance(entry, dict) or entry.get("key_id") != top:
+            return None
+    return top
+
+
+def key_match(a: dict[str, Any], b: dict[str, Any]) -> KeyMatch:
+    ka, kb = tag_key_id(a), tag_key_id(b)
+    if ka is None or kb is None:
+        return "unknown"
+    return "same" if ka == kb else "different"
 
 
 def diff_config(a: dict[str, Any], b: dict[str, Any]) -> list[ValueDiff]:
-    changed = _changed_keys(b)
+    changed = key_match(a, b) == "same"
     files_a = {c.get("path"): c.get("env") or {} for c in (a.get("facts") or {}).get("config_files") or []}
     files_b = {c.get("path"): c.get("env") or {} for c in (b.get("facts") or {}).get("config_files") or []}
     out: list[ValueDiff] = []
@@ -175,10 +207,11 @@ def diff_config(a: dict[str, Any], b: dict[str, Any]) -> list[ValueDiff]:
 def diff_containers(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[ValueDiff], list[ValueDiff]]:
     images, restarts = [], []
     for label, x, y in _pair_containers(a, b):
-        image = _compare(label, "image", x and x.get("image"), y and y.get("image"), set())
+        image = _compare(label, "image", x and x.get("image"), y and y.get("image"), False)
         if image is not None:
             images.append(image)
-        restart = _compare(label, "restart_count", x and x.get("restart_count"), y and y.get("restart_count"), set())
+        restart = _compare(label, "restart_count", x and x.get("restart_count"), y and y.get("restart_count"),
+                           False)
         if restart is not None:
             restarts.append(restart)
     return images, restarts
@@ -193,7 +226,7 @@ def _host(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def diff_host(a: dict[str, Any], b: dict[str, Any]) -> list[ValueDiff]:
-    return _dict_diff("host", _host(a), _host(b), set())
+    return _dict_diff("host", _host(a), _host(b), False)
 
 
 def diff_reports(a: dict[str, Any], b: dict[str, Any], a_name: str = "A", b_name: str = "B") -> Diff:
@@ -206,6 +239,7 @@ def diff_reports(a: dict[str, Any], b: dict[str, Any], a_name: str = "A", b_name
         findings=diff_findings(a, b), images=images, restarts=restarts,
         config=[c for c in config if c.change != "redacted"], host=diff_host(a, b),
         redacted=[c for c in config if c.change == "redacted"],
+        redaction_keys=key_match(a, b), key_ids=(tag_key_id(a), tag_key_id(b)),
     )
 
 
@@ -238,8 +272,14 @@ def render_markdown(diff: Diff) -> str:
             lines.append(f"| {f.change} | {_md(f.rule_id)} | {_md(f.container) or '-'} | {_md(severity)} | "
                          f"{_md(count)} |")
         lines.append("")
+    if diff.secrets_changed:
+        lines += ["### Secrets", ""]
+        for key in diff.secrets_changed:
+            where = sorted({r.scope for r in diff.config if r.secret and r.key == key})
+            lines.append(f"- {_md_key(key)} changed (redacted) in {_md(', '.join(where))}")
+        lines.append("")
     for title, rows in (("Image tags", diff.images), ("Restart counts", diff.restarts),
-                        ("Configuration", diff.config), ("Host resources", diff.host)):
+                        ("Configuration", [r for r in diff.config if not r.secret]), ("Host resources", diff.host)):
         if not rows:
             continue
         lines += [f"### {title}", "", "| where | key | change | A | B |", "|---|---|---|---|---|"]
@@ -247,14 +287,32 @@ def render_markdown(diff: Diff) -> str:
             lines.append(f"| {_md(r.scope)} | {_md(r.key)} | {r.change} | {_md(r.a if r.a is not None else '-')} | "
                          f"{_md(r.b if r.b is not None else '-')} |")
         lines.append("")
-    if diff.redacted:
-        keys = sorted({r.key for r in diff.redacted})
-        lines += [f"Not compared: {len(keys)} secret value(s) redacted in both ({_md(', '.join(keys))}); "
-                  "redaction tags differ between bundles, so whether they changed cannot be told.", ""]
+    note = not_compared_note(diff)
+    if note:
+        lines += [_md(note), ""]
     return "\n".join(lines)
+
+
+def _md_key(key: str) -> str:
+    """A configuration key as it is written (FOO_BAR: an underscore inside a word is no emphasis)."""
+    return key if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", key) else _md(key)
+
+
+def not_compared_note(diff: Diff) -> str:
+    """Why redacted values could not be compared, in plain words (empty when nothing stood in the way)."""
+    keys = sorted({r.key for r in diff.redacted})
+    what = f"Not compared: {len(keys)} secret value(s) redacted in both ({', '.join(keys)}). " if keys else ""
+    if diff.redaction_keys == "different":
+        return (f"{what}The bundles were redacted with different keys (key ids {diff.key_ids[0]} and "
+                f"{diff.key_ids[1]}: other hosts, --fresh-key or another --redaction-key), so their redaction "
+                "tags cannot tell whether a secret changed.")
+    if keys:
+        return (f"{what}At least one bundle does not record its redaction key (made by an earlier nodediag, "
+                "or re-redacted with another key), so redaction tags cannot tell whether they changed.")
+    return ""
 
 
 def render_html(diff: Diff) -> str:
     from nodediag.analyzer.report.pages import render_page
 
-    return render_page("diff.html", diff=diff)
+    return render_page("diff.html", diff=diff, not_compared=not_compared_note(diff))

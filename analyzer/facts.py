@@ -34,6 +34,7 @@ from nodediag.bundle.limits import current_limits
 from nodediag.bundle.lines import LineCappedReader
 from nodediag.bundle.schema import SchemaError
 from nodediag.envfile import env_values
+from nodediag.guide_dates import dating_note
 from nodediag.roles import detect_role
 
 _DOCKER_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
@@ -132,19 +133,42 @@ def _converted_from_guide(inp: LoadedInput) -> bool:
 _GUIDE_LOG_NAMES = {"prover-node": "prover-node.log", "prover-broker": "broker.log", "prover-agent": "agent.log"}
 
 
+def _utc_time(text: Any) -> datetime | None:
+    """A manifest's ``...Z`` time, None when absent or unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _load_converted_guide(reader: _Reader, facts: Facts) -> None:
     """A bundle `nodediag redact` made from the guide's archive: its guide/ files hold the facts
     the guide gathered (docker ps, free, df); its logs are matched to the containers by role."""
+    converted = (reader.inp.manifest or {}).get("converted_from") or {}
+    made = _utc_time(converted.get("made_at"))
+    if made is not None:  # when the archive was made (redact dated the logs from it)
+        reader.inp.made_at = made
+        dated = converted.get("dated_lines")
+        if isinstance(dated, int) and dated > 0:
+            reader.inp.warnings.append(dating_note(str(converted.get("made_from") or "the archive's time"), made,
+                                                   dated))
     ps_text = reader.text("guide/containers.txt")
     for row in parse_docker_ps(ps_text or ""):
         role = detect_role(row.name, row.image, row.command.split())[0]
+        started, finished = status_times(row.status, reader.inp.made_at)  # dated by the archive's time
         facts.containers.append(ContainerInfo(name=row.name, role=role, image=row.image, state=row.state,
-                                              exit_code=row.exit_code, cmd=row.command.split()))
+                                              exit_code=row.exit_code, cmd=row.command.split(),
+                                              started_at=started, finished_at=finished))
     for log in facts.log_files:
         same_role = [c for c in facts.containers if c.role == log.role and log.role != "other"]
         if len(same_role) == 1:
             log.container = same_role[0].name
             same_role[0].log_file = same_role[0].log_file or log.path
+        elif log.role in _GUIDE_LOG_NAMES:  # named after the guide's file, as when the archive is read
+            log.container = _GUIDE_LOG_NAMES[log.role].rsplit(".", 1)[0]
     free_text = reader.text("guide/memory.txt")
     if free_text:
         apply_free_text(facts.host, free_text)

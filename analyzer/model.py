@@ -283,6 +283,27 @@ class StatusPoint:
 
 
 @dataclass(slots=True)
+class ResourceSummary:
+    """One container's watch samples in a few numbers: memory and CPU at the first sample, at the
+    peak and at the last sample before the trigger (the last sample when no trigger is known)."""
+
+    container: str
+    role: str = ""
+    samples: int = 0
+    first_time: datetime | None = None
+    last_time: datetime | None = None  # the last sample at or before the trigger
+    mem_start: int | None = None
+    mem_peak: int | None = None
+    mem_last: int | None = None
+    mem_limit: int | None = None  # the container's own limit; None when it has none
+    host_memory: int | None = None  # what it may use without a limit (the host's memory)
+    cpu_start: float | None = None  # percent of one core
+    cpu_peak: float | None = None
+    cpu_last: float | None = None
+    state_last: str = ""
+
+
+@dataclass(slots=True)
 class ResourceSeries:
     """The watcher's samples carried by a bundle (``watch/samples.jsonl``), as series over time."""
 
@@ -295,6 +316,7 @@ class ResourceSeries:
     status: dict[str, list[StatusPoint]] = field(default_factory=dict)  # container -> GET /status results
     interval_s: float | None = None
     trigger: dict[str, Any] | None = None  # the manifest's trigger: kind, container, time, detail
+    summary: list[ResourceSummary] = field(default_factory=list)  # per container, agents first
 
 
 @dataclass(slots=True)

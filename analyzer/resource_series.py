@@ -11,7 +11,14 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from nodediag.analyzer.model import ContainerPoint, DiskPoint, HostPoint, ResourceSeries, StatusPoint
+from nodediag.analyzer.model import (
+    ContainerPoint,
+    DiskPoint,
+    HostPoint,
+    ResourceSeries,
+    ResourceSummary,
+    StatusPoint,
+)
 
 SAMPLES_FILE = "watch/samples.jsonl"
 MAX_POINTS_PER_SERIES = 5000  # a longer series keeps its newest points
@@ -83,7 +90,46 @@ def parse_samples(text: str, manifest: dict[str, Any] | None = None, file: str =
     series.trigger = trigger if isinstance(trigger, dict) else None
     watch = manifest.get("watch")
     series.interval_s = _float(watch.get("interval_s")) if isinstance(watch, dict) else None
+    series.summary = summarize(series)
     return series, bad
+
+
+ROLE_ORDER = {"prover-agent": 0, "prover-broker": 1, "prover-node": 2}
+
+
+def _trigger_time(series: ResourceSeries) -> datetime | None:
+    when = (series.trigger or {}).get("time")
+    if not isinstance(when, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def summarize(series: ResourceSeries) -> list[ResourceSummary]:
+    """Each container's samples up to the trigger in a few numbers (agents, broker, node, others)."""
+    until = _trigger_time(series)
+    out: list[ResourceSummary] = []
+    order = sorted(series.containers, key=lambda n: (ROLE_ORDER.get(series.roles.get(n, ""), 3), n))
+    for name in order:
+        points = [p for p in series.containers[name] if until is None or p.time <= until] or series.containers[name]
+        if not points:
+            continue
+        mem = [p for p in points if p.mem_used is not None]
+        cpu = [p for p in points if p.cpu_percent is not None]
+        limit = next((p.mem_limit for p in reversed(points) if p.mem_limit and p.mem_limited), None)
+        host = next((p.mem_limit for p in reversed(points) if p.mem_limit and not p.mem_limited), None)
+        out.append(ResourceSummary(
+            container=name, role=series.roles.get(name, ""), samples=len(points), first_time=points[0].time,
+            last_time=points[-1].time,
+            mem_start=mem[0].mem_used if mem else None, mem_peak=max(p.mem_used or 0 for p in mem) if mem else None,
+            mem_last=mem[-1].mem_used if mem else None, mem_limit=limit, host_memory=None if limit else host,
+            cpu_start=cpu[0].cpu_percent if cpu else None,
+            cpu_peak=max(p.cpu_percent or 0.0 for p in cpu) if cpu else None,
+            cpu_last=cpu[-1].cpu_percent if cpu else None, state_last=points[-1].state))
+    return out
 
 
 def memory_before(series: ResourceSeries, container: str) -> str | None:

@@ -35,6 +35,7 @@ from nodediag.collector.engine import ProgressCallback, Runner, RunStatus, Sourc
 from nodediag.collector.plan import Plan
 from nodediag.collector.sources import config, containers, docker_state, host, kernel_oom, probes
 from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction.host_key import RedactionKey
 from nodediag.version import __version__
 
 SOURCE_MODULES = (host, kernel_oom, docker_state, config, containers, probes)
@@ -86,6 +87,8 @@ class CollectOptions:
     no_logs: bool = False
     redact_ips: bool = False
     case_id: str | None = None
+    # the placeholder key (the host's key file by the CLI; None: a fresh key for this run only)
+    redaction_key: RedactionKey | None = None
     # hooks for callers that add to a collection (watch: its samples and its trigger)
     extra_sources: tuple[Callable[[Plan], list[Source]], ...] = ()  # more sources, run like the others
     manifest_extra: dict[str, Any] = field(default_factory=dict)  # top-level manifest fields, redacted
@@ -214,8 +217,12 @@ def make_plan(options: CollectOptions, now: datetime) -> tuple[Plan, list[str]]:
     return plan, warnings
 
 
+def redaction_key(options: CollectOptions) -> RedactionKey:
+    return options.redaction_key if options.redaction_key is not None else RedactionKey.fresh()
+
+
 def make_redactor(options: CollectOptions) -> Redactor:
-    redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
+    redactor = Redactor(redaction_key(options).secret(), redact_ips=options.redact_ips, patterns=options.patterns)
     for value in options.secrets:
         redactor.add_secret(value, "literal")
     # the Docker endpoint may carry credentials (tcp://user:password@host) that error messages repeat
@@ -489,6 +496,14 @@ def build_manifest(options: CollectOptions, plan: Plan, now: datetime, status: s
         "redaction": {"placeholder": "[REDACTED:<kind>#<tag>]", "totals": totals,
                       "secrets_known": redactor.secrets_known, "leak_check": "passed",
                       "operator_secrets": len(options.secrets), "patterns": len(options.patterns),
-                      "redact_ips": options.redact_ips, "unredacted": False},
+                      "redact_ips": options.redact_ips, "unredacted": False,
+                      **_key_entry(options, redactor)},
     }
+
+
+def _key_entry(options: CollectOptions, redactor: Redactor) -> dict[str, str]:
+    """The manifest's record of the placeholder key: its id and source, never the key."""
+    entry = redaction_key(options).manifest() if options.redaction_key is not None else {"key_source": "fresh"}
+    entry["key_id"] = redactor.key_id  # the key the placeholders were made with, whatever the options said
+    return entry
 

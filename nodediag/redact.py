@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import dataclasses
 import gzip
 import lzma
 import os
@@ -23,8 +24,9 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import zstandard
 
@@ -37,7 +39,9 @@ from nodediag.bundle.safe_archive import ArchiveError, CappedReader, bounded_tar
 from nodediag.bundle.verify import VerifyError, verify_bundle
 from nodediag.bundle.writer import BundleError, BundleWriter
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
+from nodediag.guide_dates import MAX_INFO_BYTES, ArchiveTime, DatingReader, LogDating, dates_info_file, log_dating
 from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction.host_key import RedactionKey
 from nodediag.version import __version__
 
 _BLOCK = 1 << 20
@@ -60,6 +64,7 @@ class RedactOptions:
     command_line: list[str] = field(default_factory=list)
     allow_damaged: bool = False  # --allow-damaged: take a bundle that fails verify (recorded in the manifest)
     limits: Limits = DEFAULT_LIMITS
+    redaction_key: RedactionKey | None = None  # None: a fresh key for this run only
 
 
 Kind = Literal["bundle", "manual-guide", "log", "folder"]
@@ -79,6 +84,7 @@ class RedactOutcome:
 class _Member:
     rel: str  # path relative to the top folder (bundle) or the guide folder
     size: int
+    mtime: float | None = None  # the tar member's time (the guide's archive), when known
 
 
 def _open_members(path: Path, kind: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[_Member, IO[bytes]]]:
@@ -119,7 +125,7 @@ def _guide_members(path: Path, limits: Limits) -> Iterator[tuple[_Member, IO[byt
                         continue
                     fh = tar.extractfile(member)
                     if fh is not None:
-                        yield _Member("/".join(parts), member.size), fh
+                        yield _Member("/".join(parts), member.size, float(member.mtime)), fh
     except ArchiveError as exc:
         raise RedactError(f"{path} {exc}") from None
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError, lzma.LZMAError) as exc:
@@ -304,7 +310,9 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
     if not src.is_dir() and not src.is_file():
         raise RedactError(f"{src} is neither a regular file nor a folder")
     kind = detect_kind(src)
-    redactor = Redactor(redact_ips=options.redact_ips, patterns=options.patterns)
+    key = options.redaction_key if options.redaction_key is not None else RedactionKey.fresh()
+    options = dataclasses.replace(options, redaction_key=key)  # the manifest records which key
+    redactor = Redactor(key.secret(), redact_ips=options.redact_ips, patterns=options.patterns)
     for value in options.secrets:
         redactor.add_secret(value, "literal")
     try:
@@ -328,10 +336,16 @@ def redact_input(options: RedactOptions, now: str) -> RedactOutcome:
 def _re_redaction_entry(options: RedactOptions, now: str, damage: list[str] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": now, "tool_version": __version__, "operator_secrets": len(options.secrets),
                              "patterns": len(options.patterns), "redact_ips": options.redact_ips,
-                             "input": options.input.name}
+                             "input": options.input.name, **_key_fields(options)}
     if damage:
         entry["damaged_input"] = list(damage)  # taken with --allow-damaged: what verify found wrong
     return entry
+
+
+def _key_fields(options: RedactOptions) -> dict[str, str]:
+    """The placeholder key's id and source (never the key), as the manifest records them."""
+    key = options.redaction_key
+    return {"key_id": key.key_id, "key_source": str(key.source)} if key is not None else {}
 
 
 def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind,
@@ -386,10 +400,23 @@ def _rebundle(options: RedactOptions, redactor: Redactor, now: str) -> RedactOut
 
 def _convert_guide(options: RedactOptions, redactor: Redactor, now: str) -> RedactOutcome:
     prefix, rels = _guide_root(options.input, options.limits)
+    made = ArchiveTime()
+    dating: dict[str, LogDating] = {}
     for member, fh in _open_members(options.input, "manual-guide", options.limits):  # learn config.env first
         rel = member.rel[len(prefix):] if member.rel.startswith(prefix) else None
-        if rel is not None and _is_config(rel):
+        if rel is None:
+            continue
+        if _is_config(rel):
             _learn_config(rel, _read_limited(fh, rel), redactor)
+            made.member(rel, member.mtime)
+        elif rel.endswith(".log"):  # the guide's logs have times of day only: dated as analyze dates them
+            dating[rel] = log_dating(fh)
+            made.member(rel, member.mtime)
+        else:
+            made.member(rel, member.mtime, fh.read(MAX_INFO_BYTES) if dates_info_file(rel) else None)
+    archive_made = made.result()
+    first_days = {rel: d.first_day(archive_made[0]) for rel, d in dating.items()} if archive_made else {}
+    stampers: list[DatingReader] = []
     out = _Output(options, redactor)
     sources: list[dict[str, Any]] = []
     try:
@@ -398,6 +425,10 @@ def _convert_guide(options: RedactOptions, redactor: Redactor, now: str) -> Reda
                 continue
             rel = member.rel[len(prefix):]
             path, source = guide_bundle_path(rel)
+            day = first_days.get(rel)
+            if day is not None:
+                stampers.append(DatingReader(fh, day))
+                fh = cast(IO[bytes], stampers[-1])
             out.add(path, source, fh, config=_is_config(rel))
             sources.append({"name": source, "status": "ok", "duration_s": 0.0, "error": None, "files": [path]})
     except BaseException:
@@ -412,13 +443,24 @@ def _convert_guide(options: RedactOptions, redactor: Redactor, now: str) -> Reda
                        "containers": [{"name": r, "id": "", "role": r, "how": "guide file name", "image": "",
                                        "state": "", "project": "", "service": r} for r in roles],
                        "config_files": []},
-        "converted_from": {"kind": "manual-guide", "input": options.input.name},
+        "converted_from": {"kind": "manual-guide", "input": options.input.name,
+                           **_made_fields(archive_made, sum(r.stamper.dated for r in stampers))},
         "status": "complete", "sources": sources,
         "redaction": {"placeholder": "[REDACTED:<kind>#<tag>]", "operator_secrets": len(options.secrets),
                       "patterns": len(options.patterns), "redact_ips": options.redact_ips,
-                      "re_redacted": [_re_redaction_entry(options, now)]},
+                      "re_redacted": [_re_redaction_entry(options, now)],
+                      **(options.redaction_key.manifest() if options.redaction_key is not None else {})},
     }
     return _finish(out, manifest, options, "manual-guide")
+
+
+def _made_fields(made: tuple[datetime, str] | None, dated: int) -> dict[str, Any]:
+    """When the guide's archive was made and how that is known (the analyzer dates its ps statuses
+    from it), and how many log lines were dated from it."""
+    if made is None:
+        return {}
+    return {"made_at": made[0].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "made_from": made[1],
+            "dated_lines": dated}
 
 
 # --- raw inputs: a log file, a folder ---------------------------------------------------------------

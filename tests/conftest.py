@@ -68,6 +68,20 @@ def _engine_script(action: str, state_dir: str | None, timeout: float = 90) -> s
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every nodediag the tests run (in process or as a subprocess) keeps its host redaction key in
+    a folder of this session, never in the machine's /var/lib/nodediag or ~/.local/state."""
+    folder = tmp_path_factory.mktemp("state-home")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[str]:
     """The ``DOCKER_HOST`` URL of a running engine. Order: ``DOCKER_HOST`` if it answers; the

@@ -8,13 +8,12 @@ hostile members, compression bombs and damaged files end in one plain InputError
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, cast
-
-import zstandard
 
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
 from nodediag.analyzer.inputs.exports import KIND_NAMES, MAX_EXPORT_BYTES, ExportKind, convert_export, detect_export
@@ -22,8 +21,9 @@ from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide,
 from nodediag.analyzer.model import LoadedInput, ParseStats
 from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
 from nodediag.bundle.format import MANIFEST
-from nodediag.bundle.frames import OwnFrame, SkippingReader, own_frames
-from nodediag.bundle.limits import DEFAULT_LIMITS
+from nodediag.bundle.frames import OwnFrame, own_frames
+from nodediag.bundle.limits import DEFAULT_LIMITS, Limits, current_limits
+from nodediag.bundle.reader import BundleReader, BundleReadError
 from nodediag.bundle.safe_archive import (
     DECOMPRESS_ERRORS,
     GZIP_MAGIC,
@@ -34,11 +34,13 @@ from nodediag.bundle.safe_archive import (
     cap_message,
     copy_capped,
     describe_decompress_error,
-    extract_tar_stream,
     looks_like_tar,
+    make_private_dirs,
     open_decompressed,
+    read_chunks,
     remove_tree,
     stream_limit,
+    write_member,
 )
 
 DEFAULT_MAX_BYTES = DEFAULT_LIMITS.max_bytes
@@ -197,11 +199,14 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                  on_file: Callable[[Path, str], None] | None = None,
                  on_frame: Callable[[Path, OwnFrame], None] | None = None, detach: bool = True,
                  header_limit: int = DEFAULT_LIMITS.max_header_bytes) -> LoadedInput:
+    """A compressed (or plain) file: a tar archive is read through the shared streaming reader
+    (nodediag/bundle/reader.py: the caps, path safety and bomb limits of verify, inspect and
+    redact) into a private folder; a compressed text is a raw log."""
     private = _private_folder(workdir)
     try:
+        frames: list[OwnFrame] = []
         with path.open("rb") as fh:
             try:
-                frames: list[OwnFrame] = []
                 if head.startswith(ZSTD_MAGIC) and detach:
                     frames = own_frames(path)  # (walks every frame: a truncated file is refused here)
                     names = [f.name for f in frames]
@@ -212,55 +217,83 @@ def _open_stream(path: Path, head: bytes, workdir: Path, max_bytes: int, max_fil
                         raise CapExceeded(cap_message("files", max_files))
                     if sum(f.size for f in frames) > max_bytes:
                         raise CapExceeded(cap_message("bytes", max_bytes))
-                stream: BinaryIO
-                if frames:  # the rest of the bundle, without them: still a Zstandard stream
-                    skipping = cast(BinaryIO, SkippingReader(fh, [(f.offset, f.length) for f in frames]))
-                    decompressor = zstandard.ZstdDecompressor()
-                    stream = cast(BinaryIO, decompressor.stream_reader(skipping, read_across_frames=True))
-                else:
-                    stream = open_decompressed(path, fh, head)
-                reader = CappedReader(stream, stream_limit(max_bytes, max_files))
+                reader = CappedReader(open_decompressed(path, fh, head), stream_limit(max_bytes, max_files))
                 first = reader.peek(_TEXT_SAMPLE)
                 if not looks_like_tar(first):
-                    if stream is not fh and looks_like_text(first):
-                        raw = private / "raw"
-                        copy_capped(reader, raw, max_bytes)  # type: ignore[arg-type]
-                        try:
-                            return _redacted_single_log(raw, private, _stripped_name(path), max_bytes)
-                        finally:
-                            raw.unlink(missing_ok=True)  # the unredacted copy must not stay on disk
-                    if not first:
-                        raise ArchiveError("decompresses to nothing: the archive is empty")
-                    raise ArchiveError("decompresses to something that is neither a tar archive nor "
-                                       f"text: {_ACCEPTED}")
-                extracted = private / "archive"
-                os.mkdir(extracted, 0o700)
-                digests: dict[str, tuple[int, str]] = {}  # measured while extracting: not read again
-                if on_frame:
-                    for frame in frames:
-                        on_frame(extracted, frame)
-                files = extract_tar_stream(reader, extracted, max_bytes=max_bytes,  # type: ignore[arg-type]
-                                           max_files=max_files, digests=digests,
-                                           on_member=(lambda rel: on_file(extracted, rel)) if on_file else None,
-                                           counted=(len(frames), sum(f.size for f in frames)),
-                                           header_limit=header_limit)
-                for frame in frames:
-                    if frame.name in files:
-                        raise ArchiveError(f"holds the member {frame.name!r} twice: refused, the archive "
-                                           "was not analysed")
-                while reader.read(1024 * 1024):  # reach the end: the zstd checksum is checked there
-                    pass
+                    if not (head.startswith((ZSTD_MAGIC, GZIP_MAGIC))) or not looks_like_text(first):
+                        if not first:
+                            raise ArchiveError("decompresses to nothing: the archive is empty")
+                        raise ArchiveError("decompresses to something that is neither a tar archive nor "
+                                           f"text: {_ACCEPTED}")
+                    raw = private / "raw"
+                    copy_capped(reader, raw, max_bytes)  # type: ignore[arg-type]
+                    try:
+                        return _redacted_single_log(raw, private, _stripped_name(path), max_bytes)
+                    finally:
+                        raw.unlink(missing_ok=True)  # the unredacted copy must not stay on disk
             except (CapExceeded, ArchiveError):
                 raise
             except DECOMPRESS_ERRORS as exc:
                 raise ArchiveError(describe_decompress_error(exc)) from exc
-            except OSError as exc:  # disk full, permissions: the workdir, not the input
-                raise ArchiveError(f"could not be extracted into {workdir} ({exc.strerror or exc}): "
-                                   "free space there or pass another working folder") from exc
+        extracted = private / "archive"
+        os.mkdir(extracted, 0o700)
+        if on_frame:
+            for frame in frames:
+                on_frame(extracted, frame)
+        limits = dataclasses.replace(current_limits(), max_bytes=max_bytes, max_files=max_files,
+                                     max_header_bytes=header_limit)
+        files, digests = _extract(path, extracted, limits, frames, on_file)
         return _classify_extracted(private, extracted, files, digests, max_bytes, max_files, frames)
     except BaseException:
         remove_tree(private)
         raise
+
+
+def _extract(path: Path, dest: Path, limits: Limits, frames: list[OwnFrame],
+             on_file: Callable[[Path, str], None] | None) -> tuple[list[str], dict[str, tuple[int, str]]]:
+    """Every regular file of the tar archive ``path`` but the ``frames`` (read later, from the
+    bundle), written into ``dest`` (private) by the shared streaming reader; each file's (size,
+    sha256) measured as it is written, and its member time kept (it dates the guide's logs)."""
+    files: list[str] = []
+    digests: dict[str, tuple[int, str]] = {}
+    framed = {f.name for f in frames}
+    reader = BundleReader(path, limits, layout="any", skip=[(f.offset, f.length) for f in frames],
+                          counted=(len(frames), sum(f.size for f in frames)))
+    content = sum(f.size for f in frames)
+    try:
+        for member, data in reader.members():
+            if member.rel in framed:
+                raise ArchiveError(f"holds the member {member.rel!r} twice: refused, the archive was not analysed")
+            target = dest.joinpath(*member.rel.split("/"))
+            make_private_dirs(dest, target.parent)
+            digest = hashlib.sha256()
+            written = write_member(read_chunks(data), target, member.name, content,
+                                   limits.max_bytes, digest)
+            digests[member.rel] = (written - content, digest.hexdigest())
+            content = written
+            try:  # the member's own time: an archive without dated lines is dated by it
+                os.utime(target, (member.mtime, member.mtime))
+            except (OSError, OverflowError, ValueError):
+                pass
+            files.append(member.rel)
+            if on_file:
+                on_file(dest, member.rel)
+    except BundleReadError as exc:
+        raise ArchiveError(_analysis_refused(str(exc), reader.path)) from None
+    except OSError as exc:  # disk full, permissions: the workdir, not the input
+        raise ArchiveError(f"could not be extracted into {dest.parent.parent} ({exc.strerror or exc}): "
+                           "free space there or pass another working folder") from exc
+    return files, digests
+
+
+def _analysis_refused(message: str, path: Path) -> str:
+    """The shared reader's one line, without the path (open_input puts the name in front) and
+    saying that nothing was analysed when it refused the archive."""
+    text = message[len(str(path)):].lstrip() if message.startswith(str(path)) else message
+    text = text.lstrip(":").strip()
+    if text.endswith(": refused") or text.endswith("(the archive was altered)"):
+        text += ", the archive was not analysed"
+    return text
 
 
 def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int) -> LoadedInput:

@@ -19,6 +19,8 @@ import json.scanner
 import re
 from typing import Any, cast
 
+from nodediag.log_lines import DOCKER_TS_RE, is_pretty_start, strip_ansi
+
 # --- levels -----------------------------------------------------------------------------
 
 LEVEL_BY_NAME = {
@@ -59,18 +61,8 @@ def level_from_name(value: Any) -> str | None:
 
 # --- ANSI, docker timestamps, compose prefixes --------------------------------------------
 
-_ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-
-
-def strip_ansi(text: str) -> str:
-    """Remove ANSI escape sequences (colours, cursor moves, OSC titles) from ``text``."""
-    if "\x1b" not in text:
-        return text
-    return _ANSI_RE.sub("", text)
-
-
-# RFC 3339 with up to nanoseconds, as `docker logs -t` prints it, followed by one space.
-DOCKER_TS_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)) ")
+# strip_ansi, DOCKER_TS_RE and is_pretty_start live in nodediag/log_lines.py (imported above):
+# `nodediag redact` dates the guide's logs with them.
 
 # `docker compose logs`: "service-1  | " (name padded with spaces). The name may be followed by
 # nothing but padding; compose v1 names use underscores (project_service_1).
@@ -128,22 +120,6 @@ def is_module_name(token: str) -> bool:
             _MODULE_CACHE.clear()
         _MODULE_CACHE[token] = known
     return known
-
-
-def is_pretty_start(body: str) -> bool:
-    """``[HH:MM:SS.mmm] `` at the start of ``body`` (cheap positional checks, no regex)."""
-    return (
-        len(body) > 16
-        and body[13] == "]"
-        and body[3] == ":"
-        and body[6] == ":"
-        and body[9] == "."
-        and body[14] == " "
-        and body[1:3].isdigit()
-        and body[4:6].isdigit()
-        and body[7:9].isdigit()
-        and body[10:13].isdigit()
-    )
 
 
 def split_pretty_head(body: str) -> tuple[str, str, str] | None:

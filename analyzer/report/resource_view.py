@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from nodediag.analyzer.model import AnalysisResult
 from nodediag.analyzer.report import charts
 from nodediag.analyzer.report.formatting import fmt_bytes, parse_iso
-
-ROLE_ORDER = {"prover-agent": 0, "prover-broker": 1, "prover-node": 2}
+from nodediag.analyzer.resource_series import ROLE_ORDER
 
 
 def _percent(value: float) -> str:

@@ -72,6 +72,8 @@ class ReRedaction(TypedDict, total=False):
     redact_ips: bool
     input: str
     damaged_input: list[str]  # what `verify` found wrong with the input, when --allow-damaged took it
+    key_id: str  # the placeholder key of this re-redaction (see Redaction.key_id)
+    key_source: str
 
 
 class Redaction(TypedDict, total=False):
@@ -86,6 +88,11 @@ class Redaction(TypedDict, total=False):
     redacted_lines: dict[str, dict[str, list[int]]]
     secret_files: list[str]
     re_redacted: list[ReRedaction]
+    # the placeholder key: its id (an HMAC of a constant, never the key) and how it was chosen
+    # (nodediag/redaction/host_key.py); absent in bundles of earlier versions
+    key_id: str
+    key_source: str
+    key_note: str
 
 
 class Manifest(TypedDict, total=False):
@@ -103,7 +110,7 @@ class Manifest(TypedDict, total=False):
     sources: list[SourceEntry]
     files: list[FileEntry]
     redaction: Redaction
-    converted_from: dict[str, str] | None
+    converted_from: dict[str, Any] | None  # kind, input; for the guide: made_at, made_from, dated_lines
 
 
 _TEXT = optional(STR)
@@ -136,9 +143,11 @@ _SCHEMA = Obj({
         "redacted_lines": MapOf(_LINES), "secret_files": ListOf(STR),
         "re_redacted": ListOf(Obj({"at": _TEXT, "tool_version": _TEXT, "operator_secrets": INT,
                                    "patterns": INT, "redact_ips": BOOL, "input": _TEXT,
-                                   "damaged_input": ListOf(STR)})),
+                                   "damaged_input": ListOf(STR), "key_id": _TEXT, "key_source": _TEXT})),
+        "key_id": _TEXT, "key_source": _TEXT, "key_note": _TEXT,
     })),
-    "converted_from": optional(Obj({"kind": _TEXT, "input": _TEXT})),
+    "converted_from": optional(Obj({"kind": _TEXT, "input": _TEXT, "made_at": _TEXT, "made_from": _TEXT,
+                                    "dated_lines": optional(INT)})),
 }, required=frozenset({"format", "format_version"}))
 
 

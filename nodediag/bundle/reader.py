@@ -12,26 +12,34 @@ One pass over the archive, in constant memory, within ``Limits``:
   otherwise recorded in ``damage`` and left out (the first copy is kept), so that
   ``redact --allow-damaged`` can still take what is sound and say what was not.
 
+``analyze`` reads through it too, with ``layout="any"``: any tar archive (Zstandard, gzip or
+none), its members named from the archive's root (the analyzer then finds the bundle's folder, or
+the manual guide's), and ``skip``: the Zstandard frames of container logs it reads on its own
+(nodediag/bundle/frames.py), counted against the caps by ``counted``.
+
 Every problem is a BundleReadError whose message is one line meant for the user.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Literal, cast
 
 import zstandard
 
-from nodediag.bundle.frames import Window
+from nodediag.bundle.frames import SkippingReader, Window
 from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
 from nodediag.bundle.manifest import MANIFEST, Manifest, ManifestError, parse_manifest
 from nodediag.bundle.safe_archive import (
+    GZIP_MAGIC,
     ZSTD_MAGIC,
     ArchiveError,
     CappedReader,
@@ -69,19 +77,34 @@ def check_regular_input(path: Path, what: str = "a bundle (.tar.zst)", folder_ok
 @dataclass(frozen=True)
 class BundleMember:
     name: str  # the path in the archive
-    rel: str  # relative to the bundle's top folder
+    rel: str  # relative to the bundle's top folder (layout "any": to the archive's root)
     size: int  # as the tar header says; the reader delivers exactly this many bytes or fails
+    mtime: float = 0.0  # the member's time as the tar header says
+
+
+#: "bundle": a .tar.zst with one top folder; "any": any tar archive (.tar.zst, .tar.gz, .tar),
+#: members named from its root.
+Layout = Literal["bundle", "any"]
 
 
 class BundleReader:
     """One streaming pass over the bundle at ``path`` (see the module docstring)."""
 
-    def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS, *, strict: bool = True) -> None:
+    def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS, *, strict: bool = True,
+                 layout: Layout = "bundle", skip: Sequence[tuple[int, int]] = (),
+                 counted: tuple[int, int] = (0, 0)) -> None:
+        """``skip``: (offset, length) of whole Zstandard frames, ascending, left out of the pass;
+        ``counted``: the members and bytes of content already counted against the caps (those
+        frames' members, read elsewhere)."""
         self.path = Path(path)
         self.limits = limits
         self.strict = strict
+        self.layout: Layout = layout
+        self.skip = list(skip)
+        self.counted = counted
         self.damage: list[str] = []
         self.top: str | None = None
+        self._count = 0  # members read so far (for the wording of an error)
 
     def _damaged(self, problem: str) -> None:
         if self.strict:
@@ -109,21 +132,35 @@ class BundleReader:
         """Regular files in archive order, each with a reader valid until the next is asked for."""
         check_regular_input(self.path)
         seen: set[str] = set()
-        count = declared = 0
+        count, declared = self.counted
         try:
             with open(self.path, "rb") as fh:
-                if fh.read(4) != ZSTD_MAGIC:
-                    raise BundleReadError(f"{self.path} is not a .tar.zst nodediag bundle (not Zstandard data)")
-                end = self._readable_end(fh, os.fstat(fh.fileno()).st_size)
+                head = fh.read(4)
                 fh.seek(0)
-                window = Window(fh, end)
-                stream = zstandard.ZstdDecompressor().stream_reader(window, read_across_frames=True)  # type: ignore[arg-type]
+                stream: BinaryIO
+                if head == ZSTD_MAGIC:
+                    end = self._readable_end(fh, os.fstat(fh.fileno()).st_size)
+                    fh.seek(0)
+                    raw: BinaryIO = fh
+                    if self.skip:  # whole frames left out: what remains is a Zstandard stream of its own
+                        raw = cast(BinaryIO, SkippingReader(fh, self.skip))
+                        end -= sum(length for offset, length in self.skip if offset + length <= end)
+                    window = Window(raw, end)
+                    stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(
+                        window, read_across_frames=True))  # type: ignore[arg-type]
+                elif self.layout == "bundle":
+                    raise BundleReadError(f"{self.path} is not a .tar.zst nodediag bundle (not Zstandard data)")
+                elif head[:2] == GZIP_MAGIC:
+                    stream = cast(BinaryIO, gzip.GzipFile(fileobj=fh, mode="rb"))
+                else:
+                    stream = fh
                 capped = CappedReader(stream, stream_limit(self.limits.max_bytes, self.limits.max_files))
                 tarinfo = bounded_tarinfo(self.limits.max_header_bytes)
                 with tarfile.open(fileobj=capped, mode="r|", tarinfo=tarinfo) as tar:  # type: ignore[call-overload]
                     while (member := tar.next()) is not None:
                         tar.members.clear()  # stream mode keeps every header otherwise
                         count += 1
+                        self._count += 1
                         if count > self.limits.max_files:
                             raise BundleReadError(f"{self.path} {cap_message('files', self.limits.max_files)}")
                         declared += max(member.size, 0)
@@ -136,6 +173,18 @@ class BundleReader:
                                                   f"{problem}: refused")
                         parts = [p for p in member.name.split("/") if p not in ("", ".")]
                         if not parts:
+                            continue
+                        if self.layout == "any":
+                            rel = "/".join(parts)
+                            if member.isdir():
+                                continue
+                            if rel in seen:
+                                self._damaged(f"holds the member {_shown(rel)} twice (the archive was altered)")
+                                continue
+                            seen.add(rel)
+                            data = tar.extractfile(member)
+                            guarded = cast(BinaryIO, _Guarded(data or io.BytesIO(b""), self))
+                            yield BundleMember(member.name, rel, member.size, float(member.mtime)), guarded
                             continue
                         if self.top is None:
                             self.top = parts[0]
@@ -154,7 +203,7 @@ class BundleReader:
                         seen.add(rel)
                         data = tar.extractfile(member)
                         guarded = cast(BinaryIO, _Guarded(data or io.BytesIO(b""), self))
-                        yield BundleMember(member.name, rel, member.size), guarded
+                        yield BundleMember(member.name, rel, member.size, float(member.mtime)), guarded
                     # read to the end: the last frame's checksum is checked there, and nothing may follow
                     while chunk := capped.read(1 << 20):
                         if chunk.count(0) != len(chunk):
@@ -165,7 +214,8 @@ class BundleReader:
         except _READ_ERRORS as exc:
             raise self.explain(exc) from None
         if count == 0:
-            raise BundleReadError(f"{self.path} is an empty archive: not a nodediag bundle")
+            what = "" if self.layout == "any" else ": not a nodediag bundle"
+            raise BundleReadError(f"{self.path} is an empty archive{what}")
 
     def explain(self, exc: BaseException) -> BundleReadError:
         """The one-line error for a failure met while reading the archive."""
@@ -175,8 +225,17 @@ class BundleReader:
             return BundleReadError(f"{self.path} {exc}")
         if isinstance(exc, zstandard.ZstdError):
             return self._fatal(f"is damaged: its Zstandard data does not decompress ({exc})")
+        if isinstance(exc, (gzip.BadGzipFile, zlib.error)):
+            return self._fatal(f"is corrupt: its compressed data does not decompress ({exc})")
+        if isinstance(exc, tarfile.ReadError):
+            text = str(exc)
+            if "unexpected end" in text or "truncated" in text:
+                return self._fatal("ends in the middle of a file (truncated download or copy?)")
+            if self._count == 0:
+                return self._fatal(f"is not a readable tar archive ({text})")
+            return self._fatal(f"is corrupt after {self._count} members ({text})")
         if isinstance(exc, tarfile.TarError):
-            return self._fatal(f"is damaged or cut short: not a readable tar archive ({exc})")
+            return self._fatal(f"is not a readable tar archive ({exc})")
         return self._fatal("is cut short (truncated download or copy?)")
 
 
@@ -221,7 +280,7 @@ def _shown(text: str) -> str:
     return repr(shown[:120] + ("..." if len(shown) > 120 else ""))
 
 
-_READ_ERRORS = (ArchiveError, zstandard.ZstdError, tarfile.TarError, EOFError)
+_READ_ERRORS = (ArchiveError, zstandard.ZstdError, tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 class _Guarded(io.RawIOBase):

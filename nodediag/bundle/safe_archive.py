@@ -13,7 +13,7 @@ import shutil
 import stat
 import tarfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -260,172 +260,14 @@ def stream_limit(max_bytes: int, max_files: int) -> int:
     return max_bytes + 1024 * max_files + _CHUNK
 
 
-_RECORD = tarfile.RECORDSIZE  # tarfile's stream mode ("r|") pulls its input in steps of this size
-
-
-class _ForwardReader:
-    """A forward-only view of a tar stream, for ``tarfile.open(mode="r:")``: tarfile reads headers
-    through ``read``/``seek``/``tell`` and the extraction loop takes member data with ``chunks``.
-
-    It pulls ``source`` exactly as far as tarfile's stream mode would (whole 10 KiB records, never
-    further ahead), so every cap counted by ``source`` stops at the same byte; but it pulls many
-    records per call into one reused buffer and hands member data out as views of it, without
-    stream mode's per-record reads, joins and copies. Seeking backwards is refused, as in stream
-    mode.
-    """
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self._readinto = getattr(source, "readinto", None)
-        self._buffer = bytearray()
-        self._view = memoryview(self._buffer)
-        self._start = 0  # pulled, not yet consumed: _buffer[_start:_end], stream bytes from _pos on
-        self._end = 0
-        self._pos = 0
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int) -> int:
-        if pos < self._pos:
-            raise tarfile.StreamError("seeking backwards is not allowed")
-        while self._pos < pos and self._take(min(pos - self._pos, _CHUNK)):
-            pass  # skipped bytes are pulled (and counted) like any others, then dropped
-        return self._pos
-
-    def read(self, size: int) -> bytes:
-        if size < 0:  # a hostile negative header size: slice the pulled bytes as stream mode does
-            keep = min(-size, self._end - self._start)
-            data = bytes(self._view[self._start:self._end - keep])
-            self._start += len(data)
-            self._pos += len(data)
-            return data
-        return bytes(self._take(size))
-
-    def chunks(self, size: int) -> Iterator[memoryview]:
-        """The next ``size`` bytes (a member's data) in chunks of _CHUNK bytes, each a view valid
-        until the next call; tarfile.ReadError when the stream ends first."""
-        while size > 0:
-            wanted = min(size, _CHUNK)
-            chunk = self._take(wanted)
-            if len(chunk) != wanted:
-                raise tarfile.ReadError("unexpected end of data")
-            size -= wanted
-            yield chunk
-
-    def _take(self, size: int) -> memoryview:
-        """Consume up to ``size`` bytes (fewer only at the end of the stream)."""
-        have = self._end - self._start
-        if have < size:
-            self._fill(size - have)
-            size = min(size, self._end - self._start)
-        chunk = self._view[self._start:self._start + size]
-        self._start += size
-        self._pos += size
-        return chunk
-
-    def _fill(self, missing: int) -> None:
-        have = self._end - self._start
-        if have and self._start:
-            self._view[:have] = self._view[self._start:self._end]
-        self._start, self._end = 0, have
-        while missing > 0:
-            want = -(-missing // _RECORD) * _RECORD  # whole records, as many as stream mode would pull
-            if len(self._buffer) < self._end + want:
-                grown = bytearray(self._end + want)
-                grown[:self._end] = self._view[:self._end]
-                self._buffer, self._view = grown, memoryview(grown)
-            if self._readinto is not None:
-                count = self._readinto(self._view[self._end:self._end + want])
-            else:
-                data = self._source.read(want)
-                count = len(data)
-                self._view[self._end:self._end + count] = data
-            if not count:
-                break
-            self._end += count
-            missing -= count
-
-
-def extract_tar_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, max_files: int,
-                       on_member: Callable[[str], None] | None = None,
-                       digests: dict[str, tuple[int, str]] | None = None,
-                       counted: tuple[int, int] = (0, 0), header_limit: int = _HEADER_LIMIT) -> list[str]:
-    """Extract a tar stream into ``dest`` (an empty private folder), refusing links, devices,
-    FIFOs, absolute paths and '..'; stop at ``max_files`` members or ``max_bytes`` of content.
-    Return the extracted regular files' relative paths. Raise ArchiveError naming the member.
-    When ``digests`` is given, it receives each extracted file's (size, sha256 hex), computed
-    from the bytes as they were written. ``counted``: the members and bytes of content already
-    counted against the caps (the archive's members read elsewhere)."""
-    files: list[str] = []
-    members, content = counted
-    reader = _ForwardReader(stream)
-    try:
-        tarinfo = bounded_tarinfo(header_limit)
-        with tarfile.open(fileobj=reader, mode="r:", tarinfo=tarinfo) as archive:  # type: ignore[call-overload]
-            for member in archive:
-                members += 1
-                if members > max_files:
-                    raise CapExceeded(cap_message("files", max_files))
-                problem = member_problem(member)
-                if problem:
-                    raise ArchiveError(f"holds a member {member.name!r} that {problem}: refused, "
-                                       "the archive was not analysed")
-                rel = "/".join(part for part in member.name.split("/") if part not in ("", "."))
-                if not rel:
-                    continue
-                target = dest.joinpath(*rel.split("/"))
-                if member.isdir():
-                    _make_dirs(dest, target)
-                    continue
-                if content + member.size > max_bytes:  # refused before a byte is written (the
-                    raise CapExceeded(cap_message("bytes", max_bytes))  # bytes are counted as well)
-                _make_dirs(dest, target.parent)
-                if member.sparse is not None:  # tarfile fills the holes
-                    source = archive.extractfile(member)
-                    if source is None:
-                        raise ArchiveError(f"holds a member {member.name!r} that cannot be read")
-                    chunks: Iterable[bytes | memoryview] = _read_chunks(source)
-                else:
-                    chunks = _member_chunks(reader, member)
-                digest = hashlib.sha256() if digests is not None else None
-                written = _write_member(chunks, target, member.name, content, max_bytes, digest)
-                if digests is not None and digest is not None:
-                    digests[rel] = (written - content, digest.hexdigest())
-                content = written
-                try:  # the member's own time: an archive without dated lines is dated by it
-                    os.utime(target, (member.mtime, member.mtime))
-                except (OSError, OverflowError, ValueError):
-                    pass
-                files.append(rel)
-                if on_member:
-                    on_member(rel)
-    except tarfile.ReadError as exc:
-        text = str(exc)
-        if "unexpected end" in text or "truncated" in text:
-            raise ArchiveError("ends in the middle of a file (truncated download or copy?)") from exc
-        if members == 0:
-            raise ArchiveError(f"is not a readable tar archive ({text})") from exc
-        raise ArchiveError(f"is corrupt after {members} members ({text})") from exc
-    except tarfile.TarError as exc:
-        raise ArchiveError(f"is not a readable tar archive ({exc})") from exc
-    if not members:
-        raise ArchiveError("is an empty archive")
-    return files
-
-
-def _member_chunks(reader: _ForwardReader, member: tarfile.TarInfo) -> Iterator[memoryview]:
-    if member.size > 0:
-        reader.seek(member.offset_data)
-        yield from reader.chunks(member.size)
-
-
-def _read_chunks(source: BinaryIO) -> Iterator[bytes]:
+def read_chunks(source: BinaryIO) -> Iterator[bytes]:
+    """``source`` read in chunks of 1 MiB."""
     while chunk := source.read(_CHUNK):
         yield chunk
 
 
-def _make_dirs(dest: Path, folder: Path) -> None:
+def make_private_dirs(dest: Path, folder: Path) -> None:
+    """Create ``folder`` under ``dest`` (0700 each); ArchiveError when a part exists as a file."""
     current = dest
     for part in folder.relative_to(dest).parts:
         current = current / part
@@ -437,8 +279,8 @@ def _make_dirs(dest: Path, folder: Path) -> None:
                                    "the archive was not analysed") from None
 
 
-def _write_member(chunks: Iterable[bytes | memoryview], target: Path, name: str, content: int,
-                  max_bytes: int, digest: hashlib._Hash | None = None) -> int:
+def write_member(chunks: Iterable[bytes | memoryview], target: Path, name: str, content: int,
+                 max_bytes: int, digest: hashlib._Hash | None = None) -> int:
     """Write ``chunks`` to the new file ``target``, counting ``content`` against ``max_bytes`` before
     each chunk is written; feed ``digest`` with what is written. Return the new content count."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -459,7 +301,7 @@ def _write_member(chunks: Iterable[bytes | memoryview], target: Path, name: str,
 
 def copy_capped(source: BinaryIO, target: Path, max_bytes: int) -> int:
     """Copy a (decompressed) stream to a new private file, stopping at ``max_bytes``."""
-    return _write_member(_read_chunks(source), target, target.name, 0, max_bytes)
+    return write_member(read_chunks(source), target, target.name, 0, max_bytes)
 
 
 def remove_tree(folder: Path) -> None:

@@ -14,7 +14,15 @@ from typing import Any, NoReturn, TextIO
 
 import click
 
-from nodediag.cli.common import fail, operator_rules, parse_duration, parse_size, redaction_options
+from nodediag.cli.common import (
+    KeyChoice,
+    fail,
+    key_options,
+    operator_rules,
+    parse_duration,
+    parse_size,
+    redaction_options,
+)
 from nodediag.units import human
 from nodediag.version import __version__
 
@@ -135,6 +143,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @click.option("--compose-file", "compose_files", multiple=True, type=click.Path(path_type=Path),
               help="A compose file to include (redacted).")
 @redaction_options
+@key_options
 @click.option("--exclude", "excludes", multiple=True, metavar="SOURCE",
               help="Do not run this source: a family (container_logs, host_processes, probe_status, ...) or "
                    "one source (container_logs:NAME); recorded as skipped in the manifest. Repeatable.")
@@ -152,7 +161,7 @@ def collect(output: Path | None, since: str, until: str | None, log_cap: str, li
             env_files: tuple[Path, ...], compose_files: tuple[Path, ...], secrets: tuple[str, ...],
             secrets_files: tuple[Path, ...], patterns: tuple[str, ...], redact_ips: bool,
             excludes: tuple[str, ...], no_logs: bool, case_id: str | None, dry_run: bool, as_json: bool,
-            quiet: bool) -> None:
+            quiet: bool, key_choice: KeyChoice) -> None:
     """Gather logs, container state, host resources, config and probes into one redacted bundle.
 
     Redaction cannot be switched off: every byte written passes through it and the leak check."""
@@ -188,6 +197,7 @@ def collect(output: Path | None, since: str, until: str | None, log_cap: str, li
     say = _Say(quiet or as_json)
     window = f"logs since {since}" + (f" until {until}" if until else "")
     say(f"nodediag {__version__}: collecting ({window}, cap {log_cap} per container)")
+    opts.redaction_key = key_choice.load()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         outcome = run_collect(opts, progress=None if (quiet or as_json) else Progress())

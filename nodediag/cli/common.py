@@ -7,13 +7,17 @@ import functools
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from nodediag.bundle.limits import Limits
+
+if TYPE_CHECKING:
+    from nodediag.redaction.host_key import RedactionKey
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.I)
@@ -142,3 +146,45 @@ def human_size(n: int) -> str:
         if n % factor == 0:
             return f"{n // factor}{unit}"
     return f"{n}B"
+
+
+def key_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--redaction-key FILE and --fresh-key, shared by collect, watch and redact. The command
+    receives one ``key_choice`` argument and calls its ``load()`` when it is about to redact (a dry
+    run creates no key file); a key file that cannot be used is a one-line warning and a fresh key,
+    never an error."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, redaction_key_file: Path | None, fresh_key: bool, **kwargs: Any) -> Any:
+        if redaction_key_file is not None and fresh_key:
+            fail("--redaction-key and --fresh-key cannot be used together: pass one of them")
+        return func(*args, key_choice=KeyChoice(redaction_key_file, fresh_key), **kwargs)
+
+    wrapper = click.option(
+        "--fresh-key", is_flag=True,
+        help="Tag secrets with a new random key for this run only: its [REDACTED:...] tags match no other "
+             "bundle (by default the host's key file is used, so bundles of this host can be compared).")(wrapper)
+    wrapper = click.option(
+        "--redaction-key", "redaction_key_file", type=click.Path(path_type=Path), metavar="FILE",
+        help="The key file that tags secrets (created 0600 when missing). Default: $XDG_STATE_HOME/nodediag/"
+             "redaction.key, /var/lib/nodediag/redaction.key for root, else ~/.local/state/nodediag/"
+             "redaction.key. It stays on this host; bundles record only its id.")(wrapper)
+    return wrapper
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """What --redaction-key / --fresh-key asked for."""
+
+    path: Path | None = None
+    fresh: bool = False
+
+    def load(self) -> RedactionKey:
+        """The key (the warning, if the key file cannot be used, printed on stderr)."""
+        from nodediag.bundle.terminal import visible
+        from nodediag.redaction.host_key import load_key
+
+        key = load_key(self.path, fresh=self.fresh)
+        if key.warning:
+            click.echo(f"nodediag: warning: {visible(key.warning)}", err=True)
+        return key

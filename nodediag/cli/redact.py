@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from nodediag.bundle.limits import Limits
-from nodediag.cli.common import fail, limit_options, operator_rules, redaction_options
+from nodediag.cli.common import KeyChoice, fail, key_options, limit_options, operator_rules, redaction_options
 from nodediag.cli.signals import cleanup_on_signals
 from nodediag.units import human
 
@@ -18,12 +18,13 @@ from nodediag.units import human
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="The new bundle (.tar.zst), or the redacted copy of a log file or folder. Never overwritten.")
 @redaction_options
+@key_options
 @click.option("--allow-damaged", is_flag=True,
               help="Redact a bundle that fails `nodediag verify` (cut short, altered, a file twice): what can be "
                    "read is taken and the new manifest records what was wrong. Refused without this flag.")
 @limit_options
 def redact(source: Path, output: Path, secrets, secrets_files, patterns, redact_ips, allow_damaged: bool,
-           limits: Limits) -> None:
+           limits: Limits, key_choice: KeyChoice) -> None:
     """Re-redact SOURCE (a bundle, or the manual guide's aztec_diagnostics.tar.gz or folder) with the
     current rules plus your own secrets and patterns, into a new bundle; or write a redacted copy of a
     log file (plain, .gz, .zst) or of any other folder to OUTPUT."""
@@ -35,7 +36,7 @@ def redact(source: Path, output: Path, secrets, secrets_files, patterns, redact_
     operator_secrets, operator_patterns = operator_rules(secrets, secrets_files, patterns)
     opts = RedactOptions(input=source, output=output, secrets=operator_secrets, patterns=operator_patterns,
                          redact_ips=redact_ips, command_line=["nodediag", *sys.argv[1:]],
-                         allow_damaged=allow_damaged, limits=limits)
+                         allow_damaged=allow_damaged, limits=limits, redaction_key=key_choice.load())
     try:
         outcome = redact_input(opts, iso(utc_now()))
     except RedactError as exc:

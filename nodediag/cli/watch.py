@@ -15,7 +15,7 @@ from types import FrameType
 
 import click
 
-from nodediag.cli.common import fail, operator_rules, parse_duration, parse_size, redaction_options
+from nodediag.cli.common import fail, key_options, operator_rules, parse_duration, parse_size, redaction_options
 from nodediag.version import __version__
 
 FORCED_EXIT_S = 4.7  # SIGTERM: exit 0 within 5 s, whatever Docker does
@@ -42,9 +42,11 @@ FORCED_EXIT_S = 4.7  # SIGTERM: exit 0 within 5 s, whatever Docker does
               help="After a bundle is written and verified, restart the container that failed (docker restart; "
                    "volumes are never touched). Off by default.")
 @redaction_options
+@key_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stderr instead of text.")
 def watch(projects, containers, interval, out_dir, cooldown, keep, max_disk, retain, max_samples_size, history,
-          since, on_capture, restart_after_capture, secrets, secrets_files, patterns, redact_ips, as_json) -> None:
+          since, on_capture, restart_after_capture, secrets, secrets_files, patterns, redact_ips, as_json,
+          key_choice) -> None:
     """Sample the deployment and the host every interval; capture a bundle the moment something breaks
     (a container dies, is OOM-killed or restarts; /status fails 3 times; a high-severity log line; a disk
     at 90 %; host memory under 5 %). Runs until SIGTERM or Ctrl-C."""
@@ -76,7 +78,7 @@ def watch(projects, containers, interval, out_dir, cooldown, keep, max_disk, ret
         fail(f"--out {out_dir} is not writable")
     options = CollectOptions(since=since_td, timeout=300.0, projects=projects, containers=containers,
                              command_line=["nodediag", *sys.argv[1:]], secrets=operator_secrets,
-                             patterns=operator_patterns, redact_ips=redact_ips)
+                             patterns=operator_patterns, redact_ips=redact_ips, redaction_key=key_choice.load())
     capture = CaptureSettings(out_dir=out_dir, collect_options=options, history_s=history_s, interval_s=interval_s,
                               keep=keep, max_disk=disk_cap, on_capture=on_capture,
                               restart_after_capture=restart_after_capture)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import ahocorasick_rs
 
 from .counts import RedactionCounts
+from .host_key import key_id_of
 
 #: A placeholder as written into the bundle; never redacted again.
 PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z_]+#[0-9a-f]{8}\]")
@@ -83,6 +84,11 @@ class Tagger:
 
     def __repr__(self) -> str:
         return "Tagger(<key hidden>)"
+
+    @property
+    def key_id(self) -> str:
+        """The key's id (an HMAC of a constant, see host_key.py): which key, never the key."""
+        return key_id_of(self.__key)
 
     def tag(self, value: str) -> str:
         data = normalise(value).encode("utf-8", "surrogatepass")

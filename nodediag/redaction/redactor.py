@@ -80,6 +80,11 @@ class Redactor:
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
 
+    @property
+    def key_id(self) -> str:
+        """The id of the placeholder key (recorded in the manifest; the key itself never leaves)."""
+        return self._tagger.key_id
+
     # --- learning ---------------------------------------------------------------------------------
     @property
     def secrets_known(self) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from nodediag.redaction.host_key import load_key
+
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,6 +152,8 @@ def test_agent_memory_growing_to_its_limit_gives_a_bundle_with_its_memory_series
     report = analyze_json(Path(done["bundle"]), tmp_path)
     manifest_trigger = report["input"]["manifest"]["trigger"]
     assert manifest_trigger["container"] == agent and manifest_trigger["kind"] == trigger["kind"]
+    redaction = report["input"]["manifest"]["redaction"]  # tagged with the host's key, as collect does
+    assert redaction["key_source"] == "host" and redaction["key_id"] == load_key(create=False).key_id
     resources = report["facts"]["resources"]
     points = [p for p in resources["containers"][agent] if p["mem_used"] is not None]
     assert len(points) >= 3, points

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from nodediag.analyzer.diff import diff_reports, render_html, render_markdown
+from nodediag.analyzer.diff import diff_reports, render_html, render_json, render_markdown
 from nodediag.cli import main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -106,11 +106,33 @@ def test_configuration_keys_and_redacted_values(reports: dict[str, Path]) -> Non
     assert [r.key for r in d.redacted] == ["PROVER_PUBLISHER_PRIVATE_KEY"]
     md = render_markdown(d)
     assert "Not compared: 1 secret value(s)" in md and "30000" in md
-    # the bundle may say a redacted key changed
-    b["input"]["manifest"]["redaction"]["changed_keys"] = ["PROVER_PUBLISHER_PRIVATE_KEY"]
-    marked = diff_reports(a, b)
-    assert ("PROVER_PUBLISHER_PRIVATE_KEY", "changed") in {(c.key, c.change) for c in marked.config}
-    assert marked.redacted == []
+    assert "does not record its redaction key" in md and "changed (redacted)" not in md
+    # both bundles tagged with one host key (the manifests say so): another tag is another secret
+    for report in (a, b):
+        report["input"]["manifest"]["redaction"]["key_id"] = "0123456789abcdef"
+    same = diff_reports(a, b)
+    assert ("PROVER_PUBLISHER_PRIVATE_KEY", "changed") in {(c.key, c.change) for c in same.config}
+    assert same.redacted == [] and same.secrets_changed == ["PROVER_PUBLISHER_PRIVATE_KEY"]
+    md = render_markdown(same)
+    assert "- PROVER_PUBLISHER_PRIVATE_KEY changed (redacted) in " in md and "Not compared" not in md
+    assert "PROVER_PUBLISHER_PRIVATE_KEY changed (redacted)" in render_html(same)
+    assert json.loads(render_json(same))["secrets_changed"] == ["PROVER_PUBLISHER_PRIVATE_KEY"]
+    # the same tag under the same key: unchanged, no line at all
+    env["PROVER_PUBLISHER_PRIVATE_KEY"] = next(
+        f for f in a["facts"]["config_files"] if f["path"] == env_file["path"])["env"]["PROVER_PUBLISHER_PRIVATE_KEY"]
+    unchanged = diff_reports(a, b)
+    assert "PROVER_PUBLISHER_PRIVATE_KEY" not in {c.key for c in unchanged.config + unchanged.redacted}
+    assert "PROVER_PUBLISHER_PRIVATE_KEY" not in render_markdown(unchanged)
+    # different keys: said plainly, nothing compared
+    b["input"]["manifest"]["redaction"]["key_id"] = "fedcba9876543210"
+    env["PROVER_PUBLISHER_PRIVATE_KEY"] = "[REDACTED:private_key#00000000]"
+    other = diff_reports(a, b)
+    assert other.redaction_keys == "different" and [r.key for r in other.redacted] == ["PROVER_PUBLISHER_PRIVATE_KEY"]
+    assert "redacted with different keys" in render_markdown(other) and other.secrets_changed == []
+    # a re-redaction with another key mixes tags: not comparable either
+    b["input"]["manifest"]["redaction"]["key_id"] = "0123456789abcdef"
+    b["input"]["manifest"]["redaction"]["re_redacted"] = [{"key_id": "fedcba9876543210"}]
+    assert diff_reports(a, b).redaction_keys == "unknown"
 
 
 def test_html_is_self_contained_and_escapes_bundle_text(reports: dict[str, Path], tmp_path: Path) -> None:

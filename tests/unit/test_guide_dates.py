@@ -113,3 +113,50 @@ def test_a_fact_read_from_a_bundle_file_cites_the_line_that_states_it(tmp_path: 
     lost = Evidence("host/summary.json", 0, 0, ["nothing to find here"])
     anchor_evidence([Finding("x", "t", "low", "info", "m", "a", evidence=[lost])], [], inp)
     assert (lost.file, lost.line_start, lost.note) == ("", 0, "derived from the input's facts")
+
+
+def _redacted(archive: Path, tmp_path: Path) -> Path:
+    from click.testing import CliRunner
+
+    from nodediag.cli import main
+
+    out = tmp_path / f"{archive.name}.redacted.tar.zst"
+    result = CliRunner().invoke(main, ["redact", str(archive), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _picture(result):  # type: ignore[no-untyped-def]
+    """What must not change when the archive is converted: the findings with their times, the
+    verdict, and the timeline's times and texts."""
+    findings = sorted((f.rule_id, f.container, f.first_seen, f.last_seen, f.count) for f in result.findings)
+    timeline = sorted((e.time, e.kind, e.container, e.text) for e in result.timeline)
+    verdict = (result.verdict.rule_id, result.verdict.container, result.verdict.started_at)
+    return findings, timeline, verdict
+
+
+@pytest.mark.parametrize("dated_by", ["members", "system-info"])
+def test_a_guide_archive_converted_by_redact_keeps_its_dates(tmp_path: Path, dated_by: str) -> None:
+    files = {"prover-node.log": NODE_LOG, "containers.txt": PS,
+             "agent.log": "[23:59:58.000] INFO: prover-client:proving-agent Starting job id=1 type=PUBLIC_VM\n"
+                          "[00:10:00.000] WARN: prover-client:proving-agent Job id=1 type=PUBLIC_VM failed err=x\n"}
+    mtime = MADE
+    if dated_by == "system-info":
+        files["system.txt"] = "Linux host 6.1\nFri Nov 28 00:25:00 UTC 2026\n"
+        mtime = datetime(2030, 1, 1, tzinfo=timezone.utc)  # the date line wins
+    archive = _archive(tmp_path, files, mtime)
+    original = _analyze(archive, tmp_path / "a")
+    converted = _analyze(_redacted(archive, tmp_path), tmp_path / "b")
+    assert [e for e in original.timeline if e.kind == "record"]  # (the original is dated)
+    assert _picture(converted) == _picture(original)
+    assert converted.input.manifest is not None
+    made = converted.input.manifest["converted_from"]
+    assert made["made_at"] == ("2026-11-28T00:30:00Z" if dated_by == "members" else "2026-11-28T00:25:00Z")
+    assert any("dated from" in w for w in converted.input.warnings)
+
+
+def test_the_sample_guide_archive_converted_by_redact_keeps_timeline_and_verdict(tmp_path: Path) -> None:
+    archive = Path(__file__).resolve().parents[2] / "samples" / "manual-guide-archive.tar.gz"
+    original = _analyze(archive, tmp_path / "a")
+    converted = _analyze(_redacted(archive, tmp_path), tmp_path / "b")
+    assert original.timeline and _picture(converted) == _picture(original)

@@ -381,5 +381,7 @@ def test_verify_fails_a_bundle_with_a_zstd_frame_appended_after_its_tar_end(tmp_
     bundle = hb.write_bundle(tmp_path / "b.tar.zst")
     with bundle.open("ab") as fh:
         fh.write(zstandard.ZstdCompressor(write_checksum=True).compress(b"appended after the archive\n" * 40))
-    run = hb.run_limited("verify", str(bundle))
-    assert run.code != 0 and "after the end of its tar archive" in run.stderr
+    for command in ("verify", "analyze"):  # analyze reads through the same streaming reader
+        run = hb.run_limited(command, str(bundle))
+        assert run.code != 0 and "after the end of its tar archive" in run.stderr, command
+        assert hb.one_line_error(run), command
