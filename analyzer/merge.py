@@ -292,7 +292,10 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             merged_facts.config_files.append(replace(config, path=at(config.path)))
         host_facts = replace(
             facts.host,
-            kernel_oom=[replace(e, file=at(e.file), time=moved(e.time), container=qualify(e.container))
+            # a kernel record is about its host: it names the host (its container, when its cgroup names one, is
+            # found by id)
+            kernel_oom=[replace(e, file=at(e.file), time=moved(e.time),
+                                container=qualify(e.container) if e.container or not several else host.label)
                         for e in facts.host.kernel_oom],
             container_stats={qualify(k): v for k, v in facts.host.container_stats.items()},
             filesystems=list(facts.host.filesystems))
