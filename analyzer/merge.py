@@ -367,8 +367,10 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
 
 
 def _combined_host(hosts: list[HostView], facts: Facts, several: bool) -> HostFacts:
-    """The one HostFacts the rules read: the node's host (else the broker's, else the first),
-    with every host's kernel OOM lines, container stats and filesystems (named by host)."""
+    """``Facts.host`` for several hosts: the node's host (else the broker's, else the first), with
+    every host's kernel OOM lines, container stats and filesystems (named by host), as reports
+    always had it. The host-level rules and the report's resources read each host's own facts
+    (``Facts.hosts``, rules/host_scope.py), never this mix."""
     roles = {c.name: c.role for c in facts.containers}
 
     def holds(host: HostView, role: str) -> bool:
