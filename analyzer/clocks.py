@@ -43,10 +43,7 @@ PAIR_SLACK_S = 1.0  # added to the hosts' errors: how late a logged cause may fo
 
 BLOCK = 4 << 20  # job lines are scanned in blocks of this many bytes
 # a job id; what was done to it is in the words before (_MARKERS), the time at the line's start
-# (one regex per role: the fewer alternatives, the faster the scan of a large log)
-_JOB_ID = {"prover-broker": re.compile(rb"(?:job|complete|failed) id=([^\s,]+)"),
-           "prover-agent": re.compile(rb"(?:job|Job) id=([^\s,]+)"),
-           "prover-node": re.compile(rb"(?:job|broker|error) id=([^\s,]+)")}
+_ID = re.compile(rb"[^\s,]+")  # after " id=" (found with bytes.find: faster than a regex over the block)
 # (words before the id, kind): the broker's, the agents' and the node's facade's job lines
 _MARKERS = ((b"New proving job id=", "broker_new"), (b"Proving job complete id=", "broker_done"),
             (b"Marking proving job as failed id=", "broker_failed"),
@@ -66,9 +63,13 @@ _EPOCH_OF_JOB = re.compile(rb"epochNumber\W{1,3}(\d+)")  # on the broker's "New 
 _EPOCH_PREFIX = re.compile(r"^(\d+):")  # job ids are "<epoch>:<type>:<inputs hash>"
 _BROKER_AGENT = re.compile(rb"\bAgent ([\w.:-]+) took job\b|\bagent(?:Id|Name|Host)?[=:] ?\"?([\w.:-]+)")
 _STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))\s")
-# the node's lines about its epochs, and its JSON-RPC client's request (DEBUG) to enqueue a job
-_NODE_EPOCH = re.compile(rb"Starting epoch (\d+) proving job|Finali[sz]ed proof for epoch (\d+)")
-_NODE_REQUEST = re.compile(rb"request \w*enqueueProvingJob\b[^\n]{0,200}?\bid[\"']?\s*[:=]\s*[\"']?([^\"'\s,}]+)")
+# the node's lines about its epochs, and its JSON-RPC client's request (DEBUG) to enqueue a job: each
+# found by a literal (bytes.find), then read by its regex
+_NODE_LINES = ((b"Starting epoch ", re.compile(rb"Starting epoch (\d+) proving job"), "epoch_start"),
+               (b" proof for epoch ", re.compile(rb"Finali[sz]ed proof for epoch (\d+)"), "epoch_final"),
+               (b"enqueueProvingJob", re.compile(
+                   rb"request \w*enqueueProvingJob\b[^\n]{0,200}?\bid[\"']?\s*[:=]\s*[\"']?([^\"'\s,}]+)"),
+                "node_requested"))
 
 # the kinds of job record a JobLog keeps, by job id
 TIMES = ("broker_new", "broker_done", "broker_failed", "agent_start", "agent_done", "node_enqueued",
@@ -113,6 +114,17 @@ class JobLog:
 
 
 # --- scanning job lines -------------------------------------------------------------------------
+
+def _job_ids(block: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(where it starts, where it ends, the id) of every `` id=X`` in ``block``."""
+    pos = block.find(b" id=")
+    while pos >= 0:
+        start = pos + 4
+        found = _ID.match(block, start)
+        if found:
+            yield start, found.end(), found.group()
+        pos = block.find(b" id=", start)
+
 
 def _blocks(inp: LoadedInput, rel: str) -> Iterator[bytes]:
     """The file in blocks of whole lines (the last may lack its newline)."""
@@ -192,51 +204,49 @@ def _keep_first(into: dict, key: object, when: datetime) -> bool:
 def _scan(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
     kinds = _ROLE_KINDS.get(log.role, ())
     markers = tuple((marker, kind) for marker, kind in _MARKERS if kind in kinds)
-    job_id = _JOB_ID.get(log.role)
-    if job_id is None:
-        return
     node, broker = log.role == "prover-node", log.role == "prover-broker"
     shift = timedelta(seconds=shift_s)
     first_line = 1
     for block in _blocks(inp, log.path):
         numbers = _LineNumbers(block, first_line)
-        for match in job_id.finditer(block):
-            at = match.start(1)
+        for at, id_end, raw_id in _job_ids(block):
             kind = next((k for marker, k in markers if block.endswith(marker, 0, at)), "")
             if not kind:
                 continue
             if kind == "agent_done" and (block[at - 8:at - 7].isalnum()  # "Job id=" as a word only
-                                         or not _COMPLETED.match(block, match.end())):
+                                         or not _COMPLETED.match(block, id_end)):
                 continue
             found = _line_time(block, at, shift)
             if found is None:
                 continue
             begin, when = found
-            job = match.group(1).decode(errors="replace")
+            job = raw_id.decode(errors="replace")
             if kind == "broker_new":
-                end = block.find(b"\n", match.end())
-                epoch_at = _EPOCH_OF_JOB.search(block, match.end(), end if end >= 0 else len(block))
+                end = block.find(b"\n", id_end)
+                epoch_at = _EPOCH_OF_JOB.search(block, id_end, end if end >= 0 else len(block))
                 if epoch_at:
                     jobs.job_epoch.setdefault(job, int(epoch_at.group(1)))
             if not _keep_first(getattr(jobs, kind), job, when):
                 continue
             if kind == "broker_done":  # where the broker recorded it complete: evidence, should no agent do it
-                end = block.find(b"\n", match.end())
+                end = block.find(b"\n", id_end)
                 jobs.done_lines[job] = (log.path, log.container, numbers.at(begin),
                                         block[begin:end if end >= 0 else len(block)])
-                if _ROOT_ROLLUP.match(block, match.end()):
+                if _ROOT_ROLLUP.match(block, id_end):
                     jobs.root_done[job] = when
         if node:
-            for match in _NODE_EPOCH.finditer(block):
-                found = _line_time(block, match.start(), shift)
-                if found is not None:
-                    started = match.group(1)
-                    into = jobs.epoch_start if started else jobs.epoch_final
-                    _keep_first(into, int(started or match.group(2)), found[1])
-            for match in _NODE_REQUEST.finditer(block):
-                found = _line_time(block, match.start(), shift)
-                if found is not None:
-                    _keep_first(jobs.node_requested, match.group(1).decode(errors="replace"), found[1])
+            for literal, line_re, kind in _NODE_LINES:
+                into = getattr(jobs, kind)
+                pos = block.find(literal)
+                while pos >= 0:
+                    begin = block.rfind(b"\n", 0, pos) + 1
+                    end = block.find(b"\n", pos)
+                    read = line_re.search(block, begin, end if end >= 0 else len(block))
+                    found = _line_time(block, pos, shift) if read else None
+                    if read and found is not None:
+                        key = read.group(1).decode(errors="replace")
+                        _keep_first(into, key if kind == "node_requested" else int(key), found[1])
+                    pos = block.find(literal, pos + len(literal))
         if broker:
             numbers = _LineNumbers(block, first_line)
             for agent in _BROKER_AGENT.finditer(block):
