@@ -197,8 +197,10 @@ def test_a_node_collected_apart_from_the_broker_is_set_from_its_job_pairs(collec
           f"pairs {c['clock_pair_kinds']}")
     assert c["clock_basis"] == "paired-records", c
     assert c["clock_pair_kinds"].get("node/broker jobs", 0) > 0 and c["clock_pair_kinds"].get("node/broker epochs")
-    assert c["clock_error_s"] is not None and c["clock_error_s"] < 5, c
-    assert abs(c["clock_offset_s"] - 360) <= c["clock_error_s"] + 0.5, c  # the true correction, within the error
+    assert c["clock_error_s"] is not None and c["clock_error_s"] < 10, c
+    # the true correction lies within the error, give or take how late dockerd may stamp a line it
+    # read from a busy container's pipe (the pairs' causality holds for the writes, not the stamps)
+    assert abs(c["clock_offset_s"] - 360) <= c["clock_error_s"] + 2, c
     assert any("node-host-c is skewed" in w for w in split["input"]["warnings"])
     assert split["verdict"]["rule_id"] == one["verdict"]["rule_id"] == "container-oom-killed"
     assert split["verdict"]["container"].endswith(one["verdict"]["container"].rsplit("/", 1)[-1])
