@@ -139,6 +139,10 @@ def test_the_report_groups_resources_and_gaps_by_host(tmp_path: Path) -> None:
         assert "of 256 GiB" in resources[b:] and "of 256 GiB" not in resources[a:b], fmt
         gaps = text[text.index('id="gaps"'):text.index('id="findings"')] if fmt == "html" else \
             text[:text.index("### Findings")]
+        if fmt == "html":  # the containers table has a row per host before its containers
+            table = text[text.index('id="containers"'):text.index('id="resources"')]
+            assert table.index("Host prover-a</a>") < table.index(f"prover-a/{NODE}") < table.index(
+                "Host agent-b</a>") < table.index(f"agent-b/{AGENT}")
         heading, gap = ("Host agent-b</th>", "agent-b: docker_events") if fmt == "html" else (
             "\n\n**Host agent-b:**", "agent-b: docker\\_events")
         assert heading in gaps and gap in gaps[gaps.index(heading):], fmt
