@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,7 @@ from nodediag.analyzer.model import (
     HostFacts,
     HostView,
     LoadedInput,
+    ResourceSeries,
 )
 
 __all__ = ["BLOCK", "JobLog", "Merged", "clock_note", "estimate_offset", "merge_inputs", "offset_bounds",
@@ -288,6 +290,12 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                 merged_facts.events.append(moved_event)
         for probe in facts.probes:
             merged_facts.probes.append(replace(probe, container=qualify(probe.container), file=at(probe.file)))
+        if facts.resources is not None:  # a watcher's samples: one input's are shown (their containers, host)
+            if merged_facts.resources is None:
+                merged_facts.resources = _moved_series(facts.resources, qualify, shift, at(facts.resources.file))
+            else:
+                warnings.append(f"{inp.name}: its watch samples are left out (the report shows those of "
+                                f"{merged_facts.resources.file.split('/', 1)[0] if several else 'the first input'})")
         for config in facts.config_files:
             merged_facts.config_files.append(replace(config, path=at(config.path)))
         host_facts = replace(
@@ -364,6 +372,22 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             all_jobs.done_lines.setdefault(k, (where.get(file, f"{tag}/{file}"),
                                                f"{label}/{owner}" if several and owner else owner, number, text))
     return Merged(merged, merged_facts, all_jobs, notices)
+
+
+def _moved_series(series: ResourceSeries, qualify: Callable[[str], str], shift: timedelta,
+                  file: str) -> ResourceSeries:
+    """``series`` with its containers named as in the merged facts and its times on the reference clock."""
+    def points(group: dict[str, list[Any]], rename: bool) -> dict[str, list[Any]]:
+        return {(qualify(name) if rename else name): [replace(p, time=p.time + shift) for p in items]
+                for name, items in group.items()}
+
+    trigger = dict(series.trigger) if series.trigger else None
+    if trigger and trigger.get("container"):
+        trigger["container"] = qualify(str(trigger["container"]))
+    return replace(series, file=file, containers=points(series.containers, True),
+                   roles={qualify(k): v for k, v in series.roles.items()},
+                   host=[replace(p, time=p.time + shift) for p in series.host],
+                   filesystems=points(series.filesystems, False), status=points(series.status, True), trigger=trigger)
 
 
 def _combined_host(hosts: list[HostView], facts: Facts, several: bool) -> HostFacts:

@@ -159,3 +159,29 @@ def test_one_host_judges_every_role_against_itself_as_before(tmp_path: Path) -> 
     found = next(f for f in analyze([one], tmp_path / "w").findings if f.rule_id == "host-memory-below-minimum")
     assert found.title == "Host has 128 GiB RAM; its roles need 288 GB" and "host" not in found.details
     assert found.evidence[0].file == "host/summary.json"
+
+
+def test_the_watch_samples_of_the_agent_host_still_tell_its_memory_before_the_kill(tmp_path: Path) -> None:
+    """`nodediag watch` ran on the agent host (its clock 30 s fast): joined with the node host's
+    bundle, the OOM kill still says what the agent's memory did before it, on the reference clock."""
+    from test_merge import agent_oom_scenario
+
+    logs, inspects, events = agent_oom_scenario(tmp_path)
+    start = (T0 + timedelta(seconds=60)).timestamp()
+    rows = [{"t": start + 10 * i, "kind": "container", "name": AGENT, "role": "prover-agent", "state": "running",
+             "mem_used": (100 + 20 * i) * 2**20, "mem_limit": 2**30, "mem_limited": True} for i in range(6)]
+    a = bundle(tmp_path / "a", {NODE: logs[NODE], BROKER: logs[BROKER]}, hostname="prover-a", host_id="machine:aaaa")
+    b = bundle(tmp_path / "b", {AGENT: logs[AGENT]}, hostname="agent-b", host_id="machine:bbbb", inspects=inspects,
+               events=events)
+    shift_bundle(b, timedelta(seconds=30))
+    (b / "watch").mkdir()
+    (b / "watch/samples.jsonl").write_text("\n".join(json.dumps({**r, "t": r["t"] + 30}) for r in rows) + "\n")
+    rechecksum(b)
+    result = analyze([a, b], tmp_path / "w")
+    killed = next(f for f in result.findings if f.rule_id == "container-oom-killed")
+    assert killed.container == f"agent-b/{AGENT}"
+    assert "100.0 MiB -> 200.0 MiB of its 1024.0 MiB limit" in killed.details["memory before (watch samples)"]
+    series = result.facts.resources
+    assert series is not None and series.file == "agent-b/watch/samples.jsonl"
+    moved = series.containers[f"agent-b/{AGENT}"][0].time - (T0 + timedelta(seconds=60))
+    assert abs(moved) < timedelta(seconds=0.2)  # on the broker host's clock (within the estimate's error)
