@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from nodediag.analyzer.clocks import order_grace
 from nodediag.analyzer.context_lines import add_context, add_last_lines, anchor_evidence
 from nodediag.analyzer.coverage import coverage_gaps
 from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
 from nodediag.analyzer.log_scan import Digests, Progress, consume
-from nodediag.analyzer.merge import order_grace
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput
 from nodediag.analyzer.resource_series import add_memory_context
 from nodediag.analyzer.rules.catalog import Rule, load_rules, rules_tagged

@@ -8,13 +8,14 @@ Each input is opened and its facts loaded as usual; ``merge_inputs`` then joins 
 - Hosts: inputs with the same host id (``host_id`` in the manifest or host/summary.json; the
   hostname for older bundles) are one host. With more than one host, containers are named
   ``<host>/<name>``.
-- Clocks: the host holding the broker's logs is the reference. An agent's ``Starting job id=X``
-  cannot precede the broker's ``New proving job id=X``, and the broker's ``Proving job complete
-  id=X`` cannot precede the agent's ``Job id=X ... completed``: each job pair bounds the agent
-  host's clock offset from both sides. The middle of the bounds is the correction applied to
-  that host's times (records, events, container states, kernel OOM lines), half their width the
-  error shown. A host without pairs keeps its times: its error is small when both it and the
-  reference said at collection that NTP synchronised them, unknown otherwise.
+- Clocks: the host holding the broker's logs is the reference. Paired records (clocks.py) bound
+  each other host's clock offset: the agents' job lines against the broker's (both sides), the
+  node's facade and epoch lines against the broker's (the node learns of a job's receipt and
+  result after the broker logged them; it starts an epoch before the broker receives its jobs).
+  The middle of the bounds is the correction applied to that host's times (records, events,
+  container states, kernel OOM lines), half their width the error shown. A host without pairs
+  keeps its times: its error is small when both it and the reference said at collection that
+  NTP synchronised them, unknown otherwise.
 - Inputs that look like different deployments are joined with a warning naming them.
 """
 
@@ -23,13 +24,24 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nodediag.analyzer.clocks import (
+    BLOCK,
+    JobLog,
+    clock_note,
+    estimate_offset,
+    narrowest,
+    offset_bounds,
+    order_grace,
+    pair_bounds,
+    scan_jobs,
+)
 from nodediag.analyzer.facts import parse_docker_time
 from nodediag.analyzer.model import (
     DataGap,
@@ -39,42 +51,18 @@ from nodediag.analyzer.model import (
     HostFacts,
     HostView,
     LoadedInput,
-    LogFile,
+    ResourceSeries,
 )
-from nodediag.analyzer.rules.correlation import ORDER_GRACE
-from nodediag.bundle.frames import FrameMemberReader, OwnFrame
+
+__all__ = ["BLOCK", "JobLog", "Merged", "clock_note", "estimate_offset", "merge_inputs", "offset_bounds",
+           "order_grace", "scan_jobs"]
 
 NTP_ERROR_S = 1.0  # what a clock NTP keeps synchronised may be off, when chrony gave no figure
-SKEW_SHOWN_S = 2.0  # a correction larger than this (and than its error) is reported as skew
-PAIR_SLACK_S = 1.0  # added to the hosts' errors: how late a logged cause may follow its symptom
 
-BLOCK = 4 << 20  # job lines are scanned in blocks of this many bytes
-# a job id; what was done to it is in the words before (_MARKERS), the time at the line's start
-_JOB_ID = re.compile(rb"(?:job|Job|complete) id=([^\s,]+)")
-_MARKERS = ((b"New proving job id=", 2), (b"Proving job complete id=", 3), (b"Starting job id=", 4),
-            (b"Job id=", 5))
-_STAMP_AT = re.compile(rb"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))[ \t]")
-_COMPLETED = re.compile(rb" (?:type=\S+ )?completed\b")  # after an agent's "Job id=X"
-_BROKER_AGENT = re.compile(rb"\bAgent ([\w.:-]+) took job\b|\bagent(?:Id|Name|Host)?[=:] ?\"?([\w.:-]+)")
-_STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))\s")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _CONTAINER_DIR = re.compile(r"^containers/([^/]+)/(.+)$")
 _ENV_ID = ("PROVER_ID",)
 _ENV_BROKER = ("PROVER_BROKER_HOST", "PROVER_BROKER_URL")
-
-
-@dataclass(slots=True)
-class JobLog:
-    """What the broker and agent logs of one input say about proving jobs, by job id (first
-    time seen, the input's own clock), and the agents the broker names."""
-
-    broker_new: dict[str, datetime] = field(default_factory=dict)
-    broker_done: dict[str, datetime] = field(default_factory=dict)
-    agent_start: dict[str, datetime] = field(default_factory=dict)
-    agent_done: dict[str, datetime] = field(default_factory=dict)
-    agents: dict[str, Evidence] = field(default_factory=dict)  # agent name the broker gave -> first line
-    # job id -> the broker's completion line: file, container, line number, the line
-    done_lines: dict[str, tuple[str, str, int, bytes]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -86,165 +74,6 @@ class Merged:
     facts: Facts
     jobs: JobLog
     notices: list[str]
-
-
-# --- scanning job lines -------------------------------------------------------------------------
-
-def _blocks(inp: LoadedInput, rel: str) -> Iterator[bytes]:
-    """The file in blocks of whole lines (the last may lack its newline)."""
-    frame: OwnFrame | None = inp.own_frames.get(rel)
-    try:
-        with FrameMemberReader(frame) if frame else open(Path(inp.root) / rel, "rb") as reader:
-            rest = b""
-            while chunk := reader.read(BLOCK):
-                cut = chunk.rfind(b"\n")
-                if cut < 0:
-                    rest += chunk
-                    continue
-                yield rest + chunk[:cut + 1]
-                rest = chunk[cut + 1:]
-            if rest:
-                yield rest
-    except (OSError, ValueError):
-        return  # the analysis reads the file again and reports what is wrong with it
-
-
-def scan_jobs(inp: LoadedInput, facts: Facts, *, agents_too: bool = True, shift_s: float = 0.0) -> JobLog:
-    """The job lines of ``inp``'s broker logs (and its agents' logs when ``agents_too``)."""
-    jobs = JobLog()
-    for log in facts.log_files:
-        if log.role == "prover-broker" or (log.role == "prover-agent" and agents_too):
-            _scan(inp, log, jobs, shift_s)
-    return jobs
-
-
-def _time(stamp: bytes) -> datetime | None:
-    if len(stamp) == 30 and stamp.endswith(b"Z"):  # Docker's: nanoseconds, UTC
-        try:
-            return datetime.fromisoformat(stamp[:26].decode()).replace(tzinfo=timezone.utc)
-        except ValueError:
-            return None
-    return parse_docker_time(stamp.decode(errors="replace"))
-
-
-def _stamp(line: bytes, shift_s: float) -> datetime | None:
-    match = _STAMP.match(line)
-    moment = _time(match.group(1)) if match else None
-    return moment + timedelta(seconds=shift_s) if moment and shift_s else moment
-
-
-class _LineNumbers:
-    """Line numbers of positions in a block, asked for in increasing order."""
-
-    def __init__(self, block: bytes, first: int) -> None:
-        self.block, self.pos, self.line = block, 0, first
-
-    def at(self, pos: int) -> int:
-        self.line += self.block.count(b"\n", self.pos, pos)
-        self.pos = pos
-        return self.line
-
-
-def _scan(inp: LoadedInput, log: LogFile, jobs: JobLog, shift_s: float) -> None:
-    broker = log.role == "prover-broker"
-    shift = timedelta(seconds=shift_s)
-    # (marker number in _MARKERS, where its jobs go): the broker's lines in its logs, the agents' in theirs
-    kinds = ((2, jobs.broker_new), (3, jobs.broker_done)) if broker else ((4, jobs.agent_start), (5, jobs.agent_done))
-    first_line = 1
-    for block in _blocks(inp, log.path):
-        numbers = _LineNumbers(block, first_line)
-        for match in _JOB_ID.finditer(block):
-            at = match.start(1)
-            group = next((g for marker, g in _MARKERS if block.endswith(marker, 0, at)), 0)
-            if group == 5 and block[at - 8:at - 7].isalnum():  # "Job id=" as a word only
-                continue
-            if group not in (kinds[0][0], kinds[1][0]) or (group == 5 and not _COMPLETED.match(block, match.end())):
-                continue
-            into = kinds[0][1] if group == kinds[0][0] else kinds[1][1]
-            begin = block.rfind(b"\n", 0, at) + 1
-            stamp = _STAMP_AT.match(block, begin)
-            if stamp is None:
-                continue
-            when = _time(stamp.group(1))
-            if when is None:
-                continue
-            if shift:
-                when += shift
-            job = match.group(1).decode(errors="replace")
-            if job in into and into[job] <= when:
-                continue
-            into[job] = when
-            if group == 3:  # where the broker recorded it complete: evidence, should no agent held have done it
-                end = block.find(b"\n", match.end())
-                jobs.done_lines[job] = (log.path, log.container, numbers.at(begin),
-                                        block[begin:end if end >= 0 else len(block)])
-        if broker:
-            numbers = _LineNumbers(block, first_line)
-            for agent in _BROKER_AGENT.finditer(block):
-                name = (agent.group(1) or agent.group(2)).decode(errors="replace")
-                if name in jobs.agents:
-                    continue
-                begin = block.rfind(b"\n", 0, agent.start()) + 1
-                end = block.find(b"\n", agent.end())
-                line = block[begin:end if end >= 0 else len(block)]
-                number = numbers.at(begin)
-                jobs.agents[name] = Evidence(file=log.path, line_start=number, line_end=number,
-                                             lines=[line.decode(errors="replace").rstrip("\r")],
-                                             container=log.container, time=_stamp(line, shift_s))
-        first_line += block.count(b"\n")
-
-
-# --- clock offsets ------------------------------------------------------------------------------
-
-def offset_bounds(broker: JobLog, agent: JobLog) -> tuple[float | None, float | None, int]:
-    """Bounds (seconds) of the correction to add to the agent host's times to put them on the
-    broker host's clock, and how many job pairs gave them. A few pairs that contradict the rest
-    (a late completion of a job another agent finished) are set aside."""
-    lows = sorted(((broker.broker_new[j] - t).total_seconds() for j, t in agent.agent_start.items()
-                   if j in broker.broker_new), reverse=True)
-    highs = sorted((broker.broker_done[j] - t).total_seconds() for j, t in agent.agent_done.items()
-                   if j in broker.broker_done)
-    pairs = len(lows) + len(highs)
-    if not lows or not highs:
-        return (lows[0] if lows else None), (highs[0] if highs else None), pairs
-    trim = max(len(lows), len(highs)) // 10  # at most a tenth of either side is set aside
-    for dropped in range(trim + 1):
-        for low_drop in range(dropped + 1):
-            high_drop = dropped - low_drop
-            if low_drop < len(lows) and high_drop < len(highs) and lows[low_drop] <= highs[high_drop]:
-                return lows[low_drop], highs[high_drop], pairs
-    return lows[0], highs[0], pairs  # contradictory: the caller sees low > high
-
-
-def estimate_offset(low: float | None, high: float | None, pairs: int) -> tuple[float, float | None]:
-    """The correction and its error from the bounds ``offset_bounds`` gave."""
-    if low is not None and high is not None:
-        if low > high:  # the pairs contradict each other: no estimate
-            return 0.0, None
-        if low <= 0.0 <= high:  # no sign of skew: keep the times
-            return 0.0, max(-low, high)
-        return (low + high) / 2, (high - low) / 2
-    if low is not None:  # only a lower bound: the least correction that satisfies it
-        return (low, None) if low > 0 else (0.0, None)
-    if high is not None:
-        return (high, None) if high < 0 else (0.0, None)
-    return 0.0, None
-
-
-def order_grace(hosts: list[HostView]) -> Callable[[str, str], timedelta]:
-    """For link_causes: how long after a symptom a cause may still be dated and linked. Within one
-    host, the usual grace (two writers' lines interleaved under one clock); across hosts whose
-    clock errors are estimated, those two errors and a second of slack (the processes log
-    independently); across hosts of unknown error, the usual grace."""
-    host_of = {name: host for host in hosts for name in host.containers}
-
-    def grace(cause: str, symptom: str) -> timedelta:
-        a, b = host_of.get(cause), host_of.get(symptom)
-        if a is None or b is None or a is b or a.clock_error_s is None or b.clock_error_s is None:
-            return ORDER_GRACE
-        return timedelta(seconds=a.clock_error_s + b.clock_error_s + PAIR_SLACK_S)
-
-    return grace
 
 
 # --- who is who ---------------------------------------------------------------------------------
@@ -362,13 +191,13 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
 
     notices: list[str] = []
     # clocks: the broker's host is the reference
-    jobs = [scan_jobs(inp, facts) for inp, facts in parts]
+    jobs = [scan_jobs(inp, facts, nodes_too=True) for inp, facts in parts]
     host_jobs: dict[str, JobLog] = {}
     for key, job in zip(keys, jobs, strict=True):
         into = host_jobs.setdefault(key, JobLog())
-        for name in ("broker_new", "broker_done", "agent_start", "agent_done", "agents"):
-            for k, v in getattr(job, name).items():
-                getattr(into, name).setdefault(k, v)
+        into.add(job)
+        for k, v in job.agents.items():
+            into.agents.setdefault(k, v)
     reference = next((k for k in order if host_jobs[k].broker_new or host_jobs[k].broker_done), order[0])
     ref_host, ref_ident = hosts[reference], idents[keys.index(reference)]
     ref_host.clock_basis, ref_host.clock_error_s = "reference", 0.0
@@ -377,9 +206,11 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             if key == reference:
                 continue
             host, ident = hosts[key], idents[keys.index(key)]
-            low, high, pairs = offset_bounds(host_jobs[reference], host_jobs[key])
+            lows, highs, pair_kinds = pair_bounds(host_jobs[reference], host_jobs[key])
+            low, high = narrowest(lows, highs)
+            pairs = sum(pair_kinds.values())
             offset, error = estimate_offset(low, high, pairs)
-            host.clock_pairs = pairs
+            host.clock_pairs, host.clock_pair_kinds, host.clock_low_s, host.clock_high_s = pairs, pair_kinds, low, high
             if pairs and (error is not None or offset):
                 host.clock_offset_s, host.clock_error_s, host.clock_basis = offset, error, "paired-records"
             elif ident.synchronized and ref_ident.synchronized:
@@ -459,11 +290,20 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
                 merged_facts.events.append(moved_event)
         for probe in facts.probes:
             merged_facts.probes.append(replace(probe, container=qualify(probe.container), file=at(probe.file)))
+        if facts.resources is not None:  # a watcher's samples: one input's are shown (their containers, host)
+            if merged_facts.resources is None:
+                merged_facts.resources = _moved_series(facts.resources, qualify, shift, at(facts.resources.file))
+            else:
+                warnings.append(f"{inp.name}: its watch samples are left out (the report shows those of "
+                                f"{merged_facts.resources.file.split('/', 1)[0] if several else 'the first input'})")
         for config in facts.config_files:
             merged_facts.config_files.append(replace(config, path=at(config.path)))
         host_facts = replace(
             facts.host,
-            kernel_oom=[replace(e, file=at(e.file), time=moved(e.time), container=qualify(e.container))
+            # a kernel record is about its host: it names the host (its container, when its cgroup names one, is
+            # found by id)
+            kernel_oom=[replace(e, file=at(e.file), time=moved(e.time),
+                                container=qualify(e.container) if e.container or not several else host.label)
                         for e in facts.host.kernel_oom],
             container_stats={qualify(k): v for k, v in facts.host.container_stats.items()},
             filesystems=list(facts.host.filesystems))
@@ -525,11 +365,7 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
             return replace(ev, file=where.get(ev.file, f"{tag}/{ev.file}"), time=ev.time + shift if ev.time else None,
                            container=f"{label}/{ev.container}" if several and ev.container else ev.container)
 
-        for name in ("broker_new", "broker_done", "agent_start", "agent_done"):
-            into = getattr(all_jobs, name)
-            for k, when in getattr(job, name).items():
-                if k not in into or when + shift < into[k]:
-                    into[k] = when + shift
+        all_jobs.add(job, shift)
         for k, v in job.agents.items():
             all_jobs.agents.setdefault(k, here(v))
         for k, (file, owner, number, text) in job.done_lines.items():
@@ -538,29 +374,27 @@ def merge_inputs(parts: list[tuple[LoadedInput, Facts]], workdir: Path) -> Merge
     return Merged(merged, merged_facts, all_jobs, notices)
 
 
-def clock_note(host: HostView, reference: HostView) -> str:
-    """One line on how ``host``'s clock was set against the reference host's."""
-    if host.clock_basis == "reference":
-        return f"clock of {host.label}: the reference (it holds the broker's logs, or comes first)"
-    if host.clock_basis == "paired-records":
-        error = f" ± {host.clock_error_s:.1f} s" if host.clock_error_s is not None else " (error unknown: one-sided)"
-        skewed = abs(host.clock_offset_s) > SKEW_SHOWN_S and (host.clock_error_s is None
-                                                               or abs(host.clock_offset_s) > host.clock_error_s)
-        verb = "is skewed: it runs" if skewed else "runs"
-        side = "behind" if host.clock_offset_s > 0 else "ahead of"
-        return (f"clock of {host.label} {verb} {abs(host.clock_offset_s):.1f} s{error} {side} {reference.label}'s "
-                f"(from {host.clock_pairs} broker/agent job record pair(s)); its times were corrected by "
-                f"{host.clock_offset_s:+.1f} s")
-    if host.clock_basis == "ntp":
-        return (f"clock of {host.label}: no job records pair it with {reference.label}; both were NTP-synchronised "
-                f"at collection, so its times are taken as they are (± {host.clock_error_s or 0:.1f} s)")
-    return (f"clock of {host.label}: no job records pair it with {reference.label} and its NTP state is unknown; "
-            "its times are taken as they are, and events across the two hosts may be misordered")
+def _moved_series(series: ResourceSeries, qualify: Callable[[str], str], shift: timedelta,
+                  file: str) -> ResourceSeries:
+    """``series`` with its containers named as in the merged facts and its times on the reference clock."""
+    def points(group: dict[str, list[Any]], rename: bool) -> dict[str, list[Any]]:
+        return {(qualify(name) if rename else name): [replace(p, time=p.time + shift) for p in items]
+                for name, items in group.items()}
+
+    trigger = dict(series.trigger) if series.trigger else None
+    if trigger and trigger.get("container"):
+        trigger["container"] = qualify(str(trigger["container"]))
+    return replace(series, file=file, containers=points(series.containers, True),
+                   roles={qualify(k): v for k, v in series.roles.items()},
+                   host=[replace(p, time=p.time + shift) for p in series.host],
+                   filesystems=points(series.filesystems, False), status=points(series.status, True), trigger=trigger)
 
 
 def _combined_host(hosts: list[HostView], facts: Facts, several: bool) -> HostFacts:
-    """The one HostFacts the rules read: the node's host (else the broker's, else the first),
-    with every host's kernel OOM lines, container stats and filesystems (named by host)."""
+    """``Facts.host`` for several hosts: the node's host (else the broker's, else the first), with
+    every host's kernel OOM lines, container stats and filesystems (named by host), as reports
+    always had it. The host-level rules and the report's resources read each host's own facts
+    (``Facts.hosts``, rules/host_scope.py), never this mix."""
     roles = {c.name: c.role for c in facts.containers}
 
     def holds(host: HostView, role: str) -> bool:

@@ -241,7 +241,10 @@ class HostView:
     clock_offset_s: float = 0.0  # correction added to this host's times
     clock_error_s: float | None = None  # how far the corrected times may still be off; None: unknown
     clock_basis: ClockBasis = "unknown"
-    clock_pairs: int = 0  # paired broker/agent job records the estimate rests on
+    clock_pairs: int = 0  # paired records (broker/agent jobs, node/broker jobs and epochs) the estimate rests on
+    clock_pair_kinds: dict[str, int] = field(default_factory=dict)  # those pairs by kind ("broker/agent jobs", ...)
+    clock_low_s: float | None = None  # the pairs' bounds on the correction; None: no bound on that side
+    clock_high_s: float | None = None
 
 
 @dataclass(slots=True)

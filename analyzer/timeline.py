@@ -284,7 +284,8 @@ def kernel_oom_scope(record: Evidence, containers: list[ContainerInfo]) -> tuple
 
 def kernel_oom_entry(record: Evidence, containers: list[ContainerInfo]) -> TimelineEntry:
     container, label = kernel_oom_scope(record, containers)
-    return TimelineEntry(record.time, container, "event", "event", label, record.file,  # type: ignore[arg-type]
+    # a kill no container of the deployment owns stays the host's (merge.py names the host in the record)
+    return TimelineEntry(record.time, container or record.container, "event", "event", label, record.file,  # type: ignore[arg-type]
                          record.line_end, action="kernel-oom")
 
 

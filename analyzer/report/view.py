@@ -16,8 +16,10 @@ from nodediag.analyzer.model import (
     SEVERITY_RANK,
     AnalysisResult,
     ContainerInfo,
+    DataGap,
     Evidence,
     Finding,
+    HostFacts,
     TimelineEntry,
 )
 from nodediag.analyzer.report import charts
@@ -92,8 +94,7 @@ class ReportView:
     timeline_hidden: int
     containers: list[ContainerRow]
     level_charts: list[charts.SeriesChart]
-    filesystem_chart: charts.BarChart | None
-    memory_chart: charts.BarChart | None
+    hosts: list[HostBlock]  # the resources section: one block per host (one, unlabelled, for one host)
     redaction: RedactionView | None
     manifest_rows: list[tuple[str, str]]
     failed_sources: list[dict[str, Any]]
@@ -102,7 +103,7 @@ class ReportView:
     reference_time: datetime | None = None
     next_steps: list[str] = field(default_factory=list)
     top_findings: list[FindingView] = field(default_factory=list)  # what the ticket summary names
-    kernel_oom: list[tuple[Evidence, str]] = field(default_factory=list)  # each kill and whom it hit
+    gap_groups: list[tuple[str, list[DataGap]]] = field(default_factory=list)  # data gaps by host ("" for one)
     resource_charts: list[charts.LineChart] = field(default_factory=list)  # watch samples over time
 
 
@@ -230,18 +231,29 @@ def _stat_number(stats: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
-def memory_chart(result: AnalysisResult) -> charts.BarChart | None:
-    """Each container's memory use against its limit (or the host's RAM when it has none)."""
-    limits = {c.name: c.memory_limit for c in result.facts.containers}
+@dataclass(slots=True)
+class HostBlock:
+    """One host's resources in the report: its facts, charts and kernel OOM kills."""
+
+    label: str  # "" when the input is one host
+    facts: HostFacts
+    filesystem_chart: charts.BarChart | None = None
+    memory_chart: charts.BarChart | None = None
+    kernel_oom: list[tuple[Evidence, str]] = field(default_factory=list)  # each kill and whom it hit
+
+
+def memory_chart(host: HostFacts, containers: list[ContainerInfo]) -> charts.BarChart | None:
+    """Each container's memory use against its limit (or its host's RAM when it has none)."""
+    limits = {c.name: c.memory_limit for c in containers}
     rows = []
-    for name, stats in sorted(result.facts.host.container_stats.items()):
+    for name, stats in sorted(host.container_stats.items()):
         used = _stat_number(stats, "memory_usage", "mem_usage", "memory_used", "memory_bytes")
         if used is None:
             continue
         limit = _stat_number(stats, "memory_limit", "mem_limit") or limits.get(name)
         limit_label = "limit"
         if not limit:
-            limit, limit_label = result.facts.host.memory_total, "host RAM"
+            limit, limit_label = host.memory_total, "host RAM"
         if not limit:
             continue
         text = f"{fmt_bytes(used)} of {fmt_bytes(limit)} {limit_label} ({100 * used / limit:.0f}%)"
@@ -249,9 +261,9 @@ def memory_chart(result: AnalysisResult) -> charts.BarChart | None:
     return charts.bar_chart(rows) if rows else None
 
 
-def filesystem_chart(result: AnalysisResult) -> charts.BarChart | None:
+def filesystem_chart(host: HostFacts) -> charts.BarChart | None:
     rows = []
-    for fs in result.facts.host.filesystems:
+    for fs in host.filesystems:
         label = fs.mountpoint + (f" ({fs.role})" if fs.role else "")
         text = f"{fmt_bytes(fs.used)} of {fmt_bytes(fs.total)} ({fs.percent:.0f}%), {fmt_bytes(fs.free)} free"
         row = charts.bar_row(label, fs.used, fs.total, text)
@@ -259,6 +271,33 @@ def filesystem_chart(result: AnalysisResult) -> charts.BarChart | None:
         row.level = charts.usage_level(row.fraction)
         rows.append(row)
     return charts.bar_chart(rows) if rows else None
+
+
+def host_blocks(result: AnalysisResult) -> list[HostBlock]:
+    """The resources by host: each host of several its own facts, filesystems, container memory
+    (against that host's RAM) and kernel OOM kills; one input, its one host."""
+    containers = result.facts.containers
+    if len(result.facts.hosts) > 1:
+        hosts = [(h.label, h.facts) for h in result.facts.hosts]
+    else:
+        hosts = [("", result.facts.host)]
+    return [HostBlock(label, facts, filesystem_chart(facts), memory_chart(facts, containers),
+                      [(e, kernel_oom_scope(e, containers)[1]) for e in facts.kernel_oom]) for label, facts in hosts]
+
+
+def gap_groups(result: AnalysisResult) -> list[tuple[str, list[DataGap]]]:
+    """The data gaps by host when there are several (a gap names its host first, ``<label>: ``,
+    or lies in its files, ``<label>/``); else one group."""
+    labels = [h.label for h in result.facts.hosts] if len(result.facts.hosts) > 1 else []
+    if not labels:
+        return [("", list(result.input.gaps))] if result.input.gaps else []
+    groups: dict[str, list[DataGap]] = {label: [] for label in [*labels, ""]}
+    for gap in result.input.gaps:
+        owner = next((label for label in labels if gap.source.startswith(f"{label}: ") or gap.source.startswith(
+            f"{label}/") or any(f.startswith(f"{label}/") or f.startswith(f"containers/{label}_") for f in gap.files)),
+            "")
+        groups[owner].append(gap)
+    return [(label, gaps) for label, gaps in groups.items() if gaps]
 
 
 def redaction_view(manifest: dict[str, Any] | None) -> RedactionView | None:
@@ -411,8 +450,7 @@ def build_view(result: AnalysisResult) -> ReportView:
         timeline_hidden=hidden,
         containers=container_rows(result, now),
         level_charts=charts.level_series_charts(result.level_series, result.incident_window),
-        filesystem_chart=filesystem_chart(result),
-        memory_chart=memory_chart(result),
+        hosts=host_blocks(result),
         redaction=redaction_view(manifest),
         manifest_rows=manifest_rows(manifest),
         failed_sources=failed,
@@ -426,6 +464,6 @@ def build_view(result: AnalysisResult) -> ReportView:
         reference_time=now,
         next_steps=next_steps(result.findings),
         top_findings=top_findings(findings),
-        kernel_oom=[(e, kernel_oom_scope(e, result.facts.containers)[1]) for e in result.facts.host.kernel_oom],
+        gap_groups=gap_groups(result),
         resource_charts=resource_charts(result),
     )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from nodediag.analyzer.model import Finding
 from nodediag.analyzer.rules.catalog import Rule
 from nodediag.analyzer.rules.engine import Episode
+from nodediag.analyzer.rules.host_scope import finding_place
 
 # Docker stamps every container's lines with one host clock: a cause may be logged a moment
 # after the first line of what it explains only by the interleaving of two writers.
@@ -101,7 +102,7 @@ def link_causes(
             best: tuple[tuple[bool, float], datetime | None, Finding, bool] | None = None
             for cause in candidates:
                 cause_episodes = episodes_of.get(id(cause), [])
-                slack = grace(cause.container, symptom.container) if grace else ORDER_GRACE
+                slack = grace(finding_place(cause), finding_place(symptom)) if grace else ORDER_GRACE
                 options: list[tuple[datetime | None, bool]] = []
                 if not cause_episodes and rules[cause.rule_id].check is not None:
                     options.append((None, False))  # a setting, a resource: no time of its own

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from nodediag.analyzer.model import ContainerInfo, Event, Evidence, Finding, Probe, same_incarnation
 from nodediag.analyzer.rules.catalog import Rule
 from nodediag.analyzer.rules.evidence import fact_evidence, inspect_path, locate, make_finding
-from nodediag.analyzer.rules.fact_checks import CheckContext, aztec_containers, tag_hits
+from nodediag.analyzer.rules.fact_checks import AZTEC_ROLES, CheckContext, tag_hits
+from nodediag.analyzer.rules.host_scope import HostScope, host_scopes
 
 GIB = 1024**3
 PSEUDO_FILESYSTEMS = {"tmpfs", "devtmpfs", "squashfs", "overlay", "iso9660", "proc", "sysfs", "nsfs", "ramfs"}
@@ -103,7 +104,8 @@ def container_oom_killed(rule: Rule, ctx: CheckContext) -> list[Finding]:
     """Docker's OOMKilled flag or oom event; the kernel's record of the same cgroup kill, when the
     input has it, is more evidence of it (not a second finding: kernel_cgroup_oom leaves it)."""
     found = []
-    kernel = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
+    kernel = {name: records for scope in host_scopes(ctx.facts)
+              for name, records in _split_kernel_oom(scope)[1].items()}
     for c in ctx.facts.containers:
         made = _container_finding(rule, ctx, c, c.oom_killed, _events(ctx, c, "oom"),
                                   ['"OOMKilled": true'], "State.OOMKilled = true")
@@ -181,13 +183,13 @@ _MEMCG = re.compile(r"CONSTRAINT_MEMCG|Memory cgroup out of memory", re.I)
 _CGROUP_ID = re.compile(r"(?:oom_memcg|task_memcg|cpuset)=[^,\s]*?([0-9a-f]{64})")
 
 
-def _split_kernel_oom(ctx: CheckContext) -> tuple[list[Evidence], dict[str, list[Evidence]]]:
-    """Host-wide kills, and cgroup (container limit) kills by container name. A cgroup kill of a
-    container that is not in the input is another deployment's business and is left out."""
-    by_id = {c.id: c.name for c in ctx.facts.containers if c.id}
+def _split_kernel_oom(scope: HostScope) -> tuple[list[Evidence], dict[str, list[Evidence]]]:
+    """The host's own kills, and cgroup (container limit) kills by container name. A cgroup kill
+    of a container that is not in the input is another deployment's business and is left out."""
+    by_id = {c.id: c.name for c in scope.containers if c.id}
     host: list[Evidence] = []
     cgroup: dict[str, list[Evidence]] = {}
-    for record in ctx.facts.host.kernel_oom:
+    for record in scope.facts.kernel_oom:
         text = "\n".join(record.lines)
         if not _MEMCG.search(text):
             host.append(record)
@@ -205,25 +207,30 @@ def _times(records: list[Evidence]) -> tuple:
 
 
 def kernel_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
-    records, _ = _split_kernel_oom(ctx)
-    if not records:
-        return []
-    first, last = _times(records)
-    return [make_finding(rule, evidence=[*records[:4], *records[4:][-1:]], count=len(records),
-                         first_seen=first, last_seen=last)]
+    found = []
+    for scope in host_scopes(ctx.facts):
+        records, _ = _split_kernel_oom(scope)
+        if not records:
+            continue
+        first, last = _times(records)
+        found.append(scope.name(make_finding(
+            rule, evidence=[*records[:4], *records[4:][-1:]], count=len(records), first_seen=first, last_seen=last,
+            title=scope.on(rule.title) if scope.label else "")))
+    return found
 
 
 def kernel_cgroup_oom(rule: Rule, ctx: CheckContext) -> list[Finding]:
     found = []
-    by_container = _split_kernel_oom(ctx)[1] if ctx.facts.host.kernel_oom else {}
     reported = {c.name for c in ctx.facts.containers if _docker_saw_oom(ctx, c)}  # container-oom-killed's
-    for name, records in sorted(by_container.items()):
-        if name in reported:
-            continue
-        first, last = _times(records)
-        found.append(make_finding(rule, container=name, evidence=[*records[:4], *records[4:][-1:]],
-                                  count=len(records), first_seen=first, last_seen=last,
-                                  title=f"The kernel killed a process in {name} at its memory limit"))
+    for scope in host_scopes(ctx.facts):
+        for name, records in sorted(_split_kernel_oom(scope)[1].items()):
+            if name in reported:
+                continue
+            first, last = _times(records)
+            found.append(scope.name(make_finding(
+                rule, container=name, evidence=[*records[:4], *records[4:][-1:]], count=len(records),
+                first_seen=first, last_seen=last,
+                title=f"The kernel killed a process in {name} at its memory limit")))
     return found
 
 
@@ -231,25 +238,30 @@ def filesystem_full(rule: Rule, ctx: CheckContext) -> list[Finding]:
     limit = float(rule.params.get("percent", 90))
     critical = float(rule.params.get("critical_percent", 97))
     found = []
-    for fs in ctx.facts.host.filesystems:
-        if fs.fstype in PSEUDO_FILESYSTEMS or fs.percent < limit:
-            continue
-        found.append(make_finding(
-            rule,
-            title=f"Filesystem {fs.mountpoint} is {fs.percent:.0f} % full ({fs.free / GIB:.1f} GiB free)",
-            severity="critical" if fs.percent >= critical else rule.severity,
-            evidence=[locate(ctx.inp, "host/disk.json", [f'"{fs.mountpoint}"'])
-                      or fact_evidence("host/disk.json", f"{fs.mountpoint} {fs.percent} % used")],
-            details={"mountpoint": fs.mountpoint, "device": fs.device, "percent used": fs.percent,
-                     "free GiB": round(fs.free / GIB, 1), "holds": fs.role or "-"},
-        ))
+    for scope in host_scopes(ctx.facts):
+        disk = scope.path("host/disk.json")
+        for fs in scope.facts.filesystems:
+            if fs.fstype in PSEUDO_FILESYSTEMS or fs.percent < limit:
+                continue
+            found.append(scope.name(make_finding(
+                rule,
+                title=scope.on(f"Filesystem {fs.mountpoint}") + f" is {fs.percent:.0f} % full "
+                f"({fs.free / GIB:.1f} GiB free)",
+                severity="critical" if fs.percent >= critical else rule.severity,
+                evidence=[locate(ctx.inp, disk, [f'"{fs.mountpoint}"'])
+                          or fact_evidence(disk, f"{fs.mountpoint} {fs.percent} % used")],
+                details={"mountpoint": fs.mountpoint, "device": fs.device, "percent used": fs.percent,
+                         "free GiB": round(fs.free / GIB, 1), "holds": fs.role or "-"},
+            )))
     return found
 
 
-def _role_demand(ctx: CheckContext, rule: Rule) -> tuple[float, list[str]]:
+def _role_demand(containers: list[ContainerInfo], rule: Rule) -> tuple[float, list[str]]:
     total = 0.0
     parts = []
-    for c in aztec_containers(ctx.facts):
+    for c in containers:
+        if c.role not in AZTEC_ROLES:
+            continue
         per = float(rule.params.get(c.role, 0))
         count = 1
         if c.role == "prover-agent":
@@ -263,29 +275,40 @@ def _role_demand(ctx: CheckContext, rule: Rule) -> tuple[float, list[str]]:
 
 
 def host_memory_minimum(rule: Rule, ctx: CheckContext) -> list[Finding]:
-    have = ctx.facts.host.memory_total
-    need_gb, parts = _role_demand(ctx, rule)
+    """Each host's RAM against the roles that run on it (an agent host is not judged by the
+    node's host, nor the reverse)."""
     tolerance = float(rule.params.get("tolerance", 0.9))
-    if not have or not need_gb or have >= need_gb * GIB * tolerance:
-        return []
-    return [make_finding(
-        rule, title=f"Host has {have / GIB:.0f} GiB RAM; its roles need {need_gb:g} GB",
-        evidence=[locate(ctx.inp, "host/summary.json", ["memory"])
-                  or fact_evidence("host/summary.json", f"memory_total {have}")],
-        details={"host RAM GiB": round(have / GIB, 1), "needed GB": need_gb, "roles": "; ".join(parts)},
-    )]
+    found = []
+    for scope in host_scopes(ctx.facts):
+        have = scope.facts.memory_total
+        need_gb, parts = _role_demand(scope.containers, rule)
+        if not have or not need_gb or have >= need_gb * GIB * tolerance:
+            continue
+        summary = scope.path("host/summary.json")
+        found.append(scope.name(make_finding(
+            rule, title=f"Host{' ' + scope.label if scope.label else ''} has {have / GIB:.0f} GiB RAM; "
+                        f"its roles need {need_gb:g} GB",
+            evidence=[locate(ctx.inp, summary, ["memory"]) or fact_evidence(summary, f"memory_total {have}")],
+            details={"host RAM GiB": round(have / GIB, 1), "needed GB": need_gb, "roles": "; ".join(parts)},
+        )))
+    return found
 
 
 def host_cpu_minimum(rule: Rule, ctx: CheckContext) -> list[Finding]:
-    have = ctx.facts.host.cpus
-    need, parts = _role_demand(ctx, rule)
-    if not have or not need or have >= need:
-        return []
-    return [make_finding(
-        rule, title=f"Host has {have} CPUs; its roles need {need:g} cores",
-        evidence=[locate(ctx.inp, "host/summary.json", ["cpu"]) or fact_evidence("host/summary.json", f"cpus {have}")],
-        details={"host CPUs": have, "needed cores": need, "roles": "; ".join(parts)},
-    )]
+    found = []
+    for scope in host_scopes(ctx.facts):
+        have = scope.facts.cpus
+        need, parts = _role_demand(scope.containers, rule)
+        if not have or not need or have >= need:
+            continue
+        summary = scope.path("host/summary.json")
+        found.append(scope.name(make_finding(
+            rule, title=f"Host{' ' + scope.label if scope.label else ''} has {have} CPUs; "
+                        f"its roles need {need:g} cores",
+            evidence=[locate(ctx.inp, summary, ["cpu"]) or fact_evidence(summary, f"cpus {have}")],
+            details={"host CPUs": have, "needed cores": need, "roles": "; ".join(parts)},
+        )))
+    return found
 
 
 def _failing(probe: Probe) -> bool:

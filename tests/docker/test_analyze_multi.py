@@ -1,6 +1,8 @@
 """Real engine: one failure-lab scenario (an agent OOM-killed) collected as one bundle and as two
 (split with --container), a copy of the agent's bundle rewritten as if its host's clock ran
-minutes fast, and an unrelated deployment's agent: `nodediag analyze B1 B2` on them.
+minutes fast, the node collected apart from the broker and rewritten as if its host's clock ran
+minutes slow, and an unrelated deployment's agent: `nodediag analyze B1 B2` on them. The
+scenario's node logs at LOG_LEVEL=verbose (the broker facade's job lines).
 
 Everything runs once in the module fixture (a private engine under /tmp, the lab image, compose
 up, wait for the failure, collect, compose down, the second deployment, engine down)."""
@@ -12,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +49,22 @@ class Collected:
     node_side: Path  # node and broker
     agent_side: Path  # the agent alone
     stranger: Path  # the agent of another deployment (another project and PROVER_ID)
+    node_only: Path  # the node alone
+    broker_agent: Path  # the broker and the agent
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in the environment compose runs with (it overrides the scenario's .env)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _names(engine: Engine, project: str) -> dict[str, str]:
@@ -76,7 +96,8 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Any:
     engine = start_engine(work / "engine")
     try:
         scenario, project = load_scenario("agent-oom"), unique_project("agent-oom")
-        compose(engine, scenario, project, "up", "--detach", "--no-build", "--pull", "never")
+        with _environment("LOG_LEVEL", "verbose"):
+            compose(engine, scenario, project, "up", "--detach", "--no-build", "--pull", "never")
         try:
             wait_for_failure(engine, scenario, project)
             names = _names(engine, project)
@@ -84,12 +105,13 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Any:
             node_side = _collect(engine, out / "node.tar.zst", "--container", names["prover-node"],
                                  "--container", names["prover-broker"])
             agent_side = _collect(engine, out / "agent.tar.zst", "--container", names["prover-agent"])
+            node_only = _collect(engine, out / "node-only.tar.zst", "--container", names["prover-node"])
+            broker_agent = _collect(engine, out / "broker-agent.tar.zst", "--container", names["prover-broker"],
+                                    "--container", names["prover-agent"])
         finally:
             compose(engine, scenario, project, "down", "--volumes", "--remove-orphans", "--timeout", "2")
         healthy, other = load_scenario("healthy"), unique_project("other")
-        previous = os.environ.get("PROVER_ID")
-        os.environ["PROVER_ID"] = OTHER_PROVER_ID  # the environment overrides the scenario's .env
-        try:
+        with _environment("PROVER_ID", OTHER_PROVER_ID):  # the environment overrides the scenario's .env
             compose(engine, healthy, other, "up", "--detach", "--no-build", "--pull", "never")
             try:
                 wait_for_failure(engine, healthy, other)  # (the healthy flow's wait: proofs submitted)
@@ -97,12 +119,7 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Any:
                                     _names(engine, other)["prover-agent"])
             finally:
                 compose(engine, healthy, other, "down", "--volumes", "--remove-orphans", "--timeout", "2")
-        finally:
-            if previous is None:
-                os.environ.pop("PROVER_ID", None)
-            else:
-                os.environ["PROVER_ID"] = previous
-        yield Collected(whole, node_side, agent_side, stranger)
+        yield Collected(whole, node_side, agent_side, stranger, node_only, broker_agent)
     finally:
         stop_engine(engine)
         shutil.rmtree(work, ignore_errors=True)
@@ -162,3 +179,34 @@ def test_two_unrelated_deployments_are_not_merged_silently(collected: Collected,
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert any("different deployments" in w and str(collected.stranger) in w for w in warnings), done.stderr
     assert any("different deployments" in w for w in report["input"]["warnings"])
+
+
+def test_a_node_collected_apart_from_the_broker_is_set_from_its_job_pairs(collected: Collected,
+                                                                          tmp_path: Path) -> None:
+    """The node's bundle, rewritten as if its host's clock ran six minutes slow, beside the broker's
+    and the agent's: its offset is estimated from its job lines against the broker's (the facade's
+    'Job enqueued with broker' after the broker's 'New proving job', its epoch's start before the
+    epoch's first job) and the verdict is the one the single bundle gives."""
+    node = extract_bundle(collected.node_only, tmp_path / "node")
+    shift_bundle(node, timedelta(minutes=-6), hostname="node-host-c", host_id="machine:" + "c" * 24)
+    one, _ = analyze(collected.whole, out=tmp_path / "one.json")
+    split, done = analyze(collected.broker_agent, node, out=tmp_path / "split.json")
+    hosts = {h["label"]: h for h in split["facts"]["hosts"]}
+    c = hosts["node-host-c"]
+    print(f"node-host-c: correction {c['clock_offset_s']:+.3f} s ± {c['clock_error_s']} s (truth +360 s), "
+          f"pairs {c['clock_pair_kinds']}")
+    assert c["clock_basis"] == "paired-records", c
+    assert c["clock_pair_kinds"].get("node/broker jobs", 0) > 0 and c["clock_pair_kinds"].get("node/broker epochs")
+    assert c["clock_error_s"] is not None and c["clock_error_s"] < 10, c
+    # the true correction lies within the error, give or take how late dockerd may stamp a line it
+    # read from a busy container's pipe (the pairs' causality holds for the writes, not the stamps)
+    assert abs(c["clock_offset_s"] - 360) <= c["clock_error_s"] + 2, c
+    assert any("node-host-c is skewed" in w for w in split["input"]["warnings"])
+    assert split["verdict"]["rule_id"] == one["verdict"]["rule_id"] == "container-oom-killed"
+    assert split["verdict"]["container"].endswith(one["verdict"]["container"].rsplit("/", 1)[-1])
+    from nodediag.analyzer.report.formatting import parse_iso
+
+    started_one, started_split = parse_iso(one["verdict"]["started_at"]), parse_iso(split["verdict"]["started_at"])
+    assert started_one is not None and started_split is not None
+    assert abs((started_split - started_one).total_seconds()) < 5
+    assert "different deployments" not in done.stderr

@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from nodediag.analyzer.analysis import analyze_input
+from nodediag.analyzer.clocks import JobLog, _stamp, estimate_offset, offset_bounds, scan_jobs
 from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import open_input
-from nodediag.analyzer.merge import JobLog, _stamp, estimate_offset, merge_inputs, offset_bounds, scan_jobs
+from nodediag.analyzer.merge import merge_inputs
 from nodediag.analyzer.model import AnalysisResult
 from nodediag.analyzer.report.json_report import render_json, result_from_json
 from nodediag.cli import main

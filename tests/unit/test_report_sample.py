@@ -280,8 +280,8 @@ def test_view_flags_an_incomplete_collection_and_high_usage() -> None:
     result.input.manifest["status"] = "interrupted"
     view = build_view(result)
     assert "status: interrupted" in view.warnings[0]
-    assert [row.level for row in view.filesystem_chart.rows] == ["ok", "bad"]
-    memory = {row.label: row.level for row in view.memory_chart.rows}
+    assert [row.level for row in view.hosts[0].filesystem_chart.rows] == ["ok", "bad"]
+    memory = {row.label: row.level for row in view.hosts[0].memory_chart.rows}
     assert memory == {AGENT: "bad", BROKER: "ok"}  # the agent uses 91% of its limit
     collected_at = datetime(2026, 11, 27, 18, 30, tzinfo=timezone.utc)
     assert view.containers[0].down_for_s == (collected_at - at(21.1)).total_seconds()

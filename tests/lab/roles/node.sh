@@ -92,7 +92,9 @@ while :; do
             [ "$failures" -lt "$GIVE_UP" ] || break
             nap 1
         done
-        [ "$failures" -lt "$GIVE_UP" ] && log verbose "prover-client:orchestrator" "Enqueued proving job id=$job type=$type"
+        # the facade's line once the broker took it (VERBOSE, as @aztec/prover-client logs it)
+        [ "$failures" -lt "$GIVE_UP" ] && log verbose "prover-client:broker-circuit-prover-facade" \
+            "Job enqueued with broker id=$job type=$type epochNumber=$epoch" "{\"provingJobId\":\"$job\"}"
     done
     if [ "${LAB_NODE_HEAP_OOM_AT_EPOCH:-0}" -eq "$epochs_run" ]; then
         log verbose "world-state:database" "Reading public data tree for epoch $epoch"
@@ -104,7 +106,10 @@ while :; do
         for job in $outstanding; do
             if rpc proverBroker_getProvingJobStatus "id=$job"; then
                 failures=0
-                case "$HTTP_BODY" in *fulfilled*) ;; *) left="$left $job" ;; esac
+                case "$HTTP_BODY" in
+                    *fulfilled*) log verbose "prover-client:broker-circuit-prover-facade" "Resolved proving job id=$job" ;;
+                    *) left="$left $job" ;;
+                esac
             else
                 failures=$((failures + 1))
                 left="$left $job"
