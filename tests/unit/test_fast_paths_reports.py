@@ -17,7 +17,7 @@ from nodediag.analyzer.report import render_json
 from nodediag.analyzer.rules.engine import LogRuleEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from realistic_logs import MIXES, write_log  # noqa: E402
+from realistic_logs import MIXES, write_log
 
 
 def _report(log: Path) -> dict:
