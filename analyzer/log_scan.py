@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from nodediag.analyzer import parse_child
 from nodediag.analyzer.inputs.redact_ahead import RedactAhead
 from nodediag.analyzer.model import LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
@@ -125,13 +126,23 @@ def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline
             add(record, feed(record)[1])  # type: ignore[arg-type]
 
 
+def _size(root: str, log: LogFile, own: dict[str, OwnFrame]) -> int:
+    if log.path in own:
+        return own[log.path].size
+    try:
+        return (Path(root) / log.path).stat().st_size
+    except OSError:  # (reading it will say what is wrong)
+        return 0
+
+
 def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: TimelineCollector,
                role_of: Callable[[str], str], own: dict[str, OwnFrame] | None = None,
                digests: Digests | None = None, tick: Callable[[int], None] | None = None,
                growing: dict[str, RedactAhead] | None = None) -> list[ParseStats]:
     """Stream ``logs`` through the engine and the timeline, in order; their parse statistics.
     Logs in ``own`` are read from the bundle, and their measured digests put in ``digests``;
-    logs in ``growing`` as they are written; ``tick`` is told how many bytes each read gave."""
+    logs in ``growing`` as they are written; ``tick`` is told how many bytes each read gave.
+    A large log is parsed by a forked child while this process does the rest (parse_child.py)."""
     skip = engine.skip_plan()  # lines that can match no rule and that the timeline ignores
     parse_stats: list[ParseStats] = []
     own = own or {}
@@ -144,7 +155,15 @@ def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
-            consume(_records(root, log, stats, role_of, skip, own, digests, tick, growing), engine, timeline)
+            if (not log.time_shift_s and not (growing and log.path in growing)
+                    and parse_child.usable(_size(root, log, own))):
+                def make(count: Callable[[int], None], log: LogFile = log, stats: ParseStats = stats) -> Iterator[
+                        Record | Repeats]:
+                    return _records(root, log, stats, role_of, skip, own, digests, count)
+
+                consume(parse_child.records_from_child(make, stats, digests, log.path, tick), engine, timeline)
+            else:
+                consume(_records(root, log, stats, role_of, skip, own, digests, tick, growing), engine, timeline)
     finally:
         gc.set_threshold(*threshold)
     return parse_stats
