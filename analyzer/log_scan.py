@@ -126,9 +126,11 @@ def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline
             add(record, feed(record)[1])  # type: ignore[arg-type]
 
 
-def _size(root: str, log: LogFile, own: dict[str, OwnFrame]) -> int:
+def _size(root: str, log: LogFile, own: dict[str, OwnFrame], growing: dict[str, RedactAhead] | None) -> int:
     if log.path in own:
         return own[log.path].size
+    if growing and log.path in growing:
+        return growing[log.path].size
     try:
         return (Path(root) / log.path).stat().st_size
     except OSError:  # (reading it will say what is wrong)
@@ -155,11 +157,10 @@ def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
-            if (not log.time_shift_s and not (growing and log.path in growing)
-                    and parse_child.usable(_size(root, log, own))):
+            if not log.time_shift_s and parse_child.usable(_size(root, log, own, growing)):
                 def make(count: Callable[[int], None], log: LogFile = log, stats: ParseStats = stats) -> Iterator[
                         Record | Repeats]:
-                    return _records(root, log, stats, role_of, skip, own, digests, count)
+                    return _records(root, log, stats, role_of, skip, own, digests, count, growing)
 
                 consume(parse_child.records_from_child(make, stats, digests, log.path, tick), engine, timeline)
             else:

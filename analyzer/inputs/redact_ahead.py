@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import select
 import signal
 import threading
 import time
@@ -53,10 +54,18 @@ class RedactAhead:
         self._result = target.with_name(target.name + ".outcome")
         self._outcome: Outcome | None = None
         self._ended = False
+        self._reaped = False
+        self._owner = os.getpid()  # the process that may reap the child (not a later fork of it)
+        # the child alone holds the write end: its end (however it ends) is EOF at the read end,
+        # which any process forked from this one can see (a parse child reading the copy)
+        self._alive, alive = os.pipe()
         self.pid = os.fork()
-        if self.pid == 0:  # the child: redact, leave the outcome, end without running the parent's cleanup
+        if self.pid:
+            os.close(alive)
+        else:  # the child: redact, leave the outcome, end without running the parent's cleanup
             outcome: Outcome
             try:
+                os.close(self._alive)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # (the parent stops it)
                 outcome = ("counts", redact_raw_log(source, target, max_bytes=max_bytes))
             except CapExceeded as exc:
@@ -71,11 +80,16 @@ class RedactAhead:
                 os._exit(0)
 
     def ended(self) -> bool:
-        """Whether the child has ended (it is reaped then)."""
-        if not self._ended:
-            pid, _ = os.waitpid(self.pid, os.WNOHANG)
-            self._ended = pid != 0
+        """Whether the child has ended (its outcome is written then)."""
+        if not self._ended and select.select([self._alive], [], [], 0)[0]:
+            self._ended = True  # (nothing is ever written: readable means EOF)
         return self._ended
+
+    def _reap(self) -> None:
+        if not self._reaped and os.getpid() == self._owner:
+            os.waitpid(self.pid, 0)
+            self._reaped = True
+            os.close(self._alive)
 
     def wait_for(self, count: int) -> None:
         """Return once the copy holds ``count`` bytes or more, or the child has ended."""
@@ -91,9 +105,9 @@ class RedactAhead:
         """Wait for the child; the redaction counts, or the error redact_raw_log raised (an
         OSError as the ArchiveError open_input would have made of it)."""
         if self._outcome is None:
-            if not self._ended:
-                os.waitpid(self.pid, 0)
-                self._ended = True
+            while not self.ended():
+                select.select([self._alive], [], [])
+            self._reap()
             self._outcome = self._read_outcome()
         kind, value = self._outcome
         if kind == "counts":
@@ -113,14 +127,16 @@ class RedactAhead:
         return outcome
 
     def stop(self) -> None:
-        """End the child if it still runs (the analysis stopped early)."""
+        """End the child if it still runs (the analysis stopped early), and reap it."""
+        if os.getpid() != self._owner:
+            return
         if not self.ended():
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(self.pid, 0)
             self._ended = True
+        self._reap()
 
     def open(self) -> FollowingReader:
         self.wait_for(1)

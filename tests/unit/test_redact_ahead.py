@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nodediag.analyzer import inputs
+from nodediag.analyzer import inputs, parse_child
 from nodediag.analyzer.inputs import InputError, redact_ahead
 from nodediag.analyzer.inputs.redact_ahead import RedactAhead
 from nodediag.analyzer.pipeline import analyze_path
@@ -52,10 +52,13 @@ def _report(source: Path) -> dict:
     return data
 
 
+@pytest.mark.parametrize("parsed_by_a_child", [False, True])
 def test_a_log_redacted_while_it_is_read_gives_the_report_of_one_redacted_first(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parsed_by_a_child: bool) -> None:
     source = _raw_log(tmp_path / "node.log")
     monkeypatch.setattr(redact_ahead, "AHEAD_MIN_BYTES", 0)
+    # (and the copy read as it grows by a child that parses it, a grandchild of the redacting one's parent)
+    monkeypatch.setattr(parse_child, "SPLIT_MIN_BYTES", 0 if parsed_by_a_child else 1 << 62)
     started: list[Path] = []
     real_init = RedactAhead.__init__
 
@@ -67,6 +70,7 @@ def test_a_log_redacted_while_it_is_read_gives_the_report_of_one_redacted_first(
     ahead = _report(source)
     assert started, "the log was not redacted ahead"
     monkeypatch.setattr(redact_ahead, "usable", lambda size: False)
+    monkeypatch.setattr(parse_child, "SPLIT_MIN_BYTES", 1 << 62)
     first = _report(source)
     assert ahead == first
     text = json.dumps(ahead)
@@ -83,11 +87,13 @@ def _cap_after_a_while(source: Path, target: Path, *, max_bytes: int) -> Redacti
     raise CapExceeded("is larger than the 1 KB cap")
 
 
+@pytest.mark.parametrize("parsed_by_a_child", [False, True])
 @pytest.mark.parametrize("fail", [_no_space, _cap_after_a_while])
 def test_a_redaction_that_fails_ahead_ends_in_the_line_of_one_that_fails_first(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: object) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: object, parsed_by_a_child: bool) -> None:
     source = _raw_log(tmp_path / "node.log")
     monkeypatch.setattr(redact_ahead, "AHEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(parse_child, "SPLIT_MIN_BYTES", 0 if parsed_by_a_child else 1 << 62)
     monkeypatch.setattr(redact_ahead, "redact_raw_log", fail)  # (what the child runs)
     with pytest.raises(InputError) as ahead:
         analyze_path(source)
