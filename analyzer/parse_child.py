@@ -17,11 +17,11 @@ import os
 import pickle
 import signal
 import struct
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+from nodediag.analyzer import forking
 from nodediag.analyzer.model import ParseStats, Record
 from nodediag.analyzer.parsing.logs import RepeatItem, Repeats
 from nodediag.bundle.safe_archive import ArchiveError, CapExceeded
@@ -38,10 +38,7 @@ MakeRecords = Callable[[Callable[[int], None]], Iterator[Record | Repeats]]
 def usable(size: int) -> bool:
     """Whether a log of ``size`` bytes is best parsed by a child: this large, a second core, fork(),
     and no other thread in this process (a forked child must not inherit a held lock)."""
-    if size < SPLIT_MIN_BYTES or not hasattr(os, "fork") or threading.active_count() != 1:
-        return False
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores >= 2
+    return size >= SPLIT_MIN_BYTES and forking.can_fork_helper()
 
 
 def _fields(record: Record) -> tuple[Any, ...]:

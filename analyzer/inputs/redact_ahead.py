@@ -16,11 +16,11 @@ import os
 import pickle
 import select
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from nodediag.analyzer import forking
 from nodediag.analyzer.inputs.manual_guide import raw_input_note, redact_raw_log
 from nodediag.analyzer.model import LoadedInput
 from nodediag.bundle.safe_archive import ArchiveError, CapExceeded
@@ -38,10 +38,7 @@ Outcome = tuple[Literal["counts"], RedactionCounts] | tuple[Literal["cap", "os",
 def usable(size: int) -> bool:
     """Whether a log of ``size`` bytes is best redacted ahead: a log this large, a second core,
     fork(), and no other thread in this process (a forked child must not inherit a held lock)."""
-    if size < AHEAD_MIN_BYTES or not hasattr(os, "fork") or threading.active_count() != 1:
-        return False
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores >= 2
+    return size >= AHEAD_MIN_BYTES and forking.can_fork_helper()
 
 
 class RedactAhead:

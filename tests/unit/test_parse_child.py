@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nodediag.analyzer import parse_child
+from nodediag.analyzer import forking, parse_child
 from nodediag.analyzer.inputs import InputError
 from nodediag.analyzer.model import ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats
@@ -20,6 +20,12 @@ from nodediag.analyzer.pipeline import analyze_path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from analyze_throughput import build_bundle
 from realistic_logs import write_log
+
+
+@pytest.fixture(autouse=True)
+def _helpers_may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a thread another test left behind, or a one-core machine, must not turn the forked paths off here)
+    monkeypatch.setattr(forking, "can_fork_helper", lambda: True)
 
 
 def _damaged_bundle(tmp_path: Path) -> Path:

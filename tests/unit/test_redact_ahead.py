@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nodediag.analyzer import inputs, parse_child
+from nodediag.analyzer import forking, inputs, parse_child
 from nodediag.analyzer.inputs import InputError, redact_ahead
 from nodediag.analyzer.inputs.redact_ahead import RedactAhead
 from nodediag.analyzer.pipeline import analyze_path
@@ -24,6 +24,12 @@ from nodediag.redaction import RedactionCounts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from realistic_logs import LogGenerator
+
+
+@pytest.fixture(autouse=True)
+def _helpers_may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a thread another test left behind, or a one-core machine, must not turn the forked paths off here)
+    monkeypatch.setattr(forking, "can_fork_helper", lambda: True)
 
 RPC_KEY = "Lq8vT3xZp7Rk2Wm9Yn4Bc6Hd"
 
