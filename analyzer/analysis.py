@@ -12,6 +12,7 @@ from nodediag.analyzer.context_lines import add_context, add_last_lines, anchor_
 from nodediag.analyzer.coverage import coverage_gaps
 from nodediag.analyzer.inputs import InputError, refuse_unknown_text
 from nodediag.analyzer.inputs.bundle_manifest import verify_read
+from nodediag.analyzer.inputs.redact_ahead import finish_growing
 from nodediag.analyzer.log_scan import Digests, Progress, consume
 from nodediag.analyzer.model import AnalysisResult, Facts, Finding, LoadedInput
 from nodediag.analyzer.resource_series import add_memory_context
@@ -49,7 +50,9 @@ def analyze_input(inp: LoadedInput, facts: Facts, *, tool_version: str = "",
     try:
         engine, timeline, parse_stats = scan_logs(str(inp.root), facts.log_files, rules, roles,
                                                   parallel_min_bytes=parallel_min_bytes, early=early,
-                                                  own=inp.own_frames, digests=digests, progress=progress)
+                                                  own=inp.own_frames, digests=digests, progress=progress,
+                                                  growing=inp.growing)
+        finish_growing(inp)  # (a raw log redacted while it was read: complete now)
     except ArchiveError as exc:  # a log read straight from the bundle is damaged
         raise InputError(" ".join(f"{inp.name} {exc}".split())) from None
     if inp.manifest is not None:

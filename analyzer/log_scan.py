@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from nodediag.analyzer import parse_child
+from nodediag.analyzer.inputs.redact_ahead import RedactAhead
 from nodediag.analyzer.model import LogFile, ParseStats, Record
 from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
 from nodediag.analyzer.parsing.skipping import SkipPlan
@@ -79,12 +81,21 @@ class _Counted(io.RawIOBase):
 
 def _records(root: str, log: LogFile, stats: ParseStats, role_of: Callable[[str], str], skip: SkipPlan | None,
              own: dict[str, OwnFrame], digests: Digests,
-             tick: Callable[[int], None] | None = None) -> Iterator[Record | Repeats]:
+             tick: Callable[[int], None] | None = None,
+             growing: dict[str, RedactAhead] | None = None) -> Iterator[Record | Repeats]:
     """The records of ``log`` (repeats in bulk: Repeats): from its file under ``root``, or
     straight from the bundle when it is in ``own`` (then its measured size and sha256 go to
-    ``digests``). ``tick`` is told how many bytes each read gave."""
+    ``digests``), or as a child process writes it when it is in ``growing``. ``tick`` is told how
+    many bytes each read gave."""
     frame = own.get(log.path)
-    reader: io.RawIOBase | io.BufferedIOBase = FrameMemberReader(frame) if frame else open(Path(root) / log.path, "rb")  # noqa: SIM115 - closed by the with below
+    ahead = growing.get(log.path) if growing else None
+    reader: io.RawIOBase | io.BufferedIOBase
+    if frame:
+        reader = FrameMemberReader(frame)
+    elif ahead is not None:
+        reader = ahead.open()
+    else:
+        reader = open(Path(root) / log.path, "rb")  # noqa: SIM115 - closed by the with below
     with reader:
         stream = cast(BinaryIO, _Counted(reader, tick) if tick is not None else reader)
         lines = cast(BinaryIO, LineCappedReader(stream, line_limit()))  # an overlong line is cut (marked)
@@ -115,12 +126,25 @@ def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline
             add(record, feed(record)[1])  # type: ignore[arg-type]
 
 
+def _size(root: str, log: LogFile, own: dict[str, OwnFrame], growing: dict[str, RedactAhead] | None) -> int:
+    if log.path in own:
+        return own[log.path].size
+    if growing and log.path in growing:
+        return growing[log.path].size
+    try:
+        return (Path(root) / log.path).stat().st_size
+    except OSError:  # (reading it will say what is wrong)
+        return 0
+
+
 def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: TimelineCollector,
                role_of: Callable[[str], str], own: dict[str, OwnFrame] | None = None,
-               digests: Digests | None = None, tick: Callable[[int], None] | None = None) -> list[ParseStats]:
+               digests: Digests | None = None, tick: Callable[[int], None] | None = None,
+               growing: dict[str, RedactAhead] | None = None) -> list[ParseStats]:
     """Stream ``logs`` through the engine and the timeline, in order; their parse statistics.
     Logs in ``own`` are read from the bundle, and their measured digests put in ``digests``;
-    ``tick`` is told how many bytes each read gave."""
+    logs in ``growing`` as they are written; ``tick`` is told how many bytes each read gave.
+    A large log is parsed by a forked child while this process does the rest (parse_child.py)."""
     skip = engine.skip_plan()  # lines that can match no rule and that the timeline ignores
     parse_stats: list[ParseStats] = []
     own = own or {}
@@ -133,7 +157,14 @@ def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
-            consume(_records(root, log, stats, role_of, skip, own, digests, tick), engine, timeline)
+            if not log.time_shift_s and parse_child.usable(_size(root, log, own, growing)):
+                def make(count: Callable[[int], None], log: LogFile = log, stats: ParseStats = stats) -> Iterator[
+                        Record | Repeats]:
+                    return _records(root, log, stats, role_of, skip, own, digests, count, growing)
+
+                consume(parse_child.records_from_child(make, stats, digests, log.path, tick), engine, timeline)
+            else:
+                consume(_records(root, log, stats, role_of, skip, own, digests, tick, growing), engine, timeline)
     finally:
         gc.set_threshold(*threshold)
     return parse_stats

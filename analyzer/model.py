@@ -156,6 +156,9 @@ class LoadedInput:
     # Zstandard frame of its own (inputs/frames.py OwnFrame); checked against the manifest once
     # read. How the input was read, not what it holds: not in the JSON report.
     own_frames: dict[str, Any] = field(default_factory=dict, metadata={"report": False})
+    # files of ``files`` still being written by a child process that redacts them (a raw log:
+    # inputs/redact_ahead.py RedactAhead): read them as they grow; not in the JSON report
+    growing: dict[str, Any] = field(default_factory=dict, metadata={"report": False})
 
 
 def same_incarnation(event_id: str, container_id: str) -> bool:

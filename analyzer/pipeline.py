@@ -16,12 +16,16 @@ from pathlib import Path
 from nodediag.analyzer.analysis import EarlyScans, analyze_input
 from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, InputError, open_input
+from nodediag.analyzer.inputs.redact_ahead import finish_growing, stop_growing
 from nodediag.analyzer.log_scan import Progress
-from nodediag.analyzer.merge import add_evidence_gaps, evidence_gaps, merge_inputs, scan_jobs
-from nodediag.analyzer.model import AnalysisResult
+from nodediag.analyzer.merge import JobLog, add_evidence_gaps, evidence_gaps, merge_inputs, scan_jobs
+from nodediag.analyzer.model import AnalysisResult, Facts, LoadedInput
 from nodediag.analyzer.rules.catalog import load_rules, rules_tagged
 from nodediag.bundle.limits import DEFAULT_LIMITS
+from nodediag.bundle.safe_archive import ArchiveError
 from nodediag.version import __version__
+
+JOB_ROLES = frozenset(("prover-broker", "prover-agent"))  # whose logs scan_jobs reads
 
 
 def analyze_path(source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_files: int = DEFAULT_MAX_FILES,
@@ -46,10 +50,13 @@ def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES
         if progress is not None:
             progress(f"reading {sources[0].name}", -1, -1)
         if len(sources) == 1:
+            # (a large raw log is redacted by a child process while the scan reads it: redact_ahead.py)
             inp = open_input(sources[0], workdir=Path(work), max_bytes=max_bytes, max_files=max_files,
-                             on_file=early.on_file, on_frame=early.on_frame, header_limit=header)
-            facts = load_facts(inp)
-            job_lines = scan_jobs(inp, facts)
+                             on_file=early.on_file, on_frame=early.on_frame, header_limit=header, redact_ahead=True)
+            try:
+                return _analyze_one(inp, name, early, progress)
+            finally:
+                stop_growing(inp)
         else:
             parts = []
             for index, each in enumerate(sources):
@@ -63,12 +70,28 @@ def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES
             if notices is not None:
                 notices.extend(merged.notices)
             inp, facts, job_lines = merged.input, merged.facts, merged.jobs
-        if name is not None:
-            inp.name = name
-        result = analyze_input(inp, facts, tool_version=__version__, early=early, progress=progress)
-        agent_symptoms = {r.id for r in rules_tagged(early.rules, "agent-symptom")}
-        gaps = evidence_gaps(facts, result.findings, job_lines, agent_symptoms)
-        result.findings = add_evidence_gaps(result.findings, gaps)
-        if gaps and result.verdict.confidence != "high":  # the verdict says what it could not see
-            result.verdict.headline += " " + " ".join(f"{g.title}." for g in gaps)
-        return result
+        return _analyzed(inp, facts, job_lines, name, early, progress)
+
+
+def _analyze_one(inp: LoadedInput, name: str | None, early: EarlyScans, progress: Progress | None) -> AnalysisResult:
+    """One input, opened: its facts, job lines and analysis."""
+    facts = load_facts(inp)
+    if inp.growing and any(log.role in JOB_ROLES for log in facts.log_files):
+        try:  # the job lines are read from the whole log: wait for its redaction
+            finish_growing(inp)
+        except ArchiveError as exc:
+            raise InputError(" ".join(f"{inp.name} {exc}".split())) from None
+    return _analyzed(inp, facts, scan_jobs(inp, facts), name, early, progress)
+
+
+def _analyzed(inp: LoadedInput, facts: Facts, job_lines: JobLog, name: str | None, early: EarlyScans,
+              progress: Progress | None) -> AnalysisResult:
+    if name is not None:
+        inp.name = name
+    result = analyze_input(inp, facts, tool_version=__version__, early=early, progress=progress)
+    agent_symptoms = {r.id for r in rules_tagged(early.rules, "agent-symptom")}
+    gaps = evidence_gaps(facts, result.findings, job_lines, agent_symptoms)
+    result.findings = add_evidence_gaps(result.findings, gaps)
+    if gaps and result.verdict.confidence != "high":  # the verdict says what it could not see
+        result.verdict.headline += " " + " ".join(f"{g.title}." for g in gaps)
+    return result

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from nodediag.analyzer.facts import container_from_inspect
+from nodediag.analyzer.inputs.redact_ahead import RedactAhead
 from nodediag.analyzer.log_scan import Digests, LogPart, Progress, ScanProgress, role_lookup, scan_each, scan_files
 from nodediag.analyzer.model import LogFile, ParseStats
 from nodediag.analyzer.rules.catalog import Rule
@@ -43,10 +44,14 @@ def _mergeable(logs: list[LogFile]) -> bool:
     return not any(c.startswith("rule:") for c in containers)  # the timeline's hourly quotas key on "rule:" + name
 
 
-def _log_size(root: str, log: LogFile, own: dict[str, OwnFrame] | None) -> int:
-    """The bytes of ``log``: its frame's in the bundle, or its file's under ``root``."""
+def _log_size(root: str, log: LogFile, own: dict[str, OwnFrame] | None,
+              growing: dict[str, RedactAhead] | None = None) -> int:
+    """The bytes of ``log``: its frame's in the bundle, its source's when it is being redacted,
+    or its file's under ``root``."""
     if own and log.path in own:
         return own[log.path].size
+    if growing and log.path in growing:
+        return growing[log.path].size
     try:
         return (Path(root) / log.path).stat().st_size
     except OSError:  # (reading it will say what is wrong)
@@ -206,16 +211,18 @@ def scan_logs(
     root: str, logs: list[LogFile], rules: list[Rule], roles: dict[str, str], *,
     parallel_min_bytes: int = PARALLEL_MIN_BYTES, early: EarlyScans | None = None,
     own: dict[str, OwnFrame] | None = None, digests: Digests | None = None, progress: Progress | None = None,
+    growing: dict[str, RedactAhead] | None = None,
 ) -> tuple[LogRuleEngine, TimelineCollector, list[ParseStats]]:
     """Every log file through the log rules and the timeline. Files of distinct containers
     adding up to ``parallel_min_bytes`` or more are shared with worker processes (and those
     ``early`` scanned already are taken from it); the parts are merged in file order, which
     gives exactly what one process gives. Logs in ``own`` are read straight from the bundle;
     ``digests`` receives what was measured of them. ``progress`` is told the log bytes read as
-    this process reads them, and a worker's files' bytes when it is done."""
+    this process reads them, and a worker's files' bytes when it is done. Logs in ``growing``
+    (being redacted by a child process) are read here, as they are written."""
     engine, timeline = LogRuleEngine(rules), TimelineCollector()
     digests = digests if digests is not None else {}
-    scan = ScanProgress(progress, sum(_log_size(root, log, own) for log in logs)) if progress else None
+    scan = ScanProgress(progress, sum(_log_size(root, log, own, growing) for log in logs)) if progress else None
     tick = scan.add if scan is not None else None
 
     def scanned_elsewhere(indexes: list[int]) -> None:
@@ -230,9 +237,10 @@ def scan_logs(
                 parts[index] = got
                 scanned_elsewhere([index])
     rest = [i for i in range(len(logs)) if i not in parts]
-    split = _parallel_split(root, [logs[i] for i in rest], parallel_min_bytes, own)
+    split = _parallel_split(root, [logs[i] for i in rest], parallel_min_bytes, own) if not growing else None
     if split is None and not parts:
-        return engine, timeline, scan_files(root, logs, engine, timeline, role_lookup(roles), own, digests, tick)
+        return engine, timeline, scan_files(root, logs, engine, timeline, role_lookup(roles), own, digests, tick,
+                                            growing)
     here, *theirs = [[rest[i] for i in share] for share in split] if split else [rest]
     with tempfile.TemporaryDirectory(prefix="nodediag-scan-") as tmp:
         workers = [_start_worker(Path(tmp) / str(n), root, [logs[i] for i in there], rules, roles, own)

@@ -1,9 +1,12 @@
 """Analyze throughput and peak memory beside `zstd -dc | grep -cE` / `grep -cE`, same input, same run.
 
-    python benchmarks/analyze_throughput.py [MB] [runs] [mix ...]
+    python benchmarks/analyze_throughput.py [--before PYTHON] [MB] [runs] [mix ...]
         MB     size of each log (default 200; the issue's second size is 1024)
         runs   alternating baseline/analyze pairs per row (default 1); the median ratio is shown
         mix    any of pretty json mixed storm synthetic (default: all five)
+        --before PYTHON   also time `PYTHON -m nodediag analyze` (an interpreter that imports an
+               earlier nodediag, e.g. a venv over a checkout of the commit before a change) on the
+               same inputs, in the same run, right after each baseline: rows "... before"
 
 For each mix, one container's log of that size (realistic_logs.py: real Aztec messages, every line
 with its own values; ``synthetic`` is the old three-template log, kept as one more row, not the
@@ -104,26 +107,31 @@ def measured(cmd: list[str] | str, *, shell: bool = False, env: dict | None = No
     return secs, cpu, rss, rc
 
 
-def measure(label: str, baseline: str, target: Path, out: Path, mb: float, runs: int) -> tuple[float, float, float]:
-    """Print ``runs`` alternating pairs of baseline and analyze rows; the median ratio of wall
-    times, the median ratio of CPU times, and the largest peak RSS of analyze (MB)."""
+def measure(label: str, baseline: str, target: Path, out: Path, mb: float, runs: int,
+            python: str = sys.executable, before: str | None = None) -> tuple[float, float, float]:
+    """Print ``runs`` alternating pairs of baseline and analyze rows (with ``before``, a third
+    row: that interpreter's analyze, right after); the median ratio of wall times, the median
+    ratio of CPU times, and the largest peak RSS of analyze (MB)."""
     ratios, cpu_ratios, peaks = [], [], []
     for _ in range(runs):
         secs, cpu, rss, _ = measured(baseline, shell=True)
-        secs2, cpu2, rss2, rc2 = measured([sys.executable, "-m", "nodediag", "analyze", str(target), "-o", str(out)],
-                                          env={**os.environ, "PYTHONPATH": str(REPO)})
-        if rc2 != 0:
-            raise SystemExit(f"nodediag analyze {target} failed (exit {rc2})")
-        ratios.append(secs / secs2)
-        cpu_ratios.append(cpu / cpu2)
-        peaks.append(rss2 / 2**20)
-        print(f"{label:<18} {mb / secs:>9.1f} {rss / 2**20:>7.0f} MB {mb / secs2:>9.1f} {rss2 / 2**20:>7.0f} MB "
-              f"{secs:>7.2f} {secs2:>7.2f} {ratios[-1]:>7.3f}x {cpu:>7.2f} {cpu2:>7.2f} {cpu_ratios[-1]:>7.3f}x",
-              flush=True)
+        for interpreter, row in ((python, label), *(((before, f"{label} before"),) if before else ())):
+            env = {**os.environ, "PYTHONPATH": str(REPO)} if interpreter == python else dict(os.environ)
+            secs2, cpu2, rss2, rc2 = measured([interpreter, "-m", "nodediag", "analyze", str(target), "-o", str(out)],
+                                              env=env)
+            if rc2 != 0:
+                raise SystemExit(f"nodediag analyze {target} failed (exit {rc2})")
+            if interpreter == python:
+                ratios.append(secs / secs2)
+                cpu_ratios.append(cpu / cpu2)
+                peaks.append(rss2 / 2**20)
+            print(f"{row:<18} {mb / secs:>9.1f} {rss / 2**20:>7.0f} MB {mb / secs2:>9.1f} {rss2 / 2**20:>7.0f} MB "
+                  f"{secs:>7.2f} {secs2:>7.2f} {secs / secs2:>7.3f}x {cpu:>7.2f} {cpu2:>7.2f} {cpu / cpu2:>7.3f}x",
+                  flush=True)
     return statistics.median(ratios), statistics.median(cpu_ratios), max(peaks)
 
 
-def main(total_mb: int, runs: int, mixes: list[str]) -> int:
+def main(total_mb: int, runs: int, mixes: list[str], before: str | None = None) -> int:
     size = total_mb * 2**20
     print(f"{'mix / input':<18} {'base MB/s':>9} {'base RSS':>10} {'nd MB/s':>9} {'nd RSS':>10} "
           f"{'base s':>7} {'nd s':>7} {'ratio':>8} {'base cpu':>7} {'nd cpu':>7} {'cpu ratio':>8}")
@@ -140,7 +148,7 @@ def main(total_mb: int, runs: int, mixes: list[str]) -> int:
             for kind, target, baseline in (
                     ("bundle", bundle, f"zstd -dc {shlex.quote(str(bundle))} | grep -cE 'ERROR|WARN'"),
                     ("file", log, f"grep -cE 'ERROR|WARN' {shlex.quote(str(log))}")):
-                ratio, cpu_ratio, peak = measure(f"{mix} {kind}", baseline, target, out, mb, runs)
+                ratio, cpu_ratio, peak = measure(f"{mix} {kind}", baseline, target, out, mb, runs, before=before)
                 summary.append((f"{mix} {kind}", ratio, cpu_ratio, peak))
             log.unlink()
             bundle.unlink()
@@ -153,8 +161,13 @@ def main(total_mb: int, runs: int, mixes: list[str]) -> int:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    earlier = None
+    if args[:1] == ["--before"]:
+        if len(args) < 2:
+            sys.exit("--before needs the interpreter that runs the earlier nodediag")
+        earlier, args = args[1], args[2:]
     chosen = [a for a in args[2:]] or [*MIXES, "synthetic"]
     unknown = [m for m in chosen if m not in (*MIXES, "synthetic")]
     if unknown:
         sys.exit(f"unknown mix {unknown[0]!r}: choose from {', '.join((*MIXES, 'synthetic'))}")
-    sys.exit(main(int(args[0]) if args else 200, int(args[1]) if len(args) > 1 else 1, chosen))
+    sys.exit(main(int(args[0]) if args else 200, int(args[1]) if len(args) > 1 else 1, chosen, earlier))

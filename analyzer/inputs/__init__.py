@@ -15,9 +15,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from nodediag.analyzer.inputs import redact_ahead
 from nodediag.analyzer.inputs.bundle_manifest import read_manifest, verify_bundle
 from nodediag.analyzer.inputs.exports import KIND_NAMES, MAX_EXPORT_BYTES, ExportKind, convert_export, detect_export
 from nodediag.analyzer.inputs.manual_guide import find_guide_root, import_guide, raw_input_note, redact_raw_log
+from nodediag.analyzer.inputs.redact_ahead import RedactAhead
 from nodediag.analyzer.model import LoadedInput, ParseStats
 from nodediag.analyzer.parsing.formats import DOCKER_TS_RE, split_compose_prefix
 from nodediag.bundle.format import MANIFEST
@@ -61,13 +63,15 @@ class _NotABundle(Exception):
 def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
                max_files: int = DEFAULT_MAX_FILES, on_file: Callable[[Path, str], None] | None = None,
                on_frame: Callable[[Path, OwnFrame], None] | None = None,
-               header_limit: int = DEFAULT_LIMITS.max_header_bytes) -> LoadedInput:
+               header_limit: int = DEFAULT_LIMITS.max_header_bytes, redact_ahead: bool = False) -> LoadedInput:
     """Detect and open ``path``; archives are extracted into a new 0700 folder under ``workdir``.
     ``on_file(folder, member)`` is called as each file of an archive is complete on disk (as
     ``folder / member``), before the archive is checked to its end. A bundle's container logs that
     sit in Zstandard frames of their own (inputs/frames.py) are not extracted: they are listed in
     ``LoadedInput.own_frames``, to be read from the bundle, and ``on_frame(folder, frame)`` is
-    called for each before extraction starts."""
+    called for each before extraction starts. With ``redact_ahead``, a large raw log may be
+    redacted by a child process while it is read (``LoadedInput.growing``, redact_ahead.py): the
+    caller then reads it through ``read_log`` and calls ``finish_growing`` and ``stop_growing``."""
     name = str(path)
     path = Path(path)
     try:
@@ -78,7 +82,7 @@ def open_input(path: Path, *, workdir: Path, max_bytes: int = DEFAULT_MAX_BYTES,
         elif not path.is_file():
             raise InputError(f"{name} is neither a regular file nor a folder: {_ACCEPTED}")
         else:
-            loaded = _open_file(path, workdir, max_bytes, max_files, on_file, on_frame, header_limit)
+            loaded = _open_file(path, workdir, max_bytes, max_files, on_file, on_frame, header_limit, redact_ahead)
     except ArchiveError as exc:
         raise InputError(_one_line(f"{name} {exc}")) from None
     except PermissionError as exc:
@@ -104,7 +108,7 @@ def _private_folder(workdir: Path) -> Path:
 def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
                on_file: Callable[[Path, str], None] | None = None,
                on_frame: Callable[[Path, OwnFrame], None] | None = None,
-               header_limit: int = DEFAULT_LIMITS.max_header_bytes) -> LoadedInput:
+               header_limit: int = DEFAULT_LIMITS.max_header_bytes, redact_ahead: bool = False) -> LoadedInput:
     if path.stat().st_size == 0:
         raise ArchiveError(f"is empty: {_ACCEPTED}")
     with path.open("rb") as fh:
@@ -124,7 +128,7 @@ def _open_file(path: Path, workdir: Path, max_bytes: int, max_files: int,
             raise ArchiveError(f"is a nodediag report ({report}), not a log: analyze the bundle or log it was made "
                                f"from; {_ACCEPTED}")
         # a raw log: redacted into a private folder before anything reads it
-        return _redacted_single_log(path, _private_folder(workdir), path.name, max_bytes)
+        return _redacted_single_log(path, _private_folder(workdir), path.name, max_bytes, ahead=redact_ahead)
     raise ArchiveError(f"is not a bundle, a tar archive or a text log (unrecognised content): {_ACCEPTED}")
 
 
@@ -296,18 +300,38 @@ def _analysis_refused(message: str, path: Path) -> str:
     return text
 
 
-def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int) -> LoadedInput:
-    """A raw log redacted into ``private/log/<name>``, as a single-log input that says so."""
+def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int, *,
+                         ahead: bool = False) -> LoadedInput:
+    """A raw log redacted into ``private/log/<name>``, as a single-log input that says so. With
+    ``ahead``, a large log on a machine that can is redacted by a child process while the caller
+    goes on (redact_ahead.py); its head is waited for, and the whole of it when it is a log
+    service's export."""
+    size = source.stat().st_size
+    redacting: RedactAhead | None = None
     try:
         folder = private / "log"
         os.mkdir(folder, 0o700)
-        counts = redact_raw_log(source, folder / name, max_bytes=max_bytes)
+        if ahead and size <= max_bytes and redact_ahead.usable(size):
+            redacting = RedactAhead(source, folder / name, max_bytes, size)
+            redacting.wait_for(_TEXT_SAMPLE)
+            counts = None
+            if redacting.ended():  # a short log after all, or an error: as if redacted here
+                counts, redacting = redacting.finish(), None
+        else:
+            counts = redact_raw_log(source, folder / name, max_bytes=max_bytes)
+        with (folder / name).open("rb") as fh:
+            kind = detect_export(fh.read(_TEXT_SAMPLE).decode("utf-8", "replace"))
+        if redacting is not None and kind is not None:  # converted from the whole copy: wait for it
+            counts, redacting = redacting.finish(), None
     except BaseException:
+        if redacting is not None:
+            redacting.stop()
         remove_tree(private)
         raise
+    if redacting is not None:  # the note is made when the copy is complete (finish_growing)
+        return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None, growing={name: redacting})
+    assert counts is not None
     note = raw_input_note(counts)
-    with (folder / name).open("rb") as fh:
-        kind = detect_export(fh.read(_TEXT_SAMPLE).decode("utf-8", "replace"))
     if kind is not None:  # a log service's export: turned back into docker log lines (redacted already)
         converted = _converted(folder / name, kind, private, into=folder)
         converted.warnings.insert(0, note)

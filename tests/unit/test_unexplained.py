@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_analysis import AGENT, BROKER, NODE, T0, facade_burst, healthy, line, make_input
 
 from nodediag.analyzer.analysis import analyze_input
 from nodediag.analyzer.report import render_html, render_json, render_markdown
-from nodediag.analyzer.unexplained import mask, mask_module
+from nodediag.analyzer.unexplained import mask, mask_module, mask_reference
 
 UNKNOWN = "Failed to frobnicate the widget store for block {n}: hash 0x{h:064x} after {n}ms"
 
@@ -141,3 +143,26 @@ def test_a_flood_of_distinct_errors_is_capped_in_the_reports_not_in_json(tmp_pat
     md = render_markdown(result)
     assert md.count("- **ERROR**") == 20 and "… 10 more kinds in the HTML and JSON reports." in md
     assert render_html(result).count('<tr class="ux') == 30
+
+
+# --- the token-wise mask is the one-pass mask ------------------------------------------------------
+
+_MASK_ALPHABET = ("0", "1", "7", "9", "a", "f", "F", "x", "g", "Z", "q", "-", ".", ":", "=", "_", "[", "]", "/",
+                  " ", "  ", "\t", "\n", "\u00a0", "\u2028", "\x1c", "\u0663", "é", "REDACTED:", "0x", "ms",
+                  "deadbeef", "5f1c2e9a-0b1c-4d2e-8f00-1234567890ab", "deadbeef-dead-beef-dead-beefdeadbeef",
+                  "10.0.0.7", "16Uiu2HAmQvXbRz8w3KpT7", "[REDACTED:url#a1]")
+
+
+@given(st.lists(st.sampled_from(_MASK_ALPHABET), max_size=40).map("".join) | st.text(max_size=60))
+@settings(max_examples=3000, deadline=None)
+def test_the_token_wise_mask_gives_the_one_pass_mask(text: str) -> None:
+    assert mask(text) == mask_reference(text)
+    assert mask(text) == mask_reference(text)  # (again: now from the token cache)
+
+
+def test_two_messages_differing_only_in_masked_values_share_a_shape_and_others_do_not() -> None:
+    a = mask("Retrying proving job id=12:PUBLIC_VM:0x1f3a9b7c type=PUBLIC_VM retry=2 err=Error: Timeout after 30000ms")
+    b = mask("Retrying proving job id=881:PUBLIC_VM:0xdeadbeef type=PUBLIC_VM retry=3 err=Error: Timeout after 5ms")
+    c = mask("Retrying proving job id=881:PUBLIC_VM:0xdeadbeef type=BASE_PARITY retry=3 err=Error: Timeout after 5ms")
+    assert a == b
+    assert a != c
