@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from waiting import wait_until
 
 from nodediag.roles import detect_role
 
@@ -18,13 +19,13 @@ pytestmark = pytest.mark.docker
 PINO_PRETTY = re.compile(rb"^\S+Z \[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|DEBUG|VERBOSE): \S+ ")
 
 
-def _wait_for_log(container, fragment: bytes, timeout: float = 20) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait_for_log(container, fragment: bytes, timeout: float = 90) -> bytes:
+    """The container's log (both streams) once it holds ``fragment``; fails after ``timeout`` s."""
+    def logs_with_it() -> bytes:
         logs = container.logs(stdout=True, stderr=True)
-        if fragment in logs or time.monotonic() > deadline:
-            return logs
-        time.sleep(0.3)
+        return logs if fragment in logs else b""
+
+    return wait_until(logs_with_it, timeout, f"{container.name} logging {fragment!r}", interval=0.3)
 
 
 @pytest.mark.parametrize(
