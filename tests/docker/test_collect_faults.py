@@ -14,17 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker.test_collect import REPO, extract, nodediag
+from tests.docker.test_collect import REPO, engine_pid, extract, freezing_kernel_log, hung_kernel_log, nodediag
 
 pytestmark = pytest.mark.docker
 
 
 def engine_state(docker_engine: str) -> Path:
     return Path(docker_engine.removeprefix("unix://")).parent
-
-
-def engine_pid(docker_engine: str) -> int:
-    return int((engine_state(docker_engine) / "dockerd.pid").read_text().strip())
 
 
 @pytest.fixture
@@ -65,7 +61,7 @@ def test_disk_full_is_an_error_that_says_how_much_and_leaves_nothing(logger, tmp
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), **hung_kernel_log(cwd / "bin"))  # a source always still runs
     return subprocess.Popen([sys.executable, "-m", "nodediag", "collect", *args], stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
 
@@ -88,10 +84,15 @@ def test_a_signal_gives_a_valid_partial_bundle_and_no_temporaries(deployment_mod
     assert manifest["status"] == "interrupted" and manifest["partial_reasons"]
 
 
-def test_deadline_durations_are_true_and_complete_logs_are_not_truncated(deployment_module, tmp_path):
+def test_deadline_durations_are_true_and_complete_logs_are_not_truncated(deployment_module, docker_engine, tmp_path):
     out = tmp_path / "deadline.tar.zst"
+    pid = engine_pid(docker_engine)
     started = time.monotonic()
-    proc = nodediag("collect", "--project", deployment_module.project, "--timeout", "1s", "--json", "-o", str(out))
+    try:  # 6 s: ample to learn the secrets on a loaded machine; the frozen engine outlasts it
+        proc = nodediag("collect", "--project", deployment_module.project, "--timeout", "6s", "--json", "-o",
+                        str(out), env=freezing_kernel_log(tmp_path / "bin", pid))
+    finally:
+        os.kill(pid, signal.SIGCONT)
     took = time.monotonic() - started
     assert proc.returncode == 4, proc.stderr
     summary = json.loads(proc.stdout)
