@@ -298,11 +298,25 @@ def test_analyze_refuses_a_zstd_bomb_before_writing_it(tmp_path: Path) -> None:
     spool = tmp_path / "tmp"
     spool.mkdir()
     peak = [0]
+    looks = [0]
     done = threading.Event()
+
+    def spooled() -> int:
+        """Bytes under the spool now; analyze creates and deletes its folders meanwhile (a file or folder
+        that vanishes while walked is simply gone: rglob and stat raised, and the watcher died unseen)."""
+        total = 0
+        for folder, _, files in os.walk(spool):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(folder, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
 
     def watch() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], sum(f.stat().st_size for f in spool.rglob("*") if f.is_file()))
+            peak[0] = max(peak[0], spooled())
+            looks[0] += 1
             done.wait(0.02)
 
     watcher = threading.Thread(target=watch)
@@ -313,6 +327,7 @@ def test_analyze_refuses_a_zstd_bomb_before_writing_it(tmp_path: Path) -> None:
         done.set()
         watcher.join()
     assert hb.one_line_error(run) and "--max-bytes" in run.stderr
+    assert looks[0] >= 2, "the spool was not watched while analyze ran"
     assert peak[0] < 1 << 20 and list(spool.iterdir()) == []
 
 
