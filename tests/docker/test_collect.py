@@ -55,6 +55,25 @@ def freezing_kernel_log(folder: Path, dockerd_pid: int) -> dict[str, str]:
     return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
+def engine_actions(client, container_id: str, since: float) -> list[tuple[str, str | None]]:
+    """(action, exit code) of the engine's events for one container from ``since`` until now."""
+    events = client.events(since=since, until=time.time(), decode=True, filters={"container": container_id})
+    return [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in events]
+
+
+def wait_for_oom_event(client, container_id: str, since: float) -> list[tuple[str, str | None]]:
+    """The container's events once the engine has recorded its OOM kill. On cgroup v2 the kernel's
+    notice reaches Docker after the exit, sometimes well after (then State.OOMKilled stays false, and
+    a collection made the moment the container exits has no oom event yet)."""
+    from waiting import wait_until
+
+    def with_oom() -> list[tuple[str, str | None]]:
+        actions = engine_actions(client, container_id, since)
+        return actions if any(action == "oom" for action, _ in actions) else []
+
+    return wait_until(with_oom, 60, f"the engine's oom event for {container_id[:12]}", interval=0.5)
+
+
 def extract(bundle: Path, into: Path) -> Path:
     """Open the bundle with the system tar, as a support engineer without nodediag would."""
     into.mkdir(parents=True, exist_ok=True)
@@ -168,11 +187,13 @@ def test_system_tar_lists_one_top_folder(official_bundle):
 
 def test_oom_killed_container_is_recorded(docker_client, test_image, tmp_path):
     name = f"nodediag-oom-{os.getpid()}"
+    since = time.time() - 1
     c = docker_client.containers.run(
         test_image, ["sh", "-c", "echo allocating >&2; x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo done"],
         name=name, mem_limit="16m", memswap_limit="16m", network_mode="none", detach=True)
     try:
         c.wait(timeout=60)
+        wait_for_oom_event(docker_client, c.id, since)  # what the bundle must then hold
         out = tmp_path / "oom.tar.zst"
         proc = nodediag("collect", "--container", name, "--since", "10m", "-o", str(out))
         assert proc.returncode == 0, proc.stderr

@@ -10,6 +10,7 @@ import pytest
 from waiting import wait_until
 
 from nodediag.roles import detect_role
+from tests.docker.test_collect import wait_for_oom_event
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -137,13 +138,7 @@ def test_memory_limit_kill_shows_oom_state_and_events(docker_client: DockerClien
         # oom event below is the reliable record, and the one nodediag's analyzer reads too.)
         assert container.attrs["State"]["ExitCode"] == 137
         assert b"survived" not in container.logs()
-        events = docker_client.events(
-            since=since,
-            until=time.time() + 1,
-            decode=True,
-            filters={"container": container.id},
-        )
-        actions = [(event["Action"], event["Actor"]["Attributes"].get("exitCode")) for event in events]
+        actions = wait_for_oom_event(docker_client, container.id, since)  # may come after the exit
         assert ("oom", None) in actions
         assert ("die", "137") in actions
     finally:
