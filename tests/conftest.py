@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -39,6 +40,22 @@ AZTEC_FAKE_IMAGE = "aztecprotocol/aztec:2.1.2-fake"
 
 class ComposeError(RuntimeError):
     """A docker compose command exited non-zero."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sigint_is_not_ignored() -> Iterator[None]:
+    """Tests interrupt `nodediag` with SIGINT, in this process and in children. A runner that starts
+    pytest with SIGINT ignored (a background job of a non-interactive shell, nohup) would make every
+    child inherit the ignore and those tests fail for a reason that is not nodediag's: Python's own
+    handler is put back for the session (a child then starts with the default, as from a terminal)."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _engine_answers(docker_host: str) -> bool:

@@ -197,6 +197,15 @@ class Redactor:
             self.add_secret(value, kind)
         for arg in args:
             self._learn_urls(arg)
+            self._learn_from_text(arg)
+
+    def _learn_from_text(self, text: str) -> None:
+        """The secrets the text passes know by their context (the admin key banner, a secret-named key in
+        JSON text, a credential header), learnt now: the same command is also written in forms those
+        passes cannot read (a compose file's escaped YAML string), and every file must be redacted of
+        them whichever source writes first. The redacted text is dropped."""
+        if len(text) >= 16:  # room for a name and a secret: most arguments are flags and paths
+            self.redact_text(text, RedactionCounts())
 
     def _learn_urls(self, text: str) -> None:
         """The secrets in the URLs of text, and the HTTP Basic form of each user:password."""

@@ -18,6 +18,7 @@ from typing import Any
 import websocket
 
 CHROMIUM = "/usr/bin/chromium"
+SOCKET_TIMEOUT_S = 60.0  # one reply (a full-page screenshot, say) on a loaded 2-core machine
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-extensions",
@@ -32,7 +33,7 @@ class CdpError(RuntimeError):
 class Chromium:
     """One headless browser process; ``open`` gives a Page in a new tab."""
 
-    def __init__(self, profile: Path, startup_timeout: float = 30.0) -> None:
+    def __init__(self, profile: Path, startup_timeout: float = 90.0) -> None:
         self.process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -45,7 +46,7 @@ class Chromium:
                 raise CdpError("chromium did not start (no DevToolsActivePort)")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        self.socket = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=30)
+        self.socket = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=SOCKET_TIMEOUT_S)
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
 
@@ -64,7 +65,7 @@ class Chromium:
             if "method" in reply:
                 self.events.append(reply)
 
-    def wait_for(self, method: str, session: str, timeout: float = 15.0) -> dict[str, Any]:
+    def wait_for(self, method: str, session: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         seen = 0
         while True:
@@ -81,7 +82,7 @@ class Chromium:
             except websocket.WebSocketTimeoutException:
                 raise CdpError(f"timed out waiting for {method}") from None
             finally:
-                self.socket.settimeout(30)
+                self.socket.settimeout(SOCKET_TIMEOUT_S)
             if "method" in reply:
                 self.events.append(reply)
 

@@ -25,6 +25,55 @@ def nodediag(*args: str, env: dict | None = None, cwd: Path | None = None, timeo
                           env=full_env, cwd=cwd, timeout=timeout)
 
 
+def hung_kernel_log(folder: Path) -> dict[str, str]:
+    """Environment overrides under which `dmesg` never answers: collect's kernel_oom source then runs
+    for 20 s (its wait for dmesg), so a signal sent once another source is done, or an overall
+    --timeout shorter than that, always finds a source still running, however fast or slow the
+    machine is (without it every source may be done before the signal arrives)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "dmesg"
+    shim.write_text("#!/bin/sh\nexec sleep 25\n")
+    shim.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def engine_pid(docker_engine: str) -> int:
+    """The pid of the test engine's dockerd (tests/engine/dockerd.sh keeps it beside the socket)."""
+    return int((Path(docker_engine.removeprefix("unix://")).parent / "dockerd.pid").read_text().strip())
+
+
+def freezing_kernel_log(folder: Path, dockerd_pid: int) -> dict[str, str]:
+    """Environment overrides under which `dmesg` stops the Docker engine (SIGSTOP) and never answers.
+    collect reads the kernel log before any container, so every container source then waits on the
+    frozen engine and an overall --timeout always cuts them, on a fast machine or a loaded one (a
+    short --timeout alone is either too short to learn the secrets or long enough to finish). The
+    caller sends SIGCONT."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "dmesg"
+    shim.write_text(f"#!/bin/sh\nkill -STOP {dockerd_pid}\nexec sleep 25\n")
+    shim.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def engine_actions(client, container_id: str, since: float) -> list[tuple[str, str | None]]:
+    """(action, exit code) of the engine's events for one container from ``since`` until now."""
+    events = client.events(since=since, until=time.time(), decode=True, filters={"container": container_id})
+    return [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in events]
+
+
+def wait_for_oom_event(client, container_id: str, since: float) -> list[tuple[str, str | None]]:
+    """The container's events once the engine has recorded its OOM kill. On cgroup v2 the kernel's
+    notice reaches Docker after the exit, sometimes well after (then State.OOMKilled stays false, and
+    a collection made the moment the container exits has no oom event yet)."""
+    from waiting import wait_until
+
+    def with_oom() -> list[tuple[str, str | None]]:
+        actions = engine_actions(client, container_id, since)
+        return actions if any(action == "oom" for action, _ in actions) else []
+
+    return wait_until(with_oom, 60, f"the engine's oom event for {container_id[:12]}", interval=0.5)
+
+
 def extract(bundle: Path, into: Path) -> Path:
     """Open the bundle with the system tar, as a support engineer without nodediag would."""
     into.mkdir(parents=True, exist_ok=True)
@@ -138,11 +187,13 @@ def test_system_tar_lists_one_top_folder(official_bundle):
 
 def test_oom_killed_container_is_recorded(docker_client, test_image, tmp_path):
     name = f"nodediag-oom-{os.getpid()}"
+    since = time.time() - 1
     c = docker_client.containers.run(
         test_image, ["sh", "-c", "echo allocating >&2; x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo done"],
         name=name, mem_limit="16m", memswap_limit="16m", network_mode="none", detach=True)
     try:
         c.wait(timeout=60)
+        wait_for_oom_event(docker_client, c.id, since)  # what the bundle must then hold
         out = tmp_path / "oom.tar.zst"
         proc = nodediag("collect", "--container", name, "--since", "10m", "-o", str(out))
         assert proc.returncode == 0, proc.stderr
@@ -265,10 +316,10 @@ def test_ctrl_c_writes_a_valid_partial_bundle(deployment_module, tmp_path):
     import signal
 
     out = tmp_path / "partial.tar.zst"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), **hung_kernel_log(tmp_path / "bin"))
     proc = subprocess.Popen([sys.executable, "-m", "nodediag", "collect", "--project", deployment_module.project,
                              "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    # wait for the first finished source, then interrupt while the slower ones (stats, cpu) still run
+    # wait for the first finished source, then interrupt while kernel_oom still waits for dmesg
     for line in proc.stderr:
         if line.startswith("  ok "):
             break
@@ -284,9 +335,16 @@ def test_ctrl_c_writes_a_valid_partial_bundle(deployment_module, tmp_path):
     assert statuses & {"timeout", "skipped"}, "some sources must show they were cut short"
 
 
-def test_overall_deadline_writes_a_partial_bundle(deployment_module, tmp_path):
+def test_overall_deadline_writes_a_partial_bundle(deployment_module, docker_engine, tmp_path):
+    import signal
+
     out = tmp_path / "deadline.tar.zst"
-    proc = nodediag("collect", "--project", deployment_module.project, "--timeout", "1s", "-o", str(out))
+    pid = engine_pid(docker_engine)
+    try:  # 6 s: ample to learn the secrets on a loaded machine; the frozen engine outlasts it
+        proc = nodediag("collect", "--project", deployment_module.project, "--timeout", "6s", "-o", str(out),
+                        env=freezing_kernel_log(tmp_path / "bin", pid))
+    finally:
+        os.kill(pid, signal.SIGCONT)
     assert proc.returncode == 4, proc.stderr
     root = extract(out, tmp_path / "x")
     manifest = json.loads((root / "manifest.json").read_text())

@@ -7,8 +7,10 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from waiting import wait_until
 
 from nodediag.roles import detect_role
+from tests.docker.test_collect import wait_for_oom_event
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -18,13 +20,13 @@ pytestmark = pytest.mark.docker
 PINO_PRETTY = re.compile(rb"^\S+Z \[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|DEBUG|VERBOSE): \S+ ")
 
 
-def _wait_for_log(container, fragment: bytes, timeout: float = 20) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait_for_log(container, fragment: bytes, timeout: float = 90) -> bytes:
+    """The container's log (both streams) once it holds ``fragment``; fails after ``timeout`` s."""
+    def logs_with_it() -> bytes:
         logs = container.logs(stdout=True, stderr=True)
-        if fragment in logs or time.monotonic() > deadline:
-            return logs
-        time.sleep(0.3)
+        return logs if fragment in logs else b""
+
+    return wait_until(logs_with_it, timeout, f"{container.name} logging {fragment!r}", interval=0.3)
 
 
 @pytest.mark.parametrize(
@@ -136,13 +138,7 @@ def test_memory_limit_kill_shows_oom_state_and_events(docker_client: DockerClien
         # oom event below is the reliable record, and the one nodediag's analyzer reads too.)
         assert container.attrs["State"]["ExitCode"] == 137
         assert b"survived" not in container.logs()
-        events = docker_client.events(
-            since=since,
-            until=time.time() + 1,
-            decode=True,
-            filters={"container": container.id},
-        )
-        actions = [(event["Action"], event["Actor"]["Attributes"].get("exitCode")) for event in events]
+        actions = wait_for_oom_event(docker_client, container.id, since)  # may come after the exit
         assert ("oom", None) in actions
         assert ("die", "137") in actions
     finally:

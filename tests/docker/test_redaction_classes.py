@@ -14,6 +14,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+from waiting import wait_until
 
 from tests.docker.test_collect import all_bytes, extract, nodediag
 
@@ -128,11 +129,8 @@ def planted_bundle(docker_client, test_image, compose, tmp_path_factory):
     compose("up", "--detach", "--no-build", "--pull", "never", project_dir=project_dir, project=project)
     try:
         container = docker_client.containers.list(filters={"label": f"com.docker.compose.project={project}"})[0]
-        for _ in range(100):
-            if ADMIN_KEY.encode() in container.logs():
-                break
-            import time
-            time.sleep(0.2)
+        # the banner must be in the log before collection, or "no leak" would prove nothing
+        wait_until(lambda: ADMIN_KEY.encode() in container.logs(), 90, "the admin key banner in the log")
         out = work / "b.tar.zst"
         proc = nodediag("collect", "--project", project, "--since", "1h", "--timeout", "180", "-o", str(out))
         assert proc.returncode == 0, proc.stderr

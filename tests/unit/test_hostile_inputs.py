@@ -283,7 +283,10 @@ def test_analyze_of_a_guide_archive_interrupted_leaves_no_unredacted_copy(tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "nodediag", "analyze", str(archive), "-f", "json",
                              "-o", str(tmp_path / "r.json")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    assert _wait_for(lambda: any(spool.rglob("config.env")) or proc.poll() is not None, 60)
+    def spooled_config() -> bool:  # analyze creates and deletes folders under the spool as it goes
+        return any(name == "config.env" for _, _, files in os.walk(spool) for name in files)
+
+    assert _wait_for(lambda: spooled_config() or proc.poll() is not None, 60)
     assert proc.poll() is None, "analyze ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -298,11 +301,25 @@ def test_analyze_refuses_a_zstd_bomb_before_writing_it(tmp_path: Path) -> None:
     spool = tmp_path / "tmp"
     spool.mkdir()
     peak = [0]
+    looks = [0]
     done = threading.Event()
+
+    def spooled() -> int:
+        """Bytes under the spool now; analyze creates and deletes its folders meanwhile (a file or folder
+        that vanishes while walked is simply gone: rglob and stat raised, and the watcher died unseen)."""
+        total = 0
+        for folder, _, files in os.walk(spool):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(folder, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
 
     def watch() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], sum(f.stat().st_size for f in spool.rglob("*") if f.is_file()))
+            peak[0] = max(peak[0], spooled())
+            looks[0] += 1
             done.wait(0.02)
 
     watcher = threading.Thread(target=watch)
@@ -313,6 +330,7 @@ def test_analyze_refuses_a_zstd_bomb_before_writing_it(tmp_path: Path) -> None:
         done.set()
         watcher.join()
     assert hb.one_line_error(run) and "--max-bytes" in run.stderr
+    assert looks[0] >= 2, "the spool was not watched while analyze ran"
     assert peak[0] < 1 << 20 and list(spool.iterdir()) == []
 
 

@@ -47,7 +47,7 @@ def test_an_overlong_line_of_json_is_cut_between_items_and_loses_no_secret() -> 
     item = '{"n":1,"msg":"padding padding padding"},'
     body = item * ((MAX_LINE_CHARS - 20) // len(item))
     line = "[" + body + f'{{"apiKey":"{TOKEN}"}},' + body + "]\n"
-    out = "".join(stream.write(line[i:i + 1 << 20]) for i in range(0, len(line), 1 << 20)) + stream.close()
+    out = "".join(stream.write(line[i:i + (1 << 20)]) for i in range(0, len(line), 1 << 20)) + stream.close()
     assert TOKEN not in out
 
 

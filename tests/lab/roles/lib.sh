@@ -24,10 +24,13 @@ lab_seconds() {
 }
 
 # http GET URL: 0 when it answered 2xx; HTTP_BODY holds the body, HTTP_ERR wget's complaint.
-# busybox 1.35 wget segfaults with -T: bound it with timeout instead
+# busybox 1.35 wget segfaults with -T: bound it with timeout instead. 10 s, the real client's fetch
+# timeout (the "timeout: 10000ms" fetch_cause prints): the broker's CGI answers in milliseconds, but on a
+# loaded machine running every lab engine at once it took more than 3 s, and a healthy deployment's
+# node logged "broker could not be reached". No scenario depends on a request timing out.
 http() {
     _out="/tmp/http.$$.out"; _err="/tmp/http.$$.err"
-    if timeout 3 wget -q -O "$_out" "$1" 2>"$_err"; then
+    if timeout 10 wget -q -O "$_out" "$1" 2>"$_err"; then
         HTTP_BODY="$(cat "$_out")"; HTTP_ERR=""; rm -f "$_out" "$_err"; return 0
     fi
     HTTP_BODY="$(cat "$_out" 2>/dev/null)"; HTTP_ERR="$(cat "$_err")"; rm -f "$_out" "$_err"
