@@ -40,6 +40,7 @@ class LogWriter:
         self.path = path
         self.counts = RedactionCounts()
         self.line_cap = max(int(line_cap), 1024)
+        self._since = ctx.generation  # literals learnt after this are looked for again before writing
         self._stream = ctx.redactor.stream(self.counts)
         self._spool = LogSpool(ctx._writer.spool_dir, cap)
         self._pending = bytearray()
@@ -170,7 +171,7 @@ class LogWriter:
             )
             # line numbers count from the first line kept, not the first line seen
             _renumber(self.counts, self._stream_lines - _count_lines(parts))
-        self._ctx.commit_segments(self.path, parts, self.counts)
+        self._ctx.commit_segments(self.path, parts, self.counts, self._since)
 
     def discard(self) -> None:
         self._spool.discard()

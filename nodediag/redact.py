@@ -21,7 +21,7 @@ import lzma
 import os
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
@@ -29,15 +29,17 @@ from typing import IO, Any, Literal
 import zstandard
 
 from nodediag.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST
+from nodediag.bundle.held import HeldMembers, LateLeak
 from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
 from nodediag.bundle.lines import LineCutter
 from nodediag.bundle.manifest import Manifest
 from nodediag.bundle.reader import BundleMember, BundleReader, BundleReadError, check_regular_input
 from nodediag.bundle.safe_archive import ArchiveError, CappedReader, bounded_tarinfo, cap_message, stream_limit
 from nodediag.bundle.verify import VerifyError, verify_bundle
-from nodediag.bundle.writer import BundleError, BundleWriter
+from nodediag.bundle.writer import BundleError, BundleWriter, FileRecord
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction.late import fix_file
 from nodediag.version import __version__
 
 _BLOCK = 1 << 20
@@ -233,7 +235,9 @@ def guide_bundle_path(rel: str) -> tuple[str, str]:
 
 
 class _Output:
-    """The new bundle: files are redacted into it block by block, each block through the leak gate."""
+    """The new bundle: files are redacted block by block, each block through the leak gate, and
+    held (nodediag.bundle.held) until all are done: a secret learnt from a later file, or later in
+    the same file, is then removed from them too before they are written."""
 
     def __init__(self, options: RedactOptions, redactor: Redactor) -> None:
         self.redactor = redactor
@@ -242,15 +246,33 @@ class _Output:
             self.writer = BundleWriter.create(options.output)
         except BundleError as exc:
             raise RedactError(str(exc)) from exc
+        self.held = HeldMembers(self.writer, redactor)
         self.lines: dict[str, dict[str, list[int]]] = {}
+
+    def _committed(self, record: FileRecord, counts: RedactionCounts,
+                   extra: Callable[[FileRecord, RedactionCounts], None] | None) -> None:
+        if counts.lines_by_kind:
+            self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
+        if extra is not None:
+            extra(record, counts)
+
+    def write_held(self) -> None:
+        """Write every held file into the bundle (each fixed for the secrets learnt after it)."""
+        try:
+            self.held.commit_all()
+        except LateLeak as exc:
+            raise RedactError(str(exc)) from None
 
     def _gate(self, text: str, path: str, first_line: int = 1) -> None:
         reason = self.redactor.output_leak(text, path, first_line)
         if reason is not None:
             raise RedactError(reason)
 
-    def add(self, path: str, source: str, fh: IO[bytes], config: bool) -> RedactionCounts:
+    def add(self, path: str, source: str, fh: IO[bytes], config: bool,
+            on_commit: Callable[[FileRecord, RedactionCounts], None] | None = None) -> RedactionCounts:
+        """Redact one file into a held spool; ``on_commit(record, counts)`` once it is written."""
         counts = RedactionCounts()
+        since = self.redactor.generation
         spool = self.writer.spool(path, source)
         if config:
             text = _read_limited(fh, path)
@@ -268,9 +290,7 @@ class _Output:
                 written = self._write(spool, stream.write(lines.feed(decoder.decode(block))), path, written)
             rest = lines.feed(decoder.decode(b"", final=True)) + lines.close()
             self._write(spool, stream.write(rest) + stream.close(), path, written)
-        record = self.writer.commit(spool, counts.by_kind)
-        if counts.lines_by_kind:
-            self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
+        self.held.hold_spool(spool, counts, since, lambda record, done: self._committed(record, done, on_commit))
         return counts
 
     def _write(self, spool: Any, text: str, path: str, written: int) -> int:
@@ -336,13 +356,19 @@ def _re_redaction_entry(options: RedactOptions, now: str, damage: list[str] | No
 
 def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind,
             damage: list[str] | None = None) -> RedactOutcome:
+    try:
+        out.write_held()
+    except BaseException:
+        out.writer.abort()
+        raise
     totals: dict[str, int] = {}
     for rec in out.writer.records:
         for k, n in rec.redactions.items():
             totals[k] = totals.get(k, 0) + n
     redaction = manifest.setdefault("redaction", {})
     redaction.update({"totals": totals, "secrets_known": out.redactor.secrets_known, "leak_check": "passed",
-                      "redacted_lines": out.lines, "unredacted": False})
+                      "redacted_lines": out.lines, "unredacted": False,
+                      "late_rewritten_files": out.held.rewritten})
     try:
         path = out.writer.finish(manifest, redact=lambda text: out.redactor.redact_text(text, RedactionCounts()),
                                  gate=lambda text: out.redactor.output_leak(text, "manifest.json"))
@@ -365,15 +391,18 @@ def _rebundle(options: RedactOptions, redactor: Redactor, now: str) -> RedactOut
             if member.rel == MANIFEST:
                 continue
             entry = entries.get(member.rel, {})
-            counts = out.add(member.rel, str(entry.get("source") or "unknown"), fh,
-                             config=member.rel.startswith("config/") and _is_config(member.rel))
-            record = out.writer.records[-1]
-            for k, n in (entry.get("redactions") or {}).items():
-                if isinstance(n, int):
-                    record.redactions[k] = record.redactions.get(k, 0) + n
-            old = old_lines.get(member.rel) if isinstance(old_lines, dict) else None
-            if isinstance(old, dict) or counts.lines_by_kind:
-                out.lines[record.path] = _merge_lines(old or {}, out.lines.get(record.path, {}))
+
+            def committed(record: FileRecord, counts: RedactionCounts, entry: dict[str, Any] = entry,
+                          rel: str = member.rel) -> None:
+                for k, n in (entry.get("redactions") or {}).items():
+                    if isinstance(n, int):
+                        record.redactions[k] = record.redactions.get(k, 0) + n
+                old = old_lines.get(rel) if isinstance(old_lines, dict) else None
+                if isinstance(old, dict) or counts.lines_by_kind:
+                    out.lines[record.path] = _merge_lines(old or {}, out.lines.get(record.path, {}))
+
+            out.add(member.rel, str(entry.get("source") or "unknown"), fh,
+                    config=member.rel.startswith("config/") and _is_config(member.rel), on_commit=committed)
     except BaseException:
         out.writer.abort()
         raise
@@ -458,13 +487,30 @@ def _new_private_file(path: Path) -> IO[bytes]:
     return os.fdopen(fd, "wb")
 
 
+def _fix_late(path: Path, redactor: Redactor, since: int, counts: RedactionCounts, name: str) -> bool:
+    """Remove from the redacted file ``path`` the secrets learnt after its redaction started
+    (generation ``since``): a header value or URL key first seen later in it, or in a later file."""
+    fix = redactor.late_fix(since)
+    if fix is None:
+        return False
+
+    def gate(text: str, line: int) -> None:
+        reason = redactor.output_leak(text, name, line)
+        if reason is not None:
+            raise RedactError(reason)
+
+    return fix_file(path, fix, counts, gate)
+
+
 def redact_log_file(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
     """A redacted copy of one log file (plain, .gz or .zst) as plain text at ``dst``; nothing is
     left behind when the leak gate refuses it."""
     counts = RedactionCounts()
+    since = redactor.generation
     try:
         with _new_private_file(dst) as out:
             _redact_log_into(src, out, redactor, counts, src.name)
+        _fix_late(dst, redactor, since, counts, src.name)
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
@@ -481,7 +527,9 @@ def redact_folder(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
         if _is_config(rel):
             _learn_config(rel, _read_limited((src / rel).open("rb"), rel), redactor)
     totals: dict[str, int] = {}
+    written: list[tuple[str, RedactionCounts]] = []
     copied = 0
+    since = redactor.generation  # every file is looked at again for what later ones teach
     try:
         os.mkdir(dst, 0o700)
         for rel in files:
@@ -502,6 +550,9 @@ def redact_folder(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
                 with _new_private_file(target) as out:
                     _redact_log_into(src / rel, out, redactor, counts, rel)
             copied += 1
+            written.append((rel, counts))
+        for rel, counts in written:
+            _fix_late(dst.joinpath(*rel.split("/")), redactor, since, counts, rel)
             for k, n in counts.by_kind.items():
                 totals[k] = totals.get(k, 0) + n
     except BaseException:

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from . import gates
 from .assignments import redact_assignments
@@ -19,10 +20,12 @@ from .config import (
     rewrite_env_text,
 )
 from .counts import RedactionCounts
+from .counts import add_found as _count
 from .detect import detect_secret_values
 from .encodings import basic_auth_forms, encoded_forms
 from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
 from .ips import redact_public_ips
+from .late import LateFix
 from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger, fold
 from .names import (
     is_public_value,
@@ -73,9 +76,17 @@ class Redactor:
         self._gate_url_cache = UrlCache()
 
     def _learn_found(self, value: str, kind: str) -> None:
-        """A credential a pass found in text (a header value): propagated from here on."""
+        """A credential a pass found in text (a header value, a key in a URL): propagated from here
+        on in every form a log prints it, and to what was redacted before (see late.py)."""
         if not _is_redacted(value):
-            self._literals.add(value, kind)
+            self.add_secret(value, kind)
+
+    def _learn_userinfo(self, user: str, password: str) -> None:
+        """The HTTP Basic forms of a ``user:password@`` found in a URL in text."""
+        if not _is_redacted(password):
+            for secret in dict.fromkeys((password, unquote(password))):
+                for form in basic_auth_forms(unquote(user), secret):
+                    self._literals.add(form, "url_credential")
 
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
@@ -90,6 +101,18 @@ class Redactor:
     def skipped_short(self) -> int:
         """How many secret values were too short (< 6 characters) to propagate safely."""
         return self._literals.skipped_short
+
+    @property
+    def generation(self) -> int:
+        """How many literals were ever learnt; record it when an output's redaction starts and
+        hand it to :meth:`late_fix` once everything is redacted."""
+        return self._literals.generation
+
+    def late_fix(self, since: int) -> LateFix | None:
+        """The fix for output redacted when ``generation`` was ``since``: the literals learnt
+        after it (None when there are none)."""
+        late = self._literals.since(since)
+        return LateFix(late) if late is not None else None
 
     def add_secret(self, value: str, kind: str) -> None:
         """Propagate a literal: it is removed wherever it appears, any case, with or without 0x."""
@@ -200,8 +223,7 @@ class Redactor:
         for url_kind, secret in url_secrets(text):
             self.add_secret(secret, url_kind)
         for user, password in url_userinfo(text):
-            for form in basic_auth_forms(user, password):
-                self._literals.add(form, "url_credential")
+            self._learn_userinfo(user, password)
 
     # --- redacting --------------------------------------------------------------------------------
     def _decider(self, counts: RedactionCounts) -> Callable[[str, str, int], str | None]:
@@ -310,7 +332,7 @@ class Redactor:
             shapes = present.intersection(gates.SHAPE_OPENINGS) | self._kind_shapes  # type: ignore[operator]
         stages: list[Stage] = [
             lambda t, rec: self._literals.replace(t, rec, low, counts, data, sampled),
-            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found),
+            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found, self._learn_userinfo),
             lambda t, rec: redact_assignments(t, placeholder, rec, stems, self._learn_found),
         ]
         if shapes is None or shapes:
@@ -438,30 +460,6 @@ def _positions_of(low: str, needle: str) -> list[int]:
         positions.append(pos)
         pos = low.find(needle, pos + 1)
     return positions
-
-
-def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
-    if not found:
-        return
-    # A kind that keeps no more line numbers never will again: count its finds in one go.
-    done = {kind for _, kind in found}
-    done = {kind for kind in done if not counts.wants_lines(kind)}
-    if done:
-        for _, kind in found:
-            if kind in done:
-                counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
-        found = [item for item in found if item[1] not in done]
-        if not found:
-            return
-    found.sort()
-    line, pos = first_line, 0
-    for at, kind in found:
-        if not counts.wants_lines(kind):  # no line number kept any more: count only
-            counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
-            continue
-        line += text.count("\n", pos, at)
-        pos = at
-        counts.add(kind, line=line)
 
 
 #: LogStream.write holds an unterminated line back up to this many characters, then cuts it.
