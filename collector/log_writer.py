@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodediag.collector.log_spool import LogSpool
 from nodediag.redaction import PLACEHOLDER_RE, RedactionCounts
+from nodediag.redaction.cuts import open_credential
 
 if TYPE_CHECKING:
     from nodediag.collector.engine import SourceContext
@@ -103,6 +104,9 @@ class LogWriter:
             if m.start() < cut < m.end():
                 cut = m.start()
                 break
+        opened = open_credential(red[:cut])  # a value the cut leaves open: its name goes too
+        if opened is not None:
+            cut = opened.name_start
         self._cut_head = red[:cut]
         self._cut_dropped = -len(self._cut_head.encode("utf-8", errors="replace"))
         self.lines_cut += 1

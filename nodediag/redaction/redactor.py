@@ -21,6 +21,7 @@ from .config import (
 )
 from .counts import RedactionCounts
 from .counts import add_found as _count
+from .cuts import OpenValue, continuation_end, name_ends_line, open_credential, redact_next_line_values
 from .detect import detect_secret_values
 from .encodings import basic_auth_forms, encoded_forms
 from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
@@ -335,6 +336,8 @@ class Redactor:
             lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found, self._learn_userinfo),
             lambda t, rec: redact_assignments(t, placeholder, rec, stems, self._learn_found),
         ]
+        if "\n" in text and (every_pass or stems or "header" in present):  # `key:` then the value alone
+            stages.append(lambda t, rec: redact_next_line_values(t, placeholder, rec, self._learn_found))
         if shapes is None or shapes:
             stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
         if self._headers.possible(low, None if every_pass else present):  # after the shapes: a JWT keeps its kind
@@ -361,12 +364,23 @@ class Redactor:
             _count(counts, text, late, first_line)
             text = new
         if not every_pass and "pem" not in present:
-            return text + held, len(text)
+            return text + held, self._value_may_follow(text, len(text), at_end)
         found = []
         new, open_at = redact_pem(text, placeholder, lambda kind, pos: found.append((pos, kind)),
                                   at_end=at_end and not held)
         _count(counts, text, found, first_line)
-        return new + held, open_at
+        return new + held, self._value_may_follow(new, open_at, at_end)
+
+    @staticmethod
+    def _value_may_follow(text: str, open_at: int, at_end: bool) -> int:
+        """Where a stream holds text back: also the last line when it ends with a secret name and
+        its separator (its value may be the next line, which comes with the next block)."""
+        if at_end or not text.endswith("\n"):
+            return open_at
+        start = text.rfind("\n", 0, len(text) - 1) + 1
+        if start < open_at and name_ends_line(text[start:]):
+            return start
+        return open_at
 
     def _redact_patterns(self, text: str, record: Callable[[str, int], None]) -> str:
         for pattern in self.patterns:
@@ -465,6 +479,7 @@ def _positions_of(low: str, needle: str) -> list[int]:
 #: LogStream.write holds an unterminated line back up to this many characters, then cuts it.
 MAX_LINE_CHARS = 8 * 1024 * 1024
 _CUT_LOOKBACK = 64 * 1024
+_MOVE_MAX = 4096  # a value cut after more than this many characters is redacted on both sides instead
 # Where an overlong line may be cut, best first: between JSON items, then between words. None of
 # them is in a URL, a token, a key or a base64 run, so no shape is cut in two.
 _CUT_AFTER = (",", "}", ";", "]", " ", "\t", ")", ">", "|", "'", '"')
@@ -479,6 +494,7 @@ class LogStream:
         self._held = ""
         self._line = 1
         self._partial = ""  # write(): an unterminated last line
+        self._open: OpenValue | None = None  # write(): a credential's value goes on past the last cut
 
     @property
     def line(self) -> int:
@@ -491,14 +507,46 @@ class LogStream:
         (see _CUT_AFTER) and before any known secret that would straddle the cut."""
         self._partial += text
         cut = self._partial.rfind("\n") + 1
+        inside = False  # the cut falls inside a line
         if not cut and len(self._partial) > MAX_LINE_CHARS:
-            cut = self._safe_cut(self._partial, MAX_LINE_CHARS)
+            cut, inside = self._safe_cut(self._partial, MAX_LINE_CHARS), True
         if not cut:
             return ""
         done, self._partial = self._partial[:cut], self._partial[cut:]
-        return self.feed(done)
+        return self.feed(self._values_across_cuts(done, inside))
+
+    def _values_across_cuts(self, done: str, inside: bool) -> str:
+        """A credential cut in two (its name too close to the start of what was held to move the
+        cut before it): the part before the cut and the part after are each replaced, so that no
+        piece of it survives, whatever its shape."""
+        placeholder = self._redactor._tagger.placeholder
+        if self._open is not None:  # the value goes on at the start of this piece
+            end = continuation_end(done, self._open.quoted)
+            if end:
+                self._counts.add(self._open.kind, line=self._line)
+                done = placeholder(self._open.kind, done[:end]) + done[end:]
+            if end < len(done):
+                self._open = None
+        if inside:
+            opened = open_credential(done, _CUT_LOOKBACK)
+            if opened is not None and opened.value_start < len(done):
+                self._counts.add(opened.kind, line=self._line + done.count("\n"))
+                partial = done[opened.value_start:]
+                done = done[:opened.value_start] + placeholder(opened.kind, partial)
+            if opened is not None:
+                self._open = opened
+        return done
 
     def _safe_cut(self, text: str, limit: int) -> int:
+        cut = self._literal_safe_cut(text, limit)
+        # never between a credential's name and the start of its value: before the name (a value
+        # already longer than _MOVE_MAX is cut, and _values_across_cuts redacts both sides)
+        opened = open_credential(text[:cut], _CUT_LOOKBACK)
+        if opened is not None and opened.name_start > 0 and cut - opened.value_start <= _MOVE_MAX:
+            cut = opened.name_start
+        return cut
+
+    def _literal_safe_cut(self, text: str, limit: int) -> int:
         window_start = max(0, limit - _CUT_LOOKBACK)
         cut = limit
         for sep in _CUT_AFTER:
@@ -557,7 +605,7 @@ class LogStream:
     def close(self) -> str:
         if self._partial:
             partial, self._partial = self._partial, ""
-            tail = self.feed(partial)
+            tail = self.feed(self._values_across_cuts(partial, False))
             return tail + self.close()
         text, self._held = self._held, ""
         if not text:
