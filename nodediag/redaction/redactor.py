@@ -583,12 +583,17 @@ class LogStream:
                 self._redactor.add_secret(key, "api_key")
         out: list[str] = []
         start = 0
+        since, first_line = self._redactor.generation, self._line
         while start < len(block):
             cut = block.find("\n", start + PIECE_CHARS)
             end = len(block) if cut == -1 or len(block) - cut <= PIECE_CHARS // 2 else cut + 1
             out.append(self._feed_piece(block[start:end], banner))
             start = end
-        return "".join(out)
+        done = "".join(out)
+        fix = self._redactor.late_fix(since)
+        if fix is not None and len(out) > 1:  # a piece taught a secret: the pieces before it are one block too
+            done = fix.fix(done, self._counts, first_line)
+        return done
 
     def _feed_piece(self, block: str, banner_in_block: bool = True) -> str:
         text = self._held + block

@@ -190,3 +190,14 @@ def test_analyze_of_the_guide_archive_shows_no_late_secret(tmp_path: Path, value
     assert result.exit_code in (0, 1, 2), result.output
     report = out.read_text()
     assert "upstream rejected [REDACTED:" in report and leaked(report, values) == []
+
+
+def test_a_block_redacted_in_pieces_is_whole_when_its_last_piece_teaches_a_secret(values: LateSecrets) -> None:
+    """A big block is redacted in pieces: a value learnt in the last piece is gone from the first
+    ones before the block is handed out (and gated: the gate must not see it and refuse the file)."""
+    redactor = Redactor()
+    block = ("\n".join(values.early_lines()) + "\n" + FILLER.decode()[:400_000]
+             + "\n".join(values.learning_lines()) + "\n")
+    out = redactor.stream(RedactionCounts()).feed(block)
+    assert leaked(out, values) == [] and redactor.output_leak(out, "logs.txt") is None
+    _near_misses_kept(out, values)
