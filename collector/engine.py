@@ -380,6 +380,11 @@ class Runner:
 
         try:
             self.held.commit_all(on_error=failed)
+        except KeyboardInterrupt as exc:  # a stop while writing: what was written (all fixed) is kept
+            name = exc.signal_name if isinstance(exc, Interrupted) else "Ctrl-C"
+            self._stop("interrupted", f"interrupted ({name})")
+            for member in self.held.dropped:
+                failed(member, RuntimeError(f"not written: collection was interrupted ({name}) first"))
         except LateLeak as exc:
             self.leak = LeakDetected(str(exc))
             self._stop("leak", "a secret survived redaction")

@@ -65,6 +65,7 @@ class HeldMembers:
         self._lock = threading.Lock()
         self.closed = False
         self.rewritten = 0  # members a late literal was found in
+        self.dropped: list[HeldMember] = []  # members commit_all did not reach (it was stopped)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -126,24 +127,26 @@ class HeldMembers:
         with self._lock:
             self.closed = True
             members, self._members = self._members, []
+        done = 0  # members[:done] were written or reported
         try:
-            while members:
-                member = members.pop(0)
+            for member in members:
                 try:
                     record = self._commit(member)
                 except LateLeak:
-                    member.discard()
                     raise
                 except Exception as exc:
-                    member.discard()
                     if on_error is None or self.writer.is_disk_full(exc):
                         raise
+                    member.discard()
                     on_error(member, exc)
+                    done += 1
                     continue
+                done += 1
                 if member.on_commit is not None:
                     member.on_commit(record, member.counts)
         finally:
-            for member in members:
+            self.dropped.extend(members[done:])
+            for member in members[done:]:
                 member.discard()
 
     def _gate(self, text: str, path: str, line: int) -> None:

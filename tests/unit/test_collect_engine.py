@@ -160,3 +160,31 @@ def test_a_hung_secret_harvest_writes_nothing_and_says_so(no_docker, tmp_path, m
     assert time.monotonic() - started < 1.5 + 2
     assert caught.value.exit_code == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_while_the_held_files_are_written_keeps_those_written(tmp_path, monkeypatch):
+    """Files wait (redacted) until every source ran; Ctrl-C while they are written into the bundle
+    keeps the ones written and records the others' sources as not written."""
+    def first(ctx: SourceContext) -> None:
+        ctx.write_json("host/summary.json", {"ok": True})
+
+    def second(ctx: SourceContext) -> None:
+        ctx.write_json("host/disks.json", {"ok": True})
+
+    writer, r = runner(tmp_path)
+    commit = writer.commit
+
+    def interrupted(spool, redactions=None):
+        if spool.path == "host/disks.json":
+            raise KeyboardInterrupt
+        return commit(spool, redactions)
+
+    monkeypatch.setattr(writer, "commit", interrupted)
+    results = r.run([Source("host_summary", first, writes=("host/summary.json",)),
+                     Source("host_disks", second, writes=("host/disks.json",))])
+    by = {res.name: res for res in results}
+    assert r.status == "interrupted" and [rec.path for rec in writer.records] == ["host/summary.json"]
+    assert by["host_summary"].status == "ok" and by["host_disks"].status == "failed"
+    assert "interrupted" in (by["host_disks"].error or "")
+    assert list(writer.spool_dir.iterdir()) == []  # no redacted copy left behind
+    writer.abort()
