@@ -9,8 +9,9 @@ pre-generated file, so the engine's json-file log holds exactly that), then
             timed, its peak RSS read from wait4().
 Prints MB/s (log bytes as docker returns them / wall seconds) and peak RSS beside the baseline.
 
-    --before DIR   also time `nodediag collect` from another checkout (e.g. /work/main) on the same
-                   containers, right after this one: the cost of a change, in the same run.
+    --before PYTHON  also time `PYTHON -m nodediag collect` (another checkout's interpreter, e.g.
+                   /work/main/.venv/bin/python) on the same containers, right after this one: the
+                   cost of a change, in the same run.
     --late         each log prints an RPC key bare on one line in 500 and teaches it only on its
                    LAST line (`Authorization: Bearer <key>`): every file is then rewritten before it
                    is written (nodediag/bundle/held.py), the worst case for a secret learnt late.
@@ -117,8 +118,8 @@ def main(sizes_mb: list[int], before: str | None = None, late: bool = False) -> 
                         assert LATE_KEY.encode() not in data, "the late key survived"
                     if before:
                         out3 = tmpdir / "before.tar.zst"
-                        args3 = [a if a != str(out) else str(out3) for a in args]
-                        secs3, rss3, rc3 = run_measured(args3, env={**env, "PYTHONPATH": before})
+                        args3 = [before, *(a if a != str(out) else str(out3) for a in args[1:])]
+                        secs3, rss3, rc3 = run_measured(args3, env={k: v for k, v in env.items() if k != "PYTHONPATH"})
                         print(f"{mb:>11} MB {'nodediag collect (before)':<28} {mbytes / secs3:>8.1f} "
                               f"{rss3 / 2**20:>7.0f} MB {secs3:>8.1f}   ratio {secs / secs3:.2f}x, exit {rc3}")
                 finally:
