@@ -171,7 +171,8 @@ def test_a_stop_while_the_held_files_are_written_keeps_those_written(tmp_path, m
     def second(ctx: SourceContext) -> None:
         ctx.write_json("host/disks.json", {"ok": True})
 
-    writer, r = runner(tmp_path)
+    writer = BundleWriter.create(tmp_path / "b.tar.zst")
+    r = Runner(writer, Redactor(), None, deadline=time.monotonic() + 30, grace=1, workers=1)  # held in order
     commit = writer.commit
 
     def interrupted(spool, redactions=None):
@@ -197,7 +198,8 @@ def test_a_held_file_that_cannot_be_written_fails_its_source_and_the_rest_is_kep
     def second(ctx: SourceContext) -> None:
         ctx.write_json("host/disks.json", {"ok": True})
 
-    writer, r = runner(tmp_path)
+    writer = BundleWriter.create(tmp_path / "b.tar.zst")
+    r = Runner(writer, Redactor(), None, deadline=time.monotonic() + 30, grace=1, workers=1)  # held in order
     commit = writer.commit
 
     def broken(spool, redactions=None):
