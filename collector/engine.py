@@ -177,11 +177,17 @@ class SourceContext:
             self._progress("bytes", self._result, [self.source.name])
 
     # -- writing -----------------------------------------------------------------------------
-    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
-        """Both leak gates: the learnt literals, then the shape detectors over the output."""
+    def _gate(self, text: str, path: str, first_line: int = 1, since: int | None = None,
+              counts: RedactionCounts | None = None) -> str:
+        """Both leak gates: the learnt literals, then the shape detectors over the output; the
+        text to write. ``since``: the generation the text was redacted at: what other sources
+        learnt meanwhile is replaced first (counted in ``counts``), never taken for a leak."""
+        if since is not None:
+            text = self.redactor.settle(text, since, counts if counts is not None else RedactionCounts(), first_line)
         reason = self.redactor.output_leak(text, path, first_line)
         if reason is not None:
             raise LeakDetected(reason)
+        return text
 
     def _declared(self, path: str) -> None:
         if not self.source.may_write(path):
@@ -201,7 +207,7 @@ class SourceContext:
     def _commit(self, path: str, text: str, counts: RedactionCounts, since: int) -> None:
         self.check()
         self._declared(path)
-        self._gate(text, path)
+        text = self._gate(text, path, since=since, counts=counts)
         data = text.encode("utf-8", errors="replace")
         if self._held is not None:
             try:

@@ -126,22 +126,25 @@ class LogWriter:
         line = self._stream_lines + 1
         for m in _KIND.finditer(head):
             self.counts.add(m.group(1), line=line)
+        since = self._ctx.generation
         text = self._stream.feed(head + line_cut_marker(self._cut_dropped) + "\n")
         self._cut_dropped = 0
-        self._write(text)
+        self._write(text, since)
 
     def _emit(self, raw: bytes, final: bool = False) -> None:
+        since = self._ctx.generation
         text = self._stream.feed(raw.decode("utf-8", errors="replace")) if raw else ""
         if final:
             text += self._stream.close()
-        self._write(text)
+        self._write(text, since)
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, since: int) -> None:
+        """``since``: the generation the text was redacted at (other sources learn meanwhile)."""
         if not text:
             return
         first = self._stream_lines + 1
         self._stream_lines += text.count("\n")
-        self._ctx._gate(text, self.path, first)
+        text = self._ctx._gate(text, self.path, first, since, self.counts)
         data = text.encode("utf-8")
         last = data.rfind(b"\n", 0, len(data) - 1) + 1
         m = _TIMESTAMP.match(data, last)

@@ -263,10 +263,13 @@ class _Output:
         except LateLeak as exc:
             raise RedactError(str(exc)) from None
 
-    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
+    def _gate(self, text: str, path: str, first_line: int, since: int, counts: RedactionCounts) -> str:
+        """The text to write: what was learnt since it was redacted replaced, then both gates."""
+        text = self.redactor.settle(text, since, counts, first_line)
         reason = self.redactor.output_leak(text, path, first_line)
         if reason is not None:
             raise RedactError(reason)
+        return text
 
     def add(self, path: str, source: str, fh: IO[bytes], config: bool,
             on_commit: Callable[[FileRecord, RedactionCounts], None] | None = None) -> RedactionCounts:
@@ -278,8 +281,7 @@ class _Output:
             text = _read_limited(fh, path)
             clean = self.redactor.redact_compose(text, counts) if is_compose_file(path) \
                 else self.redactor.redact_env_file(text, counts)
-            self._gate(clean, path)
-            spool.write(clean.encode("utf-8"))
+            spool.write(self._gate(clean, path, 1, since, counts).encode("utf-8"))
         else:
             stream = self.redactor.stream(counts)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -287,15 +289,19 @@ class _Output:
             # whole lines to the redactor; an overlong line is cut (marked) before it is redacted
             lines = LineCutter(self.max_line)
             while block := fh.read(_BLOCK):
-                written = self._write(spool, stream.write(lines.feed(decoder.decode(block))), path, written)
+                at = self.redactor.generation
+                text = stream.write(lines.feed(decoder.decode(block)))
+                written = self._write(spool, text, path, written, at, counts)
             rest = lines.feed(decoder.decode(b"", final=True)) + lines.close()
-            self._write(spool, stream.write(rest) + stream.close(), path, written)
+            at = self.redactor.generation
+            text = stream.write(rest) + stream.close()
+            self._write(spool, text, path, written, at, counts)
         self.held.hold_spool(spool, counts, since, lambda record, done: self._committed(record, done, on_commit))
         return counts
 
-    def _write(self, spool: Any, text: str, path: str, written: int) -> int:
+    def _write(self, spool: Any, text: str, path: str, written: int, since: int, counts: RedactionCounts) -> int:
         if text:
-            self._gate(text, path, written + 1)
+            text = self._gate(text, path, written + 1, since, counts)
             spool.write(text.encode("utf-8"))
         return written + text.count("\n")
 
@@ -469,11 +475,20 @@ def _redact_log_into(src: Path, out: IO[bytes], redactor: Redactor, counts: Reda
     written = 0
     with _open_log(src) as fh:
         while block := fh.read(_BLOCK):
-            written = _gated_write(out, stream.write(decoder.decode(block)), redactor, name, written)
-    _gated_write(out, stream.write(decoder.decode(b"", final=True)) + stream.close(), redactor, name, written)
+            at = redactor.generation
+            text = stream.write(decoder.decode(block))
+            written = _gated_write(out, text, redactor, name, written, at, counts)
+    at = redactor.generation
+    text = stream.write(decoder.decode(b"", final=True)) + stream.close()
+    _gated_write(out, text, redactor, name, written, at, counts)
 
 
-def _gated_write(out: IO[bytes], text: str, redactor: Redactor, name: str, written: int) -> int:
+def _gated_write(out: IO[bytes], text: str, redactor: Redactor, name: str, written: int,
+                 since: int | None = None, counts: RedactionCounts | None = None) -> int:
+    """``since``: the generation text was redacted at (a later part of the stream may have
+    taught a value it holds: replaced before the gates)."""
+    if text and since is not None:
+        text = redactor.settle(text, since, counts if counts is not None else RedactionCounts(), written + 1)
     if text:
         reason = redactor.output_leak(text, name, written + 1)
         if reason is not None:

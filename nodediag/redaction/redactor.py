@@ -115,6 +115,12 @@ class Redactor:
         late = self._literals.since(since)
         return LateFix(late) if late is not None else None
 
+    def settle(self, text: str, since: int, counts: RedactionCounts, first_line: int = 1) -> str:
+        """text, redacted when ``generation`` was ``since``, with the literals learnt since (by
+        another thread, or a later part of the same stream) replaced too: what a gate checks."""
+        fix = self.late_fix(since)
+        return fix.fix(text, counts, first_line) if fix is not None and fix.present(text) else text
+
     def add_secret(self, value: str, kind: str) -> None:
         """Propagate a literal: it is removed wherever it appears, any case, with or without 0x."""
         if not value or not value.strip() or _is_redacted(value):

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from nodediag.bundle.writer import BundleWriter
 from nodediag.cli import main
-from nodediag.collector.engine import Runner, Source, SourceContext
+from nodediag.collector.engine import Runner, Source, SourceContext, SourceResult
 from nodediag.redaction import RedactionCounts, Redactor
 from tests.unit.late_secret_samples import LateSecrets, leaked, make_late_secrets
 from tests.unit.test_redact_command import members, nodediag
@@ -201,3 +201,19 @@ def test_a_block_redacted_in_pieces_is_whole_when_its_last_piece_teaches_a_secre
     out = redactor.stream(RedactionCounts()).feed(block)
     assert leaked(out, values) == [] and redactor.output_leak(out, "logs.txt") is None
     _near_misses_kept(out, values)
+
+
+def test_a_value_another_source_learns_meanwhile_is_replaced_not_taken_for_a_leak(tmp_path: Path,
+                                                                                  values: LateSecrets) -> None:
+    """Sources run in parallel: while one redacts a container's inspect output, another learns a
+    value that output holds. The write-time gate must not refuse the bundle for it: it is replaced."""
+    writer = BundleWriter.create(tmp_path / "b.tar.zst")
+    ctx = SourceContext(Source("container_inspect:a", lambda c: None, writes=("containers/a/inspect.json",)),
+                        writer, Redactor(), None, SourceResult("container_inspect:a"), time.monotonic() + 60)
+    counts, since = RedactionCounts(), ctx.generation
+    text = ctx.redactor.redact_text(json.dumps({"Cmd": ["sh", "-c", "\n".join(values.early_lines())]}, indent=2),
+                                    counts)  # nothing in it names the values
+    ctx.redactor.redact_text("\n".join(values.learning_lines()) + "\n", RedactionCounts())  # the other source
+    ctx._commit("containers/a/inspect.json", text, counts, since)
+    bundle = writer.finish({"format": "nodediag-bundle", "format_version": 1})
+    assert leaked(members(bundle)["containers/a/inspect.json"].decode(), values) == [] and counts.total > 0
