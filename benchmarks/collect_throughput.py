@@ -8,6 +8,13 @@ pre-generated file, so the engine's json-file log holds exactly that), then
   nodediag: `nodediag collect --container A --container B --container C --log-cap <enough>`,
             timed, its peak RSS read from wait4().
 Prints MB/s (log bytes as docker returns them / wall seconds) and peak RSS beside the baseline.
+
+    --before PYTHON  also time `PYTHON -m nodediag collect` (another checkout's interpreter, e.g.
+                   /work/main/.venv/bin/python) on the same containers, right after this one: the
+                   cost of a change, in the same run.
+    --late         each log prints an RPC key bare on one line in 500 and teaches it only on its
+                   LAST line (`Authorization: Bearer <key>`): every file is then rewritten before it
+                   is written (nodediag/bundle/held.py), the worst case for a secret learnt late.
 Targets (issue 2): nodediag >= 0.5x the baseline's throughput; peak RSS < 150 MB at both sizes.
 Uses the project's private engine (tests/engine/dockerd.sh), started and stopped here if needed.
 """
@@ -30,7 +37,10 @@ MODULES = ("prover-client:orchestrator", "prover-node", "archiver", "prover-clie
            "world-state:database", "p2p:libp2p_service", "sequencer:publisher")
 
 
-def make_log(path: Path, size: int, seed: int) -> None:
+LATE_KEY = "Tq7vR2xL9mK4pW8zN3bY6cJ1dH5sF0gA"
+
+
+def make_log(path: Path, size: int, seed: int, late: bool = False) -> None:
     rng = random.Random(seed)
     written = 0
     with open(path, "w") as fh:
@@ -50,13 +60,17 @@ def make_log(path: Path, size: int, seed: int) -> None:
                 else:
                     line = (f"{t} ERROR: prover-client:orchestrator Error thrown when proving job: Error: "
                             "Broker facade stopped\n    at BrokerCircuitProverFacade.stop (file:///usr/src/a.js:1:2)")
+                if late and i % 500 == 0:
+                    line += f" upstream said {LATE_KEY}"
                 lines.append(line)
             chunk = "\n".join(lines) + "\n"
             fh.write(chunk)
             written += len(chunk)
+        if late:
+            fh.write(f"[23:59:59.999] INFO: http request Authorization: Bearer {LATE_KEY}\n")
 
 
-def main(sizes_mb: list[int]) -> int:
+def main(sizes_mb: list[int], before: str | None = None, late: bool = False) -> int:
     env, started_engine = start_engine()
     print(f"{'size/container':>14} {'what':<28} {'MB/s':>8} {'peak RSS':>10} {'seconds':>8}")
     try:
@@ -66,7 +80,7 @@ def main(sizes_mb: list[int]) -> int:
                 names = []
                 for k in range(3):
                     log = tmpdir / f"log{k}.txt"
-                    make_log(log, mb * 1024 * 1024, seed=k)
+                    make_log(log, mb * 1024 * 1024, seed=k, late=late)
                     name = f"bench-{mb}-{k}-{os.getpid()}"
                     subprocess.run(["docker", "run", "--name", name, "--network", "none", "-v",
                                     f"{log}:/log.txt:ro", IMAGE, "sh", "-c", "cat /log.txt >&2"],
@@ -94,8 +108,20 @@ def main(sizes_mb: list[int]) -> int:
                     if rc2 != 0:
                         print(f"nodediag collect failed (exit {rc2})")
                         return 1
-                    print(f"{mb:>11} MB {'nodediag collect':<28} {mbytes / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB "
+                    what = "nodediag collect" + (" (late key)" if late else "")
+                    print(f"{mb:>11} MB {what:<28} {mbytes / secs2:>8.1f} {rss2 / 2**20:>7.0f} MB "
                           f"{secs2:>8.1f}   ratio {secs / secs2:.2f}x, bundle {out.stat().st_size / 1e6:.1f} MB")
+                    if late:
+                        import zstandard
+                        with out.open("rb") as fh:
+                            data = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()
+                        assert LATE_KEY.encode() not in data, "the late key survived"
+                    if before:
+                        out3 = tmpdir / "before.tar.zst"
+                        args3 = [before, *(a if a != str(out) else str(out3) for a in args[1:])]
+                        secs3, rss3, rc3 = run_measured(args3, env={k: v for k, v in env.items() if k != "PYTHONPATH"})
+                        print(f"{mb:>11} MB {'nodediag collect (before)':<28} {mbytes / secs3:>8.1f} "
+                              f"{rss3 / 2**20:>7.0f} MB {secs3:>8.1f}   ratio {secs / secs3:.2f}x, exit {rc3}")
                 finally:
                     subprocess.run(["docker", "rm", "-f", *names], env=env, capture_output=True)
     finally:
@@ -105,4 +131,12 @@ def main(sizes_mb: list[int]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main([int(a) for a in sys.argv[1:]] or [100, 300]))
+    argv = sys.argv[1:]
+    before_dir = None
+    if "--before" in argv:
+        at = argv.index("--before")
+        before_dir = argv[at + 1]
+        argv = argv[:at] + argv[at + 2:]
+    late_key = "--late" in argv
+    argv = [a for a in argv if a != "--late"]
+    sys.exit(main([int(a) for a in argv] or [100, 300], before_dir, late_key))

@@ -448,6 +448,7 @@ def _collect_into(writer: BundleWriter, plan: Plan, sources: list[Source], exclu
     manifest = build_manifest(options, plan, now, runner.status, results, totals, redactor)
     manifest["partial_reasons"] = reasons
     manifest["redaction"]["redacted_lines"] = runner.redacted_lines
+    manifest["redaction"]["late_rewritten_files"] = runner.late_rewritten
     manifest["redaction"]["secret_files"] = secret_notes  # which files were read (paths, never values)
     for key, value in redactor.redact_json(options.manifest_extra, RedactionCounts()).items():
         manifest.setdefault(key, value)  # never replaces a field collect itself writes

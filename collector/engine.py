@@ -25,7 +25,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from nodediag.bundle.writer import BundleWriter, DiskFullError
+from nodediag.bundle.held import HeldMembers, HoldClosed, LateLeak
+from nodediag.bundle.writer import BundleWriter, DiskFullError, FileRecord
 from nodediag.redaction import RedactionCounts, Redactor
 
 if TYPE_CHECKING:
@@ -110,8 +111,12 @@ class SourceContext:
     def __init__(self, source: Source, writer: BundleWriter, redactor: Redactor, plan: Any,
                  result: SourceResult, deadline: float,
                  redacted_lines: dict[str, dict[str, list[int]]] | None = None,
-                 progress: ProgressCallback | None = None, line_cap: int = 1 << 20) -> None:
+                 progress: ProgressCallback | None = None, line_cap: int = 1 << 20,
+                 held: HeldMembers | None = None) -> None:
+        """``held``: members wait there until every source has run (see nodediag.bundle.held),
+        so that a secret learnt late is removed from them too; without it they are written at once."""
         self.source = source
+        self._held = held
         # bundle path -> kind -> line numbers where something was redacted (capped; never a value)
         self.redacted_lines = redacted_lines if redacted_lines is not None else {}
         self.plan = plan
@@ -172,63 +177,88 @@ class SourceContext:
             self._progress("bytes", self._result, [self.source.name])
 
     # -- writing -----------------------------------------------------------------------------
-    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
-        """Both leak gates: the learnt literals, then the shape detectors over the output."""
+    def _gate(self, text: str, path: str, first_line: int = 1, since: int | None = None,
+              counts: RedactionCounts | None = None) -> str:
+        """Both leak gates: the learnt literals, then the shape detectors over the output; the
+        text to write. ``since``: the generation the text was redacted at: what other sources
+        learnt meanwhile is replaced first (counted in ``counts``), never taken for a leak."""
+        if since is not None:
+            text = self.redactor.settle(text, since, counts if counts is not None else RedactionCounts(), first_line)
         reason = self.redactor.output_leak(text, path, first_line)
         if reason is not None:
             raise LeakDetected(reason)
+        return text
 
     def _declared(self, path: str) -> None:
         if not self.source.may_write(path):
             raise RuntimeError(f"source {self.source.name} wrote {path}, which it does not declare in its writes")
 
-    def _commit(self, path: str, text: str, counts: RedactionCounts) -> None:
-        self.check()
-        self._declared(path)
-        self._gate(text, path)
-        data = text.encode("utf-8", errors="replace")
-        record = self._writer.add_bytes(path, data, self.source.name, counts.by_kind)
+    @property
+    def generation(self) -> int:
+        """The redactor's generation: take it before an output's redaction starts and hand it
+        to the commit (literals learnt after it are looked for in the output before it is written)."""
+        return self.redactor.generation
+
+    def _committed(self, record: FileRecord, counts: RedactionCounts) -> None:
         self.note_lines(record.path, counts)
         self._result.files.append(record.path)
         self._result.bytes += record.size
 
-    def commit_segments(self, path: str, parts: list[tuple[Any, int]], counts: RedactionCounts) -> None:
-        """Add a streamed file (a log spool's parts). Allowed after cancellation, within the grace
-        period, so that what was read is kept; refused once the source was abandoned."""
+    def _commit(self, path: str, text: str, counts: RedactionCounts, since: int) -> None:
+        self.check()
+        self._declared(path)
+        text = self._gate(text, path, since=since, counts=counts)
+        data = text.encode("utf-8", errors="replace")
+        if self._held is not None:
+            try:
+                self._held.hold_bytes(path, self.source.name, data, counts, since, self._committed)
+            except HoldClosed as exc:
+                raise SourceCancelled() from exc
+            return
+        self._committed(self._writer.add_bytes(path, data, self.source.name, counts.by_kind), counts)
+
+    def commit_segments(self, path: str, parts: list[tuple[Any, int]], counts: RedactionCounts,
+                        since: int = 0) -> None:
+        """Add a streamed file (a log spool's parts) whose redaction started at generation
+        ``since``. Allowed after cancellation, within the grace period, so that what was read is
+        kept; refused once the source was abandoned."""
         if self.abandoned:
             for seg, _ in parts:
                 seg.unlink(missing_ok=True)
             raise SourceCancelled()
         self._declared(path)
-        record = self._writer.commit_segments(path, self.source.name, parts, counts.by_kind)
-        self.note_lines(record.path, counts)
-        self._result.files.append(record.path)
-        self._result.bytes += record.size
+        if self._held is not None:
+            try:
+                self._held.hold_segments(path, self.source.name, parts, counts, since, self._committed)
+            except HoldClosed as exc:
+                raise SourceCancelled() from exc
+            return
+        self._committed(self._writer.commit_segments(path, self.source.name, parts, counts.by_kind), counts)
 
     def note_lines(self, path: str, counts: RedactionCounts) -> None:
         if counts.lines_by_kind:
             self.redacted_lines[path] = {kind: sorted(set(lines)) for kind, lines in counts.lines_by_kind.items()}
 
     def write_json(self, path: str, obj: Any) -> None:
-        counts = RedactionCounts()
+        counts, since = RedactionCounts(), self.generation
         clean = self.redactor.redact_json(obj, counts)
-        self._commit(path, json.dumps(clean, indent=2, default=str, ensure_ascii=False) + "\n", counts)
+        self._commit(path, json.dumps(clean, indent=2, default=str, ensure_ascii=False) + "\n", counts, since)
 
     def write_jsonl(self, path: str, objs: Iterable[Any]) -> None:
-        counts = RedactionCounts()
+        counts, since = RedactionCounts(), self.generation
         lines = [json.dumps(self.redactor.redact_json(o, counts), default=str, ensure_ascii=False) for o in objs]
-        self._commit(path, "".join(line + "\n" for line in lines), counts)
+        self._commit(path, "".join(line + "\n" for line in lines), counts, since)
 
     def write_text(self, path: str, text: str, kind: str = "text") -> None:
         """``kind`` picks the structure-aware redaction: ``env``, ``compose`` or plain ``text``."""
-        counts = RedactionCounts()
+        counts, since = RedactionCounts(), self.generation
         if kind == "env":
             clean = self.redactor.redact_env_file(text, counts)
         elif kind == "compose":
             clean = self.redactor.redact_compose(text, counts)
         else:
             clean = self.redactor.redact_text(text, counts)
-        self._commit(path, clean, counts)
+        self._commit(path, clean, counts, since)
 
     def log_writer(self, path: str, cap: int) -> LogWriter:
         from nodediag.collector.log_writer import LogWriter
@@ -267,6 +297,9 @@ class Runner:
         self.status: RunStatus = "complete"
         self.stop_reason = ""
         self._lock = threading.Lock()
+        # every member waits here until all sources ran: a secret learnt late is removed from all
+        self.held = HeldMembers(writer, redactor)
+        self.late_rewritten = 0  # members rewritten because a secret was learnt after them
 
     def _run_one(self, entry: _Running) -> None:
         source, ctx, result = entry.source, entry.ctx, entry.result
@@ -333,7 +366,45 @@ class Runner:
             for result in self.results:
                 if result.status == "pending":
                     result.status, result.error = "skipped", f"not started: {self.stop_reason or 'stopped'}"
+        self._write_held()
         return self.results
+
+    def _write_held(self) -> None:
+        """Every source has run (or was stopped): write the held members into the bundle, each
+        fixed for the secrets learnt after it was redacted. A leak or a full disk stops the
+        bundle; a member that cannot be read is left out and its source marked failed."""
+        if self.leak is not None or self.disk_full is not None:
+            self.held.discard_all()
+            return
+        by_source = {r.name: r for r in self.results}
+
+        def failed(member: Any, exc: Exception) -> None:
+            result = by_source.get(member.source)
+            if result is not None:
+                result.status = "failed"
+                result.error = f"{member.path} could not be written into the bundle: {_describe(exc)}"
+
+        try:
+            self.held.commit_all(on_error=failed)
+        except KeyboardInterrupt as exc:  # a stop while writing: what was written (all fixed) is kept
+            name = exc.signal_name if isinstance(exc, Interrupted) else "Ctrl-C"
+            self._stop("interrupted", f"interrupted ({name})")
+            for member in self.held.dropped:
+                failed(member, RuntimeError(f"not written: collection was interrupted ({name}) first"))
+        except LateLeak as exc:
+            self.leak = LeakDetected(str(exc))
+            self._stop("leak", "a secret survived redaction")
+        except DiskFullError as exc:
+            self.disk_full = exc
+            self._stop("disk-full", "the disk is full")
+        except OSError as exc:
+            if not self.writer.is_disk_full(exc):
+                raise
+            self.disk_full = self.writer.disk_full_error(exc)
+            self._stop("disk-full", "the disk is full")
+        finally:
+            self.late_rewritten = self.held.rewritten
+            self.held.discard_all()
 
     def _step(self, pool: ThreadPoolExecutor, pending: list[Source], running: dict[Future[None], _Running]) -> None:
         now = time.monotonic()
@@ -356,7 +427,7 @@ class Runner:
             self.results.append(result)
             hard = min(now + source.timeout, self.deadline)
             ctx = SourceContext(source, self.writer, self.redactor, self.plan, result, hard,
-                                self.redacted_lines, self.progress, self.line_cap)
+                                self.redacted_lines, self.progress, self.line_cap, self.held)
             entry = _Running(source, ctx, result, hard, now)
             running[pool.submit(self._run_one, entry)] = entry
             self.progress("start", result, self._names(running))

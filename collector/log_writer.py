@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodediag.collector.log_spool import LogSpool
 from nodediag.redaction import PLACEHOLDER_RE, RedactionCounts
+from nodediag.redaction.cuts import open_credential
 
 if TYPE_CHECKING:
     from nodediag.collector.engine import SourceContext
@@ -40,6 +41,7 @@ class LogWriter:
         self.path = path
         self.counts = RedactionCounts()
         self.line_cap = max(int(line_cap), 1024)
+        self._since = ctx.generation  # literals learnt after this are looked for again before writing
         self._stream = ctx.redactor.stream(self.counts)
         self._spool = LogSpool(ctx._writer.spool_dir, cap)
         self._pending = bytearray()
@@ -102,6 +104,9 @@ class LogWriter:
             if m.start() < cut < m.end():
                 cut = m.start()
                 break
+        opened = open_credential(red[:cut])  # a value the cut leaves open: its name goes too
+        if opened is not None:
+            cut = opened.name_start
         self._cut_head = red[:cut]
         self._cut_dropped = -len(self._cut_head.encode("utf-8", errors="replace"))
         self.lines_cut += 1
@@ -121,22 +126,25 @@ class LogWriter:
         line = self._stream_lines + 1
         for m in _KIND.finditer(head):
             self.counts.add(m.group(1), line=line)
+        since = self._ctx.generation
         text = self._stream.feed(head + line_cut_marker(self._cut_dropped) + "\n")
         self._cut_dropped = 0
-        self._write(text)
+        self._write(text, since)
 
     def _emit(self, raw: bytes, final: bool = False) -> None:
+        since = self._ctx.generation
         text = self._stream.feed(raw.decode("utf-8", errors="replace")) if raw else ""
         if final:
             text += self._stream.close()
-        self._write(text)
+        self._write(text, since)
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, since: int) -> None:
+        """``since``: the generation the text was redacted at (other sources learn meanwhile)."""
         if not text:
             return
         first = self._stream_lines + 1
         self._stream_lines += text.count("\n")
-        self._ctx._gate(text, self.path, first)
+        text = self._ctx._gate(text, self.path, first, since, self.counts)
         data = text.encode("utf-8")
         last = data.rfind(b"\n", 0, len(data) - 1) + 1
         m = _TIMESTAMP.match(data, last)
@@ -170,7 +178,7 @@ class LogWriter:
             )
             # line numbers count from the first line kept, not the first line seen
             _renumber(self.counts, self._stream_lines - _count_lines(parts))
-        self._ctx.commit_segments(self.path, parts, self.counts)
+        self._ctx.commit_segments(self.path, parts, self.counts, self._since)
 
     def discard(self) -> None:
         self._spool.discard()

@@ -22,7 +22,7 @@ import lzma
 import os
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -31,17 +31,19 @@ from typing import IO, Any, Literal, cast
 import zstandard
 
 from nodediag.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST
+from nodediag.bundle.held import HeldMembers, LateLeak
 from nodediag.bundle.limits import DEFAULT_LIMITS, Limits
 from nodediag.bundle.lines import LineCutter
 from nodediag.bundle.manifest import Manifest
 from nodediag.bundle.reader import BundleMember, BundleReader, BundleReadError, check_regular_input
 from nodediag.bundle.safe_archive import ArchiveError, CappedReader, bounded_tarinfo, cap_message, stream_limit
 from nodediag.bundle.verify import VerifyError, verify_bundle
-from nodediag.bundle.writer import BundleError, BundleWriter
+from nodediag.bundle.writer import BundleError, BundleWriter, FileRecord
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.guide_dates import MAX_INFO_BYTES, ArchiveTime, DatingReader, LogDating, dates_info_file, log_dating
 from nodediag.redaction import RedactionCounts, Redactor
 from nodediag.redaction.host_key import RedactionKey
+from nodediag.redaction.late import fix_file
 from nodediag.version import __version__
 
 _BLOCK = 1 << 20
@@ -239,7 +241,9 @@ def guide_bundle_path(rel: str) -> tuple[str, str]:
 
 
 class _Output:
-    """The new bundle: files are redacted into it block by block, each block through the leak gate."""
+    """The new bundle: files are redacted block by block, each block through the leak gate, and
+    held (nodediag.bundle.held) until all are done: a secret learnt from a later file, or later in
+    the same file, is then removed from them too before they are written."""
 
     def __init__(self, options: RedactOptions, redactor: Redactor) -> None:
         self.redactor = redactor
@@ -248,22 +252,42 @@ class _Output:
             self.writer = BundleWriter.create(options.output)
         except BundleError as exc:
             raise RedactError(str(exc)) from exc
+        self.held = HeldMembers(self.writer, redactor)
         self.lines: dict[str, dict[str, list[int]]] = {}
 
-    def _gate(self, text: str, path: str, first_line: int = 1) -> None:
+    def _committed(self, record: FileRecord, counts: RedactionCounts,
+                   extra: Callable[[FileRecord, RedactionCounts], None] | None) -> None:
+        if counts.lines_by_kind:
+            self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
+        if extra is not None:
+            extra(record, counts)
+
+    def write_held(self) -> None:
+        """Write every held file into the bundle (each fixed for the secrets learnt after it)."""
+        try:
+            self.held.commit_all()
+        except LateLeak as exc:
+            raise RedactError(str(exc)) from None
+
+    def _gate(self, text: str, path: str, first_line: int, since: int, counts: RedactionCounts) -> str:
+        """The text to write: what was learnt since it was redacted replaced, then both gates."""
+        text = self.redactor.settle(text, since, counts, first_line)
         reason = self.redactor.output_leak(text, path, first_line)
         if reason is not None:
             raise RedactError(reason)
+        return text
 
-    def add(self, path: str, source: str, fh: IO[bytes], config: bool) -> RedactionCounts:
+    def add(self, path: str, source: str, fh: IO[bytes], config: bool,
+            on_commit: Callable[[FileRecord, RedactionCounts], None] | None = None) -> RedactionCounts:
+        """Redact one file into a held spool; ``on_commit(record, counts)`` once it is written."""
         counts = RedactionCounts()
+        since = self.redactor.generation
         spool = self.writer.spool(path, source)
         if config:
             text = _read_limited(fh, path)
             clean = self.redactor.redact_compose(text, counts) if is_compose_file(path) \
                 else self.redactor.redact_env_file(text, counts)
-            self._gate(clean, path)
-            spool.write(clean.encode("utf-8"))
+            spool.write(self._gate(clean, path, 1, since, counts).encode("utf-8"))
         else:
             stream = self.redactor.stream(counts)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -271,17 +295,19 @@ class _Output:
             # whole lines to the redactor; an overlong line is cut (marked) before it is redacted
             lines = LineCutter(self.max_line)
             while block := fh.read(_BLOCK):
-                written = self._write(spool, stream.write(lines.feed(decoder.decode(block))), path, written)
+                at = self.redactor.generation
+                text = stream.write(lines.feed(decoder.decode(block)))
+                written = self._write(spool, text, path, written, at, counts)
             rest = lines.feed(decoder.decode(b"", final=True)) + lines.close()
-            self._write(spool, stream.write(rest) + stream.close(), path, written)
-        record = self.writer.commit(spool, counts.by_kind)
-        if counts.lines_by_kind:
-            self.lines[record.path] = {k: sorted(set(v)) for k, v in counts.lines_by_kind.items()}
+            at = self.redactor.generation
+            text = stream.write(rest) + stream.close()
+            self._write(spool, text, path, written, at, counts)
+        self.held.hold_spool(spool, counts, since, lambda record, done: self._committed(record, done, on_commit))
         return counts
 
-    def _write(self, spool: Any, text: str, path: str, written: int) -> int:
+    def _write(self, spool: Any, text: str, path: str, written: int, since: int, counts: RedactionCounts) -> int:
         if text:
-            self._gate(text, path, written + 1)
+            text = self._gate(text, path, written + 1, since, counts)
             spool.write(text.encode("utf-8"))
         return written + text.count("\n")
 
@@ -350,13 +376,19 @@ def _key_fields(options: RedactOptions) -> dict[str, str]:
 
 def _finish(out: _Output, manifest: dict[str, Any], options: RedactOptions, kind: Kind,
             damage: list[str] | None = None) -> RedactOutcome:
+    try:
+        out.write_held()
+    except BaseException:
+        out.writer.abort()
+        raise
     totals: dict[str, int] = {}
     for rec in out.writer.records:
         for k, n in rec.redactions.items():
             totals[k] = totals.get(k, 0) + n
     redaction = manifest.setdefault("redaction", {})
     redaction.update({"totals": totals, "secrets_known": out.redactor.secrets_known, "leak_check": "passed",
-                      "redacted_lines": out.lines, "unredacted": False})
+                      "redacted_lines": out.lines, "unredacted": False,
+                      "late_rewritten_files": out.held.rewritten})
     try:
         path = out.writer.finish(manifest, redact=lambda text: out.redactor.redact_text(text, RedactionCounts()),
                                  gate=lambda text: out.redactor.output_leak(text, "manifest.json"))
@@ -379,15 +411,18 @@ def _rebundle(options: RedactOptions, redactor: Redactor, now: str) -> RedactOut
             if member.rel == MANIFEST:
                 continue
             entry = entries.get(member.rel, {})
-            counts = out.add(member.rel, str(entry.get("source") or "unknown"), fh,
-                             config=member.rel.startswith("config/") and _is_config(member.rel))
-            record = out.writer.records[-1]
-            for k, n in (entry.get("redactions") or {}).items():
-                if isinstance(n, int):
-                    record.redactions[k] = record.redactions.get(k, 0) + n
-            old = old_lines.get(member.rel) if isinstance(old_lines, dict) else None
-            if isinstance(old, dict) or counts.lines_by_kind:
-                out.lines[record.path] = _merge_lines(old or {}, out.lines.get(record.path, {}))
+
+            def committed(record: FileRecord, counts: RedactionCounts, entry: dict[str, Any] = entry,
+                          rel: str = member.rel) -> None:
+                for k, n in (entry.get("redactions") or {}).items():
+                    if isinstance(n, int):
+                        record.redactions[k] = record.redactions.get(k, 0) + n
+                old = old_lines.get(rel) if isinstance(old_lines, dict) else None
+                if isinstance(old, dict) or counts.lines_by_kind:
+                    out.lines[record.path] = _merge_lines(old or {}, out.lines.get(record.path, {}))
+
+            out.add(member.rel, str(entry.get("source") or "unknown"), fh,
+                    config=member.rel.startswith("config/") and _is_config(member.rel), on_commit=committed)
     except BaseException:
         out.writer.abort()
         raise
@@ -482,11 +517,20 @@ def _redact_log_into(src: Path, out: IO[bytes], redactor: Redactor, counts: Reda
     written = 0
     with _open_log(src) as fh:
         while block := fh.read(_BLOCK):
-            written = _gated_write(out, stream.write(decoder.decode(block)), redactor, name, written)
-    _gated_write(out, stream.write(decoder.decode(b"", final=True)) + stream.close(), redactor, name, written)
+            at = redactor.generation
+            text = stream.write(decoder.decode(block))
+            written = _gated_write(out, text, redactor, name, written, at, counts)
+    at = redactor.generation
+    text = stream.write(decoder.decode(b"", final=True)) + stream.close()
+    _gated_write(out, text, redactor, name, written, at, counts)
 
 
-def _gated_write(out: IO[bytes], text: str, redactor: Redactor, name: str, written: int) -> int:
+def _gated_write(out: IO[bytes], text: str, redactor: Redactor, name: str, written: int,
+                 since: int | None = None, counts: RedactionCounts | None = None) -> int:
+    """``since``: the generation text was redacted at (a later part of the stream may have
+    taught a value it holds: replaced before the gates)."""
+    if text and since is not None:
+        text = redactor.settle(text, since, counts if counts is not None else RedactionCounts(), written + 1)
     if text:
         reason = redactor.output_leak(text, name, written + 1)
         if reason is not None:
@@ -500,13 +544,30 @@ def _new_private_file(path: Path) -> IO[bytes]:
     return os.fdopen(fd, "wb")
 
 
+def _fix_late(path: Path, redactor: Redactor, since: int, counts: RedactionCounts, name: str) -> bool:
+    """Remove from the redacted file ``path`` the secrets learnt after its redaction started
+    (generation ``since``): a header value or URL key first seen later in it, or in a later file."""
+    fix = redactor.late_fix(since)
+    if fix is None:
+        return False
+
+    def gate(text: str, line: int) -> None:
+        reason = redactor.output_leak(text, name, line)
+        if reason is not None:
+            raise RedactError(reason)
+
+    return fix_file(path, fix, counts, gate)
+
+
 def redact_log_file(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
     """A redacted copy of one log file (plain, .gz or .zst) as plain text at ``dst``; nothing is
     left behind when the leak gate refuses it."""
     counts = RedactionCounts()
+    since = redactor.generation
     try:
         with _new_private_file(dst) as out:
             _redact_log_into(src, out, redactor, counts, src.name)
+        _fix_late(dst, redactor, since, counts, src.name)
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
@@ -523,7 +584,9 @@ def redact_folder(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
         if _is_config(rel):
             _learn_config(rel, _read_limited((src / rel).open("rb"), rel), redactor)
     totals: dict[str, int] = {}
+    written: list[tuple[str, RedactionCounts]] = []
     copied = 0
+    since = redactor.generation  # every file is looked at again for what later ones teach
     try:
         os.mkdir(dst, 0o700)
         for rel in files:
@@ -544,6 +607,9 @@ def redact_folder(src: Path, dst: Path, redactor: Redactor) -> RedactOutcome:
                 with _new_private_file(target) as out:
                     _redact_log_into(src / rel, out, redactor, counts, rel)
             copied += 1
+            written.append((rel, counts))
+        for rel, counts in written:
+            _fix_late(dst.joinpath(*rel.split("/")), redactor, since, counts, rel)
             for k, n in counts.by_kind.items():
                 totals[k] = totals.get(k, 0) + n
     except BaseException:

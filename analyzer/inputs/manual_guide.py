@@ -19,6 +19,7 @@ from nodediag.bundle.lines import LineCutter, line_limit
 from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import RedactionCounts, Redactor
+from nodediag.redaction.late import fix_file
 
 _CHUNK = 1024 * 1024
 
@@ -70,6 +71,7 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
     stored: list[str] = []
     skipped: list[str] = []
     budget = max_bytes
+    since = redactor.generation  # a secret a later file (or line) teaches is removed from all of them
     for rel in sorted(files):
         source = source_root / rel
         target = dest.joinpath(*rel.split("/"))
@@ -91,6 +93,8 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
             fh.seek(0)
             budget = _redact_stream(fh, target, redactor, counts, budget, max_bytes)
         stored.append(rel)
+    for rel in stored:
+        fix_late(dest.joinpath(*rel.split("/")), redactor, since, counts)
     warnings = _guide_warnings(stored, dest, has_env=any(is_env_file(rel) for rel in env_files))
     dating, made = date_guide_logs(source_root, files, dest, stored)
     warnings += dating
@@ -125,9 +129,20 @@ def redact_raw_log(source: Path, target: Path, *, max_bytes: int) -> RedactionCo
     """Redact a raw log file (one that did not come from a nodediag bundle) into ``target`` (new,
     0600) with the same rules collect applies; return what was redacted (kinds, never values)."""
     counts = RedactionCounts()
+    redactor = Redactor()
+    since = redactor.generation
     with source.open("rb") as fh:
-        _redact_stream(fh, target, Redactor(), counts, max_bytes, max_bytes)
+        _redact_stream(fh, target, redactor, counts, max_bytes, max_bytes)
+    fix_late(target, redactor, since, counts)
     return counts
+
+
+def fix_late(path: Path, redactor: Redactor, since: int, counts: RedactionCounts) -> None:
+    """Remove from a redacted file what the redactor learnt after its redaction started (a header
+    value or an RPC key first seen in a later line or file)."""
+    fix = redactor.late_fix(since)
+    if fix is not None:
+        fix_file(path, fix, counts, lambda text, line: None)
 
 
 def raw_input_note(counts: RedactionCounts) -> str:

@@ -16,6 +16,7 @@ import io
 from typing import BinaryIO
 
 from nodediag.bundle.limits import current_limits
+from nodediag.redaction.cuts import open_credential
 
 MARK = " [... line cut by nodediag: longer than {cap:,} bytes (--max-line-bytes) ...]"
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~%:@-")
@@ -28,12 +29,17 @@ def line_limit() -> int:
 
 
 def _cut_head(head: str) -> str:
-    """``head`` without the token that runs into the cut (the whole token when it is all there is)."""
+    """``head`` without the token that runs into the cut (the whole token when it is all there is),
+    and without a credential whose value the cut would leave open (``password="abc de``, a name
+    and its separator with the value dropped): the name goes with the rest of the line."""
     stop = max(0, len(head) - _LONGEST_TOKEN)
+    kept = head[:stop]
     for index in range(len(head) - 1, stop - 1, -1):
         if head[index] not in _TOKEN_CHARS:
-            return head[:index + 1]
-    return head[:stop]
+            kept = head[:index + 1]
+            break
+    opened = open_credential(kept)
+    return kept[:opened.name_start] if opened is not None else kept
 
 
 class LineCutter:

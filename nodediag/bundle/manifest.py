@@ -93,6 +93,7 @@ class Redaction(TypedDict, total=False):
     key_id: str
     key_source: str
     key_note: str
+    late_rewritten_files: int  # files rewritten because a secret was learnt after they were redacted
 
 
 class Manifest(TypedDict, total=False):
@@ -140,7 +141,7 @@ _SCHEMA = Obj({
     "redaction": optional(Obj({
         "placeholder": _TEXT, "totals": MapOf(INT), "secrets_known": INT, "leak_check": _TEXT,
         "unredacted": BOOL, "operator_secrets": INT, "patterns": INT, "redact_ips": BOOL,
-        "redacted_lines": MapOf(_LINES), "secret_files": ListOf(STR),
+        "redacted_lines": MapOf(_LINES), "secret_files": ListOf(STR), "late_rewritten_files": INT,
         "re_redacted": ListOf(Obj({"at": _TEXT, "tool_version": _TEXT, "operator_secrets": INT,
                                    "patterns": INT, "redact_ips": BOOL, "input": _TEXT,
                                    "damaged_input": ListOf(STR), "key_id": _TEXT, "key_source": _TEXT})),

@@ -495,3 +495,13 @@ class _HashingReader(io.RawIOBase):
                 return data
             self._fh.close()
             self._fh = None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        super().close()
+
+
+#: The concatenated tails of several files (a log spool's parts) as one stream.
+SegmentsReader = _HashingReader

@@ -35,3 +35,28 @@ class RedactionCounts:
     @property
     def total(self) -> int:
         return sum(self.by_kind.values())
+
+
+def add_found(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
+    """Count ``found`` ((position in text, kind) pairs) with the line each is on (text starts at first_line)."""
+    if not found:
+        return
+    # A kind that keeps no more line numbers never will again: count its finds in one go.
+    done = {kind for _, kind in found}
+    done = {kind for kind in done if not counts.wants_lines(kind)}
+    if done:
+        for _, kind in found:
+            if kind in done:
+                counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
+        found = [item for item in found if item[1] not in done]
+        if not found:
+            return
+    found.sort()
+    line, pos = first_line, 0
+    for at, kind in found:
+        if not counts.wants_lines(kind):  # no line number kept any more: count only
+            counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
+            continue
+        line += text.count("\n", pos, at)
+        pos = at
+        counts.add(kind, line=line)

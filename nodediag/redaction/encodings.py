@@ -32,8 +32,11 @@ def encoded_forms(value: str) -> list[str]:
         add(html_safe)
     add(quote(value, safe=""))
     add(quote_plus(value, safe=""))
-    if "%" in value:
-        add(unquote(value))
+    if "%" in value:  # a URL-encoded value (a password in a URL): the decoded one in its own forms too
+        decoded = unquote(value)
+        if decoded != value:
+            for form in encoded_forms(decoded):
+                add(form)
     return forms
 
 

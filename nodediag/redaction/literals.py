@@ -189,9 +189,29 @@ class LiteralSet:
         if len(needle) < MIN_LITERAL_LENGTH:
             self.skipped_short += 1
             return False
+        self._insert(Literal(needle, kind, self._tagger.placeholder(kind, value), _outside_placeholders(needle)))
+        return True
+
+    @property
+    def generation(self) -> int:
+        """How many literals were ever added: text redacted while ``generation`` was g holds no
+        literal of the first g (see :meth:`since`)."""
+        return len(self._by_needle)
+
+    def since(self, generation: int) -> LiteralSet | None:
+        """The literals added after ``generation`` (same placeholders), or None when there are none."""
+        late = list(self._by_needle.values())[generation:]
+        if not late:
+            return None
+        subset = LiteralSet(self._tagger)
+        for lit in late:
+            subset._insert(lit)
+        return subset
+
+    def _insert(self, lit: Literal) -> None:
+        needle, kind = lit.needle, lit.kind
         if _overlaps_itself(needle):
             self._self_overlapping.add(needle)
-        lit = Literal(needle, kind, self._tagger.placeholder(kind, value), _outside_placeholders(needle))
         self._by_needle[needle] = lit
         self.kinds.add(kind)
         data = needle.encode("utf-8", "surrogatepass")
@@ -208,13 +228,12 @@ class LiteralSet:
             self._prefixed_twins = True
         if len(data) < _WORD_MIN_LITERAL:
             self._short.append(lit)
-            return True
+            return
         self._word_set = None
         for j in range(len(data) - _WORD + 1):
             holders = self._by_word.setdefault(int.from_bytes(data[j:j + _WORD], sys.byteorder), [])
             if lit not in holders:
                 holders.append(lit)
-        return True
 
     def replace_split(self, text: str, record: Recorder, low: str | None = None) -> str:
         """Known secrets printed over two lines (the end of one, the start of the next after its

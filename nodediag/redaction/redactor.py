@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from . import gates
 from .assignments import redact_assignments
@@ -19,10 +20,13 @@ from .config import (
     rewrite_env_text,
 )
 from .counts import RedactionCounts
+from .counts import add_found as _count
+from .cuts import OpenValue, continuation_end, name_ends_line, open_credential, redact_next_line_values
 from .detect import detect_secret_values
 from .encodings import basic_auth_forms, encoded_forms
 from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
 from .ips import redact_public_ips
+from .late import LateFix
 from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger, fold
 from .names import (
     is_public_value,
@@ -73,9 +77,17 @@ class Redactor:
         self._gate_url_cache = UrlCache()
 
     def _learn_found(self, value: str, kind: str) -> None:
-        """A credential a pass found in text (a header value): propagated from here on."""
+        """A credential a pass found in text (a header value, a key in a URL): propagated from here
+        on in every form a log prints it, and to what was redacted before (see late.py)."""
         if not _is_redacted(value):
-            self._literals.add(value, kind)
+            self.add_secret(value, kind)
+
+    def _learn_userinfo(self, user: str, password: str) -> None:
+        """The HTTP Basic forms of a ``user:password@`` found in a URL in text."""
+        if not _is_redacted(password):
+            for secret in dict.fromkeys((password, unquote(password))):
+                for form in basic_auth_forms(unquote(user), secret):
+                    self._literals.add(form, "url_credential")
 
     def __repr__(self) -> str:
         return f"Redactor(secrets_known={self.secrets_known})"
@@ -95,6 +107,24 @@ class Redactor:
     def skipped_short(self) -> int:
         """How many secret values were too short (< 6 characters) to propagate safely."""
         return self._literals.skipped_short
+
+    @property
+    def generation(self) -> int:
+        """How many literals were ever learnt; record it when an output's redaction starts and
+        hand it to :meth:`late_fix` once everything is redacted."""
+        return self._literals.generation
+
+    def late_fix(self, since: int) -> LateFix | None:
+        """The fix for output redacted when ``generation`` was ``since``: the literals learnt
+        after it (None when there are none)."""
+        late = self._literals.since(since)
+        return LateFix(late) if late is not None else None
+
+    def settle(self, text: str, since: int, counts: RedactionCounts, first_line: int = 1) -> str:
+        """text, redacted when ``generation`` was ``since``, with the literals learnt since (by
+        another thread, or a later part of the same stream) replaced too: what a gate checks."""
+        fix = self.late_fix(since)
+        return fix.fix(text, counts, first_line) if fix is not None and fix.present(text) else text
 
     def add_secret(self, value: str, kind: str) -> None:
         """Propagate a literal: it is removed wherever it appears, any case, with or without 0x."""
@@ -214,8 +244,7 @@ class Redactor:
         for url_kind, secret in url_secrets(text):
             self.add_secret(secret, url_kind)
         for user, password in url_userinfo(text):
-            for form in basic_auth_forms(user, password):
-                self._literals.add(form, "url_credential")
+            self._learn_userinfo(user, password)
 
     # --- redacting --------------------------------------------------------------------------------
     def _decider(self, counts: RedactionCounts) -> Callable[[str, str, int], str | None]:
@@ -324,9 +353,11 @@ class Redactor:
             shapes = present.intersection(gates.SHAPE_OPENINGS) | self._kind_shapes  # type: ignore[operator]
         stages: list[Stage] = [
             lambda t, rec: self._literals.replace(t, rec, low, counts, data, sampled),
-            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found),
+            lambda t, rec: redact_urls(t, placeholder, rec, self._url_cache, self._learn_found, self._learn_userinfo),
             lambda t, rec: redact_assignments(t, placeholder, rec, stems, self._learn_found),
         ]
+        if "\n" in text and (every_pass or stems or "header" in present):  # `key:` then the value alone
+            stages.append(lambda t, rec: redact_next_line_values(t, placeholder, rec, self._learn_found))
         if shapes is None or shapes:
             stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
         if self._headers.possible(low, None if every_pass else present):  # after the shapes: a JWT keeps its kind
@@ -353,12 +384,23 @@ class Redactor:
             _count(counts, text, late, first_line)
             text = new
         if not every_pass and "pem" not in present:
-            return text + held, len(text)
+            return text + held, self._value_may_follow(text, len(text), at_end)
         found = []
         new, open_at = redact_pem(text, placeholder, lambda kind, pos: found.append((pos, kind)),
                                   at_end=at_end and not held)
         _count(counts, text, found, first_line)
-        return new + held, open_at
+        return new + held, self._value_may_follow(new, open_at, at_end)
+
+    @staticmethod
+    def _value_may_follow(text: str, open_at: int, at_end: bool) -> int:
+        """Where a stream holds text back: also the last line when it ends with a secret name and
+        its separator (its value may be the next line, which comes with the next block)."""
+        if at_end or not text.endswith("\n"):
+            return open_at
+        start = text.rfind("\n", 0, len(text) - 1) + 1
+        if start < open_at and name_ends_line(text[start:]):
+            return start
+        return open_at
 
     def _redact_patterns(self, text: str, record: Callable[[str, int], None]) -> str:
         for pattern in self.patterns:
@@ -454,33 +496,10 @@ def _positions_of(low: str, needle: str) -> list[int]:
     return positions
 
 
-def _count(counts: RedactionCounts, text: str, found: list[tuple[int, str]], first_line: int) -> None:
-    if not found:
-        return
-    # A kind that keeps no more line numbers never will again: count its finds in one go.
-    done = {kind for _, kind in found}
-    done = {kind for kind in done if not counts.wants_lines(kind)}
-    if done:
-        for _, kind in found:
-            if kind in done:
-                counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
-        found = [item for item in found if item[1] not in done]
-        if not found:
-            return
-    found.sort()
-    line, pos = first_line, 0
-    for at, kind in found:
-        if not counts.wants_lines(kind):  # no line number kept any more: count only
-            counts.by_kind[kind] = counts.by_kind.get(kind, 0) + 1
-            continue
-        line += text.count("\n", pos, at)
-        pos = at
-        counts.add(kind, line=line)
-
-
 #: LogStream.write holds an unterminated line back up to this many characters, then cuts it.
 MAX_LINE_CHARS = 8 * 1024 * 1024
 _CUT_LOOKBACK = 64 * 1024
+_MOVE_MAX = 4096  # a value cut after more than this many characters is redacted on both sides instead
 # Where an overlong line may be cut, best first: between JSON items, then between words. None of
 # them is in a URL, a token, a key or a base64 run, so no shape is cut in two.
 _CUT_AFTER = (",", "}", ";", "]", " ", "\t", ")", ">", "|", "'", '"')
@@ -495,6 +514,7 @@ class LogStream:
         self._held = ""
         self._line = 1
         self._partial = ""  # write(): an unterminated last line
+        self._open: OpenValue | None = None  # write(): a credential's value goes on past the last cut
 
     @property
     def line(self) -> int:
@@ -507,14 +527,46 @@ class LogStream:
         (see _CUT_AFTER) and before any known secret that would straddle the cut."""
         self._partial += text
         cut = self._partial.rfind("\n") + 1
+        inside = False  # the cut falls inside a line
         if not cut and len(self._partial) > MAX_LINE_CHARS:
-            cut = self._safe_cut(self._partial, MAX_LINE_CHARS)
+            cut, inside = self._safe_cut(self._partial, MAX_LINE_CHARS), True
         if not cut:
             return ""
         done, self._partial = self._partial[:cut], self._partial[cut:]
-        return self.feed(done)
+        return self.feed(self._values_across_cuts(done, inside))
+
+    def _values_across_cuts(self, done: str, inside: bool) -> str:
+        """A credential cut in two (its name too close to the start of what was held to move the
+        cut before it): the part before the cut and the part after are each replaced, so that no
+        piece of it survives, whatever its shape."""
+        placeholder = self._redactor._tagger.placeholder
+        if self._open is not None:  # the value goes on at the start of this piece
+            end = continuation_end(done, self._open.quoted)
+            if end:
+                self._counts.add(self._open.kind, line=self._line)
+                done = placeholder(self._open.kind, done[:end]) + done[end:]
+            if end < len(done):
+                self._open = None
+        if inside:
+            opened = open_credential(done, _CUT_LOOKBACK)
+            if opened is not None and opened.value_start < len(done):
+                self._counts.add(opened.kind, line=self._line + done.count("\n"))
+                partial = done[opened.value_start:]
+                done = done[:opened.value_start] + placeholder(opened.kind, partial)
+            if opened is not None:
+                self._open = opened
+        return done
 
     def _safe_cut(self, text: str, limit: int) -> int:
+        cut = self._literal_safe_cut(text, limit)
+        # never between a credential's name and the start of its value: before the name (a value
+        # already longer than _MOVE_MAX is cut, and _values_across_cuts redacts both sides)
+        opened = open_credential(text[:cut], _CUT_LOOKBACK)
+        if opened is not None and opened.name_start > 0 and cut - opened.value_start <= _MOVE_MAX:
+            cut = opened.name_start
+        return cut
+
+    def _literal_safe_cut(self, text: str, limit: int) -> int:
         window_start = max(0, limit - _CUT_LOOKBACK)
         cut = limit
         for sep in _CUT_AFTER:
@@ -551,12 +603,17 @@ class LogStream:
                 self._redactor.add_secret(key, "api_key")
         out: list[str] = []
         start = 0
+        since, first_line = self._redactor.generation, self._line
         while start < len(block):
             cut = block.find("\n", start + PIECE_CHARS)
             end = len(block) if cut == -1 or len(block) - cut <= PIECE_CHARS // 2 else cut + 1
             out.append(self._feed_piece(block[start:end], banner))
             start = end
-        return "".join(out)
+        done = "".join(out)
+        fix = self._redactor.late_fix(since)
+        if fix is not None and len(out) > 1:  # a piece taught a secret: the pieces before it are one block too
+            done = fix.fix(done, self._counts, first_line)
+        return done
 
     def _feed_piece(self, block: str, banner_in_block: bool = True) -> str:
         text = self._held + block
@@ -573,7 +630,7 @@ class LogStream:
     def close(self) -> str:
         if self._partial:
             partial, self._partial = self._partial, ""
-            tail = self.feed(partial)
+            tail = self.feed(self._values_across_cuts(partial, False))
             return tail + self.close()
         text, self._held = self._held, ""
         if not text:

@@ -177,9 +177,11 @@ class UrlCache:
 
 
 def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int], None],
-                cache: UrlCache | None = None, learn: Callable[[str, str], None] | None = None) -> str:
+                cache: UrlCache | None = None, learn: Callable[[str, str], None] | None = None,
+                learn_userinfo: Callable[[str, str], None] | None = None) -> str:
     """Replace the secret parts of every URL in text by placeholders. ``learn(secret, kind)`` is
-    called once per distinct URL for each secret in it, to propagate it."""
+    called once per distinct URL for each secret in it, to propagate it; ``learn_userinfo(user,
+    password)`` for each ``user:password@`` (whose HTTP Basic form a log may print too)."""
     bodies = _URL_BODY.findall(text)  # as cheap as a `"://" in text` test when there is none
     if not bodies:
         return text
@@ -217,6 +219,9 @@ def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int]
                 if learn is not None:
                     for kind, secret in findings:
                         learn(secret, kind)
+                if learn_userinfo is not None and "@" in rest:
+                    for user, password in url_userinfo("://" + rest):
+                        learn_userinfo(user, password)
             kinds = tuple(k for k, _ in findings) or (("url_credential",) if new_rest != rest else ())
             cached = (new_rest, kinds)
             if len(rewrites) < UrlCache.LIMIT:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import secrets
 import string
 import uuid
@@ -17,6 +18,7 @@ import pytest
 from waiting import wait_until
 
 from tests.docker.test_collect import all_bytes, extract, nodediag
+from tests.unit.late_secret_samples import make_late_secrets
 
 pytestmark = pytest.mark.docker
 
@@ -44,6 +46,13 @@ MNEMONIC = "frost ladder hybrid cruel unveil cattle mother rescue ozone trap dri
 SHADOW = f"root:$6${_token(8)}${_token(40)}:19000:0:99999:7:::"
 FEE_RECIPIENT = "0x" + secrets.token_hex(32)
 
+# Learnt only from a log line, after earlier lines (and the container's inspect.json) printed them
+LATE = make_late_secrets()
+# Cut from their names at collect's --line-cap cut (8 KB here), or printed on the line after the name
+CUT_TOKEN, CUT_PASSWORD, NEXT_LINE_KEY = _token(36), _token(7) + " " + _token(9) + " !x", secrets.token_hex(32)
+LINE_CAP = 8192
+STAMP = len("2026-12-03T10:00:00.000000000Z ")  # docker's timestamp before every line collect reads
+
 SECRETS = {
     "otel bearer": OTEL_TOKEN, "honeycomb key": HONEYCOMB, "db password tail": DB_PASSWORD[4:],
     "validator key a": KEY_A, "validator key b": KEY_B, "beacon key": BEACON_KEY, "slack webhook": SLACK,
@@ -53,6 +62,8 @@ SECRETS = {
     base64.b64encode(f"op:{RPC_PASSWORD}".encode()).decode(), "shadow": SHADOW.split(":")[1],
     **{f"pem line {i}": line for i, line in enumerate(PEM_LINES)},
     "mnemonic words 5-8": " ".join(MNEMONIC.split()[4:8]),
+    **{f"late {name}": form for name, form in LATE.forms().items()},
+    "next-line key": NEXT_LINE_KEY,
 }
 
 
@@ -93,8 +104,24 @@ def _script() -> str:
         f"    {ADMIN_KEY}",
         f"[10:00:01.100] INFO: fee recipient {FEE_RECIPIENT} and {{\"apiKey\":\"{JSON_API_KEY}\"}}",
     ]
+    lines += [*LATE.early_lines(ts=""), "publisherPrivateKey:", f"  0x{NEXT_LINE_KEY}"]
     quoted = "\n".join(lines).replace("'", "'\"'\"'")
-    return f"printf '%s\\n' '{quoted}' >&2; sleep 300"
+    learning = "\n".join(LATE.learning_lines(ts="")).replace("'", "'\"'\"'")
+
+    def cut_line(before: str, value: str, into: int) -> str:
+        """A line longer than LINE_CAP whose cut falls ``into`` characters into the value."""
+        pad = LINE_CAP - STAMP - len("[10:00:03.000] INFO: ") - len(" | ") - len(before) - into
+        return ("printf '%s\\n' \"[10:00:03.000] INFO: $(head -c " + str(pad) + " /dev/zero | tr '\\0' x) | "
+                + re.sub(r'(["\\\\$`])', r"\\\1", before + value)
+                + " tail $(head -c 20000 /dev/zero | tr '\\0' y)\" >&2; ")
+
+    return (f"printf '%s\\n' '{quoted}' >&2; "
+            # more than a block of lines: the lines above are redacted before the values are learnt
+            "i=0; while [ $i -lt 24000 ]; do echo \"[10:00:02.000] INFO: archiver Synced to block $i\"; "
+            "i=$((i+1)); done >&2; "
+            f"printf '%s\\n' '{learning}' >&2; "
+            + cut_line("Authorization: Bearer ", CUT_TOKEN, 5) + cut_line('{"password":"', CUT_PASSWORD + '"}', 9)
+            + "sleep 300")
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +143,8 @@ def planted_bundle(docker_client, test_image, compose, tmp_path_factory):
         f"    image: {image_tag}\n"
         f"    command: {json.dumps(['sh', '-c', _script(), 'start', '--prover-node'])}\n"
         "    network_mode: none\n"
+        "    labels:\n"  # inspect.json, written before the log that teaches the value
+        f"      note: 'restored session {LATE.opaque} for {LATE.urlsafe}'\n"
         "    environment:\n"
         "      OTEL_EXPORTER_OTLP_HEADERS: ${OTEL_EXPORTER_OTLP_HEADERS}\n"
         "      DB_PASSWORD: ${DB_PASSWORD}\n"
@@ -129,10 +158,13 @@ def planted_bundle(docker_client, test_image, compose, tmp_path_factory):
     compose("up", "--detach", "--no-build", "--pull", "never", project_dir=project_dir, project=project)
     try:
         container = docker_client.containers.list(filters={"label": f"com.docker.compose.project={project}"})[0]
-        # the banner must be in the log before collection, or "no leak" would prove nothing
-        wait_until(lambda: ADMIN_KEY.encode() in container.logs(), 90, "the admin key banner in the log")
+        # the banner and the late-learnt lines must be in the log before collection, or "no leak"
+        # would prove nothing
+        wait_until(lambda: ADMIN_KEY.encode() in container.logs() and container.logs().count(b" tail yyy") >= 2,
+                   90, "the admin key banner and the late-learnt lines in the log")
         out = work / "b.tar.zst"
-        proc = nodediag("collect", "--project", project, "--since", "1h", "--timeout", "180", "-o", str(out))
+        proc = nodediag("collect", "--project", project, "--since", "1h", "--timeout", "180",
+                        "--line-cap", str(LINE_CAP), "-o", str(out))
         assert proc.returncode == 0, proc.stderr
         root = extract(out, work / "x")
         yield out, root, proc, work
@@ -148,6 +180,25 @@ def test_no_planted_value_reaches_the_bundle(planted_bundle):
     leaked = [name for name, value in SECRETS.items() if value.lower().encode() in blob]
     assert leaked == []
     assert SHADOW.encode().lower() not in blob and SECRETS["db password tail"].lower() not in proc.stderr.lower()
+
+
+def test_no_part_of_a_value_cut_from_its_name_reaches_the_bundle(planted_bundle):
+    _, root, _, _ = planted_bundle
+    blob = all_bytes(root)
+    for value in (CUT_TOKEN, CUT_PASSWORD, NEXT_LINE_KEY):
+        assert [value[i:i + 6] for i in range(len(value) - 5) if value[i:i + 6].encode() in blob] == []
+    assert blob.count(b"[nodediag: line cut here") >= 2
+
+
+def test_a_value_learnt_from_a_log_is_gone_from_what_was_written_before(planted_bundle):
+    _, root, _, _ = planted_bundle
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["redaction"]["late_rewritten_files"] >= 2  # the log itself and inspect.json
+    inspect = next(root.glob("containers/*/inspect.json")).read_text()
+    assert "restored session [REDACTED:" in inspect
+    blob = all_bytes(root)
+    for kept in LATE.near_misses:
+        assert kept.encode() in blob, kept
 
 
 def test_the_evidence_around_the_secrets_stays(planted_bundle):

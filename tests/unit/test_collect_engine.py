@@ -160,3 +160,59 @@ def test_a_hung_secret_harvest_writes_nothing_and_says_so(no_docker, tmp_path, m
     assert time.monotonic() - started < 1.5 + 2
     assert caught.value.exit_code == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_while_the_held_files_are_written_keeps_those_written(tmp_path, monkeypatch):
+    """Files wait (redacted) until every source ran; Ctrl-C while they are written into the bundle
+    keeps the ones written and records the others' sources as not written."""
+    def first(ctx: SourceContext) -> None:
+        ctx.write_json("host/summary.json", {"ok": True})
+
+    def second(ctx: SourceContext) -> None:
+        ctx.write_json("host/disks.json", {"ok": True})
+
+    writer = BundleWriter.create(tmp_path / "b.tar.zst")
+    r = Runner(writer, Redactor(), None, deadline=time.monotonic() + 30, grace=1, workers=1)  # held in order
+    commit = writer.commit
+
+    def interrupted(spool, redactions=None):
+        if spool.path == "host/disks.json":
+            raise KeyboardInterrupt
+        return commit(spool, redactions)
+
+    monkeypatch.setattr(writer, "commit", interrupted)
+    results = r.run([Source("host_summary", first, writes=("host/summary.json",)),
+                     Source("host_disks", second, writes=("host/disks.json",))])
+    by = {res.name: res for res in results}
+    assert r.status == "interrupted" and [rec.path for rec in writer.records] == ["host/summary.json"]
+    assert by["host_summary"].status == "ok" and by["host_disks"].status == "failed"
+    assert "interrupted" in (by["host_disks"].error or "")
+    assert list(writer.spool_dir.iterdir()) == []  # no redacted copy left behind
+    writer.abort()
+
+
+def test_a_held_file_that_cannot_be_written_fails_its_source_and_the_rest_is_kept(tmp_path, monkeypatch):
+    def first(ctx: SourceContext) -> None:
+        ctx.write_json("host/summary.json", {"ok": True})
+
+    def second(ctx: SourceContext) -> None:
+        ctx.write_json("host/disks.json", {"ok": True})
+
+    writer = BundleWriter.create(tmp_path / "b.tar.zst")
+    r = Runner(writer, Redactor(), None, deadline=time.monotonic() + 30, grace=1, workers=1)  # held in order
+    commit = writer.commit
+
+    def broken(spool, redactions=None):
+        if spool.path == "host/summary.json":
+            raise OSError(5, "Input/output error")
+        return commit(spool, redactions)
+
+    monkeypatch.setattr(writer, "commit", broken)
+    results = r.run([Source("host_summary", first, writes=("host/summary.json",)),
+                     Source("host_disks", second, writes=("host/disks.json",))])
+    by = {res.name: res for res in results}
+    assert r.status == "complete" and [rec.path for rec in writer.records] == ["host/disks.json"]
+    assert by["host_summary"].status == "failed" and "Input/output error" in (by["host_summary"].error or "")
+    assert by["host_disks"].status == "ok"
+    path = writer.finish({"format": "nodediag-bundle", "format_version": 1})
+    assert path.exists()
