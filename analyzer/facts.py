@@ -28,6 +28,7 @@ from nodediag.analyzer.host_facts import (
 from nodediag.analyzer.inputs.guide_tables import parse_docker_ps, parse_status, status_times
 from nodediag.analyzer.inputs.manual_guide import converted_guide_warnings
 from nodediag.analyzer.model import ConfigFile, ContainerInfo, Event, Facts, LoadedInput, LogFile, Probe
+from nodediag.analyzer.report.formatting import parse_iso
 from nodediag.analyzer.resource_series import SAMPLES_FILE, parse_samples
 from nodediag.bundle.facts import read_event, read_fact
 from nodediag.bundle.limits import current_limits
@@ -133,22 +134,11 @@ def _converted_from_guide(inp: LoadedInput) -> bool:
 _GUIDE_LOG_NAMES = {"prover-node": "prover-node.log", "prover-broker": "broker.log", "prover-agent": "agent.log"}
 
 
-def _utc_time(text: Any) -> datetime | None:
-    """A manifest's ``...Z`` time, None when absent or unreadable."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _load_converted_guide(reader: _Reader, facts: Facts) -> None:
     """A bundle `nodediag redact` made from the guide's archive: its guide/ files hold the facts
     the guide gathered (docker ps, free, df); its logs are matched to the containers by role."""
     converted = (reader.inp.manifest or {}).get("converted_from") or {}
-    made = _utc_time(converted.get("made_at"))
+    made = parse_iso(converted.get("made_at"))
     if made is not None:  # when the archive was made (redact dated the logs from it)
         reader.inp.made_at = made
         dated = converted.get("dated_lines")

@@ -126,8 +126,11 @@ def consume(records: Iterable[Record | Repeats], engine: LogRuleEngine, timeline
             add(record, feed(record)[1])  # type: ignore[arg-type]
 
 
-def _size(root: str, log: LogFile, own: dict[str, OwnFrame], growing: dict[str, RedactAhead] | None) -> int:
-    if log.path in own:
+def log_size(root: str, log: LogFile, own: dict[str, OwnFrame] | None,
+             growing: dict[str, RedactAhead] | None = None) -> int:
+    """The bytes of ``log``: its frame's in the bundle, its source's when it is being redacted,
+    or its file's under ``root``."""
+    if own and log.path in own:
         return own[log.path].size
     if growing and log.path in growing:
         return growing[log.path].size
@@ -157,7 +160,7 @@ def scan_files(root: str, logs: list[LogFile], engine: LogRuleEngine, timeline: 
         for log in logs:
             stats = ParseStats(file=log.path)
             parse_stats.append(stats)
-            if not log.time_shift_s and parse_child.usable(_size(root, log, own, growing)):
+            if not log.time_shift_s and parse_child.usable(log_size(root, log, own, growing)):
                 def make(count: Callable[[int], None], log: LogFile = log, stats: ParseStats = stats) -> Iterator[
                         Record | Repeats]:
                     return _records(root, log, stats, role_of, skip, own, digests, count, growing)

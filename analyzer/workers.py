@@ -16,7 +16,16 @@ from pathlib import Path
 
 from nodediag.analyzer.facts import container_from_inspect
 from nodediag.analyzer.inputs.redact_ahead import RedactAhead
-from nodediag.analyzer.log_scan import Digests, LogPart, Progress, ScanProgress, role_lookup, scan_each, scan_files
+from nodediag.analyzer.log_scan import (
+    Digests,
+    LogPart,
+    Progress,
+    ScanProgress,
+    log_size,
+    role_lookup,
+    scan_each,
+    scan_files,
+)
 from nodediag.analyzer.model import LogFile, ParseStats
 from nodediag.analyzer.rules.catalog import Rule
 from nodediag.analyzer.rules.engine import LogRuleEngine
@@ -44,20 +53,6 @@ def _mergeable(logs: list[LogFile]) -> bool:
     return not any(c.startswith("rule:") for c in containers)  # the timeline's hourly quotas key on "rule:" + name
 
 
-def _log_size(root: str, log: LogFile, own: dict[str, OwnFrame] | None,
-              growing: dict[str, RedactAhead] | None = None) -> int:
-    """The bytes of ``log``: its frame's in the bundle, its source's when it is being redacted,
-    or its file's under ``root``."""
-    if own and log.path in own:
-        return own[log.path].size
-    if growing and log.path in growing:
-        return growing[log.path].size
-    try:
-        return (Path(root) / log.path).stat().st_size
-    except OSError:  # (reading it will say what is wrong)
-        return 0
-
-
 def _parallel_split(root: str, logs: list[LogFile], min_bytes: int,
                     own: dict[str, OwnFrame] | None = None) -> list[list[int]] | None:
     """Indexes of the log files for this process (the first list) and for each worker, balanced
@@ -69,7 +64,7 @@ def _parallel_split(root: str, logs: list[LogFile], min_bytes: int,
     cores = _cores()
     if cores < 2:
         return None
-    sizes = [_log_size(root, log, own) for log in logs]
+    sizes = [log_size(root, log, own) for log in logs]
     if sum(sizes) < min_bytes:
         return None
     shares: list[list[int]] = [[] for _ in range(min(len(logs), cores + 1, MAX_PROCESSES))]
@@ -222,12 +217,12 @@ def scan_logs(
     (being redacted by a child process) are read here, as they are written."""
     engine, timeline = LogRuleEngine(rules), TimelineCollector()
     digests = digests if digests is not None else {}
-    scan = ScanProgress(progress, sum(_log_size(root, log, own, growing) for log in logs)) if progress else None
+    scan = ScanProgress(progress, sum(log_size(root, log, own, growing) for log in logs)) if progress else None
     tick = scan.add if scan is not None else None
 
     def scanned_elsewhere(indexes: list[int]) -> None:
         if scan is not None:
-            scan.add(sum(_log_size(root, logs[i], own) for i in indexes))
+            scan.add(sum(log_size(root, logs[i], own) for i in indexes))
 
     parts: dict[int, LogPart] = {}
     if early is not None and _mergeable(logs):

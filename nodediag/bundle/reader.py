@@ -112,6 +112,17 @@ class BundleReader:
         if problem not in self.damage:
             self.damage.append(problem)
 
+    def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo, rel: str,
+                seen: set[str]) -> tuple[BundleMember, BinaryIO] | None:
+        """The member at ``rel`` with its guarded data, or None (damage noted) when ``rel`` came before."""
+        if rel in seen:
+            self._damaged(f"holds the member {_shown(rel)} twice (the archive was altered)")
+            return None
+        seen.add(rel)
+        data = cast(BinaryIO, tar.extractfile(member) or io.BytesIO(b""))
+        guarded = cast(BinaryIO, _Guarded(data, self))
+        return BundleMember(member.name, rel, member.size, float(member.mtime)), guarded
+
     def _fatal(self, problem: str) -> BundleReadError:
         """The error to raise; damage found before (a cut-short frame) explains it best."""
         if self.damage:
@@ -178,13 +189,9 @@ class BundleReader:
                             rel = "/".join(parts)
                             if member.isdir():
                                 continue
-                            if rel in seen:
-                                self._damaged(f"holds the member {_shown(rel)} twice (the archive was altered)")
-                                continue
-                            seen.add(rel)
-                            data = tar.extractfile(member)
-                            guarded = cast(BinaryIO, _Guarded(data or io.BytesIO(b""), self))
-                            yield BundleMember(member.name, rel, member.size, float(member.mtime)), guarded
+                            found = self._member(tar, member, rel, seen)
+                            if found is not None:
+                                yield found
                             continue
                         if self.top is None:
                             self.top = parts[0]
@@ -197,13 +204,9 @@ class BundleReader:
                                 self._damaged(f"holds a file {_shown(member.name)} outside the bundle's folder")
                             continue
                         rel = "/".join(parts[1:])
-                        if rel in seen:
-                            self._damaged(f"holds the member {_shown(rel)} twice (the archive was altered)")
-                            continue
-                        seen.add(rel)
-                        data = tar.extractfile(member)
-                        guarded = cast(BinaryIO, _Guarded(data or io.BytesIO(b""), self))
-                        yield BundleMember(member.name, rel, member.size, float(member.mtime)), guarded
+                        found = self._member(tar, member, rel, seen)
+                        if found is not None:
+                            yield found
                     # read to the end: the last frame's checksum is checked there, and nothing may follow
                     while chunk := capped.read(1 << 20):
                         if chunk.count(0) != len(chunk):
