@@ -30,7 +30,7 @@ _SEP = r"(?P<sep>\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?)"
 _AUTH = re.compile(
     r"(?<![A-Za-z0-9_-])(?P<name>(?:proxy-)?authorization)" + _SEP
     + r"(?:(?P<scheme>" + "|".join(re.escape(s) for s in _SCHEMES) + r")(?:[ \t]+|%20|\+))?"
-    r"(?P<value>[A-Za-z0-9._~+/=:%-]+)",
+    r"(?P<value>[A-Za-z0-9._~+/=:%!#$*@^|-]+)",
     re.IGNORECASE)
 _COOKIE = re.compile(r"(?<![A-Za-z0-9_-])(?P<name>set-cookie|cookie)" + _SEP + r"(?P<body>[^\n\"'\\]*)",
                      re.IGNORECASE)

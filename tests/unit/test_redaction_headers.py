@@ -100,3 +100,25 @@ def test_near_misses_around_headers_stay() -> None:
             "headers: accept=*/*, content-type=application/json\n"
             "Cookie banner shown\n")
     assert Redactor(b"k" * 32).redact_text(text, RedactionCounts()) == text
+
+
+punctuated = st.lists(st.text(alphabet=string.ascii_letters + string.digits, min_size=5, max_size=12), min_size=2,
+                      max_size=5).flatmap(lambda parts: st.lists(st.sampled_from("!#$*@^|"), min_size=len(parts) - 1,
+                                                                 max_size=len(parts) - 1).map(
+    lambda marks: parts[0] + "".join(m + p for m, p in zip(marks, parts[1:], strict=True))))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(token=punctuated, scheme=schemes, form=st.sampled_from([
+    "Authorization: {scheme} {token}", "Proxy-Authorization: {scheme} {token}",
+    '{{"Authorization":"{scheme} {token}","accept":"*/*"}}', "authorization={scheme} {token}"]))
+def test_an_authorization_value_with_punctuation_goes_whole(token: str, scheme: str, form: str) -> None:
+    """A credential is not only token68: an API key or password sent as `Bearer a!b#c` loses every
+    part, not just the part before its first punctuation mark."""
+    line = "request failed " + form.format(scheme=scheme, token=token) + " (retrying)\n"
+    out = Redactor(b"k" * 32).redact_text(TIMESTAMP + line, RedactionCounts())
+    assert out.startswith(TIMESTAMP + "request failed ") and out.endswith(" (retrying)\n"), out
+    header = out[len(TIMESTAMP + "request failed "):-len(" (retrying)\n")]
+    for part in "".join(c if c.isalnum() else " " for c in token).split():
+        assert part not in header, (line, out)
+    assert "authorization" in header.lower() and PLACEHOLDER_RE.search(header)
