@@ -16,7 +16,7 @@ from pathlib import Path
 from nodediag.analyzer.analysis import EarlyScans, analyze_input
 from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, InputError, open_input
-from nodediag.analyzer.inputs.redact_ahead import finish_growing, stop_growing
+from nodediag.analyzer.inputs.redact_ahead import ReadTooEarly, finish_growing, stop_growing
 from nodediag.analyzer.log_scan import Progress
 from nodediag.analyzer.merge import JobLog, add_evidence_gaps, evidence_gaps, merge_inputs, scan_jobs
 from nodediag.analyzer.model import AnalysisResult, Facts, LoadedInput
@@ -40,7 +40,8 @@ def analyze_path(source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_files:
 
 def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES,
                   max_files: int = DEFAULT_MAX_FILES, header_limit: int | None = None, name: str | None = None,
-                  progress: Progress | None = None, notices: list[str] | None = None) -> AnalysisResult:
+                  progress: Progress | None = None, notices: list[str] | None = None,
+                  ahead: bool = True) -> AnalysisResult:
     """Analyze one input, or several (the bundles of one deployment's hosts) as one deployment:
     one timeline, causes linked across hosts, each host's clock set against the broker's host.
     ``notices`` receives what the user must be told about the joining (inputs of different
@@ -52,9 +53,12 @@ def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES
         if len(sources) == 1:
             # (a large raw log is redacted by a child process while the scan reads it: redact_ahead.py)
             inp = open_input(sources[0], workdir=Path(work), max_bytes=max_bytes, max_files=max_files,
-                             on_file=early.on_file, on_frame=early.on_frame, header_limit=header, redact_ahead=True)
+                             on_file=early.on_file, on_frame=early.on_frame, header_limit=header,
+                             redact_ahead=ahead)
             try:
                 return _analyze_one(inp, name, early, progress)
+            except ReadTooEarly:
+                pass  # (a secret learnt late: what was read of the growing copy may hold it)
             finally:
                 stop_growing(inp)
         else:
@@ -69,8 +73,10 @@ def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES
                 raise InputError(f"cannot join the inputs in {work} ({exc.strerror or exc}): free space there") from exc
             if notices is not None:
                 notices.extend(merged.notices)
-            inp, facts, job_lines = merged.input, merged.facts, merged.jobs
-        return _analyzed(inp, facts, job_lines, name, early, progress)
+            return _analyzed(merged.input, merged.facts, merged.jobs, name, early, progress)
+    # the log redacted ahead was rewritten at its end: analyzed again, redacted first this time
+    return analyze_paths(sources, max_bytes=max_bytes, max_files=max_files, header_limit=header_limit, name=name,
+                         progress=progress, notices=notices, ahead=False)
 
 
 def _analyze_one(inp: LoadedInput, name: str | None, early: EarlyScans, progress: Progress | None) -> AnalysisResult:

@@ -125,24 +125,28 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
     return budget
 
 
-def redact_raw_log(source: Path, target: Path, *, max_bytes: int) -> RedactionCounts:
+def redact_raw_log(source: Path, target: Path, *, max_bytes: int,
+                   late_fixed: list[bool] | None = None) -> RedactionCounts:
     """Redact a raw log file (one that did not come from a nodediag bundle) into ``target`` (new,
-    0600) with the same rules collect applies; return what was redacted (kinds, never values)."""
+    0600) with the same rules collect applies; return what was redacted (kinds, never values).
+    ``late_fixed`` is told whether ``target`` was rewritten at the end (a secret learnt after lines
+    that hold it): whoever read the copy as it grew read those lines as they were."""
     counts = RedactionCounts()
     redactor = Redactor()
     since = redactor.generation
     with source.open("rb") as fh:
         _redact_stream(fh, target, redactor, counts, max_bytes, max_bytes)
-    fix_late(target, redactor, since, counts)
+    fixed = fix_late(target, redactor, since, counts)
+    if late_fixed is not None:
+        late_fixed.append(fixed)
     return counts
 
 
-def fix_late(path: Path, redactor: Redactor, since: int, counts: RedactionCounts) -> None:
+def fix_late(path: Path, redactor: Redactor, since: int, counts: RedactionCounts) -> bool:
     """Remove from a redacted file what the redactor learnt after its redaction started (a header
-    value or an RPC key first seen in a later line or file)."""
+    value or an RPC key first seen in a later line or file); True when the file was rewritten."""
     fix = redactor.late_fix(since)
-    if fix is not None:
-        fix_file(path, fix, counts, lambda text, line: None)
+    return fix is not None and fix_file(path, fix, counts, lambda text, line: None)
 
 
 def raw_input_note(counts: RedactionCounts) -> str:

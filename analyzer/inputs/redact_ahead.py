@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 AHEAD_MIN_BYTES = 16 * 2**20  # a smaller log is redacted first: a child costs more than it saves
 POLL_S = 0.002  # how often a reader that caught up with the child looks again
 # what the child reports: its counts, or the error redact_raw_log raised
-Outcome = tuple[Literal["counts"], RedactionCounts] | tuple[Literal["cap", "os", "error"], str]
+# ("late": the copy was rewritten at its end, a secret learnt after lines that hold it, which whoever
+# read it as it grew read as they were)
+Outcome = tuple[Literal["counts", "late"], RedactionCounts] | tuple[Literal["cap", "os", "error"], str]
+
+
+class ReadTooEarly(Exception):
+    """A log redacted ahead was rewritten at its end (a secret learnt late): what was read of it
+    while it grew may hold that secret. The analysis starts again from the finished copy."""
 
 
 def usable(size: int) -> bool:
@@ -53,6 +60,7 @@ class RedactAhead:
         self._ended = False
         self._reaped = False
         self._owner = os.getpid()  # the process that may reap the child (not a later fork of it)
+        self.rewritten = False  # (known once finished: the copy was rewritten at its end)
         # the child alone holds the write end: its end (however it ends) is EOF at the read end,
         # which any process forked from this one can see (a parse child reading the copy)
         self._alive, alive = os.pipe()
@@ -64,7 +72,9 @@ class RedactAhead:
             try:
                 os.close(self._alive)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # (the parent stops it)
-                outcome = ("counts", redact_raw_log(source, target, max_bytes=max_bytes))
+                fixed: list[bool] = []
+                counts = redact_raw_log(source, target, max_bytes=max_bytes, late_fixed=fixed)
+                outcome = ("late", counts) if any(fixed) else ("counts", counts)
             except CapExceeded as exc:
                 outcome = ("cap", str(exc))
             except OSError as exc:
@@ -107,8 +117,9 @@ class RedactAhead:
             self._reap()
             self._outcome = self._read_outcome()
         kind, value = self._outcome
-        if kind == "counts":
+        if kind in ("counts", "late"):
             assert isinstance(value, RedactionCounts)
+            self.rewritten = kind == "late"
             return value
         if kind == "cap":
             raise CapExceeded(str(value))
@@ -181,9 +192,11 @@ class FollowingReader(io.RawIOBase):
 def finish_growing(inp: LoadedInput) -> None:
     """Wait for the children still redacting ``inp``'s files; the note on what they redacted goes
     first in its warnings, as when the log was redacted before it was read. Raises the ArchiveError
-    (or CapExceeded) the redaction met."""
+    (or CapExceeded) the redaction met, and ReadTooEarly when a copy was rewritten at its end."""
     for name, ahead in list(inp.growing.items()):
         counts = ahead.finish()
+        if ahead.rewritten:
+            raise ReadTooEarly(name)
         inp.warnings.insert(0, raw_input_note(counts))
         del inp.growing[name]
 

@@ -217,3 +217,24 @@ def test_a_value_another_source_learns_meanwhile_is_replaced_not_taken_for_a_lea
     ctx._commit("containers/a/inspect.json", text, counts, since)
     bundle = writer.finish({"format": "nodediag-bundle", "format_version": 1})
     assert leaked(members(bundle)["containers/a/inspect.json"].decode(), values) == [] and counts.total > 0
+
+
+@pytest.mark.parametrize("parsed_by_a_child", [False, True])
+def test_analyze_of_a_raw_log_redacted_while_it_is_read_shows_no_late_secret(
+        tmp_path: Path, values: LateSecrets, monkeypatch: pytest.MonkeyPatch, parsed_by_a_child: bool) -> None:
+    """A big raw log is redacted by a child while the scan reads the copy (redact_ahead.py): a secret
+    that child learns late is fixed in its copy after the scan read the lines before; the report
+    must not show them as they were."""
+    from nodediag.analyzer import forking, parse_child
+    from nodediag.analyzer.inputs import redact_ahead
+
+    monkeypatch.setattr(forking, "can_fork_helper", lambda: True)
+    monkeypatch.setattr(redact_ahead, "AHEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(parse_child, "SPLIT_MIN_BYTES", 0 if parsed_by_a_child else 1 << 62)
+    source = tmp_path / "node.log"
+    source.write_text(_errors_before(values) + FILLER.decode() + _log(values))
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["analyze", str(source), "-f", "json", "-o", str(out)])
+    assert result.exit_code in (0, 1, 2), result.output
+    report = out.read_text()
+    assert "upstream rejected [REDACTED:" in report and leaked(report, values) == []
