@@ -14,12 +14,12 @@ but these, and the check just made covers these.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from .counts import RedactionCounts, add_found
-from .literals import LiteralSet, fold
+from .literals import Literal, LiteralSet, fold
 
 BLOCK = 1 << 20
 #: gate(text, first_line): raises (the caller's own error) when the text still leaks.
@@ -31,6 +31,15 @@ class LateFix:
 
     def __init__(self, literals: LiteralSet) -> None:
         self._literals = literals
+
+    @classmethod
+    def of(cls, literals: list[Literal], known: Iterable[Literal] = ()) -> LateFix | None:
+        """The fix for output redacted by another redactor: ``literals`` (learnt elsewhere, with
+        their placeholders) but those whose needle is in ``known`` (already removed by its own
+        redactor); None when none is left."""
+        skip = {lit.needle for lit in known}
+        left = [lit for lit in literals if lit.needle not in skip]
+        return cls(LiteralSet.of(left)) if left else None
 
     def __len__(self) -> int:
         return len(self._literals)

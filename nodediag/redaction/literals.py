@@ -208,6 +208,20 @@ class LiteralSet:
             subset._insert(lit)
         return subset
 
+    def literals(self, since: int = 0) -> list[Literal]:
+        """The literals added after ``since`` (every form of each value is a literal of its own)."""
+        return list(self._by_needle.values())[since:]
+
+    @classmethod
+    def of(cls, literals: list[Literal]) -> LiteralSet:
+        """A set of literals learnt elsewhere (another input's redactor): each keeps its placeholder;
+        the first of two with one needle wins. Nothing can be added to it by value."""
+        subset = cls(Tagger(hashlib.sha256(b"literals learnt elsewhere").digest()))
+        for lit in literals:
+            if lit.needle not in subset._by_needle:
+                subset._insert(lit)
+        return subset
+
     def _insert(self, lit: Literal) -> None:
         needle, kind = lit.needle, lit.kind
         if _overlaps_itself(needle):
