@@ -249,6 +249,12 @@ class LiteralSet:
             if lit not in holders:
                 holders.append(lit)
 
+    def may_go_on(self, line: str) -> bool:
+        """True when ``line`` (without its newline) ends with the first part of a known secret
+        that may go on at the start of the next line (see replace_split): a stream that is about
+        to cut after it keeps it for the next block, so that the two parts are seen together."""
+        return bool(self._windows) and fold(line[-_SPLIT_WINDOW:]) in self._windows
+
     def replace_split(self, text: str, record: Recorder, low: str | None = None) -> str:
         """Known secrets printed over two lines (the end of one, the start of the next after its
         `service | ` and timestamp prefix): both parts are replaced by the secret's placeholder."""

@@ -397,14 +397,14 @@ class Redactor:
         _count(counts, text, found, first_line)
         return new + held, self._value_may_follow(new, open_at, at_end)
 
-    @staticmethod
-    def _value_may_follow(text: str, open_at: int, at_end: bool) -> int:
+    def _value_may_follow(self, text: str, open_at: int, at_end: bool) -> int:
         """Where a stream holds text back: also the last line when it ends with a secret name and
-        its separator (its value may be the next line, which comes with the next block)."""
+        its separator (its value may be the next line, which comes with the next block), or with
+        the first part of a known secret (its rest may start the next line: the block's seam)."""
         if at_end or not text.endswith("\n"):
             return open_at
         start = text.rfind("\n", 0, len(text) - 1) + 1
-        if start < open_at and name_ends_line(text[start:]):
+        if start < open_at and (name_ends_line(text[start:]) or self._literals.may_go_on(text[start:-1])):
             return start
         return open_at
 
