@@ -53,19 +53,28 @@ def raw_fix(inputs: Sequence[LoadedInput]) -> LateFix | None:
     return LateFix.of([lit for inp in inputs for lit in inp.learnt or ()])
 
 
-def scrub_result(node: Any, fix: LateFix, counts: RedactionCounts) -> Any:
+def scrub_result(node: Any, fix: LateFix, counts: RedactionCounts, seen: set[int] | None = None) -> Any:
     """Every string of an analysis result (dataclasses, lists, tuples, dicts) with ``fix``'s secrets
-    replaced, in place where the container can change."""
+    replaced, in place where the container can change (each container once)."""
+    seen = set() if seen is None else seen
     if isinstance(node, str):
         return fix.fix(node, counts) if fix.present(node) else node
     if isinstance(node, (int, float, bool, datetime, Path)) or node is None:
         return node
+    if isinstance(node, tuple):
+        items = tuple(scrub_result(item, fix, counts, seen) for item in node)
+        if all(a is b for a, b in zip(items, node, strict=True)):
+            return node
+        return type(node)(*items) if hasattr(node, "_fields") else items
+    if id(node) in seen:  # (a container met twice is scrubbed once: no endless loop on a cycle)
+        return node
+    seen.add(id(node))
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         for f in dataclasses.fields(node):
             if f.metadata.get("report", True) is False:
                 continue
             value = getattr(node, f.name)
-            new = scrub_result(value, fix, counts)
+            new = scrub_result(value, fix, counts, seen)
             if new is not value:
                 try:
                     setattr(node, f.name, new)
@@ -74,20 +83,15 @@ def scrub_result(node: Any, fix: LateFix, counts: RedactionCounts) -> Any:
         return node
     if isinstance(node, list):
         for i, item in enumerate(node):
-            new = scrub_result(item, fix, counts)
+            new = scrub_result(item, fix, counts, seen)
             if new is not item:
                 node[i] = new
         return node
-    if isinstance(node, tuple):
-        items = tuple(scrub_result(item, fix, counts) for item in node)
-        if all(a is b for a, b in zip(items, node, strict=True)):
-            return node
-        return type(node)(*items) if hasattr(node, "_fields") else items
     if isinstance(node, dict):
         for key in list(node):
             value = node[key]
-            new = scrub_result(value, fix, counts)
-            new_key = scrub_result(key, fix, counts) if isinstance(key, str) else key
+            new = scrub_result(value, fix, counts, seen)
+            new_key = scrub_result(key, fix, counts, seen) if isinstance(key, str) else key
             if new_key is not key:
                 del node[key]
                 node[new_key] = new
