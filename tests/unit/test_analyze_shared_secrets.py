@@ -119,3 +119,27 @@ def test_what_the_report_shows_of_a_bundle_loses_a_secret_learnt_from_a_raw_log(
             assert form not in report  # ... without the secret
     assert TX in report and PROVER_ID in report
     assert (host / "containers/aztec-prover-prover-node-1/logs.txt").read_bytes() == before  # not rewritten
+
+
+def test_a_log_redacted_ahead_by_a_child_hands_back_what_it_learnt(tmp_path: Path) -> None:
+    from nodediag.analyzer.inputs.redact_ahead import RedactAhead, finish_growing
+
+    b = tmp_path / "b.log"
+    b.write_text(LOG_B)
+    (tmp_path / "copy").mkdir()
+    ahead = RedactAhead(b, tmp_path / "copy" / "b.log", 1 << 20, b.stat().st_size)
+    inp = LoadedInput(kind="single-log", root=tmp_path / "copy", files=["b.log"], manifest=None,
+                      growing={"b.log": ahead}, learnt=[])
+    try:
+        finish_growing(inp)
+    finally:
+        ahead.stop()
+    needles = {lit.needle for lit in inp.learnt or ()}
+    assert BEARER.lower() in needles and RPC_KEY.lower() in needles
+    copy = tmp_path / "a.log"
+    copy.write_text(LOG_A)
+    share_learnt([LoadedInput(kind="single-log", root=tmp_path, files=["a.log"], manifest=None, learnt=[]), inp])
+    fixed = copy.read_text()
+    for value in (BEARER, RPC_KEY):
+        for form in _forms(value):
+            assert form not in fixed
