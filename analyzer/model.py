@@ -159,6 +159,10 @@ class LoadedInput:
     # files of ``files`` still being written by a child process that redacts them (a raw log:
     # inputs/redact_ahead.py RedactAhead): read them as they grow; not in the JSON report
     growing: dict[str, Any] = field(default_factory=dict, metadata={"report": False})
+    # a raw input (a log, the guide's archive): the secrets its redaction learnt (every form, with
+    # its placeholder: nodediag.redaction Literal), to be removed from the other inputs of one
+    # analysis (inputs/shared.py); None for a nodediag bundle. Secret values: never reported.
+    learnt: list[Any] | None = field(default=None, metadata={"report": False})
 
 
 def same_incarnation(event_id: str, container_id: str) -> bool:

@@ -17,12 +17,14 @@ from nodediag.analyzer.analysis import EarlyScans, analyze_input
 from nodediag.analyzer.facts import load_facts
 from nodediag.analyzer.inputs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, InputError, open_input
 from nodediag.analyzer.inputs.redact_ahead import ReadTooEarly, finish_growing, stop_growing
+from nodediag.analyzer.inputs.shared import raw_fix, scrub_result, share_learnt
 from nodediag.analyzer.log_scan import Progress
 from nodediag.analyzer.merge import JobLog, add_evidence_gaps, evidence_gaps, merge_inputs, scan_jobs
 from nodediag.analyzer.model import AnalysisResult, Facts, LoadedInput
 from nodediag.analyzer.rules.catalog import load_rules, rules_tagged
 from nodediag.bundle.limits import DEFAULT_LIMITS
 from nodediag.bundle.safe_archive import ArchiveError
+from nodediag.redaction import RedactionCounts
 from nodediag.version import __version__
 
 JOB_ROLES = frozenset(("prover-broker", "prover-agent"))  # whose logs scan_jobs reads
@@ -62,21 +64,41 @@ def analyze_paths(sources: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES
             finally:
                 stop_growing(inp)
         else:
-            parts = []
-            for index, each in enumerate(sources):
-                opened = open_input(each, workdir=Path(work) / f"input-{index}", max_bytes=max_bytes,
-                                    max_files=max_files, header_limit=header)
-                parts.append((opened, load_facts(opened)))
+            opened: list[LoadedInput] = []
+            try:
+                for index, each in enumerate(sources):
+                    opened.append(open_input(each, workdir=Path(work) / f"input-{index}", max_bytes=max_bytes,
+                                             max_files=max_files, header_limit=header))
+                for each_input in opened:  # every copy complete before the inputs share their secrets
+                    _finish(each_input)
+                # a secret learnt in one raw input is removed from the others before anything reads them
+                share_learnt(opened)
+                parts = [(each_input, load_facts(each_input)) for each_input in opened]
+            finally:
+                for each_input in opened:
+                    stop_growing(each_input)
+            late = raw_fix(opened)
             try:
                 merged = merge_inputs(parts, Path(work))
             except OSError as exc:
                 raise InputError(f"cannot join the inputs in {work} ({exc.strerror or exc}): free space there") from exc
             if notices is not None:
                 notices.extend(merged.notices)
-            return _analyzed(merged.input, merged.facts, merged.jobs, name, early, progress)
+            result = _analyzed(merged.input, merged.facts, merged.jobs, name, early, progress)
+            if late is not None:  # a bundle beside raw inputs: what the report shows of it loses their secrets
+                scrub_result(result, late, RedactionCounts())
+            return result
     # the log redacted ahead was rewritten at its end: analyzed again, redacted first this time
     return analyze_paths(sources, max_bytes=max_bytes, max_files=max_files, header_limit=header_limit, name=name,
                          progress=progress, notices=notices, ahead=False)
+
+
+def _finish(inp: LoadedInput) -> None:
+    """Wait for the children still redacting ``inp`` (one-line InputError if they failed)."""
+    try:
+        finish_growing(inp)
+    except ArchiveError as exc:
+        raise InputError(" ".join(f"{inp.name} {exc}".split())) from None
 
 
 def _analyze_one(inp: LoadedInput, name: str | None, early: EarlyScans, progress: Progress | None) -> AnalysisResult:

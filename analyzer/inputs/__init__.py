@@ -44,6 +44,7 @@ from nodediag.bundle.safe_archive import (
     stream_limit,
     write_member,
 )
+from nodediag.redaction.literals import Literal as Secret
 
 DEFAULT_MAX_BYTES = DEFAULT_LIMITS.max_bytes
 DEFAULT_MAX_FILES = DEFAULT_LIMITS.max_files
@@ -308,6 +309,7 @@ def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int,
     service's export."""
     size = source.stat().st_size
     redacting: RedactAhead | None = None
+    learnt: list[Secret] = []
     try:
         folder = private / "log"
         os.mkdir(folder, 0o700)
@@ -316,27 +318,29 @@ def _redacted_single_log(source: Path, private: Path, name: str, max_bytes: int,
             redacting.wait_for(_TEXT_SAMPLE)
             counts = None
             if redacting.ended():  # a short log after all, or an error: as if redacted here
-                counts, redacting = redacting.finish(), None
+                counts, learnt, redacting = redacting.finish(), redacting.learnt, None
         else:
-            counts = redact_raw_log(source, folder / name, max_bytes=max_bytes)
+            counts = redact_raw_log(source, folder / name, max_bytes=max_bytes, learnt=learnt)
         with (folder / name).open("rb") as fh:
             kind = detect_export(fh.read(_TEXT_SAMPLE).decode("utf-8", "replace"))
         if redacting is not None and kind is not None:  # converted from the whole copy: wait for it
-            counts, redacting = redacting.finish(), None
+            counts, learnt, redacting = redacting.finish(), redacting.learnt, None
     except BaseException:
         if redacting is not None:
             redacting.stop()
         remove_tree(private)
         raise
     if redacting is not None:  # the note is made when the copy is complete (finish_growing)
-        return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None, growing={name: redacting})
+        return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None, growing={name: redacting},
+                           learnt=[])  # (filled by finish_growing)
     assert counts is not None
     note = raw_input_note(counts)
     if kind is not None:  # a log service's export: turned back into docker log lines (redacted already)
         converted = _converted(folder / name, kind, private, into=folder)
         converted.warnings.insert(0, note)
+        converted.learnt = learnt
         return converted
-    return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None, warnings=[note])
+    return LoadedInput(kind="single-log", root=folder, files=[name], manifest=None, warnings=[note], learnt=learnt)
 
 
 def _classify_extracted(private: Path, extracted: Path, files: list[str], digests: dict[str, tuple[int, str]],
@@ -365,10 +369,12 @@ def _classify_extracted(private: Path, extracted: Path, files: list[str], digest
     guide_files = _strip_prefix(files, "" if prefix == "." else prefix + "/")
     dest = private / "guide"
     os.mkdir(dest, 0o700)
-    stored, warnings, made = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files)
+    learnt: list[Secret] = []
+    stored, warnings, made = import_guide(guide_files, guide_root, dest, max_bytes=max_bytes, max_files=max_files,
+                                          learnt=learnt)
     remove_tree(extracted)  # the unredacted copy must not stay on disk
     return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None, warnings=warnings,
-                       made_at=made)
+                       made_at=made, learnt=learnt)
 
 
 def _strip_prefix(files: list[str], prefix: str) -> list[str]:
@@ -404,13 +410,14 @@ def _open_folder(folder: Path, workdir: Path, max_bytes: int, max_files: int) ->
     try:
         dest = private / "guide"
         os.mkdir(dest, 0o700)
+        learnt: list[Secret] = []
         stored, guide_warnings, made = import_guide(files, guide_root, dest, max_bytes=max_bytes,
-                                              max_files=max_files)
+                                                    max_files=max_files, learnt=learnt)
     except BaseException:
         remove_tree(private)
         raise
     return LoadedInput(kind="manual-guide", root=dest, files=sorted(stored), manifest=None,
-                       warnings=warnings + guide_warnings, made_at=made)
+                       warnings=warnings + guide_warnings, made_at=made, learnt=learnt)
 
 
 def list_folder(root: Path, max_files: int) -> tuple[list[str], list[str]]:

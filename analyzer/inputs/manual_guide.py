@@ -20,6 +20,7 @@ from nodediag.bundle.safe_archive import CapExceeded, cap_message
 from nodediag.guide import GUIDE_FILES, GUIDE_FOLDER, is_compose_file, is_env_file
 from nodediag.redaction import RedactionCounts, Redactor
 from nodediag.redaction.late import fix_file
+from nodediag.redaction.literals import Literal
 
 _CHUNK = 1024 * 1024
 
@@ -46,9 +47,10 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: int,
-                 max_files: int) -> tuple[list[str], list[str], datetime | None]:
+                 max_files: int, learnt: list[Literal] | None = None) -> tuple[list[str], list[str], datetime | None]:
     """Redact the guide's ``files`` (relative to ``source_root``) into ``dest``.
-    Return (stored relative paths, warnings for the user, when the archive was made)."""
+    Return (stored relative paths, warnings for the user, when the archive was made). ``learnt``
+    receives every secret learnt (each form, with its placeholder: see Redactor.learnt)."""
     if len(files) > max_files:
         raise CapExceeded(cap_message("files", max_files))
     redactor = Redactor()
@@ -95,6 +97,8 @@ def import_guide(files: list[str], source_root: Path, dest: Path, *, max_bytes: 
         stored.append(rel)
     for rel in stored:
         fix_late(dest.joinpath(*rel.split("/")), redactor, since, counts)
+    if learnt is not None:
+        learnt.extend(redactor.learnt())
     warnings = _guide_warnings(stored, dest, has_env=any(is_env_file(rel) for rel in env_files))
     dating, made = date_guide_logs(source_root, files, dest, stored)
     warnings += dating
@@ -126,11 +130,12 @@ def _redact_stream(fh: BinaryIO, target: Path, redactor: Redactor, counts: Redac
 
 
 def redact_raw_log(source: Path, target: Path, *, max_bytes: int,
-                   late_fixed: list[bool] | None = None) -> RedactionCounts:
+                   late_fixed: list[bool] | None = None, learnt: list[Literal] | None = None) -> RedactionCounts:
     """Redact a raw log file (one that did not come from a nodediag bundle) into ``target`` (new,
     0600) with the same rules collect applies; return what was redacted (kinds, never values).
     ``late_fixed`` is told whether ``target`` was rewritten at the end (a secret learnt after lines
-    that hold it): whoever read the copy as it grew read those lines as they were."""
+    that hold it): whoever read the copy as it grew read those lines as they were. ``learnt``
+    receives every secret learnt (each form, with its placeholder)."""
     counts = RedactionCounts()
     redactor = Redactor()
     since = redactor.generation
@@ -139,6 +144,8 @@ def redact_raw_log(source: Path, target: Path, *, max_bytes: int,
     fixed = fix_late(target, redactor, since, counts)
     if late_fixed is not None:
         late_fixed.append(fixed)
+    if learnt is not None:
+        learnt.extend(redactor.learnt())
     return counts
 
 

@@ -25,6 +25,7 @@ from nodediag.analyzer.inputs.manual_guide import raw_input_note, redact_raw_log
 from nodediag.analyzer.model import LoadedInput
 from nodediag.bundle.safe_archive import ArchiveError, CapExceeded
 from nodediag.redaction import RedactionCounts
+from nodediag.redaction.literals import Literal as Secret
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -57,6 +58,8 @@ class RedactAhead:
         self.size = size
         self._result = target.with_name(target.name + ".outcome")
         self._outcome: Outcome | None = None
+        #: the secrets the child learnt (every form), once finish() has returned its counts
+        self.learnt: list[Secret] = []
         self._ended = False
         self._reaped = False
         self._owner = os.getpid()  # the process that may reap the child (not a later fork of it)
@@ -69,11 +72,12 @@ class RedactAhead:
             os.close(alive)
         else:  # the child: redact, leave the outcome, end without running the parent's cleanup
             outcome: Outcome
+            learnt: list[Secret] = []
             try:
                 os.close(self._alive)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # (the parent stops it)
                 fixed: list[bool] = []
-                counts = redact_raw_log(source, target, max_bytes=max_bytes, late_fixed=fixed)
+                counts = redact_raw_log(source, target, max_bytes=max_bytes, late_fixed=fixed, learnt=learnt)
                 outcome = ("late", counts) if any(fixed) else ("counts", counts)
             except CapExceeded as exc:
                 outcome = ("cap", str(exc))
@@ -82,7 +86,7 @@ class RedactAhead:
             except BaseException as exc:  # noqa: BLE001 - reported by the parent
                 outcome = ("error", f"{type(exc).__name__}: {exc}")
             try:
-                self._result.write_bytes(pickle.dumps(outcome))
+                self._result.write_bytes(pickle.dumps((outcome, learnt)))  # (a private 0700 folder)
             finally:
                 os._exit(0)
 
@@ -129,8 +133,9 @@ class RedactAhead:
 
     def _read_outcome(self) -> Outcome:
         try:
-            outcome: Outcome = pickle.loads(self._result.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError):
+            outcome: Outcome
+            outcome, self.learnt = pickle.loads(self._result.read_bytes())  # (removed with the private folder)
+        except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError):
             return ("error", "the redacting process ended without a word")
         return outcome
 
@@ -198,6 +203,7 @@ def finish_growing(inp: LoadedInput) -> None:
         if ahead.rewritten:
             raise ReadTooEarly(name)
         inp.warnings.insert(0, raw_input_note(counts))
+        inp.learnt = [*(inp.learnt or ()), *ahead.learnt]
         del inp.growing[name]
 
 

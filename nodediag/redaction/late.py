@@ -14,12 +14,12 @@ but these, and the check just made covers these.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from .counts import RedactionCounts, add_found
-from .literals import LiteralSet, fold
+from .literals import Literal, LiteralSet, fold
 
 BLOCK = 1 << 20
 #: gate(text, first_line): raises (the caller's own error) when the text still leaks.
@@ -32,12 +32,23 @@ class LateFix:
     def __init__(self, literals: LiteralSet) -> None:
         self._literals = literals
 
+    @classmethod
+    def of(cls, literals: list[Literal], known: Iterable[Literal] = ()) -> LateFix | None:
+        """The fix for output redacted by another redactor: ``literals`` (learnt elsewhere, with
+        their placeholders) but those whose needle is in ``known`` (already removed by its own
+        redactor); None when none is left."""
+        skip = {lit.needle for lit in known}
+        left = [lit for lit in literals if lit.needle not in skip]
+        return cls(LiteralSet.of(left)) if left else None
+
     def __len__(self) -> int:
         return len(self._literals)
 
     def present(self, text: str) -> bool:
-        """True when text (redacted output) holds one of the late literals outside a placeholder."""
-        return bool(self._literals.leaks(text))
+        """True when text (redacted output) holds one of the late literals outside a placeholder,
+        or one printed over two lines."""
+        return bool(self._literals.leaks(text)) or \
+            self._literals.replace_split(text, lambda kind, pos: None) is not text
 
     def fix(self, text: str, counts: RedactionCounts, first_line: int = 1) -> str:
         """text with every late literal replaced by its placeholder (also one printed over two
@@ -71,15 +82,32 @@ def iter_blocks(src: BinaryIO, size: int = BLOCK) -> Iterator[str]:
         yield rest.decode("utf-8", errors="replace")
 
 
+def seamed_blocks(src: BinaryIO) -> Iterator[str]:
+    """iter_blocks, each block's last whole line moved to the start of the next block: a secret
+    printed over two lines is seen whole also where two blocks meet (a piece of a line longer
+    than 8 blocks is not carried)."""
+    carry = ""
+    for block in iter_blocks(src, BLOCK):
+        text = carry + block
+        carry = ""
+        if text.endswith("\n"):
+            cut = text.rfind("\n", 0, len(text) - 1) + 1
+            text, carry = text[:cut], text[cut:]
+        if text:
+            yield text
+    if carry:
+        yield carry
+
+
 def needs_fix(src: BinaryIO, fix: LateFix) -> bool:
     """True when the output read from src holds a late literal."""
-    return any(fix.present(block) for block in iter_blocks(src))
+    return any(fix.present(block) for block in seamed_blocks(src))
 
 
 def fix_stream(src: BinaryIO, dst: BinaryIO, fix: LateFix, counts: RedactionCounts, gate: Gate) -> None:
     """Copy src to dst with the late literals replaced; every block goes through ``gate``."""
     line = 1
-    for block in iter_blocks(src):
+    for block in seamed_blocks(src):
         new = fix.fix(block, counts, line)
         gate(new, line)
         dst.write(new.encode("utf-8"))

@@ -208,6 +208,20 @@ class LiteralSet:
             subset._insert(lit)
         return subset
 
+    def literals(self, since: int = 0) -> list[Literal]:
+        """The literals added after ``since`` (every form of each value is a literal of its own)."""
+        return list(self._by_needle.values())[since:]
+
+    @classmethod
+    def of(cls, literals: list[Literal]) -> LiteralSet:
+        """A set of literals learnt elsewhere (another input's redactor): each keeps its placeholder;
+        the first of two with one needle wins. Nothing can be added to it by value."""
+        subset = cls(Tagger(hashlib.sha256(b"literals learnt elsewhere").digest()))
+        for lit in literals:
+            if lit.needle not in subset._by_needle:
+                subset._insert(lit)
+        return subset
+
     def _insert(self, lit: Literal) -> None:
         needle, kind = lit.needle, lit.kind
         if _overlaps_itself(needle):
@@ -234,6 +248,12 @@ class LiteralSet:
             holders = self._by_word.setdefault(int.from_bytes(data[j:j + _WORD], sys.byteorder), [])
             if lit not in holders:
                 holders.append(lit)
+
+    def may_go_on(self, line: str) -> bool:
+        """True when ``line`` (without its newline) ends with the first part of a known secret
+        that may go on at the start of the next line (see replace_split): a stream that is about
+        to cut after it keeps it for the next block, so that the two parts are seen together."""
+        return bool(self._windows) and fold(line[-_SPLIT_WINDOW:]) in self._windows
 
     def replace_split(self, text: str, record: Recorder, low: str | None = None) -> str:
         """Known secrets printed over two lines (the end of one, the start of the next after its

@@ -27,7 +27,7 @@ from .encodings import basic_auth_forms, encoded_forms
 from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
 from .ips import redact_public_ips
 from .late import LateFix
-from .literals import PLACEHOLDER_RE, SAMPLE, LiteralSet, Tagger, fold
+from .literals import PLACEHOLDER_RE, SAMPLE, Literal, LiteralSet, Tagger, fold
 from .names import (
     is_public_value,
     names_a_digest,
@@ -119,6 +119,12 @@ class Redactor:
         after it (None when there are none)."""
         late = self._literals.since(since)
         return LateFix(late) if late is not None else None
+
+    def learnt(self, since: int = 0) -> list[Literal]:
+        """The literals learnt after ``generation`` was ``since``, every form of each value, with
+        their placeholders: what another redaction (another input of one analysis) must also remove
+        (:meth:`LateFix.of`). They hold secret values: keep them in memory, in private files only."""
+        return self._literals.literals(since)
 
     def settle(self, text: str, since: int, counts: RedactionCounts, first_line: int = 1) -> str:
         """text, redacted when ``generation`` was ``since``, with the literals learnt since (by
@@ -391,14 +397,14 @@ class Redactor:
         _count(counts, text, found, first_line)
         return new + held, self._value_may_follow(new, open_at, at_end)
 
-    @staticmethod
-    def _value_may_follow(text: str, open_at: int, at_end: bool) -> int:
+    def _value_may_follow(self, text: str, open_at: int, at_end: bool) -> int:
         """Where a stream holds text back: also the last line when it ends with a secret name and
-        its separator (its value may be the next line, which comes with the next block)."""
+        its separator (its value may be the next line, which comes with the next block), or with
+        the first part of a known secret (its rest may start the next line: the block's seam)."""
         if at_end or not text.endswith("\n"):
             return open_at
         start = text.rfind("\n", 0, len(text) - 1) + 1
-        if start < open_at and name_ends_line(text[start:]):
+        if start < open_at and (name_ends_line(text[start:]) or self._literals.may_go_on(text[start:-1])):
             return start
         return open_at
 

@@ -84,12 +84,11 @@ def test_a_log_redacted_while_it_is_read_gives_the_report_of_one_redacted_first(
     assert "redacted it as it read it" in text and "x3" in text  # the note, with the three keys counted
 
 
-def _no_space(source: Path, target: Path, *, max_bytes: int, late_fixed: list[bool] | None = None) -> RedactionCounts:
+def _no_space(source: Path, target: Path, *, max_bytes: int, **_: object) -> RedactionCounts:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def _cap_after_a_while(source: Path, target: Path, *, max_bytes: int,
-                       late_fixed: list[bool] | None = None) -> RedactionCounts:
+def _cap_after_a_while(source: Path, target: Path, *, max_bytes: int, **_: object) -> RedactionCounts:
     target.write_bytes(source.read_bytes()[:200_000])
     raise CapExceeded("is larger than the 1 KB cap")
 
@@ -116,7 +115,7 @@ def test_the_reader_waits_for_what_the_child_writes_and_then_ends(tmp_path: Path
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     go = tmp_path / "go"
 
-    def slow(source: Path, target: Path, *, max_bytes: int, late_fixed: list[bool] | None = None) -> RedactionCounts:
+    def slow(source: Path, target: Path, *, max_bytes: int, **_: object) -> RedactionCounts:
         with open(target, "wb") as out:
             out.write(b"line 1\n")
             out.flush()
@@ -143,7 +142,7 @@ def test_the_reader_waits_for_what_the_child_writes_and_then_ends(tmp_path: Path
 
 def test_a_child_still_redacting_is_ended_when_the_analysis_stops(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    def forever(source: Path, target: Path, *, max_bytes: int, late_fixed: list[bool] | None = None) -> RedactionCounts:
+    def forever(source: Path, target: Path, *, max_bytes: int, **_: object) -> RedactionCounts:
         target.write_bytes(b"x\n")
         while True:
             time.sleep(0.01)
