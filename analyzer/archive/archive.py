@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, create_engine, event, exists, insert, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from nodediag.analyzer.archive import records
 from nodediag.analyzer.archive.location import ArchiveError, Location, resolve
@@ -104,6 +105,9 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
+SQLITE_LOCKED_RETRY_S = 60.0  # as long as the busy timeout: an open or BEGIN refused at once is tried again
+
+
 def _sqlite_engine(location: Location) -> Engine:
     path = Path(location.url.split(":///", 1)[1])
     try:
@@ -170,11 +174,28 @@ class Archive:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _begin(self, stack: ExitStack) -> Connection:
+        """``engine.begin()``, entered on ``stack``. SQLite in WAL mode answers "database is locked"
+        at once, without its busy timeout, to a connection opened while another process's last
+        connection cleans up the WAL on close (sqlite.org/wal.html): at connect or BEGIN that is
+        tried again for up to SQLITE_LOCKED_RETRY_S, with a growing pause."""
+        deadline = time.monotonic() + SQLITE_LOCKED_RETRY_S
+        pause = 0.02
+        while True:
+            try:
+                return stack.enter_context(self.engine.begin())
+            except OperationalError as exc:
+                if self.location.backend != "sqlite" or "database is locked" not in str(exc.orig) \
+                        or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with ExitStack() as stack:
+                yield self._begin(stack)
         except DBAPIError as exc:
             if exc.connection_invalidated or "connect" in type(exc.orig).__name__.lower() or \
                     isinstance(exc.orig, ConnectionError) or "connection" in str(exc.orig).lower()[:200]:

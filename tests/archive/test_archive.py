@@ -402,3 +402,45 @@ def test_add_refuses_what_it_cannot_store_in_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(bytes(range(256)) * 8)
     assert "nothing stored" in one_line_error(run("archive", "add", *db, str(junk)))
+
+
+def test_sqlite_busy_while_another_process_closes_is_waited_out(tmp_path: Path) -> None:
+    """SQLite in WAL mode answers "database is locked" at once, without its busy timeout, to a
+    connection opened while the last connection of another process cleans up the WAL on close
+    (sqlite.org/wal.html, "Sometimes Queries Return SQLITE_BUSY In WAL Mode"): two `archive add`
+    at once met it in CI. Such an answer at connect or begin is tried again, not a failed add."""
+    import sqlite3
+
+    from sqlalchemy import event as sa_event
+
+    db, store = tmp_path / "a.db", tmp_path / "store"
+    Archive.open(str(db), store).close()
+    refused = {"left": 3}
+    real_open = Archive.open.__func__  # type: ignore[attr-defined]
+
+    def open_refusing(cls, *args, **kwargs):  # the first connections meet another's WAL cleanup
+        from nodediag.analyzer.archive import archive as module
+
+        real_engine = module._sqlite_engine
+
+        def engine_refusing(location):
+            engine = real_engine(location)
+
+            @sa_event.listens_for(engine, "do_connect")
+            def _busy(dialect, conn_rec, cargs, cparams):
+                if refused["left"]:
+                    refused["left"] -= 1
+                    raise sqlite3.OperationalError("database is locked")
+                return None
+
+            return engine
+
+        module._sqlite_engine = engine_refusing
+        try:
+            return real_open(cls, *args, **kwargs)
+        finally:
+            module._sqlite_engine = real_engine
+
+    with open_refusing(Archive, str(db), store) as arc, arc.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM bundles")).scalar() == 0
+    assert refused["left"] == 0
