@@ -70,6 +70,21 @@ def _provider_key_index(host: str, segments: list[str]) -> int | None:
     return None
 
 
+def _authority_end(rest: str) -> int:
+    """Where the authority of ``rest`` (a URL after ``scheme://``) ends: at the first ``/``, ``?``
+    or ``#``; but a raw ``#`` followed by ``@host`` before any ``/`` or ``?`` is a password that
+    holds ``#`` unencoded (`user:pa#ss@host`, invalid but pasted): the userinfo runs to that ``@``."""
+    cut = len(rest)
+    for ch in "/?":
+        i = rest.find(ch)
+        if i != -1 and i < cut:
+            cut = i
+    hash_at = rest.find("#", 0, cut)
+    if hash_at != -1 and "@" not in rest[hash_at:cut]:
+        cut = hash_at
+    return cut
+
+
 def _is_placeholder(value: str) -> bool:
     return value.startswith("[REDACTED:")
 
@@ -83,11 +98,7 @@ def rewrite_url_rest(scheme: str, rest: str, findings: list[Finding]) -> str:
     scheme = scheme.lower()
     if scheme in _NO_SECRET_SCHEMES:
         return rest
-    cut = len(rest)
-    for ch in "/?#":
-        i = rest.find(ch)
-        if i != -1 and i < cut:
-            cut = i
+    cut = _authority_end(rest)
     authority, tail = rest[:cut], rest[cut:]
     if "@" in authority:
         userinfo, host = authority.rsplit("@", 1)
@@ -158,7 +169,7 @@ def url_userinfo(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for m in _URL_BODY.finditer(text):
         rest = m.group()[3:]
-        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        authority = rest[:_authority_end(rest)]
         if "@" in authority:
             user, sep, password = authority.rsplit("@", 1)[0].partition(":")
             if sep and user and password and not _is_placeholder(password):

@@ -288,3 +288,18 @@ def test_a_long_log_stream_keeps_no_more_than_a_block_in_memory() -> None:
         tracemalloc.stop()
     assert HEX_SECRET not in out and counts.by_kind["private_key"] == 24 * block.count(HEX_SECRET)
     assert peak < 6 * 2**20  # a few blocks' worth, not the 12 MB fed
+
+
+@pytest.mark.parametrize("password", ["S3cr!t#Pw9x", "#leading9Pw", "tr#ail#ing7", "p4ss#w0rd$*"])
+@pytest.mark.parametrize("scheme", ["https", "wss", "http"])
+def test_a_url_password_holding_a_raw_hash_goes_whole(password: str, scheme: str) -> None:
+    """`#` in a URL's userinfo must be written %23; pasted raw (`user:pa#ss@host`) it is still a
+    password: no part of it survives, the host stays, and a real fragment holding `@` is not a credential."""
+    line = f"2026-11-27T18:30:00Z INFO connecting to {scheme}://operator:{password}@rpc.example.org/ws\n"
+    out = Redactor(b"k" * 32).redact_text(line, RedactionCounts())
+    for part in password.split("#"):
+        if part:
+            assert part not in out, out
+    assert "@rpc.example.org/ws" in out and "[REDACTED:url_credential#" in out
+    kept = "2026-11-27T18:30:00Z INFO see https://docs.example.org/guide#setup@step-2 for the steps\n"
+    assert Redactor(b"k" * 32).redact_text(kept, RedactionCounts()) == kept
