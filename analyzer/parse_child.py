@@ -30,6 +30,9 @@ SPLIT_MIN_BYTES = 24 * 2**20  # a smaller log is scanned in one process: the han
 BATCH = 256  # records (or runs of repeats) sent at once
 PROTO_MEMORY = 4096  # records repeated by later lines, remembered on both sides by number
 _LENGTH = struct.Struct("<Q")
+# what the child may send ahead of the scan: each batch is written at once, into a pipe widened from
+# its default 64 KB, so that neither side waits while the other works (without it, each ~55 % busy)
+PIPE_BYTES = 1 << 20
 
 # makes the log's records (given the callable to tell the bytes read to)
 MakeRecords = Callable[[Callable[[int], None]], Iterator[Record | Repeats]]
@@ -50,6 +53,7 @@ def _write(out: BinaryIO, message: object) -> None:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_LENGTH.pack(len(payload)))
     out.write(payload)
+    out.flush()  # at once: the other side works on it while this one makes the next
 
 
 def _child(out: BinaryIO, make: MakeRecords, stats: ParseStats, digests: dict[str, tuple[int, str]],
@@ -99,6 +103,15 @@ def _child(out: BinaryIO, make: MakeRecords, stats: ParseStats, digests: dict[st
     out.flush()
 
 
+def _widen(fd: int) -> None:
+    """Let the pipe hold PIPE_BYTES (Linux; elsewhere, or above the system's limit, it keeps its size)."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 def _read_exactly(handle: BinaryIO, count: int) -> bytes:
     data = handle.read(count)
     if len(data) != count:
@@ -112,6 +125,7 @@ def records_from_child(make: MakeRecords, stats: ParseStats, digests: dict[str, 
     child. When it is done, ``stats`` holds the child's parse statistics and ``digests[path]``
     what the child measured; the child's error is raised here."""
     read_fd, write_fd = os.pipe()
+    _widen(write_fd)
     pid = os.fork()
     if pid == 0:  # the child
         try:

@@ -5,6 +5,7 @@ child left behind when the analysis stops early."""
 from __future__ import annotations
 
 import os
+import time
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,3 +98,47 @@ def test_a_child_is_ended_and_reaped_when_the_reading_stops_early(monkeypatch: p
     given.close()  # (what an error in the consumer does)
     with pytest.raises(ChildProcessError):  # ended and reaped: no zombie left
         os.waitpid(forks[0], 0)
+
+
+def _waits_for(marker: Path, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not marker.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_the_scan_gets_each_batch_as_soon_as_the_child_has_made_it(tmp_path: Path) -> None:
+    # The two processes work at once only if a batch reaches this side when it is made: held in the
+    # child's buffer until a megabyte was full, the scan waited while the child parsed, and the
+    # child waited while the scan matched (each ~55 % busy on a 200 MB log).
+    seen = tmp_path / "seen"
+
+    def make(tick: Callable[[int], None]) -> Iterator[Record | Repeats]:
+        yield from _records(parse_child.BATCH, fail=False)(tick)
+        if not _waits_for(seen):  # (in the child) the first batch never reached the other side
+            yield Record("c", "other", "f", 0, 0, None, "WARN", "m", "the first batch was held back")
+
+    given = parse_child.records_from_child(make, ParseStats(file="f"), {}, "f")
+    first = next(given)
+    seen.touch()
+    rest = list(given)
+    assert isinstance(first, Record) and first.line_start == 1
+    assert [r.message for r in rest if isinstance(r, Record) and r.line_start == 0] == []
+
+
+def test_the_child_works_ahead_of_a_busy_scan(tmp_path: Path) -> None:
+    # about 600 KB of records: far more than a pipe's default 64 KB, within what the child may hold
+    made, count = tmp_path / "made", 6 * parse_child.BATCH
+
+    def make(tick: Callable[[int], None]) -> Iterator[Record | Repeats]:
+        for n in range(1, count + 1):
+            yield Record("c", "other", "f", n, n, None, "WARN", "m", f"message {n} " + "x" * 350)
+        made.touch()
+        yield Record("c", "other", "f", count + 1, count + 1, None, "WARN", "m", "last")
+
+    given = parse_child.records_from_child(make, ParseStats(file="f"), {}, "f")
+    next(given)
+    assert _waits_for(made), "the child stopped making records while this side was busy"
+    assert len(list(given)) == count
