@@ -45,8 +45,18 @@ def usable(size: int) -> bool:
 
 
 def _fields(record: Record) -> tuple[Any, ...]:
+    """What is sent of a record: all but its ``data`` (pino's bindings and data object), which
+    nothing after the parser reads (rules, unexplained groups, timeline and evidence read the
+    message, its continuation lines and the raw line); sending it was a third of the unpickling."""
     return (record.container, record.role, record.file, record.line_start, record.line_end, record.time, record.level,
-            record.module, record.message, record.data, record.stack, record.raw, record.kind)
+            record.module, record.message, None, record.stack, record.raw, record.kind)
+
+
+def _record(fields: tuple[Any, ...]) -> Record:
+    """The record of ``_fields``, its data empty."""
+    record = Record(*fields)
+    record.data = {}
+    return record
 
 
 def _write(out: BinaryIO, message: object) -> None:
@@ -154,6 +164,7 @@ def records_from_child(make: MakeRecords, stats: ParseStats, digests: dict[str, 
 def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, str]], path: str,
            tick: Callable[[int], None] | None) -> Iterator[Record | Repeats]:
     protos: dict[int, Record] = {}
+    record = _record
     while True:
         (length,) = _LENGTH.unpack(_read_exactly(handle, _LENGTH.size))
         message = pickle.loads(_read_exactly(handle, length))
@@ -169,7 +180,7 @@ def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, st
         read, batch = message
         for item in batch:
             if type(item) is tuple:
-                yield Record(*item)
+                yield record(item)
                 continue
             raws: list[bytes] = []
             items: list[RepeatItem] = []
@@ -178,7 +189,7 @@ def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, st
                 if type(ref) is tuple:
                     if len(protos) >= PROTO_MEMORY:
                         protos.clear()
-                    proto = protos[ref[0]] = Record(*ref[1])
+                    proto = protos[ref[0]] = record(ref[1])
                 else:
                     proto = protos[ref]
                 raws.append(raw)
