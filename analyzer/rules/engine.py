@@ -136,6 +136,44 @@ def _rule_matches(rule: Rule, record: Record, text: str, lowered: str) -> bool:
     return found and not any(u in lowered for u in match.unless)
 
 
+# a rule's test, made once (``_rule_matches`` is what it is tested against): (the rule, its level
+# rank below which a record is ignored or -1, its roles, its module prefixes, its fragments
+# lower-cased, its regexes, its unless)
+_Check = tuple[Rule, int, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[re.Pattern[str], ...], tuple[str, ...]]
+
+
+def _check_of(rule: Rule) -> _Check:
+    match = rule.match
+    assert match is not None
+    rank = LEVEL_RANK[match.min_level] if match.min_level else -1
+    return (rule, rank, match.roles, match.modules, tuple(f.lower() for f in match.fragments), match.regexes,
+            match.unless)
+
+
+def _passes(check: _Check, record: Record, text: str, lowered: str) -> bool:
+    """``_rule_matches(check[0], record, text, lowered)``, from the rule's check made once."""
+    rule, rank, roles, modules, fragments, regexes, unless = check
+    if rank >= 0 and record.level and LEVEL_RANK[record.level] < rank:
+        return False
+    if roles and record.role not in roles:
+        return False
+    if modules and not _module_matches(record.module, modules):
+        return False
+    for fragment in fragments:
+        if fragment in lowered:
+            break
+    else:
+        for regex in regexes:
+            if regex.search(text):
+                break
+        else:
+            return False
+    for veto in unless:
+        if veto in lowered:
+            return False
+    return True
+
+
 @dataclass(slots=True)
 class _LevelPlan:
     anchored: list[tuple[Rule, tuple[str, ...]]] = field(default_factory=list)
@@ -143,6 +181,9 @@ class _LevelPlan:
     anchors: tuple[str, ...] = ()  # every anchor of the anchored rules, once
     rules_of: dict[str, tuple[int, ...]] = field(default_factory=dict)  # anchor -> indexes in anchored
     automaton: ahocorasick_rs.AhoCorasick | None = None  # finds every anchor in a text at once
+    always_checks: tuple[_Check, ...] = ()  # the checks of ``always``
+    checks_of: tuple[tuple[_Check, ...], ...] = ()  # anchor's index -> the checks of its rules, in order
+    anchored_checks: tuple[_Check, ...] = ()  # the checks of ``anchored``
 
 
 class EngineHits(dict[tuple[str, str], RuleHits]):
@@ -188,6 +229,9 @@ class LogRuleEngine:
                         rules_of[anchor].append(index)
             plan.anchors = tuple(rules_of)
             plan.rules_of = {a: tuple(found) for a, found in rules_of.items()}
+            plan.always_checks = tuple(map(_check_of, plan.always))
+            plan.anchored_checks = tuple(_check_of(rule) for rule, _ in plan.anchored)
+            plan.checks_of = tuple(tuple(plan.anchored_checks[i] for i in sorted(plan.rules_of[a])) for a in plan.anchors)
             if plan.anchors:
                 plan.automaton = ahocorasick_rs.AhoCorasick(plan.anchors, matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
             self._by_level[level] = plan
@@ -277,17 +321,26 @@ class LogRuleEngine:
     def _match(self, record: Record, text: str) -> tuple[Rule, ...]:
         plan = self._by_level.get(record.level) or self._by_level[None]
         lowered = text.lower()
-        candidates = list(plan.always)
         # every anchor the text holds (overlapping: one anchor may hold another), in one pass
         automaton = plan.automaton
         found_at = automaton.find_matches_as_indexes(lowered, overlapping=True) if automaton is not None else ()
-        present = [plan.anchors[i] for i in {m[0] for m in found_at}]
-        if present:
-            rules_of = plan.rules_of
-            found = rules_of[present[0]] if len(present) == 1 else sorted({i for a in present for i in rules_of[a]})
-            anchored = plan.anchored
-            candidates += [anchored[i][0] for i in found]
-        return tuple(r for r in candidates if _rule_matches(r, record, text, lowered))
+        checks: tuple[_Check, ...]
+        if not found_at:
+            if not plan.always_checks:
+                return ()
+            checks = plan.always_checks
+        else:
+            first = found_at[0][0]
+            if all(m[0] == first for m in found_at):  # one anchor (maybe found more than once)
+                checks = plan.checks_of[first]
+            else:
+                rules_of, anchors = plan.rules_of, plan.anchors
+                found = sorted({i for m in found_at for i in rules_of[anchors[m[0]]]})
+                anchored = plan.anchored_checks
+                checks = tuple(anchored[i] for i in found)
+            if plan.always_checks:
+                checks = plan.always_checks + checks
+        return tuple(check[0] for check in checks if _passes(check, record, text, lowered))
 
     def _hit(self, rule: Rule, container: str) -> RuleHits | None:
         """Count a hit of ``rule`` in ``container``: its RuleHits, or None for a hit the rule
