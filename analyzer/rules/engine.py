@@ -139,7 +139,8 @@ def _rule_matches(rule: Rule, record: Record, text: str, lowered: str) -> bool:
 # a rule's test, made once (``_rule_matches`` is what it is tested against): (the rule, its level
 # rank below which a record is ignored or -1, its roles, its module prefixes, its fragments
 # lower-cased, its regexes, its unless)
-_Check = tuple[Rule, int, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[re.Pattern[str], ...], tuple[str, ...]]
+_Check = tuple[Rule, int, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[re.Pattern[str], ...],
+               tuple[str, ...]]
 
 
 def _check_of(rule: Rule) -> _Check:
@@ -231,7 +232,8 @@ class LogRuleEngine:
             plan.rules_of = {a: tuple(found) for a, found in rules_of.items()}
             plan.always_checks = tuple(map(_check_of, plan.always))
             plan.anchored_checks = tuple(_check_of(rule) for rule, _ in plan.anchored)
-            plan.checks_of = tuple(tuple(plan.anchored_checks[i] for i in sorted(plan.rules_of[a])) for a in plan.anchors)
+            checks = plan.anchored_checks
+            plan.checks_of = tuple(tuple(checks[i] for i in sorted(plan.rules_of[a])) for a in plan.anchors)
             if plan.anchors:
                 plan.automaton = ahocorasick_rs.AhoCorasick(plan.anchors, matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
             self._by_level[level] = plan
