@@ -28,7 +28,7 @@ from typing import BinaryIO, cast
 from nodediag.analyzer.model import ParseStats, Record
 from nodediag.analyzer.parsing import formats as fmt
 from nodediag.analyzer.parsing.grouping import LineGrouper, Pending
-from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor, strip_eol
+from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, anchor_test, strip_eol
 from nodediag.analyzer.parsing.timestamps import UTC, from_epoch_ms, parse_rfc3339
 
 BLOCK_BYTES = 4 * 2**20  # read and sieved at once by parse_log_file
@@ -92,6 +92,7 @@ class LineParser:
         self.skip_levels: frozenset[str] = skip.levels if skip else frozenset()
         self.skip_labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in self.skip_levels)
         self.anchors = skip.anchors if skip else ()
+        self.has_anchor = anchor_test(self.anchors)  # has_anchor(text, self.anchors)
         # the message and data of the text after a pretty line's module, by that text (repeated
         # messages are split once); the data is copied for each record
         self.bodies: dict[tuple[str, bool], tuple[str, dict] | None] = {}
@@ -201,7 +202,7 @@ class LineParser:
         fields = fmt.json_record_fields(obj) if obj is not None else None
         if fields is None or fields["kind"] != "pino-json" or fields["level"] not in skip_levels:
             return False
-        return not has_anchor("\n".join((fields["message"], *fields["stack"])), self.anchors)
+        return not self.has_anchor("\n".join((fields["message"], *fields["stack"])))
 
     def json_record(self, lineno: int, line: str) -> bool:
         """What ``LineGrouper.feed`` does with a line (not from compose) that is one whole pino or
@@ -305,7 +306,7 @@ class LineParser:
         if grouper.compose is None:
             grouper.compose = False
         self.fast_records += 1
-        if m.group(5) in self.skip_labels and not ansi and self.quiet() and not has_anchor(line, self.anchors):
+        if m.group(5) in self.skip_labels and not ansi and self.quiet() and not self.has_anchor(line):
             current = grouper.open.pop("", None)
             if current is not None:
                 self.out.append(current.record)
