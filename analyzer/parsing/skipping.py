@@ -272,4 +272,5 @@ def anchor_test(anchors: tuple[str, ...]) -> Callable[[str], bool]:
     return holds
 
 
-__all__ = ["LineSieve", "Mark", "SkipPlan", "anchor_test", "has_anchor", "json_level", "json_levels", "py_mark_lines", "strip_eol"]
+__all__ = ["LineSieve", "Mark", "SkipPlan", "anchor_test", "has_anchor", "json_level", "json_levels", "py_mark_lines",
+           "strip_eol"]
