@@ -175,6 +175,11 @@ def _passes(check: _Check, record: Record, text: str, lowered: str) -> bool:
     return True
 
 
+# what a record matched: the rules, their ids, and whether one of them always reports
+Matched = tuple[tuple[Rule, ...], tuple[str, ...], bool]
+_NOTHING: Matched = ((), (), False)
+
+
 @dataclass(slots=True)
 class _LevelPlan:
     anchored: list[tuple[Rule, tuple[str, ...]]] = field(default_factory=list)
@@ -207,7 +212,7 @@ class LogRuleEngine:
         # a hit of one of these rules always ends in a finding: its record is explained
         self._reporting = frozenset(r.id for r in self.rules if r.min_count <= 1 and r.ignore_first == 0)
         self._hits: dict[tuple[str, str], RuleHits] = {}
-        self._matched: dict[tuple[str | None, str, str | None, str], tuple[tuple[Rule, ...], tuple[str, ...]]] = {}
+        self._matched: dict[tuple[str | None, str, str | None, str], Matched] = {}
         # Per record level: the rules that apply, and which rules each of their anchors (literals
         # searched in the lower-cased text) points to: a record costs one substring test per
         # distinct anchor, and only the rules of the anchors it contains are tried.
@@ -259,14 +264,14 @@ class LogRuleEngine:
         """Match one record against every log rule; return the rules it matched."""
         return self.feed_ids(record)[0]
 
-    def feed_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
-        """Match one record against every log rule; return the rules it matched and their ids."""
+    def feed_ids(self, record: Record) -> Matched:
+        """Match one record against every log rule; return the rules it matched and their ids
+        (and whether one of them always reports: see match_ids)."""
         found = self.match_ids(record)
         for rule in found[0]:
             self._remember(rule, record)
-        ids = found[1]
-        if not ids or not any(i in self._reporting for i in ids):
-            self.unexplained.add(record, ids)
+        if not found[2]:
+            self.unexplained.add(record, found[1])
         return found
 
     def feed_repeats(self, repeats: Repeats) -> list[tuple[str, ...]]:
@@ -274,9 +279,9 @@ class LogRuleEngine:
         the excerpts kept (the first ones, and the latest of the run); the ids of the rules each
         matched."""
         make, hit, place = repeats.record, self._hit, self._place
-        reporting, unexplained = self._reporting, self.unexplained.add
+        unexplained = self.unexplained.add
         latest: dict[int, tuple[RuleHits, RepeatItem]] = {}
-        matched: dict[int, tuple[tuple[Rule, ...], tuple[str, ...]]] = {}  # by id(): the records repeated
+        matched: dict[int, Matched] = {}  # by id(): the records repeated
         ids = []
         for item in repeats.items:
             proto = item[0]
@@ -285,7 +290,7 @@ class LogRuleEngine:
             if found is None:
                 found = matched[id(proto)] = self.match_ids(proto)
             ids.append(found[1])
-            if not found[1] or not any(i in reporting for i in found[1]):
+            if not found[2]:
                 unexplained(proto, found[1], when=item[2], line=item[1],
                             raw=lambda item=item: make(item).raw)  # type: ignore[misc]
             for rule in found[0]:
@@ -303,22 +308,27 @@ class LogRuleEngine:
             hits.latest = make(item)
         return ids
 
-    def match_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
-        """The rules ``record`` matches and their ids (nothing is remembered)."""
+    def match_ids(self, record: Record) -> Matched:
+        """The rules ``record`` matches, their ids, and whether one of them always ends in a
+        finding (the record is explained: it is no unexplained error). Nothing is remembered."""
         text = record.text if record.stack else record.message
         # which rules match depends on these alone: repeated messages are matched once
         if len(text) > MATCH_CACHE_TEXT:
-            matched = self._match(record, text)
-            found = (matched, tuple(r.id for r in matched))
-        else:
-            key = (record.level, record.role, record.module, text)
-            found = self._matched.get(key)  # type: ignore[assignment]
-            if found is None:
-                if len(self._matched) >= MATCH_CACHE_SIZE:
-                    self._matched.clear()
-                matched = self._match(record, text)
-                found = self._matched[key] = (matched, tuple(r.id for r in matched))
+            return self._matched_of(self._match(record, text))
+        key = (record.level, record.role, record.module, text)
+        found = self._matched.get(key)
+        if found is None:
+            if len(self._matched) >= MATCH_CACHE_SIZE:
+                self._matched.clear()
+            found = self._matched[key] = self._matched_of(self._match(record, text))
         return found
+
+    def _matched_of(self, matched: tuple[Rule, ...]) -> Matched:
+        if not matched:
+            return _NOTHING
+        ids = tuple(r.id for r in matched)
+        reporting = self._reporting
+        return matched, ids, any(i in reporting for i in ids)
 
     def _match(self, record: Record, text: str) -> tuple[Rule, ...]:
         plan = self._by_level.get(record.level) or self._by_level[None]
