@@ -186,15 +186,16 @@ class LineParser:
 
     # --- JSON lines ------------------------------------------------------------------------------
 
-    def skip_json(self, line: str) -> bool:
-        """Whether ``line`` (without its newline and ANSI codes) is, as the general path reads
-        it, one pino JSON record at a skipped level whose text holds no anchor."""
-        ts = fmt.DOCKER_TS_RE.match(line) if line[:1] != "{" else None
-        body = line[ts.end():] if ts is not None else line
-        head = _JSON_LEVEL.match(body)  # the level first: most lines read here are at other levels
+    def skip_json(self, line: str, ts: re.Match[str] | None) -> bool:
+        """Whether ``line`` (without its newline and ANSI codes; ``ts`` its docker timestamp,
+        ``fmt.DOCKER_TS_RE.match(line)``) is, as the general path reads it, one pino JSON record
+        at a skipped level whose text holds no anchor."""
+        start = ts.end() if ts is not None else 0
+        head = _JSON_LEVEL.match(line, start)  # the level first: most lines read here are at other levels
         skip_levels = self.skip_levels
         if head is None or fmt.level_from_number(int(head.group(1))) not in skip_levels:
             return False
+        body = line[start:]
         if ts is not None and self.grouper.clock.docker(ts.group(1)) is None:
             return False  # (the general path reads the line as no JSON record)
         pieces = fmt.split_json_objects(body)
@@ -204,15 +205,13 @@ class LineParser:
             return False
         return not self.has_anchor("\n".join((fields["message"], *fields["stack"])))
 
-    def json_record(self, lineno: int, line: str) -> bool:
+    def json_record(self, lineno: int, line: str, ts: re.Match[str] | None) -> bool:
         """What ``LineGrouper.feed`` does with a line (not from compose) that is one whole pino or
-        2024 JSON object after an optional docker timestamp, without its general dispatch; False
-        (nothing done) for any other line."""
-        first = line[:1]
-        if first == "{":
-            ts, docker_time, epoch, body = None, None, None, line
+        2024 JSON object after an optional docker timestamp (``ts``, as skip_json takes it),
+        without its general dispatch; False (nothing done) for any other line."""
+        if line[:1] == "{":
+            docker_time, epoch, body = None, None, line
         else:
-            ts = fmt.DOCKER_TS_RE.match(line) if first.isdigit() else None
             if ts is None or line[ts.end():ts.end() + 1] != "{":
                 return False
             got = self.grouper.clock.docker(ts.group(1))
@@ -283,14 +282,16 @@ class LineParser:
         if m is None:
             if self.held is not None:  # it gets continuation lines, or is the last of a service
                 self.release(line)
-            if self.skip_levels and not ansi and self.quiet() and self.skip_json(line):
+            # (read once for both: a digit first, as the pattern needs)
+            ts = fmt.DOCKER_TS_RE.match(line) if line[:1].isdigit() else None
+            if self.skip_levels and not ansi and self.quiet() and self.skip_json(line, ts):
                 current = grouper.open.pop("", None)
                 if current is not None:
                     self.out.append(current.record)
                 self.fast_json += 1
                 self.held = (lineno, line)
                 return None
-            if grouper.compose is False and self.json_record(lineno, line):
+            if grouper.compose is False and self.json_record(lineno, line, ts):
                 return None
             if grouper.compose is True and self.skip_labels and not ansi and grouper.skip_compose(
                     lineno, line, self.skip_labels, self.anchors):
