@@ -95,8 +95,9 @@ def _child(out: BinaryIO, make: MakeRecords, stats: ParseStats, digests: dict[st
                         ref = known[0]
                     run.append((ref, line, when, block[start:stop]))
                 batch.append(run)
-            else:
-                batch.append(_fields(item))
+            else:  # (_fields, inline)
+                batch.append((item.container, item.role, item.file, item.line_start, item.line_end, item.time,
+                              item.level, item.module, item.message, None, item.stack, item.raw, item.kind))
             if len(batch) >= BATCH:
                 _write(out, (read[0], batch))
                 read[0], batch = 0, []
@@ -179,8 +180,10 @@ def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, st
             _raise(message[1], message[2])
         read, batch = message
         for item in batch:
-            if type(item) is tuple:
-                yield record(item)
+            if type(item) is tuple:  # (_record, inline)
+                made = Record(*item)
+                made.data = {}
+                yield made
                 continue
             raws: list[bytes] = []
             items: list[RepeatItem] = []

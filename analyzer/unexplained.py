@@ -145,9 +145,13 @@ class UnexplainedGroups:
             line: int = 0, raw: Callable[[], str] | None = None) -> None:
         """Count ``record`` (or a repeat of it at ``when`` on ``line``, whose raw line ``raw()``
         gives) when it is WARN or worse; ``rules``: the ids of the rules it matched."""
-        level = level_of(record)
+        level = _LEVELS.get(record.level)
         if level is None:
-            return
+            if record.level is not None:  # (level_of, its common case inline)
+                return
+            level = level_of(record)
+            if level is None:
+                return
         # the module's and the message's shapes, remembered apart: a few modules, many messages
         module = self._modules.get(record.module)
         if module is None:
