@@ -284,14 +284,16 @@ class LineParser:
                 self.release(line)
             # (read once for both: a digit first, as the pattern needs)
             ts = fmt.DOCKER_TS_RE.match(line) if line[:1].isdigit() else None
-            if self.skip_levels and not ansi and self.quiet() and self.skip_json(line, ts):
+            # both need a "{" first, or after a docker timestamp: not a stack trace's line
+            may_be_json = ts is not None or line[:1] == "{"
+            if may_be_json and self.skip_levels and not ansi and self.quiet() and self.skip_json(line, ts):
                 current = grouper.open.pop("", None)
                 if current is not None:
                     self.out.append(current.record)
                 self.fast_json += 1
                 self.held = (lineno, line)
                 return None
-            if grouper.compose is False and self.json_record(lineno, line, ts):
+            if may_be_json and grouper.compose is False and self.json_record(lineno, line, ts):
                 return None
             if grouper.compose is True and self.skip_labels and not ansi and grouper.skip_compose(
                     lineno, line, self.skip_labels, self.anchors):
