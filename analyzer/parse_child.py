@@ -45,8 +45,18 @@ def usable(size: int) -> bool:
 
 
 def _fields(record: Record) -> tuple[Any, ...]:
+    """What is sent of a record: all but its ``data`` (pino's bindings and data object), which
+    nothing after the parser reads (rules, unexplained groups, timeline and evidence read the
+    message, its continuation lines and the raw line); sending it was a third of the unpickling."""
     return (record.container, record.role, record.file, record.line_start, record.line_end, record.time, record.level,
-            record.module, record.message, record.data, record.stack, record.raw, record.kind)
+            record.module, record.message, None, record.stack, record.raw, record.kind)
+
+
+def _record(fields: tuple[Any, ...]) -> Record:
+    """The record of ``_fields``, its data empty."""
+    record = Record(*fields)
+    record.data = {}
+    return record
 
 
 def _write(out: BinaryIO, message: object) -> None:
@@ -85,8 +95,9 @@ def _child(out: BinaryIO, make: MakeRecords, stats: ParseStats, digests: dict[st
                         ref = known[0]
                     run.append((ref, line, when, block[start:stop]))
                 batch.append(run)
-            else:
-                batch.append(_fields(item))
+            else:  # (_fields, inline)
+                batch.append((item.container, item.role, item.file, item.line_start, item.line_end, item.time,
+                              item.level, item.module, item.message, None, item.stack, item.raw, item.kind))
             if len(batch) >= BATCH:
                 _write(out, (read[0], batch))
                 read[0], batch = 0, []
@@ -154,6 +165,7 @@ def records_from_child(make: MakeRecords, stats: ParseStats, digests: dict[str, 
 def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, str]], path: str,
            tick: Callable[[int], None] | None) -> Iterator[Record | Repeats]:
     protos: dict[int, Record] = {}
+    record = _record
     while True:
         (length,) = _LENGTH.unpack(_read_exactly(handle, _LENGTH.size))
         message = pickle.loads(_read_exactly(handle, length))
@@ -168,8 +180,10 @@ def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, st
             _raise(message[1], message[2])
         read, batch = message
         for item in batch:
-            if type(item) is tuple:
-                yield Record(*item)
+            if type(item) is tuple:  # (_record, inline)
+                made = Record(*item)
+                made.data = {}
+                yield made
                 continue
             raws: list[bytes] = []
             items: list[RepeatItem] = []
@@ -178,7 +192,7 @@ def _given(handle: BinaryIO, stats: ParseStats, digests: dict[str, tuple[int, st
                 if type(ref) is tuple:
                     if len(protos) >= PROTO_MEMORY:
                         protos.clear()
-                    proto = protos[ref[0]] = Record(*ref[1])
+                    proto = protos[ref[0]] = record(ref[1])
                 else:
                     proto = protos[ref]
                 raws.append(raw)

@@ -36,6 +36,9 @@ MAX_CYCLE = 3  # messages in a repeating cycle that collapses into one row ("A, 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+# find every significant record's key at once, also for a record over its hour's quota that
+# joins no row (what the timeline did before it found them only when needed: tests compare both)
+EAGER_KEYS = False
 
 
 @dataclass(slots=True)
@@ -71,7 +74,8 @@ class TimelineCollector:
     collapsed: int = 0
     # (start, end, tzinfo, container, counts) of the minute counted last: saves a replace()
     _minute_span: tuple | None = field(default=None, compare=False, repr=False)
-    _hour_span: tuple | None = field(default=None, compare=False, repr=False)  # (who, start, end, tz, key)
+    # who (container, or "rule:" and container) -> (start, end, tz, key) of the hour it was counted in last
+    _hour_spans: dict[str, tuple] = field(default_factory=dict, compare=False, repr=False)
 
     def add_record(self, record: Record, rule_ids: tuple[str, ...] | list[str]) -> None:
         """Count the record's level; keep it when it is WARN or above or a rule matched it."""
@@ -101,27 +105,14 @@ class TimelineCollector:
         if not rule_ids and (level is None or LEVEL_RANK[level] < LEVEL_RANK["WARN"]) and record.kind != "node-fatal":
             return
         self.significant += 1
-        # its text and its key (rules and text with numbers as '#': repeats share one), found
-        # once per message
         ids = rule_ids if type(rule_ids) is tuple else tuple(rule_ids)
-        known = self._keys.get((record.module, record.message, ids))
-        if known is None:
-            text = record.message if not record.module else f"{record.module}: {record.message}"
-            head = text[:160]
-            shape = self._shapes.get(head)
-            if shape is None:
-                if len(self._shapes) > 4096:
-                    self._shapes.clear()
-                shape = self._shapes[head] = _NUMBERS.sub("#", head)
-            if len(self._keys) > 4096:
-                self._keys.clear()
-            known = self._keys[(record.module, record.message, ids)] = (text, f"{','.join(ids)}|{shape}")
-        text, key = known
         container = record.container
         recent = self._recent.get(container)
         last = recent[-1] if recent else None
         until = None if last is None else last.until if last.head is None else last.head.until  # (a cycle: its span)
+        known = self._key(record, ids) if EAGER_KEYS else None
         if last is not None and until and when - until <= REPEAT_GAP:
+            text, key = known = known or self._key(record, ids)
             if last.key == key:
                 if last.head is not None or last.cycle is not None:  # a cycle that repeats one message
                     self._cycle_member([last], when)
@@ -137,18 +128,22 @@ class TimelineCollector:
                     self._cycle_member(members, when)
                     recent[-period:] = [*members[1:], members[0]]  # type: ignore[index]
                     return
-        who = record.container if not rule_ids else "rule:" + record.container
-        span = self._hour_span  # the hour of the previous quota check: records come in order
-        if span and span[0] == who and span[1] <= when < span[2] and when.tzinfo is span[3]:
-            hour = span[4]
+        # (a record that cannot join the rows before it needs its key only when it is kept: in a
+        # storm, most are over the hour's quota)
+        who = container if not rule_ids else "rule:" + container
+        spans = self._hour_spans  # the hour of the previous quota check of each: records come in order
+        span = spans.get(who)
+        if span and span[0] <= when < span[1] and when.tzinfo is span[2]:
+            hour = span[3]
         else:
             hour = (who, when.replace(minute=0, second=0, microsecond=0))
             if when.tzinfo is None or type(when.tzinfo) is timezone:  # fixed offsets: exact arithmetic
-                self._hour_span = (who, hour[1], hour[1] + HOUR, when.tzinfo, hour)
+                spans[who] = (hour[1], hour[1] + HOUR, when.tzinfo, hour)
         if self._per_hour.get(hour, 0) >= PER_HOUR_CAP:
             self.dropped += 1
             return
         self._per_hour[hour] = self._per_hour.get(hour, 0) + 1
+        text, key = known if known is not None else self._key(record, ids)
         entry = TimelineEntry(when, record.container, "record", level or "raw", text[:500], record.file,
                               line, rule_ids[0] if rule_ids else "")
         pending = _Pending(entry, key, until=when)
@@ -159,6 +154,23 @@ class TimelineCollector:
             recent.append(pending)
             if len(recent) > MAX_CYCLE:
                 del recent[0]
+
+    def _key(self, record: Record, ids: tuple[str, ...]) -> tuple[str, str]:
+        """The record's text and its key (rules and text with numbers as '#': repeats share one),
+        found once per message."""
+        known = self._keys.get((record.module, record.message, ids))
+        if known is None:
+            text = record.message if not record.module else f"{record.module}: {record.message}"
+            head = text[:160]
+            shape = self._shapes.get(head)
+            if shape is None:
+                if len(self._shapes) > 4096:
+                    self._shapes.clear()
+                shape = self._shapes[head] = _NUMBERS.sub("#", head)
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            known = self._keys[(record.module, record.message, ids)] = (text, f"{','.join(ids)}|{shape}")
+        return known
 
     def _cycle_member(self, members: list[_Pending], when: datetime) -> None:
         """Count a record at ``when`` that repeats ``members[0]``'s message, ``members`` being the

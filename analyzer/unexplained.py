@@ -57,15 +57,22 @@ def mask_reference(text: str) -> str:
 
 # A token that holds no digit and no "-" is never masked: every kind above but a UUID needs a
 # digit ("0x" is one), and a UUID needs its dashes. The rest are masked one by one, remembered.
-_MAY_MASK = re.compile(r"(?<!\S)\S*[\d-]\S*")
+# (A whole token from its start: the possessive run up to its first digit or "-" never backtracks.)
+_MAY_MASK = re.compile(r"(?<!\S)[^\s\d-]*+[\d-]\S*")
 _TOKENS: dict[str, str] = {}  # token -> its masked form (the words of the messages, mostly)
 TOKEN_CACHE = 16384
+# a token that is all "0x" and hex digits: one "x" match, whatever comes first is tried
+_HEX_TOKEN = re.compile(r"0x[0-9a-fA-F]+").fullmatch
 
 
 def _mask_token(found: re.Match[str]) -> str:
     token = found.group()
+    if token.isdigit() and token.isascii():  # a counter, a block number: one "n" match (never remembered)
+        return "<n>"
     masked = _TOKENS.get(token)
     if masked is None:
+        if token[:2] == "0x" and _HEX_TOKEN(token) is not None:  # a hash, an address (seldom seen twice)
+            return "0x<hex>"
         masked = _MASK.sub(_placeholder, token)
         if len(_TOKENS) >= TOKEN_CACHE:
             _TOKENS.clear()
@@ -138,9 +145,13 @@ class UnexplainedGroups:
             line: int = 0, raw: Callable[[], str] | None = None) -> None:
         """Count ``record`` (or a repeat of it at ``when`` on ``line``, whose raw line ``raw()``
         gives) when it is WARN or worse; ``rules``: the ids of the rules it matched."""
-        level = level_of(record)
+        level = _LEVELS.get(record.level)
         if level is None:
-            return
+            if record.level is not None:  # (level_of, its common case inline)
+                return
+            level = level_of(record)
+            if level is None:
+                return
         # the module's and the message's shapes, remembered apart: a few modules, many messages
         module = self._modules.get(record.module)
         if module is None:

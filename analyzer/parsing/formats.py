@@ -248,6 +248,15 @@ _PINO_JSON_SKIP = frozenset(("level", "time", "msg", "module"))
 _JSON_2024_SKIP = frozenset(("level", "message", "module", "timestamp"))
 
 
+def _without(obj: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    """A copy of ``obj`` without ``keys``, in its order (a copy and a few pops: cheaper than a
+    comprehension over every key)."""
+    data = obj.copy()
+    for key in keys:
+        data.pop(key, None)
+    return data
+
+
 def strip_aztec_prefix(module: Any) -> str | None:
     if not isinstance(module, str) or not module:
         return None
@@ -271,7 +280,7 @@ def json_record_fields(obj: dict[str, Any]) -> dict[str, Any] | None:
             "module": strip_aztec_prefix(obj.get("module")),
             "message": message,
             "stack": tail.split("\n") if tail else [],
-            "data": {k: v for k, v in obj.items() if k not in _PINO_JSON_SKIP},
+            "data": _without(obj, _PINO_JSON_SKIP),
             "epoch_ms": time_value if isinstance(time_value, (int, float)) else None,
             "timestamp": None,
         }
@@ -287,7 +296,7 @@ def json_record_fields(obj: dict[str, Any]) -> dict[str, Any] | None:
             "module": strip_aztec_prefix(obj.get("module")),
             "message": message,
             "stack": tail.split("\n") if tail else [],
-            "data": {k: v for k, v in obj.items() if k not in _JSON_2024_SKIP},
+            "data": _without(obj, _JSON_2024_SKIP),
             "epoch_ms": None,
             "timestamp": stamp if isinstance(stamp, str) else None,
         }

@@ -28,7 +28,7 @@ from typing import BinaryIO, cast
 from nodediag.analyzer.model import ParseStats, Record
 from nodediag.analyzer.parsing import formats as fmt
 from nodediag.analyzer.parsing.grouping import LineGrouper, Pending
-from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, has_anchor, strip_eol
+from nodediag.analyzer.parsing.skipping import LineSieve, SkipPlan, anchor_test, strip_eol
 from nodediag.analyzer.parsing.timestamps import UTC, from_epoch_ms, parse_rfc3339
 
 BLOCK_BYTES = 4 * 2**20  # read and sieved at once by parse_log_file
@@ -92,6 +92,7 @@ class LineParser:
         self.skip_levels: frozenset[str] = skip.levels if skip else frozenset()
         self.skip_labels = frozenset(k for k, v in fmt.LEVEL_BY_NAME.items() if v in self.skip_levels)
         self.anchors = skip.anchors if skip else ()
+        self.has_anchor = anchor_test(self.anchors)  # has_anchor(text, self.anchors)
         # the message and data of the text after a pretty line's module, by that text (repeated
         # messages are split once); the data is copied for each record
         self.bodies: dict[tuple[str, bool], tuple[str, dict] | None] = {}
@@ -185,15 +186,16 @@ class LineParser:
 
     # --- JSON lines ------------------------------------------------------------------------------
 
-    def skip_json(self, line: str) -> bool:
-        """Whether ``line`` (without its newline and ANSI codes) is, as the general path reads
-        it, one pino JSON record at a skipped level whose text holds no anchor."""
-        ts = fmt.DOCKER_TS_RE.match(line) if line[:1] != "{" else None
-        body = line[ts.end():] if ts is not None else line
-        head = _JSON_LEVEL.match(body)  # the level first: most lines read here are at other levels
+    def skip_json(self, line: str, ts: re.Match[str] | None) -> bool:
+        """Whether ``line`` (without its newline and ANSI codes; ``ts`` its docker timestamp,
+        ``fmt.DOCKER_TS_RE.match(line)``) is, as the general path reads it, one pino JSON record
+        at a skipped level whose text holds no anchor."""
+        start = ts.end() if ts is not None else 0
+        head = _JSON_LEVEL.match(line, start)  # the level first: most lines read here are at other levels
         skip_levels = self.skip_levels
         if head is None or fmt.level_from_number(int(head.group(1))) not in skip_levels:
             return False
+        body = line[start:]
         if ts is not None and self.grouper.clock.docker(ts.group(1)) is None:
             return False  # (the general path reads the line as no JSON record)
         pieces = fmt.split_json_objects(body)
@@ -201,17 +203,15 @@ class LineParser:
         fields = fmt.json_record_fields(obj) if obj is not None else None
         if fields is None or fields["kind"] != "pino-json" or fields["level"] not in skip_levels:
             return False
-        return not has_anchor("\n".join((fields["message"], *fields["stack"])), self.anchors)
+        return not self.has_anchor("\n".join((fields["message"], *fields["stack"])))
 
-    def json_record(self, lineno: int, line: str) -> bool:
+    def json_record(self, lineno: int, line: str, ts: re.Match[str] | None) -> bool:
         """What ``LineGrouper.feed`` does with a line (not from compose) that is one whole pino or
-        2024 JSON object after an optional docker timestamp, without its general dispatch; False
-        (nothing done) for any other line."""
-        first = line[:1]
-        if first == "{":
-            ts, docker_time, epoch, body = None, None, None, line
+        2024 JSON object after an optional docker timestamp (``ts``, as skip_json takes it),
+        without its general dispatch; False (nothing done) for any other line."""
+        if line[:1] == "{":
+            docker_time, epoch, body = None, None, line
         else:
-            ts = fmt.DOCKER_TS_RE.match(line) if first.isdigit() else None
             if ts is None or line[ts.end():ts.end() + 1] != "{":
                 return False
             got = self.grouper.clock.docker(ts.group(1))
@@ -282,14 +282,18 @@ class LineParser:
         if m is None:
             if self.held is not None:  # it gets continuation lines, or is the last of a service
                 self.release(line)
-            if self.skip_levels and not ansi and self.quiet() and self.skip_json(line):
+            # (read once for both: a digit first, as the pattern needs)
+            ts = fmt.DOCKER_TS_RE.match(line) if line[:1].isdigit() else None
+            # both need a "{" first, or after a docker timestamp: not a stack trace's line
+            may_be_json = ts is not None or line[:1] == "{"
+            if may_be_json and self.skip_levels and not ansi and self.quiet() and self.skip_json(line, ts):
                 current = grouper.open.pop("", None)
                 if current is not None:
                     self.out.append(current.record)
                 self.fast_json += 1
                 self.held = (lineno, line)
                 return None
-            if grouper.compose is False and self.json_record(lineno, line):
+            if may_be_json and grouper.compose is False and self.json_record(lineno, line, ts):
                 return None
             if grouper.compose is True and self.skip_labels and not ansi and grouper.skip_compose(
                     lineno, line, self.skip_labels, self.anchors):
@@ -305,7 +309,7 @@ class LineParser:
         if grouper.compose is None:
             grouper.compose = False
         self.fast_records += 1
-        if m.group(5) in self.skip_labels and not ansi and self.quiet() and not has_anchor(line, self.anchors):
+        if m.group(5) in self.skip_labels and not ansi and self.quiet() and not self.has_anchor(line):
             current = grouper.open.pop("", None)
             if current is not None:
                 self.out.append(current.record)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -258,4 +259,18 @@ def has_anchor(line: str, anchors: tuple[str, ...]) -> bool:
     return any(a in low for a in anchors)
 
 
-__all__ = ["LineSieve", "Mark", "SkipPlan", "has_anchor", "json_level", "json_levels", "py_mark_lines", "strip_eol"]
+def anchor_test(anchors: tuple[str, ...]) -> Callable[[str], bool]:
+    """``has_anchor(text, anchors)`` for many texts: one automaton pass over the lower-cased text,
+    not a substring test per anchor (a marked DEBUG line holding one of 40 anchors took ~20)."""
+    if not anchors:
+        return lambda text: False
+    find = ahocorasick_rs.AhoCorasick(list(anchors)).find_matches_as_indexes
+
+    def holds(text: str) -> bool:
+        return bool(find(text.lower()))
+
+    return holds
+
+
+__all__ = ["LineSieve", "Mark", "SkipPlan", "anchor_test", "has_anchor", "json_level", "json_levels", "py_mark_lines",
+           "strip_eol"]

@@ -68,6 +68,18 @@ class LineClock:
 
     def set_second(self, key: str) -> bool:
         """Make ``key`` ("YYYY-MM-DDTHH:MM:SS", UTC) the current second; False when invalid."""
+        last = self.sec
+        tail = key[17:]
+        # a later second of the current minute (most keys): its seconds added, not the whole key read
+        if (last is not None and len(tail) == 2 and key[:17] == self.key[:17] and tail.isdigit() and tail.isascii()
+                and tail < "60"):
+            second = int(tail)
+            step = second - last.second
+            self.key, self.sec = key, last + timedelta(seconds=step)
+            self.parts = (*self.parts[:5], second)
+            self._sec_epoch += step  # (whole seconds: exact)
+            self.sec_hms = key[11:19]
+            return True
         sec = parse_rfc3339(key + "Z")
         if sec is None:
             return False

@@ -136,6 +136,50 @@ def _rule_matches(rule: Rule, record: Record, text: str, lowered: str) -> bool:
     return found and not any(u in lowered for u in match.unless)
 
 
+# a rule's test, made once (``_rule_matches`` is what it is tested against): (the rule, its level
+# rank below which a record is ignored or -1, its roles, its module prefixes, its fragments
+# lower-cased, its regexes, its unless)
+_Check = tuple[Rule, int, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[re.Pattern[str], ...],
+               tuple[str, ...]]
+
+
+def _check_of(rule: Rule) -> _Check:
+    match = rule.match
+    assert match is not None
+    rank = LEVEL_RANK[match.min_level] if match.min_level else -1
+    return (rule, rank, match.roles, match.modules, tuple(f.lower() for f in match.fragments), match.regexes,
+            match.unless)
+
+
+def _passes(check: _Check, record: Record, text: str, lowered: str) -> bool:
+    """``_rule_matches(check[0], record, text, lowered)``, from the rule's check made once."""
+    rule, rank, roles, modules, fragments, regexes, unless = check
+    if rank >= 0 and record.level and LEVEL_RANK[record.level] < rank:
+        return False
+    if roles and record.role not in roles:
+        return False
+    if modules and not _module_matches(record.module, modules):
+        return False
+    for fragment in fragments:
+        if fragment in lowered:
+            break
+    else:
+        for regex in regexes:
+            if regex.search(text):
+                break
+        else:
+            return False
+    for veto in unless:
+        if veto in lowered:
+            return False
+    return True
+
+
+# what a record matched: the rules, their ids, and whether one of them always reports
+Matched = tuple[tuple[Rule, ...], tuple[str, ...], bool]
+_NOTHING: Matched = ((), (), False)
+
+
 @dataclass(slots=True)
 class _LevelPlan:
     anchored: list[tuple[Rule, tuple[str, ...]]] = field(default_factory=list)
@@ -143,6 +187,9 @@ class _LevelPlan:
     anchors: tuple[str, ...] = ()  # every anchor of the anchored rules, once
     rules_of: dict[str, tuple[int, ...]] = field(default_factory=dict)  # anchor -> indexes in anchored
     automaton: ahocorasick_rs.AhoCorasick | None = None  # finds every anchor in a text at once
+    always_checks: tuple[_Check, ...] = ()  # the checks of ``always``
+    checks_of: tuple[tuple[_Check, ...], ...] = ()  # anchor's index -> the checks of its rules, in order
+    anchored_checks: tuple[_Check, ...] = ()  # the checks of ``anchored``
 
 
 class EngineHits(dict[tuple[str, str], RuleHits]):
@@ -165,7 +212,7 @@ class LogRuleEngine:
         # a hit of one of these rules always ends in a finding: its record is explained
         self._reporting = frozenset(r.id for r in self.rules if r.min_count <= 1 and r.ignore_first == 0)
         self._hits: dict[tuple[str, str], RuleHits] = {}
-        self._matched: dict[tuple[str | None, str, str | None, str], tuple[tuple[Rule, ...], tuple[str, ...]]] = {}
+        self._matched: dict[tuple[str | None, str, str | None, str], Matched] = {}
         # Per record level: the rules that apply, and which rules each of their anchors (literals
         # searched in the lower-cased text) points to: a record costs one substring test per
         # distinct anchor, and only the rules of the anchors it contains are tried.
@@ -188,6 +235,10 @@ class LogRuleEngine:
                         rules_of[anchor].append(index)
             plan.anchors = tuple(rules_of)
             plan.rules_of = {a: tuple(found) for a, found in rules_of.items()}
+            plan.always_checks = tuple(map(_check_of, plan.always))
+            plan.anchored_checks = tuple(_check_of(rule) for rule, _ in plan.anchored)
+            checks = plan.anchored_checks
+            plan.checks_of = tuple(tuple(checks[i] for i in sorted(plan.rules_of[a])) for a in plan.anchors)
             if plan.anchors:
                 plan.automaton = ahocorasick_rs.AhoCorasick(plan.anchors, matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
             self._by_level[level] = plan
@@ -213,14 +264,14 @@ class LogRuleEngine:
         """Match one record against every log rule; return the rules it matched."""
         return self.feed_ids(record)[0]
 
-    def feed_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
-        """Match one record against every log rule; return the rules it matched and their ids."""
+    def feed_ids(self, record: Record) -> Matched:
+        """Match one record against every log rule; return the rules it matched and their ids
+        (and whether one of them always reports: see match_ids)."""
         found = self.match_ids(record)
         for rule in found[0]:
             self._remember(rule, record)
-        ids = found[1]
-        if not ids or not any(i in self._reporting for i in ids):
-            self.unexplained.add(record, ids)
+        if not found[2]:
+            self.unexplained.add(record, found[1])
         return found
 
     def feed_repeats(self, repeats: Repeats) -> list[tuple[str, ...]]:
@@ -228,9 +279,9 @@ class LogRuleEngine:
         the excerpts kept (the first ones, and the latest of the run); the ids of the rules each
         matched."""
         make, hit, place = repeats.record, self._hit, self._place
-        reporting, unexplained = self._reporting, self.unexplained.add
+        unexplained = self.unexplained.add
         latest: dict[int, tuple[RuleHits, RepeatItem]] = {}
-        matched: dict[int, tuple[tuple[Rule, ...], tuple[str, ...]]] = {}  # by id(): the records repeated
+        matched: dict[int, Matched] = {}  # by id(): the records repeated
         ids = []
         for item in repeats.items:
             proto = item[0]
@@ -239,7 +290,7 @@ class LogRuleEngine:
             if found is None:
                 found = matched[id(proto)] = self.match_ids(proto)
             ids.append(found[1])
-            if not found[1] or not any(i in reporting for i in found[1]):
+            if not found[2]:
                 unexplained(proto, found[1], when=item[2], line=item[1],
                             raw=lambda item=item: make(item).raw)  # type: ignore[misc]
             for rule in found[0]:
@@ -257,37 +308,51 @@ class LogRuleEngine:
             hits.latest = make(item)
         return ids
 
-    def match_ids(self, record: Record) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
-        """The rules ``record`` matches and their ids (nothing is remembered)."""
+    def match_ids(self, record: Record) -> Matched:
+        """The rules ``record`` matches, their ids, and whether one of them always ends in a
+        finding (the record is explained: it is no unexplained error). Nothing is remembered."""
         text = record.text if record.stack else record.message
         # which rules match depends on these alone: repeated messages are matched once
         if len(text) > MATCH_CACHE_TEXT:
-            matched = self._match(record, text)
-            found = (matched, tuple(r.id for r in matched))
-        else:
-            key = (record.level, record.role, record.module, text)
-            found = self._matched.get(key)  # type: ignore[assignment]
-            if found is None:
-                if len(self._matched) >= MATCH_CACHE_SIZE:
-                    self._matched.clear()
-                matched = self._match(record, text)
-                found = self._matched[key] = (matched, tuple(r.id for r in matched))
+            return self._matched_of(self._match(record, text))
+        key = (record.level, record.role, record.module, text)
+        found = self._matched.get(key)
+        if found is None:
+            if len(self._matched) >= MATCH_CACHE_SIZE:
+                self._matched.clear()
+            found = self._matched[key] = self._matched_of(self._match(record, text))
         return found
+
+    def _matched_of(self, matched: tuple[Rule, ...]) -> Matched:
+        if not matched:
+            return _NOTHING
+        ids = tuple(r.id for r in matched)
+        reporting = self._reporting
+        return matched, ids, any(i in reporting for i in ids)
 
     def _match(self, record: Record, text: str) -> tuple[Rule, ...]:
         plan = self._by_level.get(record.level) or self._by_level[None]
         lowered = text.lower()
-        candidates = list(plan.always)
         # every anchor the text holds (overlapping: one anchor may hold another), in one pass
         automaton = plan.automaton
         found_at = automaton.find_matches_as_indexes(lowered, overlapping=True) if automaton is not None else ()
-        present = [plan.anchors[i] for i in {m[0] for m in found_at}]
-        if present:
-            rules_of = plan.rules_of
-            found = rules_of[present[0]] if len(present) == 1 else sorted({i for a in present for i in rules_of[a]})
-            anchored = plan.anchored
-            candidates += [anchored[i][0] for i in found]
-        return tuple(r for r in candidates if _rule_matches(r, record, text, lowered))
+        checks: tuple[_Check, ...]
+        if not found_at:
+            if not plan.always_checks:
+                return ()
+            checks = plan.always_checks
+        else:
+            first = found_at[0][0]
+            if all(m[0] == first for m in found_at):  # one anchor (maybe found more than once)
+                checks = plan.checks_of[first]
+            else:
+                rules_of, anchors = plan.rules_of, plan.anchors
+                found = sorted({i for m in found_at for i in rules_of[anchors[m[0]]]})
+                anchored = plan.anchored_checks
+                checks = tuple(anchored[i] for i in found)
+            if plan.always_checks:
+                checks = plan.always_checks + checks
+        return tuple(check[0] for check in checks if _passes(check, record, text, lowered))
 
     def _hit(self, rule: Rule, container: str) -> RuleHits | None:
         """Count a hit of ``rule`` in ``container``: its RuleHits, or None for a hit the rule

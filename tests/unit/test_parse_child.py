@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ import pytest
 from nodediag.analyzer import forking, parse_child
 from nodediag.analyzer.inputs import InputError
 from nodediag.analyzer.model import ParseStats, Record
-from nodediag.analyzer.parsing.logs import Repeats
+from nodediag.analyzer.parsing.logs import Repeats, parse_log_stream
 from nodediag.analyzer.pipeline import analyze_path
+from nodediag.analyzer.rules.catalog import load_rules
+from nodediag.analyzer.rules.engine import LogRuleEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from analyze_throughput import build_bundle
@@ -142,3 +145,31 @@ def test_the_child_works_ahead_of_a_busy_scan(tmp_path: Path) -> None:
     next(given)
     assert _waits_for(made), "the child stopped making records while this side was busy"
     assert len(list(given)) == count
+
+
+def _flat(items: list[Record | Repeats]) -> list[Record]:
+    return [r for item in items for r in (item.records() if isinstance(item, Repeats) else (item,))]
+
+
+def test_the_child_sends_every_field_the_scan_reads_and_no_data(tmp_path: Path) -> None:
+    # A record's data (pino's bindings and data object) is not sent: nothing after the parser reads
+    # it. Every other field arrives as this process would have parsed it, repeats too.
+    log = tmp_path / "storm.log"
+    write_log(log, "storm", 400_000, seed=3)
+    with open(log, "a") as out:  # and a warning repeated word for word (Repeats)
+        for n in range(6):
+            out.write(f'2026-11-28T00:00:0{n}.5Z [00:00:0{n}.499] WARN: prover-node Epoch 7 retry {{"slot":9}}\n')
+    skip = LogRuleEngine(load_rules()).skip_plan()
+
+    def make(tick: Callable[[int], None]) -> Iterator[Record | Repeats]:
+        with open(log, "rb") as handle:
+            yield from parse_log_stream(handle, file="logs.txt", container="c", role="prover-node",
+                                        stats=ParseStats(file="logs.txt"), skip=skip, repeats=True)
+
+    here = list(make(lambda n: None))
+    assert any(isinstance(item, Repeats) for item in here)
+    there = _flat(list(parse_child.records_from_child(make, ParseStats(file="logs.txt"), {}, "logs.txt")))
+    here = _flat(here)
+    assert len(here) == len(there) > 500
+    assert any(r.data for r in here) and not any(r.data for r in there)
+    assert [replace(r, data={}) for r in here] == there

@@ -23,6 +23,7 @@ from nodediag.analyzer.parsing.skipping import (
     LineSieve,
     SkipPlan,
     _sieve,
+    anchor_test,
     has_anchor,
     json_level,
     json_levels,
@@ -645,3 +646,16 @@ def test_a_compose_file_of_mostly_skipped_lines_yields_few_records():
         # the first line (it shows the format), the warning, and the record line 2002 continues
         assert same(fast, full) and fast["yielded"] == 3
     assert [f[0] for f in full["findings"]] == ["broker-facade-stopped"]
+
+
+_ANCHORS = tuple(LogRuleEngine(RULES).skip_plan().anchors)  # type: ignore[union-attr]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_ANCHORS), st.sampled_from(_ANCHORS).map(str.upper),
+                          st.sampled_from(_ANCHORS).map(lambda a: a[1:]), st.sampled_from(("K", "İ", "ß", " ", "\n")),
+                          st.text(max_size=6)), max_size=8).map("".join),
+       st.lists(st.sampled_from(_ANCHORS), max_size=4).map(tuple))
+def test_the_anchor_automaton_finds_what_testing_each_anchor_finds(text: str, some: tuple[str, ...]) -> None:
+    assert anchor_test(_ANCHORS)(text) == has_anchor(text, _ANCHORS)
+    assert anchor_test(some)(text) == has_anchor(text, some)  # (no anchor at all: nothing is found)

@@ -30,3 +30,6 @@ def test_the_engine_matches_what_trying_every_rule_matches(message, stack, level
     every = {r.id for r in ENGINE.rules if _rule_matches(r, record, text, text.lower())}
     assert set(ENGINE.match_ids(record)[1]) == every
     assert LogRuleEngine(RULES).match_ids(record)[1] == ENGINE.match_ids(record)[1]  # cached or not
+    # explained: a rule it matched always ends in a finding (so it is no unexplained error)
+    rules, _, explained = ENGINE.match_ids(record)
+    assert explained == any(r.min_count <= 1 and r.ignore_first == 0 for r in rules)

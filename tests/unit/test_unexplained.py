@@ -150,7 +150,9 @@ def test_a_flood_of_distinct_errors_is_capped_in_the_reports_not_in_json(tmp_pat
 _MASK_ALPHABET = ("0", "1", "7", "9", "a", "f", "F", "x", "g", "Z", "q", "-", ".", ":", "=", "_", "[", "]", "/",
                   " ", "  ", "\t", "\n", "\u00a0", "\u2028", "\x1c", "\u0663", "é", "REDACTED:", "0x", "ms",
                   "deadbeef", "5f1c2e9a-0b1c-4d2e-8f00-1234567890ab", "deadbeef-dead-beef-dead-beefdeadbeef",
-                  "10.0.0.7", "16Uiu2HAmQvXbRz8w3KpT7", "[REDACTED:url#a1]")
+                  "10.0.0.7", "16Uiu2HAmQvXbRz8w3KpT7", "[REDACTED:url#a1]",
+                  # (the token fast paths: all digits, "0x" and hex, and what only looks so)
+                  "\u00b2", "12345678", "0xdeadBEEF", "0X1f", "0xg", "x1f", "0x0x1")
 
 
 @given(st.lists(st.sampled_from(_MASK_ALPHABET), max_size=40).map("".join) | st.text(max_size=60))
