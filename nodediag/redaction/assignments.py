@@ -111,7 +111,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         if start < last:
             continue
         line = text[start:end]
-        new = _ASSIGNMENT.sub(functools.partial(repl, base=start), line)
+        new = _substitute(line, functools.partial(repl, base=start))
         if new != line:
             out.append(text[last:start])
             out.append(new)
@@ -120,3 +120,55 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _substitute(line: str, repl: Callable[[re.Match[str]], str]) -> str:
+    """``_ASSIGNMENT.sub(repl, line)``, on an ASCII line tried only where a match can start.
+
+    A match starts where a run of name characters starts (its look-behind), and that run holds
+    the name's suffix, hence a stem in the lower-cased line: in ASCII text, what IGNORECASE
+    matches is what lower() finds (beyond it, ``ſ`` matches ``s`` and the Kelvin sign ``k``).
+    Tried at those starts in order, each match ends the same as sub's scan (which tries every
+    position of the line, each with a lazy name: the slowest part of the pass on log lines)."""
+    if not line.isascii():
+        return _ASSIGNMENT.sub(repl, line)
+    low = line.lower()
+    hits = sorted({pos for stem in _STEMS for pos in _positions(low, stem)})
+    starts: list[int] = []
+    previous = -1  # the last stem's position, whose run started at starts[-1]
+    for pos in hits:
+        lower = 0 if previous < 0 else previous + 1
+        at = pos
+        while at > lower and line[at - 1] in _NAME_CHARS:
+            at -= 1
+        if at == lower and previous >= 0:  # reached the last stem (letters): the same run
+            at = starts[-1]
+        if not starts or at != starts[-1]:
+            starts.append(at)
+        previous = pos
+    out: list[str] = []
+    last = 0
+    for at in starts:
+        if at < last:
+            continue
+        m = _ASSIGNMENT.match(line, at)
+        if m is None:
+            continue
+        out.append(line[last:at])
+        out.append(repl(m))
+        last = m.end()
+    if not out:
+        return line
+    out.append(line[last:])
+    return "".join(out)
+
+
+def _positions(low: str, needle: str) -> list[int]:
+    found, pos = [], low.find(needle)
+    while pos != -1:
+        found.append(pos)
+        pos = low.find(needle, pos + 1)
+    return found

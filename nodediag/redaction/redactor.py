@@ -368,8 +368,7 @@ class Redactor:
             stages.append(lambda t, rec: redact_simple_shapes(t, placeholder, rec, shapes))
         if self._headers.possible(low, None if every_pass else present):  # after the shapes: a JWT keeps its kind
             stages.append(lambda t, rec: self._headers.redact(t, placeholder, rec))
-        if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
-            stages.append(lambda t, rec: redact_mnemonics(t, placeholder, rec))
+        stages.append(lambda t, rec: redact_mnemonics(t, placeholder, rec))  # it looks first (see gates.py)
         if self.patterns:
             stages.append(self._redact_patterns)
         if self.redact_ips:
@@ -466,8 +465,7 @@ class Redactor:
             self._gate_headers.redact(text, mark, record)
         if every_pass or "pem" in present:
             redact_pem(text, mark, record, at_end=True)
-        if every_pass or gates.mnemonic_possible(text.encode("utf-8", "surrogatepass")):
-            redact_mnemonics(text, mark, record)
+        redact_mnemonics(text, mark, record)  # it looks first
         if ADMIN_KEY_BANNER in text:
             keys, _ = find_admin_api_keys(text, at_end=True)
             for key in keys:
