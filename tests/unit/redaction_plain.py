@@ -72,3 +72,19 @@ def redact_mnemonics(text: str, placeholder: Callable[[str, str], str], record: 
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+_KEYISH_RUN = re.compile(r"[A-Za-z0-9_-]{20,}")
+_PROVIDER_HINTS = ("alchemy", "infura", "ankr", "quiknode", "chainstack", "p2pify", "getblock", "blastapi",
+                   "nodereal")
+
+
+def may_hold_secret(body: str) -> bool:
+    """urls._may_hold_secret as it was: any run of 20 key characters sends a URL to the rewrite."""
+    return ("@" in body or "?" in body or _KEYISH_RUN.search(body) is not None
+            or any(hint in body for hint in _PROVIDER_HINTS))
+
+
+def none_may_hold_secret(bodies: set[str]) -> bool:
+    """redact_urls looked at each distinct URL on its own: no test over all of them first."""
+    return False

@@ -23,6 +23,7 @@ from nodediag.redaction import assignments as assignments_module
 from nodediag.redaction import cuts as cuts_module
 from nodediag.redaction import redactor as redactor_module
 from nodediag.redaction import shapes as shapes_module
+from nodediag.redaction import urls as urls_module
 from nodediag.redaction.shapes import bip39_words
 
 WORDS = sorted(bip39_words())
@@ -139,3 +140,52 @@ def test_the_redactor_with_every_line_path_plain_gives_the_same(text: str, feeds
         m.setattr(redactor_module, "redact_mnemonics", plain.redact_mnemonics)
         slow = _redact_all(text, feeds)
     assert fast == slow
+
+
+SCHEMES = ["http", "https", "file", "ws", "HTTPS", "ftp", "x"]
+HOSTS = ["eth.g.alchemy.com", "ETH-MAINNET.G.ALCHEMY.COM", "mainnet.infura.io", "rpc.ankr.com", "x.quiknode.pro",
+         "prover-broker:8080", "user:pw1234@host", "u@h", "172.18.0.1:8080", "", "[REDACTED:api_key#0123abcd]@h"]
+URL_PARTS = ["/v2/", "/v3/", "/eth/", "/usr/src/yarn-project/prover-client/dest/prover_facade.js", ":762:52",
+             "/Xk3vQ9pL2mN7rT4wZ8yB1cD6", "/abc.def-ghi_jkl_mno_pqr_stu", "shortkey12", "?apikey=abc123",
+             "?x=1&token=zz9988776655", "#frag", "#", "/", ".", "-", "_", "[REDACTED:api_key#0123abcd]"]
+url = st.tuples(st.sampled_from(SCHEMES), st.sampled_from(HOSTS),
+                st.lists(st.one_of(st.sampled_from(URL_PARTS), st.text(alphabet="aK0_-./:?#@=&", max_size=6)),
+                         max_size=6)).map(lambda t: f"{t[0]}://{t[1]}{''.join(t[2])}")
+url_texts = st.lists(st.tuples(url, st.sampled_from([" ", "\n", ") ", " (", '"', ". ", ", "])), max_size=4).map(
+    lambda parts: "".join(u + sep for u, sep in parts))  # few: many would nearly always hold one that changes
+
+
+def _redact_urls(text: str) -> tuple[str, list[tuple[str, int]], list[tuple[str, str]], list[tuple[str, str]]]:
+    found, placeholder, record = _marks()
+    learnt: list[tuple[str, str]] = []
+    userinfo: list[tuple[str, str]] = []
+    cache = urls_module.UrlCache()
+    out = ""
+    for line in text.splitlines(keepends=True) + [text]:  # line by line (the cache filling up), then whole
+        out += urls_module.redact_urls(line, placeholder, record, cache, lambda s, k: learnt.append((s, k)),
+                                       lambda u, p: userinfo.append((u, p)))
+    return out, found, learnt, userinfo
+
+
+@SETTINGS
+@given(text=url_texts)
+def test_urls_screened_together_and_more_sharply_as_one_by_one(text: str) -> None:
+    fast = _redact_urls(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(urls_module, "_may_hold_secret", plain.may_hold_secret)
+        m.setattr(urls_module, "_none_may_hold_secret", plain.none_may_hold_secret)
+        assert fast == _redact_urls(text)
+
+
+@pytest.mark.parametrize("url", [
+    "https://ETH-MAINNET.G.ALCHEMY.COM/v2/abc.def-ghi_jkl_mno_pqr_stu",  # the run-less rewrite, as before
+    "https://eth.g.alchemy.com/v2/shortkey12", "https://host/a/Xk3vQ9pL2mN7rT4wZ8yB1cD6#x",
+    "https://host/a/Xk3vQ9pL2mN7rT4wZ8yB1cD6", "http://u:pw1234@host/x", "https://host/x?apikey=abc123",
+])
+def test_a_url_the_rewrite_changes_is_never_screened_out(url: str) -> None:
+    body = url.split("://", 1)[1]
+    assert urls_module.rewrite_url_rest("https", body, []) != body
+    assert urls_module._may_hold_secret(body)
+    others = {f"://host{i}/usr/src/app.js:{i}:5" for i in range(20)}  # screened together with these
+    assert not urls_module._none_may_hold_secret(others | {"://" + body})
+    assert urls_module._none_may_hold_secret(others)
