@@ -21,8 +21,10 @@ _STEMS = ("key", "secret", "pass", "token", "mnemonic", "credential")
 _SUFFIX = (r"(?:private[_-]?keys?|secret|password|passwd|passphrase|token|api[_-]?keys?|apikey"
            r"|access[_-]?key|mnemonic|credentials?)")
 _ASSIGNMENT = re.compile(
-    r"(?P<name>(?<![A-Za-z0-9_.-])(?:--)?[A-Za-z0-9_.-]*?" + _SUFFIX + r")(?![A-Za-z0-9_-])"
-    r"(?P<sep>(?:\\?[\"'])?\s*[=:]\s*|\s+(?=\S))"
+    r"(?P<name>(?<![A-Za-z0-9_.-])(?P<flag>--)?[A-Za-z0-9_.-]*?" + _SUFFIX + r")(?![A-Za-z0-9_-])"
+    # "name value" only after a --flag: in prose ("TOKEN x-api-key: ..") the match would take the
+    # next word as a value, and the assignment that starts there would never be looked at
+    r"(?P<sep>(?:\\?[\"'])?\s*[=:]\s*|(?(flag)\s+(?=\S)|(?!)))"
     # a value in quotes, in JSON-escaped quotes (JSON inside a JSON string), or bare
     r"(?:\\\"(?P<eq>(?:[^\"\\\n]|\\\\(?!\"))*)\\\"|\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'"
     r"|(?P<bare>[^\s\"',;}\]&)\\]+))",
@@ -76,7 +78,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         name, sep = m.group("name"), m.group("sep")
         value_group = next(g for g in ("eq", "dq", "sq", "bare") if m.group(g) is not None)
         value = m.group(value_group)
-        if sep.strip() == "" and not name.startswith("--"):
+        if sep.strip() == "" and not name.startswith("--"):  # (the regex takes none: kept as a guard)
             return m.group()  # "word value" is prose unless the name is a --flag
         kind = secret_kind_for_name(name)
         if (kind is None or value.strip().lower() in _NOT_SECRET_VALUES or value.startswith(("[REDACTED:", "\x00"))
