@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+from .literals import fold
 from .names import is_public_value, secret_kind_for_name
 
 Placeholder = Callable[[str, str], str]
@@ -59,14 +60,19 @@ def stems_in(low: str) -> list[str]:
 
 def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
                        stems_before: list[str] | None = None,
-                       learn: Callable[[str, str], None] | None = None, many_placeholders: bool = False) -> str:
+                       learn: Callable[[str, str], None] | None = None, many_placeholders: bool = False,
+                       low: str | None = None) -> str:
     """``stems_before``: stems_in() of the block before earlier passes put placeholders in it
     (placeholders only ever remove stems), so no stem means nothing to do; each is checked again.
     ``many_placeholders``: text is redacted output (the leak gate): skip the count that tells a
-    stem outside placeholders from one inside (it costs more than the line scan it would save)."""
+    stem outside placeholders from one inside (it costs more than the line scan it would save).
+    ``low``: fold(text), when the caller has it (a lower case of the same length: what is found
+    in it is at the same place in text; text.lower() is longer where a character such as U+0130
+    lowers to two, and the lines cut out of text after it were the wrong ones)."""
     if stems_before is not None and not stems_before:
         return text
-    low = text.lower()
+    if low is None:
+        low = fold(text)
     stems = [stem for stem in (_STEMS if stems_before is None else stems_before) if stem in low]
     if stems and not many_placeholders and "[redacted:" in low:  # kinds inside placeholders are not names
         stems = [stem for stem in stems
@@ -113,7 +119,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
         if start < last:
             continue
         line = text[start:end]
-        new = _substitute(line, functools.partial(repl, base=start))
+        new = _substitute(line, functools.partial(repl, base=start), stems)
         if new != line:
             out.append(text[last:start])
             out.append(new)
@@ -127,18 +133,20 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
-def _substitute(line: str, repl: Callable[[re.Match[str]], str]) -> str:
+def _substitute(line: str, repl: Callable[[re.Match[str]], str], stems: Iterable[str] = _STEMS) -> str:
     """``_ASSIGNMENT.sub(repl, line)``, on an ASCII line tried only where a match can start.
 
     A match starts where a run of name characters starts (its look-behind), and that run holds
     the name's suffix, hence a stem in the lower-cased line: in ASCII text, what IGNORECASE
     matches is what lower() finds (beyond it, ``ſ`` matches ``s`` and the Kelvin sign ``k``).
     Tried at those starts in order, each match ends the same as sub's scan (which tries every
-    position of the line, each with a lazy name: the slowest part of the pass on log lines)."""
+    position of the line, each with a lazy name: the slowest part of the pass on log lines).
+    ``stems``: those whose suffix a match may hold (redact_assignments passes the stems it found
+    outside placeholders: no suffix lies in one, as a placeholder's kind is followed by '#')."""
     if not line.isascii():
         return _ASSIGNMENT.sub(repl, line)
     low = line.lower()
-    hits = sorted({pos for stem in _STEMS for pos in _positions(low, stem)})
+    hits = sorted({pos for stem in stems for pos in _positions(low, stem)})
     starts: list[int] = []
     previous = -1  # the last stem's position, whose run started at starts[-1]
     for pos in hits:

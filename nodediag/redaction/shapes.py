@@ -6,7 +6,7 @@ Never by shape: a bare `0x` + 64 hex, because transaction and block hashes look 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -83,6 +83,8 @@ _WORD_RUN = re.compile(r"(?<![A-Za-z])(?:[a-z]{3,8} ){11,}[a-z]{3,8}(?![A-Za-z])
 _WORD_RUN_TABLE = ["a" if (97 <= c <= 122 or c == 32) else "\n" for c in range(128)]
 WORD_RUN_MIN = "a" * (12 * 3 + 11)
 _GATE_RUN = re.compile("a+")
+_GATE_RUN_BYTES = re.compile(b"a+")
+_CONTINUATION_TABLE = bytes(1 if 0x80 <= c <= 0xBF else 0 for c in range(256))
 # The same gate over UTF-8 bytes: [a-z ] to "a", every other byte (those of a non-ASCII character
 # too) to a newline.
 RUN_BYTES_TABLE = bytes(0x61 if (0x61 <= c <= 0x7A or c == 0x20) else 0x0A for c in range(256))
@@ -134,30 +136,50 @@ def mnemonic_possible(data: bytes) -> bool:
     return data.translate(RUN_BYTES_TABLE).find(WORD_RUN_MIN_BYTES) != -1
 
 
+def _runs_to_search(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of 47 or more characters of [a-z ] in text, end one character
+    past the run where text goes on (what _mnemonic_spans takes)."""
+    if text.isascii():
+        # [a-z ] mapped to "a" and every other character to a newline (str.translate's ASCII fast
+        # path: no encoding, one character for one): such a run is 47 a's in a row, at the same place.
+        gate = text.translate(_WORD_RUN_TABLE)
+        hit = gate.find(WORD_RUN_MIN)
+        while hit != -1:
+            run = _GATE_RUN.match(gate, hit)
+            run_end = run.end() if run is not None else hit + 1
+            yield hit, min(run_end + 1, len(text))
+            hit = gate.find(WORD_RUN_MIN, run_end)
+        return
+    # Other text leaves that fast path (every character costs a lookup, ~30x slower): the same gate
+    # over its UTF-8 bytes, where a run (ASCII) is as many bytes as characters, and a byte offset is
+    # a character offset once the continuation bytes before it (0x80-0xBF) are taken off.
+    data = text.encode("utf-8", "surrogatepass")
+    gate_bytes = data.translate(RUN_BYTES_TABLE)
+    hit = gate_bytes.find(WORD_RUN_MIN_BYTES)
+    if hit == -1:
+        return
+    continuation = data.translate(_CONTINUATION_TABLE)
+    counted_to = chars = 0  # chars: the characters in data[:counted_to]
+    while hit != -1:
+        chars += hit - counted_to - continuation.count(1, counted_to, hit)
+        counted_to = hit
+        run_bytes = _GATE_RUN_BYTES.match(gate_bytes, hit)
+        run_end = run_bytes.end() if run_bytes is not None else hit + 1
+        yield chars, min(chars + run_end - hit + 1, len(text))
+        hit = gate_bytes.find(WORD_RUN_MIN_BYTES, run_end)
+
+
 def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> str:
     """Replace runs of 12/15/18/21/24 (or more) BIP-39 English words separated by single spaces."""
-    # Gate at C speed: 12 words of 3+ letters are a run of at least 47 characters of [a-z ]; with
-    # those mapped to "a" and every other ASCII character to a newline (str.translate's ASCII fast
-    # path: no encoding, one character for one), such a run is 47 a's in a row, at the same place.
-    # Other text leaves that fast path (every character then costs a lookup): the same gate over
-    # its UTF-8 bytes first.
-    if not text.isascii() and not mnemonic_possible(text.encode("utf-8", "surrogatepass")):
-        return text
-    gate = text.translate(_WORD_RUN_TABLE)
-    hit = gate.find(WORD_RUN_MIN)
-    if hit == -1:
-        return text
+    # Gate at C speed: 12 words of 3+ letters are a run of at least 47 characters of [a-z ].
     out: list[str] = []
     last = 0
-    while hit != -1:  # each run of 47 or more, at its start
-        run = _GATE_RUN.match(gate, hit)
-        run_end = run.end() if run is not None else hit + 1
-        for a, b in _mnemonic_spans(text, hit, min(run_end + 1, len(text))):
-            out.append(text[last:a])
-            out.append(placeholder("mnemonic", text[a:b]))
-            record("mnemonic", a)
-            last = b
-        hit = gate.find(WORD_RUN_MIN, run_end)
+    for a, b in _runs_to_search(text):
+        for start, end in _mnemonic_spans(text, a, b):
+            out.append(text[last:start])
+            out.append(placeholder("mnemonic", text[start:end]))
+            record("mnemonic", start)
+            last = end
     if not out:
         return text
     out.append(text[last:])

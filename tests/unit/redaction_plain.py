@@ -5,7 +5,7 @@ Never imported by nodediag."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from nodediag.redaction.assignments import _ASSIGNMENT
 from nodediag.redaction.cuts import _LINE_END_SEP
@@ -17,8 +17,9 @@ def separators_at_line_ends(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _LINE_END_SEP.finditer(text)]
 
 
-def substitute_assignments(line: str, repl: Callable[[re.Match[str]], str]) -> str:
-    """assignments.redact_assignments ran the regex over every position of a line holding a stem."""
+def substitute_assignments(line: str, repl: Callable[[re.Match[str]], str], stems: Iterable[str] = ()) -> str:
+    """assignments.redact_assignments ran the regex over every position of a line holding a stem
+    (whichever stems it found in the block)."""
     return _ASSIGNMENT.sub(repl, line)
 
 
