@@ -130,7 +130,7 @@ def redact_assignments(text: str, placeholder: Placeholder, record: Recorder,
     return "".join(out)
 
 
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_NAME_RUN = re.compile(r"[a-z0-9_.-]*")  # name characters, lower-cased
 
 
 def _substitute(line: str, repl: Callable[[re.Match[str]], str], stems: Iterable[str] = _STEMS) -> str:
@@ -146,14 +146,20 @@ def _substitute(line: str, repl: Callable[[re.Match[str]], str], stems: Iterable
     if not line.isascii():
         return _ASSIGNMENT.sub(repl, line)
     low = line.lower()
+    stems = [stem for stem in stems if stem in low]
+    if sum(low.count(stem) for stem in stems) > 4 + len(low) // 64:
+        # Names everywhere ("x_key=1 " 200 times, "keykeykey..."): each start tried costs more than
+        # the positions it saves; sub's scan costs as much per character on any line.
+        return _ASSIGNMENT.sub(repl, line)
     hits = sorted({pos for stem in stems for pos in _positions(low, stem)})
+    backwards = low[::-1]  # where a run of name characters starts, found at C speed
+    size = len(low)
     starts: list[int] = []
     previous = -1  # the last stem's position, whose run started at starts[-1]
     for pos in hits:
         lower = 0 if previous < 0 else previous + 1
-        at = pos
-        while at > lower and line[at - 1] in _NAME_CHARS:
-            at -= 1
+        run = _NAME_RUN.match(backwards, size - pos, size - lower)
+        at = pos - (run.end() - run.start()) if run is not None else pos
         if at == lower and previous >= 0:  # reached the last stem (letters): the same run
             at = starts[-1]
         if not starts or at != starts[-1]:

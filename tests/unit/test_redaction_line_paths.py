@@ -107,6 +107,8 @@ def test_secret_names_tried_at_name_starts_as_everywhere(text: str) -> None:
     "x \u212aEY=abcdef123456 and api_key=zz9988776655",  # the Kelvin sign
     "keykeykey=abcdef123456 a.b-c_token: 'k3y-v4lue-123' --l1-private-key zz9988776655",
     "secretHash=0x12 my_token.x=1 mykey.x=abcdef123456 x_token = abcdef123456",
+    "keykey" * 200 + "=abcdef123456 x_token=abc123456",  # more stems than are looked at one by one
+    "a" * 5000 + "_private_key=0xfeedface12345678 " + "b-" * 3000 + "token: abcdef123456",  # long name runs
 ])
 def test_secret_names_tried_at_name_starts_as_everywhere_on_known_lines(line: str) -> None:
     fast_matches: list[tuple[int, int, str]] = []
