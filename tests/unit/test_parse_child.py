@@ -5,8 +5,8 @@ child left behind when the analysis stops early."""
 from __future__ import annotations
 
 import os
-import time
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
