@@ -13,6 +13,18 @@ time of this process (the machine may be shared: CPU time is the steadier figure
 
 The known RPC key sits in the URL of a quarter of the lines (a retry loop logging it): a worst
 case for the literal pass, which replaces ~1000 occurrences per MB; a real log leaks far less.
+
+    python benchmarks/redaction_speed.py --realistic [--before PYTHON] [--repeat N] [MB] [mix ...]
+    (default: 2 runs each, 60 MB, all four mixes)
+
+The redactor on logs shaped like real prover logs (realistic_logs.py: pretty, json, mixed, storm),
+the way `nodediag redact LOG` and analyze's redact-ahead child run it (redact_log_file: the log
+stream in 1 MB reads, both leak gates over each output, the copy written), in CPU seconds of the
+process that does it and MB/s of CPU, beside baselines measured in the same run on the same file:
+``copy``, reading, decoding, encoding and writing the same bytes (what any redactor must pay), and
+with ``--before PYTHON`` the same redaction by that interpreter (one that imports an earlier
+nodediag, e.g. a venv over a checkout of the commit before a change). Rows alternate per run, so
+load on a shared machine falls on both; the best of N is shown.
 """
 
 from __future__ import annotations
@@ -29,7 +41,8 @@ from pathlib import Path
 # This checkout, not whatever `collector` an installed (perhaps editable, perhaps stale) nodediag
 # would otherwise supply when the script is run by path.
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if "--installed" not in sys.argv:  # (--before's child imports the nodediag its interpreter has)
+    sys.path.insert(0, str(REPO))
 
 from nodediag.redaction.counts import RedactionCounts  # noqa: E402
 from nodediag.redaction.redactor import Redactor  # noqa: E402
@@ -122,8 +135,83 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# --- realistic logs through redact_log_file ----------------------------------------------------------
+
+def _redact_file_cpu(src: Path, dst: Path) -> float:
+    """CPU seconds of this process to redact src into dst as `nodediag redact` does."""
+    from nodediag.redact import redact_log_file
+
+    dst.unlink(missing_ok=True)
+    cpu = time.process_time()
+    redact_log_file(src, dst, Redactor(key=b"k" * 32))
+    return time.process_time() - cpu
+
+
+def _copy_file_cpu(src: Path, dst: Path) -> float:
+    """CPU seconds to read, decode, encode and write src in the same 1 MB reads: the floor."""
+    import codecs
+
+    dst.unlink(missing_ok=True)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    cpu = time.process_time()
+    with open(src, "rb") as fh, open(dst, "wb") as out:
+        while block := fh.read(1 << 20):
+            out.write(decoder.decode(block).encode("utf-8"))
+    return time.process_time() - cpu
+
+
+def _before_cpu(python: str, src: Path, dst: Path) -> float:
+    done = subprocess.run([python, __file__, "--installed", "--measure-file", str(src), str(dst)],
+                          capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
+    return float(done.stdout.split()[-1])
+
+
+def realistic(argv: list[str]) -> None:
+    before: str | None = None
+    repeat = 2
+    while argv[:1] in (["--before"], ["--repeat"]):
+        if argv[0] == "--before":
+            before = argv[1]
+        else:
+            repeat = max(1, int(argv[1]))
+        argv = argv[2:]
+    size = int(argv[0]) if argv else 60
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from realistic_logs import MIXES, write_log
+
+    mixes = [m for m in argv[1:] if m in MIXES] or list(MIXES)
+    best = f"best of {repeat}"
+    with tempfile.TemporaryDirectory(prefix="nodediag-redaction-speed-") as tmp:
+        for mix in mixes:
+            src, dst = Path(tmp) / f"{mix}.log", Path(tmp) / "out.log"
+            write_log(src, mix, size * 1_000_000)
+            mb = src.stat().st_size / 1e6
+            rows: dict[str, list[float]] = {"copy": [], "redact": []}
+            if before:
+                rows["redact before"] = []
+            for _ in range(repeat):  # alternating: load falls on every row
+                rows["copy"].append(_copy_file_cpu(src, dst))
+                if before:
+                    rows["redact before"].append(_before_cpu(before, src, dst))
+                rows["redact"].append(_redact_file_cpu(src, dst))
+            for name, runs in rows.items():
+                cpu = min(runs)
+                extra = ""
+                if name == "redact" and before:
+                    extra = f"   {min(rows['redact before']) / cpu:4.2f}x less CPU than before"
+                print(f"{mix:7s} {mb:5.0f} MB  {name:14s} {cpu:6.2f} CPU s  {mb / cpu:6.1f} MB/s CPU ({best}){extra}")
+
+
 def main(argv: list[str]) -> None:
     argv = list(argv)
+    if argv[:1] == ["--installed"]:
+        argv = argv[1:]
+    if argv[:1] == ["--measure-file"]:  # --before's child: one redaction, its CPU seconds on stdout
+        print(f"{_redact_file_cpu(Path(argv[1]), Path(argv[2])):.4f}")
+        return
+    if argv[:1] == ["--realistic"]:
+        realistic(argv[1:])
+        return
     repeat = 3
     if argv[:1] == ["--repeat"]:
         repeat = max(1, int(argv[1]))

@@ -108,6 +108,11 @@ def continuation_end(text: str, quoted: bool) -> int:
 # --- a value on the line after its name ---------------------------------------------------------
 
 _LINE_END_SEP = re.compile(r"[:=][ \t]*(?:\\?[\"'])?[ \t]*\r?\n")
+# The same pattern spelt backwards, searched in the reversed text: it then starts with the literal
+# "\n", which the regex engine skips to at C speed, and is tried once per line; the forward one is
+# tried at every ":" and "=" (a log line holds a dozen: timestamps, key=value), about six times
+# slower. A line ends with a separator exactly when the reversed text matches here at its "\n".
+_LINE_END_SEP_REVERSED = re.compile(r"\n\r?[ \t]*(?:[\"']\\?)?[ \t]*[:=]")
 _NAME_AT_LINE_END = re.compile(_NAME + r"\\?[\"']?[ \t]*[:=][ \t]*(?:\\?[\"'])?[ \t]*\r?\n\Z", re.IGNORECASE)
 _PREFIX = r"(?:[\w.-]+[ \t]*\|[ \t]?)?(?:\d{4}-\d\d-\d\d[Tt][0-9:.]+(?:[Zz]|[+-]\d\d:?\d\d)[ \t])?"
 _VALUE_LINE = re.compile(
@@ -136,20 +141,30 @@ def _name_line_kind(line: str) -> str | None:
     return _kind(m.group("name")) if m is not None else None
 
 
+def _separators_at_line_ends(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every match of _LINE_END_SEP in text, in order: a separator, perhaps
+    quotes and blanks, then the line's end (its newline included). Found in the reversed text (see
+    _LINE_END_SEP_REVERSED); each line holds at most one, as a match ends with its newline."""
+    size = len(text)
+    found = [(size - m.end(), size - m.start()) for m in _LINE_END_SEP_REVERSED.finditer(text[::-1])]
+    found.reverse()
+    return found
+
+
 def redact_next_line_values(text: str, placeholder: Placeholder, record: Recorder,
                             learn: Callable[[str, str], None] | None = None) -> str:
     """Replace a value printed alone on the line after its secret name (``key:`` / ``  0x...``)."""
     if "\n" not in text:
         return text
     spans: list[tuple[int, int, str, str]] = []
-    for m in _LINE_END_SEP.finditer(text):
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        kind = _name_line_kind(text[line_start:m.end()])
+    for sep_start, sep_end in _separators_at_line_ends(text):
+        line_start = text.rfind("\n", 0, sep_start) + 1
+        kind = _name_line_kind(text[line_start:sep_end])
         if kind is None:
             continue
-        next_end = text.find("\n", m.end())
+        next_end = text.find("\n", sep_end)
         next_end = len(text) if next_end == -1 else next_end
-        v = _VALUE_LINE.match(text, m.end(), next_end)
+        v = _VALUE_LINE.match(text, sep_end, next_end)
         if v is None:
             continue
         value = v.group("value")

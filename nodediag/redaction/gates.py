@@ -21,7 +21,7 @@ import ahocorasick_rs
 
 from .assignments import STEM_GROUPS
 from .headers import HEADER_OPENINGS
-from .shapes import SHAPES, WORD_RUN_MIN
+from .shapes import SHAPES, mnemonic_possible
 
 #: Lower-cased openings of the shapes (shapes.py registers each shape with them), by what each gates.
 SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {}
@@ -109,16 +109,9 @@ def stems_listed(found: set[str]) -> list[str]:
 
 
 # --- the seed-phrase gate --------------------------------------------------------------------------
-# A seed phrase lies in a run of at least 47 characters of [a-z ] (see shapes.redact_mnemonics): in
-# the text's UTF-8 bytes with [a-z ] mapped to "a" and every other byte to a newline (bytes.translate,
-# a little faster than str.translate), 47 a's in a row. Not in the lower-cased text: there
-# "JsonRpcClient request proverBroker" is such a run. Read before the passes: none makes a run, as
-# a placeholder starts with "[" and ends with "]", and a run inside one (a kind of [a-z_]) holds
-# no space, so no phrase.
-_RUN_TABLE = bytes(0x61 if (0x61 <= c <= 0x7A or c == 0x20) else 0x0A for c in range(256))
-_RUN = b"a" * len(WORD_RUN_MIN)
-
-
-def mnemonic_possible(data: bytes) -> bool:
-    """False when data (the text, UTF-8) holds no run of 47 bytes of [a-z ], so no seed phrase."""
-    return data.translate(_RUN_TABLE).find(_RUN) != -1
+# shapes.mnemonic_possible (shapes.redact_mnemonics runs it itself): a seed phrase lies in a run of
+# at least 47 characters of [a-z ]: in the text's UTF-8 bytes with [a-z ] mapped to "a" and every
+# other byte to a newline, 47 a's in a row. Not in the lower-cased text: there "JsonRpcClient
+# request proverBroker" is such a run. No pass makes a run, as a placeholder starts with "[" and
+# ends with "]", and a run inside one (a kind of [a-z_]) holds no space, so no phrase.
+__all__ = ["SHAPE_OPENINGS", "mnemonic_possible", "present", "shapes_in_kinds", "stems_listed"]

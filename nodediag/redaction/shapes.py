@@ -6,7 +6,7 @@ Never by shape: a bare `0x` + 64 hex, because transaction and block hashes look 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -82,6 +82,13 @@ _MNEMONIC_LENGTHS = (24, 21, 18, 15, 12)
 _WORD_RUN = re.compile(r"(?<![A-Za-z])(?:[a-z]{3,8} ){11,}[a-z]{3,8}(?![A-Za-z])")
 _WORD_RUN_TABLE = ["a" if (97 <= c <= 122 or c == 32) else "\n" for c in range(128)]
 WORD_RUN_MIN = "a" * (12 * 3 + 11)
+_GATE_RUN = re.compile("a+")
+_GATE_RUN_BYTES = re.compile(b"a+")
+_CONTINUATION_TABLE = bytes(1 if 0x80 <= c <= 0xBF else 0 for c in range(256))
+# The same gate over UTF-8 bytes: [a-z ] to "a", every other byte (those of a non-ASCII character
+# too) to a newline.
+RUN_BYTES_TABLE = bytes(0x61 if (0x61 <= c <= 0x7A or c == 0x20) else 0x0A for c in range(256))
+WORD_RUN_MIN_BYTES = WORD_RUN_MIN.encode()
 
 
 @lru_cache(maxsize=1)
@@ -93,55 +100,86 @@ def bip39_words() -> frozenset[str]:
     return words
 
 
-def _mnemonic_spans(line: str) -> list[tuple[int, int]]:
+def _mnemonic_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans (in text) of the runs of 12 or more BIP-39 words in text[start:end], where start is
+    the start of a run of [a-z ] (a line's start, or after any other character) and end is just
+    after the character that ends it, or the end of text: every match of _WORD_RUN lies in such
+    a run, and its look-behind and look-ahead see the characters on both sides (a regex searched
+    from pos sees what stands before pos; it sees nothing after endpos)."""
     words = bip39_words()
     spans: list[tuple[int, int]] = []
-    for m in _WORD_RUN.finditer(line):
-        tokens = [(t.start() + m.start(), t.end() + m.start(), t.group()) for t in re.finditer(r"[a-z]+", m.group())]
-        i = 0
-        while i < len(tokens):
-            run = 0
-            while i + run < len(tokens) and tokens[i + run][2] in words:
+    for m in _WORD_RUN.finditer(text, start, len(text) if end is None else end):
+        # a run is words of [a-z] joined by single spaces: split(" ") gives them
+        tokens = m.group().split(" ")
+        known = [token in words for token in tokens]
+        if known.count(True) < 12:
+            continue
+        at = m.start()
+        run_start = run = 0
+        for token, is_word in zip(tokens, known, strict=True):
+            if is_word:
+                if not run:
+                    run_start = at
                 run += 1
-            best = next((n for n in _MNEMONIC_LENGTHS if n <= run), 0)
-            if best:
-                spans.append((tokens[i][0], tokens[i + run - 1][1]))  # the whole valid run
-                i += run
             else:
-                i += max(run, 1)
+                if run >= 12:  # the whole run of words, however long
+                    spans.append((run_start, at - 1))
+                run = 0
+            at += len(token) + 1
+        if run >= 12:
+            spans.append((run_start, at - 1))
     return spans
+
+
+def mnemonic_possible(data: bytes) -> bool:
+    """False when data (a text, UTF-8) holds no run of 47 bytes of [a-z ], so no seed phrase."""
+    return data.translate(RUN_BYTES_TABLE).find(WORD_RUN_MIN_BYTES) != -1
+
+
+def _runs_to_search(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of 47 or more characters of [a-z ] in text, end one character
+    past the run where text goes on (what _mnemonic_spans takes)."""
+    if text.isascii():
+        # [a-z ] mapped to "a" and every other character to a newline (str.translate's ASCII fast
+        # path: no encoding, one character for one): such a run is 47 a's in a row, at the same place.
+        gate = text.translate(_WORD_RUN_TABLE)
+        hit = gate.find(WORD_RUN_MIN)
+        while hit != -1:
+            run = _GATE_RUN.match(gate, hit)
+            run_end = run.end() if run is not None else hit + 1
+            yield hit, min(run_end + 1, len(text))
+            hit = gate.find(WORD_RUN_MIN, run_end)
+        return
+    # Other text leaves that fast path (every character costs a lookup, ~30x slower): the same gate
+    # over its UTF-8 bytes, where a run (ASCII) is as many bytes as characters, and a byte offset is
+    # a character offset once the continuation bytes before it (0x80-0xBF) are taken off.
+    data = text.encode("utf-8", "surrogatepass")
+    gate_bytes = data.translate(RUN_BYTES_TABLE)
+    hit = gate_bytes.find(WORD_RUN_MIN_BYTES)
+    if hit == -1:
+        return
+    continuation = data.translate(_CONTINUATION_TABLE)
+    counted_to = chars = 0  # chars: the characters in data[:counted_to]
+    while hit != -1:
+        chars += hit - counted_to - continuation.count(1, counted_to, hit)
+        counted_to = hit
+        run_bytes = _GATE_RUN_BYTES.match(gate_bytes, hit)
+        run_end = run_bytes.end() if run_bytes is not None else hit + 1
+        yield chars, min(chars + run_end - hit + 1, len(text))
+        hit = gate_bytes.find(WORD_RUN_MIN_BYTES, run_end)
 
 
 def redact_mnemonics(text: str, placeholder: Placeholder, record: Recorder) -> str:
     """Replace runs of 12/15/18/21/24 (or more) BIP-39 English words separated by single spaces."""
-    # Gate at C speed: 12 words of 3+ letters are a run of at least 47 characters of [a-z ]; with
-    # those mapped to "a" and every other ASCII character to a newline (str.translate's ASCII fast
-    # path: no encoding, one character for one), such a run is 47 a's in a row, at the same place.
-    gate = text.translate(_WORD_RUN_TABLE)
-    hit = gate.find(WORD_RUN_MIN)
-    if hit == -1:
-        return text
-    line_numbers: list[int] = []
-    line, counted_to = 0, 0
-    while hit != -1:
-        line += text.count("\n", counted_to, hit)
-        counted_to = hit
-        line_numbers.append(line)
-        end = text.find("\n", hit)
-        hit = -1 if end == -1 else gate.find(WORD_RUN_MIN, end)
-    lines = text.split("\n")
-    starts = [0]
-    for piece in lines[:-1]:
-        starts.append(starts[-1] + len(piece) + 1)
+    # Gate at C speed: 12 words of 3+ letters are a run of at least 47 characters of [a-z ].
     out: list[str] = []
     last = 0
-    for ln in line_numbers:
-        for start, end in _mnemonic_spans(lines[ln]):
-            a, b = starts[ln] + start, starts[ln] + end
-            out.append(text[last:a])
-            out.append(placeholder("mnemonic", text[a:b]))
-            record("mnemonic", a)
-            last = b
+    for a, b in _runs_to_search(text):
+        for start, end in _mnemonic_spans(text, a, b):
+            out.append(text[last:start])
+            out.append(placeholder("mnemonic", text[start:end]))
+            record("mnemonic", start)
+            last = end
     if not out:
         return text
     out.append(text[last:])

@@ -30,14 +30,40 @@ _DIGEST = re.compile(r"[A-Za-z0-9]+[-_:][0-9a-fA-F]{16,}")
 _BARE_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 _SLUG_PART = re.compile(r"[A-Za-z]+|[0-9]+")
 _KEYISH_RUN = re.compile(r"[A-Za-z0-9_-]{20,}")
+# A path segment _looks_like_key may take: all of it key characters, '/' before, the path's end after.
+_KEY_SEGMENT = re.compile(r"/[A-Za-z0-9_-]{20,}(?:[/?#\n]|\Z)")
 _PROVIDER_HINTS = ("alchemy", "infura", "ankr", "quiknode", "chainstack", "p2pify", "getblock", "blastapi",
                    "nodereal")
 
 
 def _may_hold_secret(body: str) -> bool:
-    """Cheap test that lets most URLs in a log skip the full rewrite."""
-    return ("@" in body or "?" in body or _KEYISH_RUN.search(body) is not None
-            or any(hint in body for hint in _PROVIDER_HINTS))
+    """Cheap test that lets most URLs in a log skip the full rewrite.
+
+    False where rewrite_url_rest changes nothing under any scheme: a secret needs a user-info
+    ``@``, a query ``?``, a provider's host (_provider_key_index compares it lower-cased) or a
+    path segment shaped like a key (_KEY_SEGMENT; a run of 20 key characters elsewhere, as in a
+    stack trace's ``file:///.../broker_prover_facade.js:12:5``, is none). Also False wherever the
+    looser test it replaced was (a run of 20 key characters anywhere, provider names in lower
+    case only, which misses the short key of an upper-case provider host): both ask for the
+    same rewrites."""
+    if "@" in body or "?" in body or any(hint in body for hint in _PROVIDER_HINTS):
+        return True
+    if _KEYISH_RUN.search(body) is None:
+        return False
+    return _KEY_SEGMENT.search(body) is not None or _provider_hint_in(body.lower())
+
+
+def _provider_hint_in(low: str) -> bool:
+    return any(hint in low for hint in _PROVIDER_HINTS)
+
+
+def _none_may_hold_secret(bodies: set[str]) -> bool:
+    """True when _may_hold_secret is False on every body: its tests run once over all of them
+    (bodies hold no newline: joined by one, no test matches across two)."""
+    joined = "\n".join(bodies)
+    return not ("@" in joined or "?" in joined or any(hint in joined for hint in _PROVIDER_HINTS)
+                or (_KEYISH_RUN.search(joined) is not None
+                    and (_KEY_SEGMENT.search(joined) is not None or _provider_hint_in(joined.lower()))))
 
 
 def _looks_like_key(segment: str) -> bool:
@@ -202,9 +228,13 @@ def redact_urls(text: str, placeholder: Placeholder, record: Callable[[str, int]
     # looks at path segments) is unchanged under every scheme.
     unchanged = cache.unchanged if cache is not None else set()
     changing = False
-    for body in set(bodies):
-        if body in unchanged:
-            continue
+    distinct = set(bodies)
+    distinct -= unchanged
+    if _none_may_hold_secret(distinct):  # the usual case, decided at C speed
+        if len(unchanged) < UrlCache.LIMIT:
+            unchanged.update(distinct)
+        distinct = set()
+    for body in distinct:
         found: list[Finding] = []
         if _may_hold_secret(body[3:]) and rewrite_url_rest("https", body[3:], found) != body[3:]:
             changing = True

@@ -215,6 +215,30 @@ def test_secret_names_in_free_text() -> None:
     assert out.endswith("password=\n")
 
 
+@pytest.mark.parametrize(("line", "secret"), [
+    ("TOKEN x-api-key: 00000000000000AA\n", "00000000000000AA"),  # found by the header class test
+    ("rotated the password secret=s3cr3tV4lue99 at boot\n", "s3cr3tV4lue99"),
+    ("refresh token api_key: 'k3y-v4lue-123'\n", "k3y-v4lue-123"),
+    ("2026-11-27T18:30:00Z invalid mnemonic privateKey=0xfeedface12345678\n", "feedface12345678"),
+])
+def test_a_secret_name_after_a_word_that_is_one_too_is_still_redacted(line: str, secret: str) -> None:
+    """A secret name followed by a word is prose, not an assignment: the word stays free to start one."""
+    out = redact(line)
+    assert secret not in out and "[REDACTED:" in out
+    assert out.split()[0] == line.split()[0]  # the prose name and what follows it are kept
+
+
+@pytest.mark.parametrize("before", ["\u0130" * 30, "\u0130stanbul node \u0130", "\u0130\n" * 3])
+def test_secret_names_after_a_character_whose_lower_case_is_longer_are_redacted(before: str) -> None:
+    """U+0130 lowers to two characters: the lines found in the lower case were cut out of the text
+    at the wrong places, and the assignments after it stayed."""
+    text = before + " boot\ntoken=abc123456 and x-api-key: 00AA11BB22\nclient_secret=s3cr3tV4lue99\n"
+    out = redact(text)
+    assert "abc123456" not in out and "00AA11BB22" not in out and "s3cr3tV4lue99" not in out
+    assert out.startswith(before + " boot\ntoken=[REDACTED:")
+    assert Redactor().output_leak(text, "x.log") is not None  # the second gate sees them too
+
+
 def test_redaction_is_idempotent() -> None:
     r = Redactor()
     r.harvest_env_file(f"PROVER_PUBLISHER_PRIVATE_KEY={KEY}\nX_API_KEY=redacted-literal-1\n")
