@@ -40,17 +40,13 @@ def _may_hold_secret(body: str) -> bool:
     """Cheap test that lets most URLs in a log skip the full rewrite.
 
     False where rewrite_url_rest changes nothing under any scheme: a secret needs a user-info
-    ``@``, a query ``?``, a provider's host (_provider_key_index compares it lower-cased) or a
-    path segment shaped like a key (_KEY_SEGMENT; a run of 20 key characters elsewhere, as in a
-    stack trace's ``file:///.../broker_prover_facade.js:12:5``, is none). Also False wherever the
-    looser test it replaced was (a run of 20 key characters anywhere, provider names in lower
-    case only, which misses the short key of an upper-case provider host): both ask for the
-    same rewrites."""
-    if "@" in body or "?" in body or any(hint in body for hint in _PROVIDER_HINTS):
+    ``@``, a query ``?``, a provider's host in any case (_provider_key_index compares it
+    lower-cased: ETH-MAINNET.G.ALCHEMY.COM/v2/ holds a key of six characters or more) or a path
+    segment shaped like a key (_KEY_SEGMENT; a run of 20 key characters elsewhere, as in a stack
+    trace's ``file:///.../broker_prover_facade.js:12:5``, is none)."""
+    if "@" in body or "?" in body or _provider_hint_in(body.lower()):
         return True
-    if _KEYISH_RUN.search(body) is None:
-        return False
-    return _KEY_SEGMENT.search(body) is not None or _provider_hint_in(body.lower())
+    return _KEYISH_RUN.search(body) is not None and _KEY_SEGMENT.search(body) is not None
 
 
 def _provider_hint_in(low: str) -> bool:
@@ -61,9 +57,8 @@ def _none_may_hold_secret(bodies: set[str]) -> bool:
     """True when _may_hold_secret is False on every body: its tests run once over all of them
     (bodies hold no newline: joined by one, no test matches across two)."""
     joined = "\n".join(bodies)
-    return not ("@" in joined or "?" in joined or any(hint in joined for hint in _PROVIDER_HINTS)
-                or (_KEYISH_RUN.search(joined) is not None
-                    and (_KEY_SEGMENT.search(joined) is not None or _provider_hint_in(joined.lower()))))
+    return not ("@" in joined or "?" in joined or _provider_hint_in(joined.lower())
+                or (_KEYISH_RUN.search(joined) is not None and _KEY_SEGMENT.search(joined) is not None))
 
 
 def _looks_like_key(segment: str) -> bool:

@@ -81,9 +81,10 @@ _PROVIDER_HINTS = ("alchemy", "infura", "ankr", "quiknode", "chainstack", "p2pif
 
 
 def may_hold_secret(body: str) -> bool:
-    """urls._may_hold_secret as it was: any run of 20 key characters sends a URL to the rewrite."""
+    """urls._may_hold_secret as it was (any run of 20 key characters sends a URL to the rewrite),
+    with a provider's name found in any case (it missed ETH-MAINNET.G.ALCHEMY.COM/v2/shortkey12)."""
     return ("@" in body or "?" in body or _KEYISH_RUN.search(body) is not None
-            or any(hint in body for hint in _PROVIDER_HINTS))
+            or any(hint in body.lower() for hint in _PROVIDER_HINTS))
 
 
 def none_may_hold_secret(bodies: set[str]) -> bool:

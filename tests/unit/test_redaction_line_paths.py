@@ -198,7 +198,8 @@ def test_urls_screened_together_and_more_sharply_as_one_by_one(text: str) -> Non
 
 @pytest.mark.parametrize("url", [
     "https://ETH-MAINNET.G.ALCHEMY.COM/v2/abc.def-ghi_jkl_mno_pqr_stu",  # the run-less rewrite, as before
-    "https://eth.g.alchemy.com/v2/shortkey12", "https://host/a/Xk3vQ9pL2mN7rT4wZ8yB1cD6#x",
+    "https://eth.g.alchemy.com/v2/shortkey12", "https://ETH-MAINNET.G.ALCHEMY.COM/v2/shortkey12",
+    "https://BASE-MAINNET.QUIKNODE.PRO/ab12cd34/", "https://host/a/Xk3vQ9pL2mN7rT4wZ8yB1cD6#x",
     "https://host/a/Xk3vQ9pL2mN7rT4wZ8yB1cD6", "http://u:pw1234@host/x", "https://host/x?apikey=abc123",
 ])
 def test_a_url_the_rewrite_changes_is_never_screened_out(url: str) -> None:
