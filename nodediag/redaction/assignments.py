@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 
-from .literals import fold
+from .literals import fold, occurrences
 from .names import is_public_value, secret_kind_for_name
 
 Placeholder = Callable[[str, str], str]
@@ -151,7 +151,7 @@ def _substitute(line: str, repl: Callable[[re.Match[str]], str], stems: Iterable
         # Names everywhere ("x_key=1 " 200 times, "keykeykey..."): each start tried costs more than
         # the positions it saves; sub's scan costs as much per character on any line.
         return _ASSIGNMENT.sub(repl, line)
-    hits = sorted({pos for stem in stems for pos in _positions(low, stem)})
+    hits = sorted({pos for stem in stems for pos in occurrences(low, stem)})
     backwards = low[::-1]  # where a run of name characters starts, found at C speed
     size = len(low)
     starts: list[int] = []
@@ -182,9 +182,3 @@ def _substitute(line: str, repl: Callable[[re.Match[str]], str], stems: Iterable
     return "".join(out)
 
 
-def _positions(low: str, needle: str) -> list[int]:
-    found, pos = [], low.find(needle)
-    while pos != -1:
-        found.append(pos)
-        pos = low.find(needle, pos + 1)
-    return found

@@ -456,6 +456,15 @@ def _to_char_offsets(data: bytes, hits: dict[bytes, list[int]]) -> None:
         positions[:] = [chars[start] for start in positions]
 
 
+def occurrences(low: str, needle: str) -> list[int]:
+    """Every place ``needle`` starts in ``low``, overlapping ones too ("keykey" holds "key" twice)."""
+    found, pos = [], low.find(needle)
+    while pos != -1:
+        found.append(pos)
+        pos = low.find(needle, pos + 1)
+    return found
+
+
 def _positions(low: str, needle: str) -> list[int]:
     """Where ``needle`` occurs in ``low``, one str.find after another (each from the end of the last)."""
     positions = []

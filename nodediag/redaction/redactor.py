@@ -27,7 +27,7 @@ from .encodings import basic_auth_forms, encoded_forms
 from .headers import HeaderPass, header_list_secrets, header_names, is_credential_header
 from .ips import redact_public_ips
 from .late import LateFix
-from .literals import PLACEHOLDER_RE, SAMPLE, Literal, LiteralSet, Tagger, fold
+from .literals import PLACEHOLDER_RE, SAMPLE, Literal, LiteralSet, Tagger, fold, occurrences
 from .names import (
     is_public_value,
     names_a_digest,
@@ -501,14 +501,6 @@ class Redactor:
         return None
 
 
-def _positions_of(low: str, needle: str) -> list[int]:
-    positions, pos = [], low.find(needle)
-    while pos != -1:
-        positions.append(pos)
-        pos = low.find(needle, pos + 1)
-    return positions
-
-
 #: LogStream.write holds an unterminated line back up to this many characters, then cuts it.
 MAX_LINE_CHARS = 8 * 1024 * 1024
 _CUT_LOOKBACK = 64 * 1024
@@ -594,7 +586,7 @@ class LogStream:
             low = window.lower()
             if len(low) != len(window):
                 break
-            starts = [lo + pos for lit in literals._candidates(low) for pos in _positions_of(low, lit.needle)
+            starts = [lo + pos for lit in literals._candidates(low) for pos in occurrences(low, lit.needle)
                       if lo + pos < cut < lo + pos + len(lit.needle)]
             if not starts:
                 break
