@@ -21,7 +21,7 @@ import ahocorasick_rs
 
 from .assignments import STEM_GROUPS
 from .headers import HEADER_OPENINGS
-from .shapes import SHAPES, mnemonic_possible
+from .shapes import SHAPES
 
 #: Lower-cased openings of the shapes (shapes.py registers each shape with them), by what each gates.
 SHAPE_OPENINGS: dict[str, tuple[str, ...]] = {}
@@ -107,11 +107,3 @@ def stems_listed(found: set[str]) -> list[str]:
     """What assignments.stems_in() gives for the same text, from present()'s labels."""
     return [stem for stems, _ in STEM_GROUPS if not found.isdisjoint(stems) for stem in stems]
 
-
-# --- the seed-phrase gate --------------------------------------------------------------------------
-# shapes.mnemonic_possible (shapes.redact_mnemonics runs it itself): a seed phrase lies in a run of
-# at least 47 characters of [a-z ]: in the text's UTF-8 bytes with [a-z ] mapped to "a" and every
-# other byte to a newline, 47 a's in a row. Not in the lower-cased text: there "JsonRpcClient
-# request proverBroker" is such a run. No pass makes a run, as a placeholder starts with "[" and
-# ends with "]", and a run inside one (a kind of [a-z_]) holds no space, so no phrase.
-__all__ = ["SHAPE_OPENINGS", "mnemonic_possible", "present", "shapes_in_kinds", "stems_listed"]

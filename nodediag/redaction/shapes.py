@@ -131,14 +131,12 @@ def _mnemonic_spans(text: str, start: int = 0, end: int | None = None) -> list[t
     return spans
 
 
-def mnemonic_possible(data: bytes) -> bool:
-    """False when data (a text, UTF-8) holds no run of 47 bytes of [a-z ], so no seed phrase."""
-    return data.translate(RUN_BYTES_TABLE).find(WORD_RUN_MIN_BYTES) != -1
-
-
 def _runs_to_search(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each run of 47 or more characters of [a-z ] in text, end one character
-    past the run where text goes on (what _mnemonic_spans takes)."""
+    past the run where text goes on (what _mnemonic_spans takes): a seed phrase lies in one. The
+    text is read, not its lower case: there "JsonRpcClient request proverBroker" is such a run.
+    No redaction pass makes a run: a placeholder starts with "[" and ends with "]", and a run
+    inside one (a kind of [a-z_]) holds no space."""
     if text.isascii():
         # [a-z ] mapped to "a" and every other character to a newline (str.translate's ASCII fast
         # path: no encoding, one character for one): such a run is 47 a's in a row, at the same place.

@@ -18,6 +18,7 @@ from redaction_samples import HEX_KEY, PEM, PHRASE, URL_KEY
 from nodediag.redaction import RedactionCounts, Redactor
 from nodediag.redaction import gates as gates_module
 from nodediag.redaction import literals as literals_module
+from nodediag.redaction import shapes as shapes_module
 from nodediag.redaction.assignments import stems_in
 from nodediag.redaction.counts import MAX_LINES_PER_KIND
 
@@ -247,9 +248,10 @@ def test_stems_listed_from_the_look_equal_stems_in(text: str) -> None:
 
 def test_seed_phrase_gate_needs_the_text_not_its_lower_case() -> None:
     camel = "2026 INFO: orchestrator JsonRpcClient request proverBroker_getProvingJob to http://x\n"
-    assert not gates_module.mnemonic_possible(camel.encode())
-    assert gates_module.mnemonic_possible(camel.lower().encode())  # why the gate reads the text
-    assert gates_module.mnemonic_possible(f"x {PHRASE} y".encode())
+    for text in (camel, camel.replace("2026", "2026 \u00e9")):  # the ASCII gate and the UTF-8 one
+        assert not list(shapes_module._runs_to_search(text))
+        assert list(shapes_module._runs_to_search(text.lower()))  # why the gate reads the text
+        assert list(shapes_module._runs_to_search(f"x {PHRASE} {text}"))
     out = Redactor().redact_text(camel * 500 + f"seed: {PHRASE}\n", RedactionCounts())
     assert "abandon" not in out and out.count("[REDACTED:mnemonic#") == 1
 
